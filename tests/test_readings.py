@@ -1,0 +1,202 @@
+"""The payload parser: every artefact bound, every required field, every refusal has a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from vitals.readings import (
+    MAX_PAYLOAD_BYTES,
+    REJECTED_PAYLOAD_CHARS,
+    DeviceProblem,
+    Kind,
+    Reading,
+    Rejection,
+    SessionEvent,
+    SessionEventType,
+    parse,
+)
+
+RECEIVED = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
+
+
+def parsed(topic: str, document: object) -> Reading | SessionEvent | Rejection:
+    payload = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return parse(topic, payload, RECEIVED)
+
+
+def reason(topic: str, document: object) -> str:
+    result = parsed(topic, document)
+    assert isinstance(result, Rejection), f"expected a rejection, got {result!r}"
+    assert result.reason, "a rejection always carries a reason"
+    return result.reason
+
+
+def test_a_blood_pressure_reading_keeps_its_values_device_and_time():
+    reading = parsed("vitals/s1/bp", {"systolic": 128, "diastolic": 84, "pulse": 76,
+                                      "time": "2026-11-28T17:05:00Z", "device": "cuff-1"})
+    assert reading == Reading(
+        session="s1", kind=Kind.BP, time=datetime(2026, 11, 28, 17, 5, tzinfo=UTC),
+        values={"systolic": 128.0, "diastolic": 84.0, "pulse": 76.0}, device="cuff-1")
+
+
+def test_heart_rate_and_spo2_readings_parse_under_the_payload_names():
+    hr = parsed("vitals/s1/hr", {"bpm": 76, "device": "oximeter-1"})
+    spo2 = parsed("vitals/s1/spo2", {"spo2": 97.5, "pulse": 75})
+    assert (hr.kind, dict(hr.values)) == (Kind.HR, {"bpm": 76.0})
+    assert (spo2.kind, dict(spo2.values)) == (Kind.SPO2, {"spo2": 97.5, "pulse": 75.0})
+
+
+def test_a_reading_without_time_takes_the_receive_time_and_says_so():
+    reading = parsed("vitals/s1/hr", {"bpm": 70})
+    assert reading.time == RECEIVED
+    assert reading.time_inferred is True
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-28T17:05:00Z", datetime(2026, 11, 28, 17, 5, tzinfo=UTC)),
+    ("2026-11-28T18:05:00+01:00", datetime(2026, 11, 28, 17, 5, tzinfo=UTC)),
+    ("2026-11-28T12:05:00.250-05:00", datetime(2026, 11, 28, 17, 5, 0, 250000, tzinfo=UTC)),
+    ("2026-11-28t17:05:00.123456z", datetime(2026, 11, 28, 17, 5, 0, 123456, tzinfo=UTC)),
+])
+def test_rfc3339_times_with_an_offset_are_converted_to_utc(text, expected):
+    assert parsed("vitals/s1/hr", {"bpm": 70, "time": text}).time == expected
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-28T17:05:00",            # no offset: ambiguous
+    "2026-11-28",                     # a date is not a time
+    "20261128T170500Z",               # ISO basic format is not RFC 3339
+    "2026-13-28T17:05:00Z",           # no 13th month
+    "yesterday",
+    1764349500,                        # epoch numbers are not RFC 3339
+])
+def test_times_that_are_not_rfc3339_with_an_offset_are_refused(text):
+    assert "time" in reason("vitals/s1/hr", {"bpm": 70, "time": text})
+
+
+# The guidance's artefact row: one value on each side of each bound (bounds inclusive).
+ARTEFACT_BOUNDS = [
+    # leaf, field, lowest plausible, highest plausible, other fields that make the reading valid
+    ("bp", "systolic", 50, 260, {"diastolic": 30}),
+    ("bp", "diastolic", 30, 160, {"systolic": 200}),
+    ("bp", "pulse", 27, 220, {"systolic": 120, "diastolic": 80}),
+    ("hr", "bpm", 27, 220, {}),
+    ("spo2", "spo2", 50, 100, {}),
+    ("spo2", "pulse", 27, 220, {"spo2": 97}),
+]
+
+
+@pytest.mark.parametrize(("leaf", "field", "low", "high", "others"), ARTEFACT_BOUNDS)
+def test_values_at_the_plausibility_bounds_are_readings(leaf, field, low, high, others):
+    for value in (low, high):
+        document = {**others, field: value}
+        if leaf == "bp" and document["diastolic"] >= document["systolic"]:
+            continue  # covered by the diastolic-not-below-systolic table
+        assert isinstance(parsed(f"vitals/s1/{leaf}", document), Reading), document
+
+
+@pytest.mark.parametrize(("leaf", "field", "low", "high", "others"), ARTEFACT_BOUNDS)
+def test_values_just_outside_the_plausibility_bounds_are_artefacts(
+        leaf, field, low, high, others):
+    for value in (low - 1, high + 1, low - 0.5, high + 0.5):
+        text = reason(f"vitals/s1/{leaf}", {**others, field: value})
+        assert field in text and "artefact" in text
+
+
+@pytest.mark.parametrize(("systolic", "diastolic"), [(120, 120), (110, 120)])
+def test_diastolic_not_below_systolic_is_an_artefact(systolic, diastolic):
+    text = reason("vitals/s1/bp", {"systolic": systolic, "diastolic": diastolic})
+    assert "not below systolic" in text
+
+
+@pytest.mark.parametrize(("leaf", "document", "missing"), [
+    ("bp", {"diastolic": 80}, "systolic"),
+    ("bp", {"systolic": 120}, "diastolic"),
+    ("hr", {"pulse": 70}, "bpm"),
+    ("spo2", {"pulse": 70}, "spo2"),
+])
+def test_required_fields_are_named_when_missing(leaf, document, missing):
+    assert repr(missing) in reason(f"vitals/s1/{leaf}", document)
+
+
+@pytest.mark.parametrize("value", ["120", True, [120], {"v": 120}])
+def test_measured_values_must_be_json_numbers(value):
+    assert "must be a number" in reason("vitals/s1/hr", {"bpm": value})
+
+
+@pytest.mark.parametrize("payload", [b'{"bpm": NaN}', b'{"bpm": Infinity}', b'{"bpm": -Infinity}'])
+def test_nan_and_infinity_are_refused(payload):
+    assert "not a number" in reason("vitals/s1/hr", payload)
+
+
+@pytest.mark.parametrize(("payload", "words"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"{not json", "not valid JSON"),
+    (b"[70]", "JSON object"),
+    (b"70", "JSON object"),
+    (b"", "not valid JSON"),
+    (b'{"bpm": 70, "x": [[[[[1]]]]]}', "nested deeper"),
+    (b'{"bpm": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "bytes; the limit"),
+])
+def test_malformed_payloads_are_refused_with_a_reason(payload, words):
+    assert words in reason("vitals/s1/hr", payload)
+
+
+def test_an_oversized_payload_is_refused_and_its_preview_truncated():
+    payload = b'{"note": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}'
+    rejection = parsed("vitals/s1/hr", payload)
+    assert "limit" in rejection.reason
+    assert len(rejection.payload) <= REJECTED_PAYLOAD_CHARS
+
+
+@pytest.mark.parametrize(("topic", "words"), [
+    ("vitals/s1/temperature", "unknown reading kind"),
+    ("vitals/" + "a" * 65 + "/hr", "session id"),
+    ("vitals/bad id/hr", "session id"),
+    ("vitals/s1,x=1/hr", "session id"),
+    ('vitals/s"1/hr', "session id"),
+    ("vitals/s1/hr/extra", "topic must be"),
+    ("other/s1/hr", "topic must be"),
+])
+def test_topics_outside_the_contract_are_refused(topic, words):
+    assert words in reason(topic, {"bpm": 70})
+
+
+def test_a_rejection_names_the_session_only_when_the_topic_had_a_valid_one():
+    assert parsed("vitals/s1/temperature", {}).session == "s1"
+    assert parsed("vitals/bad id/hr", {}).session is None
+
+
+@pytest.mark.parametrize("device", ["", "cuff 1", "x" * 65, "cuff,1", 7])
+def test_device_ids_outside_the_safe_alphabet_are_refused(device):
+    assert "device" in reason("vitals/s1/hr", {"bpm": 70, "device": device})
+
+
+def test_device_reported_problems_are_kept_on_the_reading():
+    reading = parsed("vitals/s1/bp", {"systolic": 130, "diastolic": 85,
+                                      "problems": ["cuff_loose", "body_movement", "cuff_loose"]})
+    assert reading.problems == (DeviceProblem.CUFF_LOOSE, DeviceProblem.BODY_MOVEMENT)
+
+
+def test_unknown_device_problems_are_refused():
+    assert "unknown device problem" in reason(
+        "vitals/s1/bp", {"systolic": 130, "diastolic": 85, "problems": ["gremlins"]})
+
+
+@pytest.mark.parametrize("event", ["start", "dose", "end"])
+def test_session_events_parse(event):
+    result = parsed("vitals/s1/session", {"event": event, "time": "2026-11-28T17:00:00Z",
+                                          "note": "ok"})
+    assert result == SessionEvent("s1", SessionEventType(event),
+                                  datetime(2026, 11, 28, 17, tzinfo=UTC), note="ok")
+
+
+def test_unknown_session_events_are_refused():
+    assert "start, dose, end" in reason("vitals/s1/session", {"event": "pause"})
+
+
+def test_unknown_extra_fields_are_ignored_for_forward_compatibility():
+    assert isinstance(parsed("vitals/s1/hr", {"bpm": 70, "battery": 80}), Reading)

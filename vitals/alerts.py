@@ -1,0 +1,74 @@
+"""Alert events: the closed vocabularies of the contract and the value an alarm is.
+
+The rules that produce them live in `vitals.rules`; this module is only the shape, so storage,
+ingest and dashboard can share it without importing the rule engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from vitals.timefmt import rfc3339
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more urgent; the worst priority wins when several rules fire."""
+        return {"low": 1, "medium": 2, "high": 3}[self.value]
+
+
+class AlertState(StrEnum):
+    ACTIVE = "active"
+    CLEARED = "cleared"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class Metric(StrEnum):
+    SYSTOLIC = "systolic"
+    DIASTOLIC = "diastolic"
+    HEART_RATE = "heart_rate"
+    SPO2 = "spo2"
+    DATA = "data"  # technical alarms: no readings, device-reported measurement problems
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One change of an alarm's state, as stored and published on `<prefix>/<session>/alert`."""
+
+    time: datetime
+    session: str
+    metric: Metric
+    priority: Priority
+    state: AlertState
+    message: str
+    rule: str = ""  # the profile rule that fired, e.g. "systolic.crisis"
+    value: float | None = None
+    limit: float | None = None
+    by: str | None = None  # who acknowledged, for acknowledged events
+    note: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The contract's MQTT payload (plus `rule`, and `by`/`note` when set)."""
+        document: dict[str, object] = {
+            "time": rfc3339(self.time),
+            "session": self.session,
+            "metric": self.metric.value,
+            "priority": self.priority.value,
+            "state": self.state.value,
+            "value": self.value,
+            "limit": self.limit,
+            "message": self.message,
+            "rule": self.rule,
+        }
+        if self.by is not None:
+            document["by"] = self.by
+        if self.note is not None:
+            document["note"] = self.note
+        return document

@@ -1,0 +1,65 @@
+"""MQTT topics and the one place that builds a paho client.
+
+MQTT 3.1.1 everywhere: it is what both brokers we run speak (Mosquitto in production, the
+embedded amqtt broker of `vitals demo`); a persistent session is `clean_session=False` with a
+fixed client id, and Mosquitto accepts `$share/<group>/...` shared subscriptions from 3.1.1
+clients, which is how several ingest workers split the load.
+"""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+
+import paho.mqtt.client as mqtt
+
+from vitals.readings import Kind
+from vitals.settings import MqttEndpoint
+
+INPUT_LEAVES = (*(kind.value for kind in Kind), "session")
+
+
+def reading_topic(prefix: str, session: str, leaf: str) -> str:
+    return f"{prefix}/{session}/{leaf}"
+
+
+def alert_topic(prefix: str, session: str) -> str:
+    return f"{prefix}/{session}/alert"
+
+
+def rejected_topic(prefix: str, session: str | None) -> str:
+    # A message whose topic names no valid session still gets a dead-letter home.
+    return f"{prefix}/{session or '_invalid'}/rejected"
+
+
+def input_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
+    """The topic filters the ingest consumes: every input leaf, never our own outputs."""
+    filters = [f"{prefix}/+/{leaf}" for leaf in INPUT_LEAVES]
+    if share_group:
+        filters = [f"$share/{share_group}/{f}" for f in filters]
+    return filters
+
+
+def make_client(
+    endpoint: MqttEndpoint,
+    client_id: str | None = None,
+    *,
+    persistent: bool = False,
+    manual_ack: bool = False,
+    inflight: int = 20,
+) -> mqtt.Client:
+    """A paho 2.x client for the endpoint; `persistent` keeps the broker session across restarts."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"vitals-{uuid.uuid4().hex[:12]}",
+        clean_session=not persistent,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
+    if endpoint.username is not None:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        client.tls_set_context(ssl.create_default_context())
+    client.max_inflight_messages_set(inflight)
+    client.max_queued_messages_set(0)  # 0 = unbounded: paho never drops what we publish
+    return client

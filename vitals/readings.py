@@ -1,0 +1,327 @@
+"""Readings, session events and rejections, and the pure parser that turns an MQTT message into one.
+
+Nothing here does I/O: `parse(topic, payload, received_at)` is a function of its arguments. Every
+refusal is a `Rejection` that carries a sentence a person can act on; the caller publishes it on
+the dead-letter topic and counts it.
+
+The plausibility bounds are the guidance's artefact row: values outside them are refused (never
+alarmed on, never dropped silently).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# RFC 3339 date-time: full date, "T" (or space, which the RFC allows), time, mandatory Z or offset.
+RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+MAX_PAYLOAD_BYTES: Final = 16 * 1024
+MAX_JSON_DEPTH: Final = 4
+MAX_NOTE_CHARS: Final = 500
+REJECTED_PAYLOAD_CHARS: Final = 512
+
+
+class Kind(StrEnum):
+    """What a reading measures; also its MQTT topic leaf and its InfluxDB measurement."""
+
+    BP = "bp"
+    HR = "hr"
+    SPO2 = "spo2"
+
+
+class SessionEventType(StrEnum):
+    START = "start"
+    DOSE = "dose"
+    END = "end"
+
+
+class DeviceProblem(StrEnum):
+    """Measurement problems a device reports about its own reading (technical, not clinical)."""
+
+    BODY_MOVEMENT = "body_movement"
+    CUFF_LOOSE = "cuff_loose"
+    IRREGULAR_PULSE = "irregular_pulse"
+    PULSE_RATE_RANGE = "pulse_rate_range"
+    IMPROPER_POSITION = "improper_position"
+    SENSOR_CONTACT = "sensor_contact"
+    MEASUREMENT_ERROR = "measurement_error"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One measured field of a payload: its name, unit and plausible range (inclusive)."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    required: bool = True
+
+
+# Thresholds as data: adding a measured field is adding a row.
+FIELDS: Final[Mapping[Kind, tuple[FieldSpec, ...]]] = {
+    Kind.BP: (
+        FieldSpec("systolic", "mmHg", 50, 260),
+        FieldSpec("diastolic", "mmHg", 30, 160),
+        FieldSpec("pulse", "/min", 27, 220, required=False),
+        FieldSpec("mean_arterial", "mmHg", 30, 230, required=False),
+    ),
+    Kind.HR: (FieldSpec("bpm", "/min", 27, 220),),
+    Kind.SPO2: (
+        FieldSpec("spo2", "%", 50, 100),
+        FieldSpec("pulse", "/min", 27, 220, required=False),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated measurement. `values` holds floats under the payload's field names."""
+
+    session: str
+    kind: Kind
+    time: datetime  # aware, UTC, microsecond resolution
+    values: Mapping[str, float]
+    device: str | None = None
+    time_inferred: bool = False  # no `time` in the payload: the ingest's receive time was used
+    problems: tuple[DeviceProblem, ...] = ()
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    session: str
+    event: SessionEventType
+    time: datetime
+    time_inferred: bool = False
+    note: str | None = None
+    by: str | None = None  # who recorded it (dashboard user, device id), if known
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message refused with a reason; published on `<prefix>/<session>/rejected`."""
+
+    topic: str
+    reason: str
+    payload: str  # decoded leniently and truncated, for a person to read
+    time: datetime
+    session: str | None = None  # when the topic named a valid session
+
+
+Parsed = Reading | SessionEvent | Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    session: str
+    leaf: str
+
+
+class InvalidMessage(ValueError):
+    """Raised inside the parser; turned into a `Rejection` at its one boundary, `parse`."""
+
+
+def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals") -> Parsed:
+    """Turn one MQTT message into a `Reading`, a `SessionEvent` or a `Rejection` (never raises)."""
+    session = _session_of(topic, prefix)
+    try:
+        where = parse_topic(topic, prefix)
+        document = decode_json(payload)
+        if where.leaf == "session":
+            return _session_event(where.session, document, received_at)
+        return _reading(where.session, Kind(where.leaf), document, received_at)
+    except InvalidMessage as err:
+        return Rejection(topic, str(err), preview(payload), received_at, session)
+
+
+def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != prefix:
+        raise InvalidMessage(f"topic must be {prefix}/<session>/<kind>, got {topic!r}")
+    _, session, leaf = parts
+    if not SESSION_ID.match(session):
+        raise InvalidMessage(
+            "session id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got "
+            f"{truncate(session, 80)!r}"
+        )
+    if leaf != "session" and leaf not in Kind.__members__.values():
+        raise InvalidMessage(f"unknown reading kind {leaf!r}: expected bp, hr, spo2 or session")
+    return Topic(session, leaf)
+
+
+def decode_json(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidMessage(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidMessage(f"payload is not UTF-8 ({err.reason} at byte {err.start})") from err
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as err:
+        raise InvalidMessage(f"payload is not valid JSON: {err.msg} at char {err.pos}") from err
+    except RecursionError as err:
+        raise InvalidMessage("payload JSON is nested too deeply") from err
+    if not isinstance(document, dict):
+        raise InvalidMessage(f"payload must be a JSON object, got {type(document).__name__}")
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise InvalidMessage(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return document
+
+
+def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:
+    """The reading's time in UTC and whether it was inferred from the receive time."""
+    if value is None:
+        return received_at.astimezone(UTC), True
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise InvalidMessage(
+            f"time must be RFC 3339 with Z or an offset (e.g. 2026-11-28T17:05:00Z), got "
+            f"{truncate(repr(value), 80)}"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InvalidMessage(f"time {value!r} is not a real date and time: {err}") from err
+    return parsed.astimezone(UTC), False
+
+
+def preview(payload: bytes) -> str:
+    """The payload as text a person can read in a rejection, never longer than the limit."""
+    return truncate(payload[: REJECTED_PAYLOAD_CHARS * 4].decode("utf-8", "replace"),
+                    REJECTED_PAYLOAD_CHARS)
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime) -> Reading:
+    values: dict[str, float] = {}
+    for spec in FIELDS[kind]:
+        raw = document.get(spec.name)
+        if raw is None:
+            if spec.required:
+                raise InvalidMessage(f"{kind} reading needs {spec.name!r} ({spec.unit})")
+            continue
+        number = _number(spec.name, raw)
+        if not spec.low <= number <= spec.high:
+            raise InvalidMessage(
+                f"{spec.name} {_fmt(number)} {spec.unit} is outside the plausible range "
+                f"{_fmt(spec.low)}-{_fmt(spec.high)}: artefact, re-measure"
+            )
+        values[spec.name] = number
+    if kind is Kind.BP and values["diastolic"] >= values["systolic"]:
+        raise InvalidMessage(
+            f"diastolic {_fmt(values['diastolic'])} is not below systolic "
+            f"{_fmt(values['systolic'])}: artefact, re-measure"
+        )
+    time, inferred = parse_time(document.get("time"), received_at)
+    return Reading(
+        session=session,
+        kind=kind,
+        time=time,
+        values=values,
+        device=_device(document.get("device")),
+        time_inferred=inferred,
+        problems=_problems(document.get("problems")),
+    )
+
+
+def _session_event(session: str, document: dict[str, Any], received_at: datetime) -> SessionEvent:
+    raw = document.get("event")
+    try:
+        event = SessionEventType(raw)
+    except ValueError as err:
+        raise InvalidMessage(
+            f"session event must be one of start, dose, end, got {truncate(repr(raw), 40)}"
+        ) from err
+    time, inferred = parse_time(document.get("time"), received_at)
+    return SessionEvent(
+        session=session,
+        event=event,
+        time=time,
+        time_inferred=inferred,
+        note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
+        by=_optional_text("by", document.get("by"), 64),
+    )
+
+
+def _number(name: str, raw: Any) -> float:
+    # bool is an int in Python; a cuff never means True mmHg.
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise InvalidMessage(f"{name} must be a number, got {truncate(repr(raw), 40)}")
+    number = float(raw)
+    if not math.isfinite(number):
+        raise InvalidMessage(f"{name} must be a finite number")
+    return number
+
+
+def _device(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not DEVICE_ID.match(raw):
+        raise InvalidMessage(
+            "device must be 1 to 64 characters of A-Z a-z 0-9 _ . : -, got "
+            f"{truncate(repr(raw), 80)}"
+        )
+    return raw
+
+
+def _problems(raw: Any) -> tuple[DeviceProblem, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidMessage("problems must be a list of strings")
+    known = {p.value for p in DeviceProblem}
+    unknown = [p for p in raw if p not in known]
+    if unknown:
+        raise InvalidMessage(
+            f"unknown device problem {truncate(repr(unknown[0]), 40)}: expected one of "
+            + ", ".join(sorted(known))
+        )
+    return tuple(DeviceProblem(p) for p in dict.fromkeys(raw))
+
+
+def _optional_text(name: str, raw: Any, limit: int) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidMessage(f"{name} must be a string")
+    return truncate(raw, limit)
+
+
+def _session_of(topic: str, prefix: str) -> str | None:
+    parts = topic.split("/")
+    if len(parts) >= 2 and parts[0] == prefix and SESSION_ID.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def _refuse_constant(name: str) -> float:
+    raise InvalidMessage(f"payload contains {name}, which is not a number in JSON")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}"

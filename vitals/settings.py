@@ -1,0 +1,129 @@
+"""One settings object, read once at start-up from `VITALS_*` environment variables.
+
+Each option is described once, here. CLI options override by passing keyword arguments to
+`Settings(...)`. A malformed value fails start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vitals.readings import SESSION_ID
+
+
+def default_data_dir() -> Path:
+    """The user's data directory (XDG), where the embedded store keeps its file."""
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "session-vitals"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VITALS_", extra="ignore", frozen=True)
+
+    mqtt_url: Annotated[
+        str, Field(description="broker, mqtt://[user:password@]host:port (mqtts:// for TLS)")
+    ] = "mqtt://127.0.0.1:1883"
+    influx_url: Annotated[
+        str | None, Field(description="InfluxDB base URL; unset: the embedded SQLite store")
+    ] = None
+    influx_db: Annotated[str, Field(description="database (1.x) or bucket (2.x/3.x)")] = "vitals"
+    influx_token: Annotated[
+        SecretStr | None, Field(description="token for 2.x/3.x v1-compatibility auth")
+    ] = None
+    influx_username: Annotated[str | None, Field(description="1.x auth user")] = None
+    influx_password: Annotated[SecretStr | None, Field(description="1.x auth password")] = None
+    influx_retention_policy: Annotated[
+        str | None, Field(description="retention policy to write to (1.x); the default RP if unset")
+    ] = None
+    data_dir: Annotated[Path, Field(description="where the embedded store keeps its file")] = Field(
+        default_factory=default_data_dir
+    )
+    topic_prefix: Annotated[str, Field(description="first MQTT topic level")] = "vitals"
+    stale_seconds: Annotated[
+        float | None,
+        Field(gt=0, description="no reading for this long raises a technical alarm; "
+              "unset: from the alert profile"),
+    ] = None
+    profile: Annotated[
+        Path | None, Field(description="alert profile TOML overriding the default profile")
+    ] = None
+
+    ingest_client_id: Annotated[
+        str, Field(description="fixed MQTT client id of the ingest (its persistent session)")
+    ] = "vitals-ingest"
+    ingest_share_group: Annotated[
+        str | None,
+        Field(description="MQTT shared-subscription group, to split the load between several "
+              "ingest workers ($share/<group>/...); each worker needs its own client id"),
+    ] = None
+    ingest_batch_max: Annotated[
+        int, Field(ge=1, le=50_000, description="most messages stored in one write")
+    ] = 2000
+    ingest_inflight: Annotated[
+        int, Field(ge=1, le=65_535,
+                   description="unacknowledged messages the ingest holds (match the broker's "
+                   "max_inflight_messages)")
+    ] = 1000
+
+    dashboard_secret_key: Annotated[
+        SecretStr | None, Field(description="Flask secret key for dashboard sessions")
+    ] = None
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_is_valid(cls, value: str) -> str:
+        MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_one_level(cls, value: str) -> str:
+        if not SESSION_ID.match(value):
+            raise ValueError("must be one topic level of A-Z a-z 0-9 _ -")
+        return value
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(self.mqtt_url)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "vitals.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """Where the broker is and how to log in, parsed from `VITALS_MQTT_URL`."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"VITALS_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
+        if not parts.hostname:
+            raise ValueError(f"VITALS_MQTT_URL has no host: {url!r}")
+        try:
+            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        except ValueError as err:
+            raise ValueError(f"VITALS_MQTT_URL has an invalid port: {url!r}") from err
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
+        )

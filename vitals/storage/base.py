@@ -1,0 +1,94 @@
+"""The storage interface: what the ingest writes and what the dashboard and export read.
+
+Two implementations pass one contract suite (`tests/storage/test_store_contract.py`):
+`InfluxStore` (production, InfluxDB v1 HTTP API) and `SqliteStore` (the embedded default).
+
+Identity: a reading is identified by (session, kind, device, time) and an alert event by
+(session, metric, rule, state, time). Writing the same identity again overwrites, never adds,
+so a message the broker redelivers cannot create a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from vitals.alerts import AlertEvent
+from vitals.errors import ServiceUnavailable
+from vitals.readings import Kind, Reading, Rejection, SessionEvent
+
+
+class StoreError(Exception):
+    """A storage failure that retrying will not fix (bad request, schema conflict)."""
+
+
+class StoreUnavailable(StoreError, ServiceUnavailable):
+    """The database cannot be reached or answered 5xx: retry later, hold the data, drop nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything one ingest cycle stores; `Store.write` stores all of it or raises."""
+
+    readings: Sequence[Reading] = ()
+    events: Sequence[SessionEvent] = ()
+    alerts: Sequence[AlertEvent] = ()
+    rejections: Sequence[Rejection] = ()
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.events) + len(self.alerts) + len(self.rejections)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """A session as the overview and the history list see it."""
+
+    session: str
+    first_time: datetime  # earliest reading or event
+    last_time: datetime  # latest reading or event
+    last_reading: dict[Kind, datetime] = field(default_factory=dict)
+    started: datetime | None = None
+    dosed: datetime | None = None
+    ended: datetime | None = None
+
+
+class Store(Protocol):
+    """Durable storage of readings, session events, alert events and rejections."""
+
+    def write(self, batch: Batch) -> None:
+        """Store the whole batch durably before returning.
+
+        Raises `StoreUnavailable` when the database is down (the caller retries the same batch)
+        and `StoreError` for anything retrying cannot fix.
+        """
+
+    def readings(
+        self,
+        session: str,
+        kinds: Sequence[Kind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Reading]:
+        """The session's readings in time order (then kind, then device), `since <= t <= until`."""
+
+    def latest(self, session: str) -> dict[Kind, Reading]:
+        """The most recent reading of each kind for the session."""
+
+    def events(self, session: str) -> list[SessionEvent]:
+        """The session's start/dose/end events in time order."""
+
+    def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
+        """The session's alert events in time order."""
+
+    def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
+        """Refused messages, most recent last."""
+
+    def sessions(self, since: datetime | None = None) -> list[SessionSummary]:
+        """Sessions with any reading or event at or after `since` (all when None), newest first."""
+
+    def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the database answers now."""
+
+    def close(self) -> None: ...
