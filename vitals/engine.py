@@ -1,0 +1,198 @@
+"""`AlertEngine`: the per-session alarm state the ingest worker owns. No I/O, no clock of its own.
+
+Time: rules driven by readings judge by reading times, so a simulation run 60x faster raises the
+same alarms as real time. `on_tick(now)` judges staleness and escalation by the wall clock mapped
+onto each session's clock with the offset seen on its last reading (`reading.time - received_at`).
+
+Restart: `restore` replays a session's stored events and readings silently (baselines, rules in
+effect, sustained and hysteresis counters, last reading per stream), then takes each metric's
+alarm (priority, acknowledgement, latch) from the latest stored alert event, so nothing already
+stored is emitted again. Staleness that only a tick saw is seen again by the next tick; the
+offset is unknown until the next reading, so ticks meanwhile judge by the wall clock as is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.profile import Profile
+from vitals.readings import Reading, SessionEvent, SessionEventType
+from vitals.rules import (
+    Alarm,
+    SessionState,
+    acknowledge,
+    check_resume,
+    check_stale,
+    end_session,
+    escalate,
+    evaluate,
+)
+from vitals.sessions import alert_order
+
+log = logging.getLogger(__name__)
+
+
+class AlertEngine:
+    """Alarm state of every session seen, fed by readings, session events, ticks and acks."""
+
+    def __init__(self, profile: Profile, *, stale_seconds: float | None = None) -> None:
+        if stale_seconds is not None and stale_seconds <= 0:
+            raise ValueError("stale_seconds must be positive")
+        self.profile = profile
+        self.stale_seconds = stale_seconds
+        self._sessions: dict[str, SessionState] = {}
+        self._offsets: dict[str, timedelta] = {}
+
+    @property
+    def rule_errors(self) -> int:
+        """Rule evaluations that raised (logged; the other rules still ran)."""
+        return sum(s.rule_errors for s in self._sessions.values())
+
+    def state(self, session: str) -> SessionState | None:
+        """The rules' state for a session (read it, don't change it)."""
+        return self._sessions.get(session)
+
+    def restore(
+        self,
+        session: str,
+        events: Iterable[SessionEvent],
+        readings: Iterable[Reading],
+        alerts: Iterable[AlertEvent],
+    ) -> None:
+        """Rebuild a session's state from the Store after a worker restart; emits nothing."""
+        self._sessions.pop(session, None)
+        self._offsets.pop(session, None)
+        # Events before readings at the same instant: a start or dose at t governs a reading at t.
+        history: list[tuple[datetime, int, SessionEvent | Reading]] = [
+            (e.time, 0, e) for e in events
+        ]
+        history += [(r.time, 1, r) for r in readings]
+        history.sort(key=lambda item: (item[0], item[1]))
+        for _, _, item in history:
+            if isinstance(item, SessionEvent):
+                self.on_event(item)
+            else:
+                self._apply_reading(item)
+        state = self._sessions.get(session)
+        stored = sorted((a for a in alerts if a.session == session), key=alert_order)
+        if state is None:
+            if not stored:
+                return
+            state = self._sessions[session] = SessionState(session)
+        state.alarms = _alarms_from(stored, state, self.profile)
+
+    def on_reading(self, reading: Reading, received_at: datetime) -> list[AlertEvent]:
+        """Alert events a validated reading causes, judged by the reading's time."""
+        state = self._sessions.get(reading.session)
+        if state is not None and state.ended is not None:
+            return []
+        self._offsets[reading.session] = reading.time - received_at
+        return self._apply_reading(reading)
+
+    def on_event(self, event: SessionEvent) -> list[AlertEvent]:
+        """A session's start, dose or end."""
+        state = self._sessions.get(event.session)
+        if event.event is SessionEventType.START:
+            if state is None or state.ended is not None:
+                state = self._sessions[event.session] = SessionState(event.session)
+                self._offsets.pop(event.session, None)
+            state.set_start(event.time)
+            return []
+        if state is None:  # a dose or end before any start or reading starts it implicitly
+            state = self._sessions[event.session] = SessionState(event.session)
+            state.set_start(event.time)
+        if state.ended is not None:
+            return []
+        if event.event is SessionEventType.DOSE:
+            state.set_dose(event.time)
+            return []
+        return end_session(state, event.time)
+
+    def on_tick(self, now: datetime) -> list[AlertEvent]:
+        """Staleness and escalation at wall-clock `now`, mapped onto each session's clock."""
+        events: list[AlertEvent] = []
+        for session, state in self._sessions.items():
+            if state.ended is not None:
+                continue
+            session_now = now + self._offsets.get(session, timedelta(0))
+            events += escalate(state, self.profile, session_now)
+            events += check_stale(state, self.profile, session_now, self.stale_seconds)
+            events += escalate(state, self.profile, session_now)  # a stale medium may be due
+        return events
+
+    def acknowledge(
+        self, session: str, metric: Metric, by: str, note: str | None, now: datetime
+    ) -> list[AlertEvent]:
+        """Someone acknowledged the session's alarm for `metric` (no events if none showing)."""
+        state = self._sessions.get(session)
+        if state is None:
+            return []
+        return acknowledge(state, Metric(metric), by, note, now)
+
+    def active(self, session: str | None = None) -> list[AlertEvent]:
+        """The alarm showing per (session, metric): its latest active or acknowledged event."""
+        states = (
+            [self._sessions[session]] if session in self._sessions
+            else [] if session is not None else list(self._sessions.values())
+        )
+        showing = [alarm.event for state in states for alarm in state.alarms.values()]
+        return sorted(showing, key=lambda e: (e.session, e.metric.value))
+
+    def _apply_reading(self, reading: Reading) -> list[AlertEvent]:
+        state = self._sessions.get(reading.session)
+        if state is None:  # a reading for a session never started starts it
+            state = self._sessions[reading.session] = SessionState(reading.session)
+            state.set_start(reading.time)
+        if state.ended is not None:
+            return []
+        events = escalate(state, self.profile, reading.time)
+        events += check_resume(reading, state, self.profile, self.stale_seconds)
+        events += evaluate(reading, state, self.profile)
+        return events
+
+
+def _alarms_from(
+    stored: list[AlertEvent], state: SessionState, profile: Profile
+) -> dict[Metric, Alarm]:
+    """Each metric's alarm as the latest stored event left it; the replay says if it persists."""
+    latest: dict[Metric, AlertEvent] = {}
+    raised: dict[Metric, datetime] = {}
+    for alert in stored:
+        latest[alert.metric] = alert
+        if alert.state is AlertState.ACTIVE:
+            raised[alert.metric] = alert.time
+    alarms: dict[Metric, Alarm] = {}
+    if state.ended is not None:
+        return alarms
+    for metric, alert in latest.items():
+        if alert.state is AlertState.CLEARED:
+            continue
+        if metric is Metric.DATA:
+            present = bool(state.data_causes)
+        else:
+            present = any(
+                track.in_effect for rule_id, track in state.tracks.items()
+                if rule_id in profile.rules and profile.rules[rule_id].metric is metric
+            )
+        alarms[metric] = Alarm(
+            event=alert,
+            raised_at=raised.get(metric, alert.time),
+            cause_rank=_cause_rank(alert, profile),
+            acknowledged=alert.state is AlertState.ACKNOWLEDGED,
+            condition_present=present,
+        )
+    return alarms
+
+
+def _cause_rank(alert: AlertEvent, profile: Profile) -> int:
+    """The rank of the cause that raised a stored alarm: below `high` if it was escalated."""
+    if alert.priority is not Priority.HIGH:
+        return alert.priority.rank
+    rule = profile.rules.get(alert.rule)
+    if rule is not None:
+        return rule.priority.rank
+    # A high technical alarm can only be an escalated medium one.
+    return Priority.MEDIUM.rank if alert.metric is Metric.DATA else Priority.HIGH.rank

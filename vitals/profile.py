@@ -1,0 +1,373 @@
+"""The alert profile: thresholds as data, loaded from TOML and merged with overrides.
+
+`vitals/profiles/default.toml` is the clinical guidance's "Default profile" table. A clinic
+overrides it with a TOML file of the same shape, a session with a mapping of the same shape;
+both merge key by key onto the default (`load_profile`). Every limit rule names its source.
+A bad profile fails at load with a `ProfileError` naming the offending key.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vitals.alerts import Metric, Priority
+from vitals.readings import Kind
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROFILE_PATH: Final = Path(__file__).with_name("profiles") / "default.toml"
+LIMIT_METRICS: Final = (Metric.SYSTOLIC, Metric.DIASTOLIC, Metric.HEART_RATE, Metric.SPO2)
+_CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+class ProfileError(ValueError):
+    """The profile cannot be used; the message names the file and the key to fix."""
+
+
+class Comparison(StrEnum):
+    """How a value is compared with a limit; the alarm side is the side the operator holds on."""
+
+    GE = ">="
+    GT = ">"
+    LE = "<="
+    LT = "<"
+
+    def holds(self, value: float, limit: float) -> bool:
+        return _OPERATORS[self](value, limit)
+
+    @property
+    def alarms_above(self) -> bool:
+        """True when the alarm is above the limit."""
+        return self in (Comparison.GE, Comparison.GT)
+
+    def inside_by(self, value: float, limit: float, margin: float) -> bool:
+        """Whether `value` is back inside the limit by at least `margin` (hysteresis)."""
+        return value <= limit - margin if self.alarms_above else value >= limit + margin
+
+    @property
+    def words(self) -> str:
+        return {">=": "at or above", ">": "above", "<=": "at or below", "<": "below"}[self.value]
+
+
+_OPERATORS: Final[Mapping[Comparison, Callable[[float, float], bool]]] = {
+    Comparison.GE: operator.ge,
+    Comparison.GT: operator.gt,
+    Comparison.LE: operator.le,
+    Comparison.LT: operator.lt,
+}
+
+# Fields a message template may use; a template naming any other fails at load.
+_TEMPLATE_FIELDS: Final = {
+    "label": "Systolic", "value": "186", "unit": "mmHg", "limit": "180", "baseline": "120",
+    "offset": "20", "seconds": "15", "cadence": "10", "kind": "bp", "problems": "cuff loose",
+}
+
+
+def _check_template(template: str) -> str:
+    try:
+        template.format(**_TEMPLATE_FIELDS)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"message template {template!r} is invalid: {err!r}") from err
+    return template
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Model):
+    label: str
+    unit: str
+    sources: tuple[str, ...] = Field(min_length=1)
+    margin: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _sources_are_fields(self) -> MetricSpec:
+        for source in self.sources:
+            kind, _, name = source.partition(".")
+            if kind not in Kind.__members__.values() or not name:
+                raise ValueError(f"source {source!r} must be '<bp|hr|spo2>.<field>'")
+        return self
+
+    def values(self, kind: Kind, values: Mapping[str, float]) -> list[float]:
+        """The values of this metric carried by a reading of `kind`."""
+        out: list[float] = []
+        for source in self.sources:
+            source_kind, _, name = source.partition(".")
+            if source_kind == kind.value and name in values:
+                out.append(values[name])
+        return out
+
+
+class LimitRule(_Model):
+    """One row of the profile table: a limit on one metric, with its priority and source."""
+
+    id: str
+    metric: Metric
+    priority: Priority
+    comparison: Comparison
+    threshold: float | None = None
+    baseline_offset: float | None = None
+    sustained_seconds: float = Field(default=0, ge=0)
+    message: str
+    source: str
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> LimitRule:
+        if self.metric is Metric.DATA:
+            raise ValueError("limit rules apply to systolic, diastolic, heart_rate or spo2")
+        if (self.threshold is None) == (self.baseline_offset is None):
+            raise ValueError("give exactly one of threshold or baseline_offset")
+        _check_template(self.message)
+        return self
+
+    @property
+    def relative(self) -> bool:
+        return self.baseline_offset is not None
+
+    def limit(self, baseline: float | None) -> float | None:
+        """The limit in force; None for a baseline rule while there is no baseline."""
+        if self.threshold is not None:
+            return self.threshold
+        if baseline is None:
+            return None
+        assert self.baseline_offset is not None
+        return baseline + self.baseline_offset
+
+
+class Hysteresis(_Model):
+    consecutive: int = Field(ge=1)
+    source: str
+
+
+class Escalation(_Model):
+    after_minutes: float = Field(gt=0)
+    source: str
+
+
+class Technical(_Model):
+    source: str
+    bp_gap_low_factor: float = Field(gt=1)
+    bp_gap_medium_factor: float = Field(gt=1)
+    stream_seconds: float = Field(gt=0)
+    bp_gap_message: str
+    stream_message: str
+    device_problem_message: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> Technical:
+        if self.bp_gap_medium_factor < self.bp_gap_low_factor:
+            raise ValueError("bp_gap_medium_factor must be at least bp_gap_low_factor")
+        for template in (self.bp_gap_message, self.stream_message, self.device_problem_message):
+            _check_template(template)
+        return self
+
+
+class Cadence(_Model):
+    early_minutes: float = Field(gt=0)
+    early_period_minutes: float = Field(ge=0)
+    late_minutes: float = Field(gt=0)
+    reassessment_minutes: float = Field(gt=0)
+    reassessment_window_minutes: float = Field(ge=0)
+    source: str
+
+    def minutes_at(self, minutes_since_dose: float | None) -> float:
+        """The BP cadence in force at a moment (early cadence before the dose)."""
+        if minutes_since_dose is None or minutes_since_dose < self.early_period_minutes:
+            return self.early_minutes
+        return self.late_minutes
+
+
+class Condition(_Model):
+    """`>= 140`: a comparison and a number, written as a string in the profile."""
+
+    comparison: Comparison
+    value: float
+
+    def holds(self, value: float) -> bool:
+        return self.comparison.holds(value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.comparison.value} {self.value:g}"
+
+
+def _conditions(raw: Any) -> Any:
+    if not isinstance(raw, list | tuple):
+        return raw
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            match = _CONDITION.match(item)
+            if not match:
+                raise ValueError(f"condition {item!r} must look like '>= 140'")
+            out.append({"comparison": match[1], "value": float(match[2])})
+        else:
+            out.append(item)
+    return out
+
+
+class Bands(_Model):
+    caution: tuple[Condition, ...] = ()
+    no_go: tuple[Condition, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {key: _conditions(value) for key, value in data.items()}
+        return data
+
+
+class Discharge(_Model):
+    min_minutes_since_dose: float = Field(ge=0)
+    bp_min_apart_minutes: float = Field(ge=0)
+    systolic_below: float
+    diastolic_below: float
+    rise_tolerance: float = Field(ge=0)
+    heart_rate_min: float
+    heart_rate_max: float
+    spo2_min: float
+    reminder: str
+    source: str
+
+
+class Profile(_Model):
+    """A complete, validated alert profile. `origin` says which files and overrides made it."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    origin: tuple[str, ...] = ()
+    sources: dict[str, str]
+    metrics: dict[Metric, MetricSpec]
+    rules: dict[str, LimitRule]
+    hysteresis: Hysteresis
+    escalation: Escalation
+    technical: Technical
+    cadence: Cadence
+    presession: dict[Metric, Bands]
+    discharge: Discharge
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_ids_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("rules"), Mapping):
+            rules = {
+                key: ({"id": key, **value} if isinstance(value, Mapping) else value)
+                for key, value in data["rules"].items()
+            }
+            data = {**data, "rules": rules}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        missing = [m.value for m in LIMIT_METRICS if m not in self.metrics]
+        if missing:
+            raise ValueError(f"metrics needs an entry for {', '.join(missing)}")
+        if Metric.DATA in self.metrics:
+            raise ValueError("metrics.data: the data metric has no limits")
+        for key, rule in self.rules.items():
+            if rule.id != key:
+                raise ValueError(f"rules.{key}: id must match the key")
+            if rule.source not in self.sources:
+                raise ValueError(f"rules.{key}.source: {rule.source!r} is not a key of [sources]")
+        for section in ("hysteresis", "escalation", "technical", "cadence", "discharge"):
+            source = getattr(self, section).source
+            if source not in self.sources:
+                raise ValueError(f"{section}.source: {source!r} is not a key of [sources]")
+        return self
+
+    @property
+    def source_path(self) -> str:
+        """Where the profile in force came from, for the UI: 'default.toml + clinic.toml'."""
+        return " + ".join(self.origin) if self.origin else self.name
+
+    def rules_for(self, metric: Metric) -> tuple[LimitRule, ...]:
+        """The enabled limit rules of a metric, in profile order."""
+        # Looked up on every reading; a profile is immutable, so the table is computed once per
+        # profile object (held in the cache so its id cannot be reused while cached).
+        cached = _RULES_BY_METRIC.get(id(self))
+        if cached is None or cached[0] is not self:
+            if len(_RULES_BY_METRIC) > 64:
+                _RULES_BY_METRIC.clear()
+            table = {
+                m: tuple(r for r in self.rules.values() if r.metric is m and r.enabled)
+                for m in LIMIT_METRICS
+            }
+            cached = _RULES_BY_METRIC[id(self)] = (self, table)
+        return cached[1].get(metric, ())
+
+    def source_text(self, key: str) -> str:
+        return self.sources.get(key, key)
+
+
+_RULES_BY_METRIC: dict[int, tuple[Profile, dict[Metric, tuple[LimitRule, ...]]]] = {}
+
+
+def load_profile(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Profile:
+    """The default profile, merged with a clinic's TOML file and a session's overrides.
+
+    Raises `ProfileError` naming the file and the key when anything is wrong.
+    """
+    data = _read_toml(DEFAULT_PROFILE_PATH)
+    origin = [DEFAULT_PROFILE_PATH.name]
+    where = str(DEFAULT_PROFILE_PATH)
+    if path is not None:
+        data = _merge(data, _read_toml(Path(path)))
+        origin.append(str(path))
+        where = str(path)
+    if overrides:
+        if not isinstance(overrides, Mapping):
+            raise ProfileError("profile overrides must be a mapping of the profile's keys")
+        data = _merge(data, overrides)
+        origin.append("session overrides")
+        where = f"{where} with session overrides"
+    data["origin"] = tuple(origin)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as err:
+        raise ProfileError(f"alert profile {where}: {_describe(err)}") from err
+    log.debug("alert profile %s loaded from %s", profile.name, profile.source_path)
+    return profile
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ProfileError(f"alert profile {path} does not exist") from err
+    except OSError as err:
+        raise ProfileError(f"alert profile {path} cannot be read: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ProfileError(f"alert profile {path} is not valid TOML: {err}") from err
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` onto `base`, tables merged key by key, everything else replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for error in err.errors():
+        # Skip pydantic's internal labels (validator names) so the path is the profile's keys.
+        loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts)

@@ -1,0 +1,540 @@
+"""The alarm rules: pure functions of a reading (or a moment), a session's state and the profile.
+
+Nothing here does I/O or reads a clock; every function takes the time it should judge by.
+`vitals.engine.AlertEngine` owns one `SessionState` per session and calls these.
+
+Alarm model (IEC 60601-1-8 as monitors implement it):
+
+- One alarm per (session, metric). Every limit rule of the metric is evaluated in isolation (an
+  exception in one rule is logged and counted, the others still run). The alarm shows the worst
+  priority among the rules in effect; a rule of higher priority than the one that raised the
+  alarm showing raises a new `active` event at that priority (acknowledged or not). A drop to a
+  lower priority does not emit anything: the alarm keeps its priority until its whole condition
+  has ended.
+- A limit rule comes into effect on a reading that breaches it (for SpO2 rules with a sustained
+  duration: when the breach has lasted that long by reading times, every reading in between
+  breaching) and leaves effect after `hysteresis.consecutive` consecutive readings inside the
+  limit by the metric's margin.
+- High and medium alarms latch. When their condition ends and nobody has acknowledged them, no
+  event is emitted: the alarm keeps showing as `active` (`Alarm.condition_present` is False).
+  Acknowledging it then emits `acknowledged` followed at once by `cleared`. When an acknowledged
+  alarm's condition ends, `cleared` is emitted. Low alarms emit `cleared` by themselves when their
+  condition ends.
+- `acknowledged` carries `by`/`note`. An acknowledged alarm whose condition persists stays
+  acknowledged; only a rule of higher priority raises it again.
+- An unacknowledged medium alarm (its condition persisting or not: nobody has seen it) becomes
+  high `escalation.after_minutes` after it was raised: an `active` event at `high`, timed exactly
+  at the moment it became due, so a fast simulation and real time produce the same events.
+- Technical alarms share the `data` metric: BP gap beyond the cadence (low, then medium), an
+  HR/SpO2 stream silent too long (medium), a device-reported problem (low, until the next reading
+  of that kind without one). Each is a cause; the `data` alarm follows the worst cause.
+  Staleness is only judged for a stream that has delivered at least one reading; BP silence is
+  counted from the dose when the last BP came before it. `stale_seconds` (VITALS_STALE_SECONDS)
+  replaces every stream's limits with one medium limit. `value`/`limit` of a BP gap are minutes,
+  of a silent stream seconds. A gap is also judged when the stream resumes (`check_resume`),
+  so a compressed simulation that no tick caught between two readings still raises it.
+- After a session's `end` event every showing alarm is cleared and nothing alarms any more;
+  a `start` for the same id afterwards begins a new session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.profile import LIMIT_METRICS, LimitRule, Profile
+from vitals.readings import Kind, Reading
+from vitals.sessions import baseline_of
+
+log = logging.getLogger(__name__)
+
+DATA_RULE_BP_GAP = "data.bp_gap"
+DATA_RULE_STREAM = "data.stream_silent"
+DATA_RULE_PROBLEM = "data.device_problem"
+DATA_RULE_ENDED = "session.end"
+# Pre-dose samples kept per metric for the baseline; a bound so a session never dosed cannot grow.
+MAX_BASELINE_SAMPLES = 20_000
+
+
+@dataclass(slots=True)
+class RuleTrack:
+    """Where one limit rule stands: in effect or not, and its sustained/hysteresis counters."""
+
+    in_effect: bool = False
+    breach_since: datetime | None = None
+    inside_count: int = 0
+    value: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """A condition that wants an alarm: the rule, its priority and what to say."""
+
+    rule: str
+    priority: Priority
+    text: str | Callable[[], str]  # a callable renders only when an event needs it
+    value: float | None = None
+    limit: float | None = None
+
+    @property
+    def message(self) -> str:
+        return self.text if isinstance(self.text, str) else self.text()
+
+
+@dataclass(slots=True)
+class Alarm:
+    """The alarm showing for one (session, metric): its last event and its latch."""
+
+    event: AlertEvent  # the last event emitted for it (active or acknowledged)
+    raised_at: datetime  # when it became active at its current priority (the escalation clock)
+    cause_rank: int  # rank of the cause that raised it (below `priority` once escalated)
+    acknowledged: bool = False
+    condition_present: bool = True
+
+    @property
+    def priority(self) -> Priority:
+        return self.event.priority
+
+
+@dataclass(slots=True)
+class SessionState:
+    """Everything the rules remember about one session."""
+
+    session: str
+    started: datetime | None = None
+    dosed: datetime | None = None
+    ended: datetime | None = None
+    tracks: dict[str, RuleTrack] = field(default_factory=dict)
+    first_two: dict[Metric, list[tuple[datetime, float]]] = field(default_factory=dict)
+    pre_dose: dict[Metric, list[tuple[datetime, float]]] = field(default_factory=dict)
+    baseline_cache: dict[Metric, float | None] = field(default_factory=dict)
+    last_reading: dict[Kind, datetime] = field(default_factory=dict)
+    data_causes: dict[str, Cause] = field(default_factory=dict)
+    alarms: dict[Metric, Alarm] = field(default_factory=dict)
+    rule_errors: int = 0
+
+    def baseline(self, metric: Metric) -> float | None:
+        if metric not in self.baseline_cache:
+            samples = self.pre_dose.get(metric, []) if self.dosed is not None else []
+            self.baseline_cache[metric] = baseline_of(
+                samples, self.first_two.get(metric, []), dosed=self.dosed is not None
+            )
+        return self.baseline_cache[metric]
+
+    def record_sample(self, metric: Metric, time: datetime, value: float) -> None:
+        first = self.first_two.setdefault(metric, [])
+        changed = False
+        if len(first) < 2:
+            first.append((time, value))
+            first.sort()
+            changed = True
+        before_dose = self.dosed is None or time < self.dosed
+        after_start = self.started is None or time >= self.started
+        samples = self.pre_dose.setdefault(metric, [])
+        if before_dose and after_start and len(samples) < MAX_BASELINE_SAMPLES:
+            samples.append((time, value))
+            # Before the dose the baseline is the first two readings; these count once dosed.
+            changed = changed or self.dosed is not None
+        if changed:
+            self.baseline_cache.pop(metric, None)
+
+    def set_dose(self, time: datetime) -> None:
+        if self.dosed is not None and self.dosed <= time:
+            return  # the first dose sets the baseline and the cadence clock
+        self.dosed = time
+        for metric, samples in self.pre_dose.items():
+            self.pre_dose[metric] = [s for s in samples if s[0] < time]
+        self.baseline_cache.clear()
+
+    def set_start(self, time: datetime) -> None:
+        if self.started is None or time < self.started:
+            self.started = time
+            self.baseline_cache.clear()
+
+
+# ---- limit rules --------------------------------------------------------------------------------
+
+
+def evaluate(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
+    """The alert events one reading causes (limit rules and device problems), by reading time.
+
+    Escalation and gaps are judged separately (`escalate`, `check_resume`), so callers control
+    the order; `vitals.engine.AlertEngine.on_reading` runs them all.
+    """
+    if state.ended is not None:
+        return []
+    events: list[AlertEvent] = []
+    events += _device_problems(reading, state, profile)
+    for metric in LIMIT_METRICS:
+        spec = profile.metrics[metric]
+        for value in spec.values(reading.kind, reading.values):
+            state.record_sample(metric, reading.time, value)
+            events += _evaluate_metric(metric, value, reading.time, state, profile)
+    return events
+
+
+def _evaluate_metric(
+    metric: Metric, value: float, time: datetime, state: SessionState, profile: Profile
+) -> list[AlertEvent]:
+    baseline = state.baseline(metric)
+    margin = profile.metrics[metric].margin
+    in_effect: list[tuple[LimitRule, RuleTrack]] = []
+    for rule in profile.rules_for(metric):
+        track = state.tracks.setdefault(rule.id, RuleTrack())
+        try:
+            step_rule(rule, track, value, time, baseline, margin, profile.hysteresis.consecutive)
+        except Exception:
+            # Isolation: one broken rule must not silence the others.
+            state.rule_errors += 1
+            log.exception("rule %s failed on %s=%s for session %s", rule.id, metric, value,
+                          state.session)
+            continue
+        if track.in_effect:
+            in_effect.append((rule, track))
+    worst = _worst_cause(in_effect, baseline, profile)
+    spec = profile.metrics[metric]
+    return reconcile(
+        state, metric, worst, time,
+        lambda: f"{spec.label} {_fmt(value)} {spec.unit}: back inside the limits.", value,
+    )
+
+
+def step_rule(
+    rule: LimitRule,
+    track: RuleTrack,
+    value: float,
+    time: datetime,
+    baseline: float | None,
+    margin: float,
+    consecutive: int,
+) -> None:
+    """Advance one rule's track by one reading: breach (sustained), or hysteresis to clear."""
+    limit = rule.limit(baseline)
+    if limit is None:  # a baseline rule before there is a baseline
+        track.breach_since = None
+        return
+    if rule.comparison.holds(value, limit):
+        if track.breach_since is None or time < track.breach_since:
+            track.breach_since = time
+        track.inside_count = 0
+        held = (time - track.breach_since).total_seconds()
+        if held >= rule.sustained_seconds:
+            track.in_effect = True
+            track.value, track.limit = value, limit
+        return
+    track.breach_since = None
+    if not track.in_effect:
+        return
+    if rule.comparison.inside_by(value, limit, margin):
+        track.inside_count += 1
+        if track.inside_count >= consecutive:
+            track.in_effect = False
+            track.inside_count = 0
+    else:
+        track.inside_count = 0
+
+
+def _worst_cause(
+    in_effect: Iterable[tuple[LimitRule, RuleTrack]], baseline: float | None, profile: Profile
+) -> Cause | None:
+    worst: tuple[LimitRule, RuleTrack] | None = None
+    for rule, track in in_effect:  # profile order breaks ties: the first row listed wins
+        if worst is None or rule.priority.rank > worst[0].priority.rank:
+            worst = (rule, track)
+    if worst is None:
+        return None
+    rule, track = worst
+    spec = profile.metrics[rule.metric]
+    value, limit = track.value, track.limit
+    return Cause(
+        rule.id,
+        rule.priority,
+        lambda: _render(
+            rule.message,
+            label=spec.label,
+            value=_fmt(value),
+            unit=spec.unit,
+            limit=_fmt(limit),
+            baseline=_fmt(baseline),
+            offset=_fmt(rule.baseline_offset),
+            seconds=_fmt(rule.sustained_seconds),
+            kind=rule.metric.value,
+        ),
+        value,
+        limit,
+    )
+
+
+# ---- the alarm latch ----------------------------------------------------------------------------
+
+
+def reconcile(
+    state: SessionState,
+    metric: Metric,
+    worst: Cause | None,
+    time: datetime,
+    cleared_message: str | Callable[[], str],
+    value: float | None = None,
+) -> list[AlertEvent]:
+    """Bring the metric's alarm in line with its worst current cause; the events that takes."""
+    alarm = state.alarms.get(metric)
+    if worst is not None:
+        # Compared with the raising cause, not the escalated priority: a crisis reading after a
+        # medium alarm escalated to high still raises, with the crisis message.
+        if alarm is None or worst.priority.rank > alarm.cause_rank:
+            event = AlertEvent(
+                time=time,
+                session=state.session,
+                metric=metric,
+                priority=worst.priority,
+                state=AlertState.ACTIVE,
+                message=worst.message,
+                rule=worst.rule,
+                value=worst.value,
+                limit=worst.limit,
+            )
+            state.alarms[metric] = Alarm(event, time, worst.priority.rank)
+            return [event]
+        alarm.condition_present = True
+        return []
+    if alarm is None:
+        return []
+    alarm.condition_present = False
+    if alarm.priority is Priority.LOW or alarm.acknowledged:
+        del state.alarms[metric]
+        message = cleared_message if isinstance(cleared_message, str) else cleared_message()
+        return [_cleared(alarm, time, message, value)]
+    return []  # latched: keeps showing until acknowledged
+
+
+def acknowledge(
+    state: SessionState, metric: Metric, by: str, note: str | None, now: datetime
+) -> list[AlertEvent]:
+    """Acknowledge the metric's alarm; a latched alarm whose condition ended clears with it."""
+    alarm = state.alarms.get(metric)
+    if alarm is None or alarm.acknowledged:
+        return []
+    event = replace(alarm.event, time=now, state=AlertState.ACKNOWLEDGED, by=by, note=note)
+    alarm.event = event
+    alarm.acknowledged = True
+    if alarm.condition_present:
+        return [event]
+    del state.alarms[metric]
+    return [event, _cleared(alarm, now, "Acknowledged after its condition ended.", None)]
+
+
+def escalate(state: SessionState, profile: Profile, now: datetime) -> list[AlertEvent]:
+    """Unacknowledged medium alarms older than the escalation delay become high."""
+    if state.ended is not None:
+        return []
+    after = timedelta(minutes=profile.escalation.after_minutes)
+    events: list[AlertEvent] = []
+    for metric, alarm in _in_metric_order(state.alarms):
+        if alarm.priority is not Priority.MEDIUM or alarm.acknowledged:
+            continue
+        due = alarm.raised_at + after
+        if now < due:
+            continue
+        minutes = _fmt(profile.escalation.after_minutes)
+        event = replace(
+            alarm.event,
+            time=due,
+            priority=Priority.HIGH,
+            message=f"Unacknowledged for {minutes} min, now high priority. {alarm.event.message}",
+        )
+        state.alarms[metric] = Alarm(
+            event, due, alarm.cause_rank, condition_present=alarm.condition_present
+        )
+        events.append(event)
+    return events
+
+
+def end_session(state: SessionState, time: datetime) -> list[AlertEvent]:
+    """The session ended: clear every alarm showing; nothing alarms afterwards."""
+    state.ended = time
+    events = [
+        _cleared(alarm, time, "Session ended.", None, rule=alarm.event.rule)
+        for _, alarm in _in_metric_order(state.alarms)
+    ]
+    state.alarms.clear()
+    state.data_causes.clear()
+    return events
+
+
+def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
+    # A fixed order, so a restored engine emits the same events in the same order.
+    return sorted(alarms.items(), key=lambda item: _METRIC_ORDER[item[0]])
+
+
+_METRIC_ORDER = {metric: i for i, metric in enumerate(Metric)}
+
+
+def _cleared(
+    alarm: Alarm, time: datetime, message: str, value: float | None, rule: str | None = None
+) -> AlertEvent:
+    return replace(
+        alarm.event,
+        time=time,
+        state=AlertState.CLEARED,
+        message=message,
+        value=value if value is not None else alarm.event.value,
+        rule=rule or alarm.event.rule,
+        by=None,
+        note=None,
+    )
+
+
+# ---- technical alarms ---------------------------------------------------------------------------
+
+
+def stream_limits(
+    kind: Kind, state: SessionState, profile: Profile, stale_seconds: float | None, last: datetime
+) -> tuple[tuple[Priority, float], ...]:
+    """(priority, seconds) limits on the silence of a stream, worst last."""
+    if stale_seconds is not None:
+        return ((Priority.MEDIUM, stale_seconds),)
+    technical = profile.technical
+    if kind is Kind.BP:
+        cadence_s = bp_cadence_minutes(state, profile, last) * 60
+        return (
+            (Priority.LOW, technical.bp_gap_low_factor * cadence_s),
+            (Priority.MEDIUM, technical.bp_gap_medium_factor * cadence_s),
+        )
+    return ((Priority.MEDIUM, technical.stream_seconds),)
+
+
+def bp_cadence_minutes(state: SessionState, profile: Profile, at: datetime) -> float:
+    since = None if state.dosed is None else (at - state.dosed).total_seconds() / 60
+    return profile.cadence.minutes_at(since)
+
+
+def stale_cause(
+    kind: Kind,
+    gap_seconds: float,
+    state: SessionState,
+    profile: Profile,
+    stale_seconds: float | None,
+    last: datetime,
+) -> Cause | None:
+    """The technical cause a silence of `gap_seconds` since `last` amounts to, if any."""
+    hit: tuple[Priority, float] | None = None
+    for priority, limit in stream_limits(kind, state, profile, stale_seconds, last):
+        if gap_seconds > limit:
+            hit = (priority, limit)
+    if hit is None:
+        return None
+    priority, limit = hit
+    technical = profile.technical
+    if kind is Kind.BP and stale_seconds is None:
+        cadence = bp_cadence_minutes(state, profile, last)
+        message = _render(
+            technical.bp_gap_message, value=_fmt(gap_seconds / 60), cadence=_fmt(cadence),
+            limit=_fmt(limit / 60),
+        )
+        return Cause(DATA_RULE_BP_GAP, priority, message, round(gap_seconds / 60, 1),
+                     round(limit / 60, 1))
+    message = _render(
+        technical.stream_message, kind=_KIND_WORDS[kind], value=_fmt(round(gap_seconds)),
+        limit=_fmt(limit),
+    )
+    return Cause(DATA_RULE_STREAM, priority, message, round(gap_seconds, 1), limit)
+
+
+def silent_since(kind: Kind, last: datetime, state: SessionState, now: datetime) -> datetime:
+    """Where a stream's silence is counted from: its last reading, or for BP the dose if later.
+
+    The BP cadence is defined from the dose, so a pre-dose check long before dosing does not
+    make the first post-dose reading late.
+    """
+    if kind is Kind.BP and state.dosed is not None and last < state.dosed <= now:
+        return state.dosed
+    return last
+
+
+def check_stale(
+    state: SessionState, profile: Profile, now: datetime, stale_seconds: float | None
+) -> list[AlertEvent]:
+    """Streams silent for too long at `now` (the session's clock) raise the `data` alarm."""
+    if state.ended is not None:
+        return []
+    for kind, last in state.last_reading.items():
+        since = silent_since(kind, last, state, now)
+        cause = stale_cause(
+            kind, (now - since).total_seconds(), state, profile, stale_seconds, since
+        )
+        key = f"stale.{kind.value}"
+        current = state.data_causes.get(key)
+        if cause is not None and (current is None or cause.priority.rank > current.priority.rank):
+            state.data_causes[key] = cause
+    return reconcile_data(state, now)
+
+
+def check_resume(
+    reading: Reading, state: SessionState, profile: Profile, stale_seconds: float | None
+) -> list[AlertEvent]:
+    """A reading after a silence: raise the gap alarm a tick may have missed, then end it."""
+    if state.ended is not None:
+        return []
+    events: list[AlertEvent] = []
+    key = f"stale.{reading.kind.value}"
+    last = state.last_reading.get(reading.kind)
+    if last is not None and reading.time > last:
+        since = silent_since(reading.kind, last, state, reading.time)
+        cause = stale_cause(
+            reading.kind, (reading.time - since).total_seconds(), state, profile, stale_seconds,
+            since,
+        )
+        current = state.data_causes.get(key)
+        if cause is not None and (current is None or cause.priority.rank > current.priority.rank):
+            state.data_causes[key] = cause
+            events += reconcile_data(state, reading.time)
+    if last is None or reading.time > last:
+        state.last_reading[reading.kind] = reading.time
+    if state.data_causes.pop(key, None) is not None:
+        events += reconcile_data(state, reading.time)
+    return events
+
+
+def _device_problems(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
+    key = f"problem.{reading.kind.value}"
+    if reading.problems:
+        words = ", ".join(p.value.replace("_", " ") for p in reading.problems)
+        message = _render(
+            profile.technical.device_problem_message, kind=_KIND_WORDS[reading.kind],
+            problems=words,
+        )
+        state.data_causes[key] = Cause(DATA_RULE_PROBLEM, Priority.LOW, message)
+    elif key in state.data_causes:
+        del state.data_causes[key]
+    else:
+        return []
+    return reconcile_data(state, reading.time)
+
+
+def reconcile_data(state: SessionState, time: datetime) -> list[AlertEvent]:
+    worst: Cause | None = None
+    for cause in state.data_causes.values():
+        if worst is None or cause.priority.rank > worst.priority.rank:
+            worst = cause
+    return reconcile(state, Metric.DATA, worst, time, "Readings are arriving normally again.")
+
+
+def _render(template: str, **fields: str) -> str:
+    return template.format(**{**_BLANKS, **fields})
+
+
+def _fmt(number: float | None) -> str:
+    if number is None:
+        return "-"
+    return f"{round(number, 1):g}"
+
+
+_KIND_WORDS = {Kind.BP: "blood pressure", Kind.HR: "heart rate", Kind.SPO2: "SpO2"}
+_BLANKS = {
+    "label": "", "value": "", "unit": "", "limit": "", "baseline": "", "offset": "",
+    "seconds": "", "cadence": "", "kind": "", "problems": "",
+}
