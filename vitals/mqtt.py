@@ -13,10 +13,11 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from vitals.readings import Kind
 from vitals.settings import MqttEndpoint
 
-INPUT_LEAVES = (*(kind.value for kind in Kind), "session")
+# What the ingest itself publishes under the prefix; everything else there is input, so a device
+# publishing to a wrong topic is refused with a reason instead of being ignored unseen.
+OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
 
 
 def reading_topic(prefix: str, session: str, leaf: str) -> str:
@@ -33,11 +34,15 @@ def rejected_topic(prefix: str, session: str | None) -> str:
 
 
 def input_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
-    """The topic filters the ingest consumes: every input leaf, never our own outputs."""
-    filters = [f"{prefix}/+/{leaf}" for leaf in INPUT_LEAVES]
-    if share_group:
-        filters = [f"$share/{share_group}/{f}" for f in filters]
-    return filters
+    """The topic filters the ingest consumes: everything under the prefix."""
+    everything = f"{prefix}/#"
+    return [f"$share/{share_group}/{everything}" if share_group else everything]
+
+
+def is_output(topic: str, prefix: str) -> bool:
+    """True for the ingest's own publications (alerts, rejections, status), never input."""
+    parts = topic.split("/")
+    return len(parts) == 3 and parts[0] == prefix and parts[2] in OUTPUT_LEAVES
 
 
 def make_client(

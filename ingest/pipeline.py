@@ -1,0 +1,141 @@
+"""One ingest cycle without I/O: messages in, a storage batch and the publications out.
+
+parse → alert rules → batch. The worker (`ingest.worker`) owns MQTT and the store; this module
+owns what happens in between, so it is tested without a broker.
+
+A failure inside the alert rules must not lose the reading nor silence the session: the reading
+is still stored and a technical alarm says the rules failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.engine import AlertEngine
+from vitals.mqtt import is_output
+from vitals.readings import Reading, Rejection, SessionEvent, parse
+from vitals.storage.base import Batch
+
+log = logging.getLogger(__name__)
+
+# Identities of recently processed readings: a message the broker redelivers (after a reconnect)
+# is stored again (an idempotent overwrite) but not judged twice.
+RECENT_IDENTITIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One MQTT message as received, with what the worker needs to acknowledge it."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 1
+    generation: int = 0  # the connection it arrived on; acks never cross a reconnect
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals since start, for logs and health."""
+
+    received: int = 0
+    readings: int = 0
+    events: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    alerts: int = 0
+    rule_failures: int = 0
+    stored_batches: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one cycle produced: `batch` to store, then `alerts` and `rejections` to publish."""
+
+    batch: Batch
+    alerts: Sequence[AlertEvent]
+    rejections: Sequence[Rejection]
+
+
+class Pipeline:
+    def __init__(self, engine: AlertEngine, prefix: str = "vitals") -> None:
+        self.engine = engine
+        self.prefix = prefix
+        self.counters = Counters()
+        self._recent: OrderedDict[tuple[object, ...], None] = OrderedDict()
+
+    def process(self, messages: Sequence[Inbound]) -> Outcome:
+        readings: list[Reading] = []
+        events: list[SessionEvent] = []
+        alerts: list[AlertEvent] = []
+        rejections: list[Rejection] = []
+        for message in messages:
+            if is_output(message.topic, self.prefix):
+                continue  # our own alert or rejection coming back: acknowledged, not input
+            self.counters.received += 1
+            parsed = parse(message.topic, message.payload, message.received_at, self.prefix)
+            if isinstance(parsed, Rejection):
+                self._count_rejection(parsed)
+                rejections.append(parsed)
+            elif isinstance(parsed, SessionEvent):
+                self.counters.events += 1
+                events.append(parsed)
+                if self._first_time(("event", parsed.session, parsed.event, parsed.time)):
+                    alerts += self._judge(parsed.session, parsed.time,
+                                          lambda e=parsed: self.engine.on_event(e))
+            else:
+                self.counters.readings += 1
+                readings.append(parsed)
+                identity = (parsed.session, parsed.kind, parsed.device, parsed.time)
+                if self._first_time(identity):
+                    alerts += self._judge(
+                        parsed.session, parsed.time,
+                        lambda r=parsed, at=message.received_at: self.engine.on_reading(r, at))
+                else:
+                    self.counters.duplicates += 1
+        self.counters.alerts += len(alerts)
+        return Outcome(Batch(readings, events, alerts, rejections), alerts, rejections)
+
+    def tick(self, now: datetime) -> Outcome:
+        """Time-driven rules (no data, escalation), run while no message arrives."""
+        alerts = self._judge(None, now, lambda: self.engine.on_tick(now))
+        self.counters.alerts += len(alerts)
+        return Outcome(Batch(alerts=alerts), alerts, ())
+
+    def _judge(self, session: str | None, at: datetime, rule_call) -> list[AlertEvent]:
+        try:
+            return list(rule_call())
+        except Exception:  # one failing rule must not silence the session or lose the reading
+            self.counters.rule_failures += 1
+            log.exception("alert rules failed (session %s)", session)
+            if session is None:
+                return []
+            return [AlertEvent(
+                time=at, session=session, metric=Metric.DATA, priority=Priority.HIGH,
+                state=AlertState.ACTIVE, rule="ingest.rules_failed",
+                message="Alarm rules failed on the latest reading: watch the patient directly "
+                        "and check the ingest log.",
+            )]
+
+    def _count_rejection(self, rejection: Rejection) -> None:
+        self.counters.rejected += 1
+        # Count by the reason's first clause so the table stays small ("systolic 300 ..." varies).
+        key = rejection.reason.split(":")[0][:60]
+        self.counters.rejected_by_reason[key] = self.counters.rejected_by_reason.get(key, 0) + 1
+        log.warning("rejected %s: %s", rejection.topic[:120], rejection.reason)
+
+    def _first_time(self, identity: tuple[object, ...]) -> bool:
+        if identity in self._recent:
+            self._recent.move_to_end(identity)
+            return False
+        self._recent[identity] = None
+        if len(self._recent) > RECENT_IDENTITIES:
+            self._recent.popitem(last=False)
+        return True

@@ -1,0 +1,89 @@
+"""Fixtures for ingest tests: a running worker, an MQTT test client, an embedded broker."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from ingest.worker import IngestWorker, build_engine
+from vitals.broker import EmbeddedBroker
+from vitals.mqtt import make_client
+from vitals.settings import Settings
+from vitals.storage import Store, open_store
+
+
+@dataclass
+class MqttProbe:
+    """A test's own MQTT client: publishes and records what arrives on its subscriptions."""
+
+    client: mqtt.Client
+    received: list[tuple[str, dict]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, topic: str, payload: bytes | str | dict, qos: int = 1) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=qos).wait_for_publish(10)
+
+    def messages(self, suffix: str) -> list[dict]:
+        with self.lock:
+            return [document for topic, document in self.received if topic.endswith(suffix)]
+
+
+@pytest.fixture
+def probe_factory() -> Iterator[Callable[[Settings, list[str]], MqttProbe]]:
+    probes: list[MqttProbe] = []
+
+    def make(settings: Settings, subscriptions: list[str]) -> MqttProbe:
+        client = make_client(settings.mqtt, f"probe-{uuid.uuid4().hex[:8]}")
+        probe = MqttProbe(client)
+        subscribed = threading.Event()
+
+        def on_message(_c, _u, message: mqtt.MQTTMessage) -> None:
+            with probe.lock:
+                probe.received.append((message.topic, json.loads(message.payload)))
+
+        client.on_message = on_message
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.connect(settings.mqtt.host, settings.mqtt.port)
+        client.loop_start()
+        if subscriptions:
+            client.subscribe([(topic, 1) for topic in subscriptions])
+            assert subscribed.wait(10), "probe subscription not acknowledged"
+        probes.append(probe)
+        return probe
+
+    yield make
+    for probe in probes:
+        probe.client.disconnect()
+        probe.client.loop_stop()
+
+
+@pytest.fixture
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def worker_factory() -> Iterator[Callable[[Settings], tuple[IngestWorker, Store]]]:
+    """`worker_factory(settings)` -> a started worker and its store, stopped at teardown."""
+    running: list[tuple[IngestWorker, Store]] = []
+
+    def make(settings: Settings) -> tuple[IngestWorker, Store]:
+        store = open_store(settings)
+        worker = IngestWorker(settings, store, build_engine(settings))
+        worker.start()
+        running.append((worker, store))
+        return worker, store
+
+    yield make
+    for worker, store in running:
+        worker.stop()
+        store.close()

@@ -1,0 +1,172 @@
+"""The `vitals` command: the composition root that wires settings, storage and the roles.
+
+Each role is imported lazily inside its command, so `vitals export` never loads Dash and
+`vitals ingest` never loads the simulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from vitals.settings import Settings
+
+log = logging.getLogger("vitals")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # amqtt logs every connection at INFO; keep the demo's console readable.
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, CLI overrides applied; a bad value is a one-line error."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = "VITALS_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise click.UsageError(f"{name}: {first['msg']}") from err
+
+
+class Failure(click.ClickException):
+    """An error the user can fix: printed as one line naming what to fix, exit status 1."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.version_option(package_name="session-vitals")
+def main(verbose: bool) -> None:
+    """Session vitals: blood pressure, heart rate and SpO2 watch for ketamine-assisted therapy.
+
+    Decision support only, not a certified medical device; a trained monitor must be present.
+    Configured by VITALS_* environment variables (see the README); options override them.
+    """
+    _configure_logging(verbose)
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
+              help="Dashboard port (0: a free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Dashboard address.")
+@click.option("--sessions", type=click.IntRange(1, 50), default=4, show_default=True,
+              help="Simulated sessions.")
+@click.option("--speed", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Time compression of the simulated sessions.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
+@click.option("--mqtt-url", help="Use this broker instead of starting the embedded one.")
+def demo(port: int, host: str, sessions: int, speed: float, seed: int,
+         mqtt_url: str | None) -> None:
+    """The whole system on the embedded default: broker, store, ingest, simulator, dashboard.
+
+    Prints the dashboard URL and a demo login; Ctrl-C stops everything cleanly.
+    """
+    from vitals.demo import run_demo
+
+    settings = load_settings(mqtt_url=mqtt_url)
+    _run(run_demo, settings, host=host, port=port, sessions=sessions, speed=speed, seed=seed,
+         embedded_broker=mqtt_url is None,
+         on_ready=lambda url: click.echo(f"Dashboard: {url}  (Ctrl-C stops the demo)"))
+
+
+@main.command()
+@click.option("--client-id", help="MQTT client id (the persistent session); "
+              "default VITALS_INGEST_CLIENT_ID.")
+def ingest(client_id: str | None) -> None:
+    """The ingest worker, in the foreground: MQTT in, validate, alert rules, store, ack."""
+    from ingest.worker import run_worker
+
+    settings = load_settings(ingest_client_id=client_id)
+    _run(run_worker, settings)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8050, show_default=True)
+def dashboard(host: str, port: int) -> None:
+    """The Dash dashboard (live overview, session view, history)."""
+    from dashboard.app import run
+
+    _run(run, load_settings(), host=host, port=port)
+
+
+def _scenario_help() -> str:
+    try:
+        from simulators.scenarios import SCENARIOS
+    except ImportError:  # pragma: no cover - the package ships them
+        return ""
+    return "\n\n\b\nScenarios:\n" + "\n".join(
+        f"  {name:<20} {spec.description}" for name, spec in SCENARIOS.items()
+    )
+
+
+@main.command(epilog=_scenario_help())
+@click.option("--scenario", "scenarios", multiple=True, default=("normal", "hypertensive-spike"),
+              show_default=True, help="Scenario name; repeat to mix (sessions cycle through them).")
+@click.option("--sessions", type=click.IntRange(1, 500), default=2, show_default=True)
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Time compression: 60 plays an hour in a minute.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Reproducible randomness.")
+@click.option("--session-prefix", default="sim", show_default=True,
+              help="Session ids are <prefix>-<n>-<scenario>.")
+@click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
+def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
+             session_prefix: str, mqtt_url: str | None) -> None:
+    """Publish simulated ketamine sessions over MQTT (see the scenarios below)."""
+    from simulators.publisher import run
+    from simulators.scenarios import SCENARIOS
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}",
+            param_hint="--scenario",
+        )
+    settings = load_settings(mqtt_url=mqtt_url)
+    report = _run(run, settings, scenarios=scenarios, sessions=sessions, speed=speed, seed=seed,
+                  session_prefix=session_prefix)
+    log.info("simulation finished: %s", report)
+
+
+@main.command()
+@click.argument("session")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def export(session: str, fmt: str) -> None:
+    """Print a session's stored readings and alerts (JSON) or readings (CSV)."""
+    from vitals.export import export_session
+    from vitals.readings import SESSION_ID
+    from vitals.storage import open_store
+
+    if not SESSION_ID.match(session):
+        raise click.BadParameter("1 to 64 characters of A-Z a-z 0-9 _ -", param_hint="SESSION")
+    store = _run(open_store, load_settings())
+    try:
+        _run(export_session, store, session, fmt, sys.stdout)
+    finally:
+        store.close()
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a role; turn unreachable services into one line naming what to fix, exit 1."""
+    from vitals.errors import ServiceUnavailable
+
+    try:
+        return function(*args, **kwargs)
+    except ServiceUnavailable as err:
+        raise Failure(str(err)) from err
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        return None
+

@@ -1,0 +1,94 @@
+"""`vitals demo`: the whole system in one process on the embedded default.
+
+Embedded broker (unless a broker URL is given) → ingest worker → SQLite store → dashboard, fed by
+the simulator with a few time-compressed sessions, one of which crosses a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from contextlib import ExitStack
+from datetime import datetime
+
+from werkzeug.serving import make_server
+
+from vitals.settings import Settings
+from vitals.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+DEMO_SCENARIOS = ("normal", "hypertensive-spike", "tachycardia", "desaturation")
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    sessions: int = 4,
+    speed: float = 30.0,
+    seed: int = 7,
+    embedded_broker: bool = True,
+    stop: threading.Event | None = None,
+    on_ready=None,
+) -> None:
+    """Run until Ctrl-C/SIGTERM (or `stop` is set); `on_ready(url)` is called once serving."""
+    from dashboard.app import create_app
+    from ingest.worker import IngestWorker, build_engine
+    from simulators import publisher
+    from vitals.broker import EmbeddedBroker
+    from vitals.storage import open_store
+
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+
+    with ExitStack() as running:
+        if embedded_broker:
+            broker = running.enter_context(EmbeddedBroker())
+            settings = settings.model_copy(update={"mqtt_url": broker.url})
+        store = open_store(settings)
+        running.callback(store.close)
+
+        worker = IngestWorker(settings, store, build_engine(settings))
+        worker.start()
+        running.callback(worker.stop)
+
+        app = create_app(store, settings)
+        server = make_server(host, port, app.server, threaded=True)
+        threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
+        running.callback(server.shutdown)
+        url = f"http://{host}:{server.server_port}/"
+
+        simulation = threading.Thread(
+            target=publisher.run,
+            name="simulator",
+            kwargs={
+                "settings": settings,
+                "scenarios": DEMO_SCENARIOS,
+                "sessions": sessions,
+                "speed": speed,
+                "seed": seed,
+                "stop": stop,
+                "session_prefix": demo_prefix(utcnow()),
+            },
+            daemon=True,
+        )
+        simulation.start()
+        running.callback(simulation.join, 30)
+
+        log.info("dashboard: %s  (store: %s; broker: %s)", url,
+                 settings.influx_url or settings.sqlite_path, settings.mqtt_url)
+        log.info("decision support only, not a medical device. Ctrl-C stops the demo.")
+        if on_ready is not None:
+            on_ready(url)
+        stop.wait()
+        log.info("stopping the demo")
+
+
+def demo_prefix(now: datetime) -> str:
+    """Session ids of one demo run share a prefix, so runs never mix in the store."""
+    return f"demo{now:%H%M}"
