@@ -1,0 +1,496 @@
+"""Pure functions: DataFrames (from `queries.py`) in, plotly figures and Dash components out.
+
+No store, no request, no clock: whatever time matters arrives as an argument, so every function
+here is tested by calling it.
+
+Alarm presentation follows the IEC 60601-1-8 convention monitors use: high red flashing fast,
+medium yellow flashing slowly, low cyan steady; colour is never the only signal (every alarm
+also has its priority and message as text).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+from plotly.subplots import make_subplots
+
+from dashboard import ids
+
+DISCLAIMER: Final = (
+    "Decision support only — not a certified medical device. A trained monitor must be present."
+)
+
+# Trace colours, as bedside monitors use them: HR green, SpO2 blue, NIBP white.
+COLOUR: Final[Mapping[str, str]] = {
+    "systolic": "#f1f5f9",
+    "diastolic": "#94a3b8",
+    "hr": "#4ade80",
+    "spo2": "#60a5fa",
+    "high": "#ef4444",
+    "medium": "#facc15",
+    "low": "#22d3ee",
+    "grid": "#1f2937",
+    "text": "#e5e7eb",
+    "muted": "#6b7280",
+    "event": "#c084fc",
+}
+
+ALARM_LABEL: Final[Mapping[str, str]] = {
+    "high": "▲ HIGH",
+    "medium": "◆ MEDIUM",
+    "low": "● LOW",
+}
+
+METRIC_LABEL: Final[Mapping[str, str]] = {
+    "systolic": "Systolic",
+    "diastolic": "Diastolic",
+    "heart_rate": "Heart rate",
+    "spo2": "SpO2",
+    "data": "Data",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A guidance limit drawn on a trend: which panel, where, what it means, how urgent."""
+
+    panel: str  # "bp", "hr", "spo2"
+    value: float
+    label: str
+    priority: str
+
+
+# The default profile's limits (clinical guidance); drawn as lines, the high ones also as bands.
+LIMITS: Final[tuple[Limit, ...]] = (
+    Limit("bp", 160, "SBP 160", "medium"),
+    Limit("bp", 180, "SBP 180", "high"),
+    Limit("bp", 100, "DBP 100", "medium"),
+    Limit("bp", 110, "DBP 110", "high"),
+    Limit("hr", 50, "HR 50", "medium"),
+    Limit("hr", 100, "HR 100", "low"),
+    Limit("hr", 120, "HR 120", "medium"),
+    Limit("spo2", 92, "SpO2 92", "medium"),
+    Limit("spo2", 90, "SpO2 90", "high"),
+)
+
+SPARKLINE_PX: Final = 56
+SHORT_NAME: Final[Mapping[str, str]] = {
+    "systolic": "SBP", "diastolic": "DBP", "heart_rate": "HR", "spo2": "SpO2",
+}
+
+
+def limits_from_profile(profile: Any) -> tuple[Limit, ...]:
+    """The fixed-threshold rules of an alert profile (`vitals.profile.Profile`) as limit lines;
+    the guidance defaults when there is none. Baseline-relative rules have no fixed line."""
+    if profile is None or not hasattr(profile, "rules"):
+        return LIMITS
+    limits = []
+    for rule in profile.rules.values():
+        metric = str(getattr(rule.metric, "value", rule.metric))
+        if not rule.enabled or rule.threshold is None or metric not in SHORT_NAME:
+            continue
+        priority = str(getattr(rule.priority, "value", rule.priority))
+        limits.append(Limit(METRIC_PANEL[metric], float(rule.threshold),
+                            f"{SHORT_NAME[metric]} {rule.threshold:g}", priority))
+    # One line per (panel, value): the most urgent rule names it.
+    best: dict[tuple[str, float], Limit] = {}
+    rank = {"low": 1, "medium": 2, "high": 3}
+    for limit in limits:
+        key = (limit.panel, limit.value)
+        if key not in best or rank.get(limit.priority, 0) > rank.get(best[key].priority, 0):
+            best[key] = limit
+    return tuple(best.values())
+
+
+PANELS: Final = ("bp", "hr", "spo2")
+PANEL_TITLE: Final[Mapping[str, str]] = {
+    "bp": "Blood pressure (mmHg)",
+    "hr": "Heart rate (/min)",
+    "spo2": "SpO2 (%)",
+}
+PANEL_RANGE: Final[Mapping[str, tuple[float, float]]] = {
+    "bp": (40, 220),
+    "hr": (30, 160),
+    "spo2": (80, 101),
+}
+METRIC_PANEL: Final[Mapping[str, str]] = {
+    "systolic": "bp",
+    "diastolic": "bp",
+    "heart_rate": "hr",
+    "spo2": "spo2",
+    "data": "bp",
+}
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def number(value: Any) -> str:
+    """A measured value as a monitor shows it: whole numbers, a dash when there is none."""
+    return "—" if _missing(value) else f"{float(value):.0f}"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 12 s, 4 min, 1 h 05 min."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def age_text(seconds: Any) -> str:
+    """How long ago a value was measured; ages under 5 s (or in the future) are "just now"."""
+    if _missing(seconds):
+        return ""
+    return "just now" if float(seconds) < 5 else f"{duration(seconds)} ago"
+
+
+def stale_text(label: str, seconds: Any) -> str:
+    """What a stale value says instead of its age: "no BP for 12 min" / "no BP yet"."""
+    if _missing(seconds):
+        return f"no {label} yet"
+    return f"no {label} for {duration(seconds)}"
+
+
+def dose_text(since_dose_min: Any) -> str:
+    if _missing(since_dose_min):
+        return "No dose recorded"
+    return f"Dose +{math.floor(float(since_dose_min)):d} min"
+
+
+def alarm_text(priority: str, message: str, metric: str | None = None) -> str:
+    """The words that go with an alarm's colour: "▲ HIGH — Systolic 186 mmHg: ..."."""
+    label = ALARM_LABEL.get(priority, priority.upper())
+    body = message or METRIC_LABEL.get(metric or "", metric or "alarm")
+    return f"{label} — {body}"
+
+
+# --- overview tiles ----------------------------------------------------------------------------
+
+
+def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: Any,
+           stale: bool) -> html.Div:
+    note = stale_text(label, age_s) if stale else age_text(age_s)
+    return html.Div(
+        className=f"vital vital--{what}" + (" vital--stale" if stale else ""),
+        children=[
+            html.Div(className="vital-label", children=[label, html.Span(unit, className="unit")]),
+            html.Div(value, id=ids.tile_value(session, what), className="vital-value"),
+            html.Div(("⚠ " if stale else "") + note, className="vital-age"),
+        ],
+    )
+
+
+def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None) -> dcc.Link:
+    """One active session on the overview: big numbers, freshness, dose time, top alarm."""
+    session = str(row["session"])
+    priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
+    alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
+    if priority is None:
+        alarm = html.Div("✓ No active alarm", id=ids.tile_alarm(session),
+                         className="tile-alarm tile-alarm--none")
+    else:
+        more = f"  (+{alarm_count - 1} more)" if alarm_count > 1 else ""
+        alarm = html.Div(
+            alarm_text(priority, str(row.get("alarm_message") or ""),
+                       None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]))
+            + more,
+            id=ids.tile_alarm(session),
+            className=f"tile-alarm tile-alarm--{priority}",
+            role="alert",
+        )
+    bp = (
+        "—/—" if _missing(row.get("systolic"))
+        else f"{number(row['systolic'])}/{number(row['diastolic'])}"
+    )
+    children: list[Any] = [
+        html.Div(className="tile-head", children=[
+            html.Span(session, className="tile-session"),
+            html.Span(dose_text(row.get("since_dose_min")), className="tile-dose"),
+        ]),
+        alarm,
+        html.Div(className="tile-vitals", children=[
+            _vital(session, "bp", "BP", "mmHg", bp, row.get("bp_age_s"), bool(row.get("bp_stale"))),
+            _vital(session, "hr", "HR", "/min", number(row.get("hr")), row.get("hr_age_s"),
+                   bool(row.get("hr_stale"))),
+            _vital(session, "spo2", "SpO2", "%", number(row.get("spo2")), row.get("spo2_age_s"),
+                   bool(row.get("spo2_stale"))),
+        ]),
+    ]
+    if trend is not None and not trend.empty:
+        children.append(dcc.Graph(
+            figure=sparkline(trend),
+            config={"staticPlot": True, "displayModeBar": False},
+            className="tile-trend",
+            responsive=True,
+            style={"height": f"{SPARKLINE_PX}px", "width": "100%"},  # inline: beats Dash's 100%
+        ))
+    return dcc.Link(
+        href=f"/session/{session}",
+        id=ids.tile(session),
+        className="tile" + (f" tile--alarm tile--{priority}" if priority else ""),
+        children=children,
+    )
+
+
+def tiles(overview: pd.DataFrame, trends: Mapping[str, pd.DataFrame] | None = None) -> list[Any]:
+    """Every active session's tile, or the empty state."""
+    if overview.empty:
+        return [empty_state()]
+    trends = trends or {}
+    return [tile(row, trends.get(row["session"])) for row in overview.to_dict("records")]
+
+
+def empty_state() -> html.Div:
+    return html.Div(className="empty", children=[
+        html.Div("No active sessions", className="empty-title"),
+        html.Div(["A session appears here with its first reading. To try the dashboard, run ",
+                  html.Code("vitals simulate"), " (or ", html.Code("vitals demo"), ")."],
+                 className="empty-hint"),
+    ])
+
+
+def store_error(message: str) -> html.Div:
+    """What the overview shows when the database cannot be read: never a silent blank wall."""
+    return html.Div(className="tile tile--alarm tile--high store-error", role="alert", children=[
+        html.Div("▲ TECHNICAL — cannot read vitals from the database", className="tile-alarm"),
+        html.Div(message, className="empty-hint"),
+        html.Div("Values are not updating. Watch the patients and the devices directly.",
+                 className="empty-hint"),
+    ])
+
+
+def sparkline(trend: pd.DataFrame) -> go.Figure:
+    """A tiny trend of systolic BP, HR and SpO2 for a tile (no axes, no interaction)."""
+    fig = go.Figure()
+    series = (("bp", "systolic", COLOUR["systolic"]), ("hr", "bpm", COLOUR["hr"]),
+              ("spo2", "spo2", COLOUR["spo2"]))
+    for kind, field, colour in series:
+        part = trend[(trend["kind"] == kind) & trend[field].notna()]
+        if part.empty:
+            continue
+        # Each series scaled to its own panel range so three units share a few pixels of height.
+        low, high = PANEL_RANGE["bp" if kind == "bp" else kind]
+        fig.add_trace(go.Scatter(
+            x=part["time"], y=(part[field] - low) / (high - low), mode="lines",
+            line={"color": colour, "width": 2, "shape": "hv" if kind == "bp" else "linear"},
+            hoverinfo="skip", showlegend=False,
+        ))
+    fig.update_layout(
+        height=SPARKLINE_PX, margin={"l": 0, "r": 0, "t": 2, "b": 2},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        xaxis={"visible": False}, yaxis={"visible": False, "range": [0, 1]},
+    )
+    return fig
+
+
+# --- session view ------------------------------------------------------------------------------
+
+
+def minutes_from(times: pd.Series, origin: pd.Timestamp | None) -> pd.Series:
+    """Minutes since `origin` (negative before it); the x axis of the session view."""
+    if origin is None or times.empty:
+        return pd.Series([], dtype="float64")
+    return (times - origin).dt.total_seconds() / 60
+
+
+def session_figure(
+    readings: pd.DataFrame,
+    events: pd.DataFrame,
+    alerts: pd.DataFrame,
+    origin: pd.Timestamp | None,
+    origin_label: str = "dose",
+    limits: Sequence[Limit] = LIMITS,
+) -> go.Figure:
+    """BP, HR and SpO2 over session time, with limit lines, session events and alarms."""
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+        row_heights=[0.46, 0.30, 0.24],
+        subplot_titles=[PANEL_TITLE[p] for p in PANELS],
+    )
+    row_of = {panel: i + 1 for i, panel in enumerate(PANELS)}
+
+    for limit in limits:
+        colour = COLOUR.get(limit.priority, COLOUR["muted"])
+        # Low limits are context, not news: a faint dotted line without a label keeps the
+        # medium and high labels readable.
+        low = limit.priority == "low"
+        label = {} if low else {
+            "annotation_text": limit.label, "annotation_position": "top left",
+            "annotation_font": {"color": colour, "size": 11},
+        }
+        fig.add_hline(
+            y=limit.value, row=row_of[limit.panel], col=1,
+            line={"color": colour, "width": 1,
+                  "dash": {"high": "solid", "medium": "dash"}.get(limit.priority, "dot")},
+            opacity=0.45 if low else 1.0,
+            exclude_empty_subplots=False,  # limits belong on the chart before the first reading
+            **label,
+        )
+    # The crisis ranges as faint bands, so a value inside one reads as "bad" at a glance.
+    fig.add_hrect(y0=180, y1=PANEL_RANGE["bp"][1], row=1, col=1, fillcolor=COLOUR["high"],
+                  opacity=0.08, line_width=0, exclude_empty_subplots=False)
+    fig.add_hrect(y0=PANEL_RANGE["spo2"][0], y1=90, row=3, col=1, fillcolor=COLOUR["high"],
+                  opacity=0.08, line_width=0, exclude_empty_subplots=False)
+
+    if origin is not None and not readings.empty:
+        x = minutes_from(readings["time"], origin)
+        frame = readings.assign(x=x.values)
+        _trace(fig, frame, "bp", "systolic", "Systolic", COLOUR["systolic"], 1, "mmHg")
+        _trace(fig, frame, "bp", "diastolic", "Diastolic", COLOUR["diastolic"], 1, "mmHg")
+        _trace(fig, frame, "hr", "bpm", "Heart rate", COLOUR["hr"], 2, "/min")
+        _trace(fig, frame, "spo2", "spo2", "SpO2", COLOUR["spo2"], 3, "%")
+
+    if origin is not None:
+        for event in events.to_dict("records"):
+            at = float(minutes_from(pd.Series([event["time"]]), origin).iloc[0])
+            fig.add_vline(x=at, line={"color": COLOUR["event"], "width": 1.5, "dash": "dot"})
+            fig.add_annotation(
+                x=at, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                text=str(event["event"]).upper(), font={"color": COLOUR["event"], "size": 12},
+            )
+        _alert_markers(fig, alerts, origin, row_of)
+
+    fig.update_layout(
+        template="plotly_dark", height=720, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        paper_bgcolor="#0b0f14", plot_bgcolor="#0f151c",
+        font={"color": COLOUR["text"], "size": 14},
+        legend={"orientation": "h", "y": -0.08},
+        hovermode="x unified", uirevision="session",
+    )
+    for panel, row in row_of.items():
+        fig.update_yaxes(range=list(PANEL_RANGE[panel]), row=row, col=1,
+                         gridcolor=COLOUR["grid"])
+    fig.update_xaxes(gridcolor=COLOUR["grid"])
+    fig.update_xaxes(title_text=f"minutes since {origin_label}", row=3, col=1)
+    return fig
+
+
+def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str, colour: str,
+           row: int, unit: str) -> None:
+    part = frame[(frame["kind"] == kind) & frame[field].notna()]
+    if part.empty:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=part["x"], y=part[field], name=name,
+            mode="lines+markers" if kind == "bp" else "lines",
+            line={"color": colour, "width": 2.5}, marker={"size": 8},
+            hovertemplate=f"{name} %{{y:.0f}} {unit}<extra></extra>",
+        ),
+        row=row, col=1,
+    )
+
+
+def _alert_markers(fig: go.Figure, alerts: pd.DataFrame, origin: pd.Timestamp,
+                   row_of: Mapping[str, int]) -> None:
+    raised = alerts[alerts["state"] == "active"]
+    for priority in ("low", "medium", "high"):
+        for panel, row in row_of.items():
+            part = raised[(raised["priority"] == priority)
+                          & (raised["metric"].map(METRIC_PANEL) == panel)]
+            if part.empty:
+                continue
+            # Technical alarms have no value: pin them to the top of the panel.
+            y = part["value"].where(part["value"].notna(), PANEL_RANGE[panel][1] - 5)
+            fig.add_trace(
+                go.Scatter(
+                    x=minutes_from(part["time"], origin), y=y, mode="markers",
+                    name=f"{priority} alarm", legendgroup=f"alarm-{priority}",
+                    showlegend=False,
+                    marker={"symbol": "triangle-up", "size": 14, "color": COLOUR[priority],
+                            "line": {"color": "#000", "width": 1}},
+                    text=part["message"], hovertemplate="%{text}<extra></extra>",
+                ),
+                row=row, col=1,
+            )
+
+
+def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None) -> html.Div | html.Table:
+    """Every alert event of the session, newest first, with priority as text and colour."""
+    if alerts.empty:
+        return html.Div("No alert events in this session.", className="muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in
+                               ("Time (UTC)", "Session min", "Priority", "State", "Metric",
+                                "Value", "Limit", "Message")]))
+    rows = []
+    minutes = minutes_from(alerts["time"], origin) if origin is not None else None
+    for i, alert in enumerate(alerts.to_dict("records")):
+        at = "" if minutes is None else f"{minutes.iloc[i]:+.0f}"
+        rows.append(html.Tr(className=f"alert-row alert-row--{alert['priority']}", children=[
+            html.Td(alert["time"].strftime("%H:%M:%S")),
+            html.Td(at),
+            html.Td(ALARM_LABEL.get(alert["priority"], alert["priority"]),
+                    className=f"prio prio--{alert['priority']}"),
+            html.Td(alert["state"]),
+            html.Td(METRIC_LABEL.get(alert["metric"], alert["metric"])),
+            html.Td(number(alert["value"])),
+            html.Td(number(alert["limit"])),
+            html.Td(alert["message"]),
+        ]))
+    return html.Table(className="table", children=[head, html.Tbody(rows[::-1])])
+
+
+def session_header(session: str, status: str, origin_label: str,
+                   since_origin_min: float | None,
+                   active: pd.DataFrame | None = None) -> list[Any]:
+    """Session id, live/ended badge, session clock, and every alarm active now as text."""
+    badge = {"active": "LIVE", "ended": "ENDED", "idle": "NO RECENT DATA"}.get(status, status)
+    parts: list[Any] = [html.H2(session, className="session-title"),
+                        html.Span(badge, className=f"badge badge--{status}")]
+    if since_origin_min is not None:
+        parts.append(html.Span(f"{since_origin_min:.0f} min since {origin_label}",
+                               className="session-clock"))
+    if active is not None and not active.empty:
+        parts.append(html.Div(className="session-alarms", children=[
+            html.Div(alarm_text(a["priority"], a["message"], a["metric"]), role="alert",
+                     className=f"tile-alarm tile-alarm--{a['priority']}")
+            for a in active.to_dict("records")
+        ]))
+    return parts
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def history_table(sessions: pd.DataFrame) -> html.Div | html.Table:
+    """All sessions, newest first, each a link to its session view."""
+    if sessions.empty:
+        return html.Div("No sessions stored yet.", className="muted")
+
+    def when(value: Any) -> str:
+        return "" if _missing(value) else value.strftime("%Y-%m-%d %H:%M")
+
+    head = html.Thead(html.Tr([html.Th(h) for h in
+                               ("Session", "Status", "First (UTC)", "Dose (UTC)",
+                                "Last (UTC)", "End (UTC)")]))
+    body = html.Tbody([
+        html.Tr([
+            html.Td(dcc.Link(s["session"], href=f"/session/{s['session']}")),
+            html.Td(html.Span(s["status"], className=f"badge badge--{s['status']}")),
+            html.Td(when(s["first_time"])),
+            html.Td(when(s["dosed"])),
+            html.Td(when(s["last_time"])),
+            html.Td(when(s["ended"])),
+        ])
+        for s in sessions.to_dict("records")
+    ])
+    return html.Table(className="table", children=[head, body])

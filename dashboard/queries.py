@@ -1,0 +1,342 @@
+"""Store calls turned into pandas DataFrames (times as UTC), and the one accessor callbacks use.
+
+Nothing here renders: `figures.py` turns these frames into plotly figures and Dash components.
+The dashboard's store and settings live on the Flask server (`attach`), never in a module global,
+so several apps (tests) can run in one process, each with its own store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import pandas as pd
+from flask import Flask, current_app
+
+from vitals.alerts import AlertEvent, AlertState
+from vitals.readings import FIELDS, Kind, Reading, SessionEventType
+from vitals.settings import Settings
+from vitals.storage.base import SessionSummary, Store
+from vitals.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY: Final = "vitals_dashboard"
+DEFAULT_ACTIVE_WINDOW: Final = timedelta(minutes=30)
+TREND_WINDOW: Final = timedelta(minutes=30)
+
+# A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
+# streams every few seconds (a 30 s gap is already a technical alarm).
+STALE_AFTER: Final[Mapping[Kind, timedelta]] = {
+    Kind.BP: timedelta(minutes=15),
+    Kind.HR: timedelta(seconds=30),
+    Kind.SPO2: timedelta(seconds=30),
+}
+
+READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
+    spec.name for specs in FIELDS.values() for spec in specs))
+EVENT_COLUMNS: Final = ("time", "event", "note", "by")
+ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", "limit",
+                        "message", "rule", "by")
+OVERVIEW_COLUMNS: Final = (
+    "session", "first_time", "dosed", "since_dose_min",
+    "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
+    "hr", "hr_time", "hr_age_s", "hr_stale",
+    "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
+    "alarm_priority", "alarm_metric", "alarm_message", "alarm_count",
+)
+SESSION_COLUMNS: Final = ("session", "first_time", "last_time", "started", "dosed", "ended",
+                          "status")
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardContext:
+    """What every page needs, attached to the Flask server by `create_app`."""
+
+    store: Store
+    settings: Settings
+    refresh_ms: int = 2000
+    active_window: timedelta = DEFAULT_ACTIVE_WINDOW
+    profile_name: str = "default"
+    limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+def attach(server: Flask, context: DashboardContext) -> None:
+    server.extensions[EXTENSION_KEY] = context
+
+
+def current() -> DashboardContext:
+    """The context of the app serving this request (callbacks and page layouts run in one)."""
+    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+# --- frames -----------------------------------------------------------------------------------
+
+
+def _utc(values: Sequence[datetime | None]) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values), utc=True), dtype="datetime64[us, UTC]")
+
+
+def reading_rows(readings: Sequence[Reading]) -> pd.DataFrame:
+    rows = [
+        {"time": r.time, "kind": r.kind.value, "device": r.device, **dict(r.values)}
+        for r in readings
+    ]
+    frame = pd.DataFrame(rows, columns=list(READING_COLUMNS))
+    frame["time"] = _utc(frame["time"].tolist())
+    for name in READING_COLUMNS[3:]:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def readings_frame(
+    store: Store, session: str, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """One row per reading: time, kind, device and every measured field (NaN where absent)."""
+    return reading_rows(store.readings(session, since=since, until=until))
+
+
+MAX_POINTS_PER_KIND: Final = 1500
+MAIN_FIELD: Final[Mapping[str, str]] = {"bp": "systolic", "hr": "bpm", "spo2": "spo2"}
+
+
+def thin(readings: pd.DataFrame, max_points: int = MAX_POINTS_PER_KIND) -> pd.DataFrame:
+    """At most about `max_points` rows per kind for plotting, keeping every extreme.
+
+    Hours of 1 Hz HR and SpO2 would make every refresh send megabytes; averaging would hide a
+    brief desaturation. So each time bucket keeps its lowest and its highest reading.
+    """
+    parts = []
+    for kind, part in readings.groupby("kind", sort=False):
+        if len(part) <= max_points:
+            parts.append(part)
+            continue
+        field = MAIN_FIELD.get(str(kind), "")
+        buckets = max(1, max_points // 2)
+        span_us = (part["time"].max() - part["time"].min()) / pd.Timedelta(microseconds=1)
+        width_us = max(1.0, span_us / buckets)
+        bucket = ((part["time"] - part["time"].min()) / pd.Timedelta(microseconds=1)
+                  // width_us).astype("int64")
+        values = part[field]
+        keep = pd.Index(values.groupby(bucket).idxmin().dropna()).union(
+            pd.Index(values.groupby(bucket).idxmax().dropna()))
+        parts.append(part.loc[keep])
+    if not parts:
+        return readings
+    return pd.concat(parts).sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def events_frame(store: Store, session: str) -> pd.DataFrame:
+    """The session's start/dose/end events in time order."""
+    rows = [
+        {"time": e.time, "event": e.event.value, "note": e.note, "by": e.by}
+        for e in store.events(session)
+    ]
+    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    frame["time"] = _utc(frame["time"].tolist())
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def alert_rows(alerts: Sequence[AlertEvent]) -> pd.DataFrame:
+    rows = [
+        {
+            "time": a.time,
+            "metric": a.metric.value,
+            "priority": a.priority.value,
+            "rank": a.priority.rank,
+            "state": a.state.value,
+            "value": a.value,
+            "limit": a.limit,
+            "message": a.message,
+            "rule": a.rule,
+            "by": a.by,
+        }
+        for a in alerts
+    ]
+    frame = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
+    frame["time"] = _utc(frame["time"].tolist())
+    frame["rank"] = frame["rank"].astype("int64")
+    for name in ("value", "limit"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def alerts_frame(store: Store, session: str, since: datetime | None = None) -> pd.DataFrame:
+    """The session's alert events (every state change) in time order."""
+    return alert_rows(store.alerts(session, since=since))
+
+
+def active_alarms(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alarms showing now: the latest event per metric, kept when its state is `active`.
+
+    Highest priority first, then the most recent.
+    """
+    if alerts.empty:
+        return alerts.copy()
+    latest = alerts.sort_values("time", kind="stable").groupby("metric", sort=False).tail(1)
+    active = latest[latest["state"] == AlertState.ACTIVE.value]
+    return active.sort_values(["rank", "time"], ascending=[False, False]).reset_index(drop=True)
+
+
+def has_ended(ended: datetime | None, started: datetime | None) -> bool:
+    """An `end` event closes the session, unless a later `start` reopened it."""
+    return ended is not None and (started is None or started <= ended)
+
+
+def status(last_time: datetime | None, ended: bool, now: datetime, window: timedelta) -> str:
+    """`ended`, `active` (a reading or event within the window), `idle`, or `unknown`."""
+    if ended:
+        return "ended"
+    if last_time is None:
+        return "unknown"
+    return "active" if last_time >= now - window else "idle"
+
+
+def session_status(summary: SessionSummary, now: datetime, window: timedelta) -> str:
+    return status(summary.last_time, has_ended(summary.ended, summary.started), now, window)
+
+
+def frame_status(events: pd.DataFrame, readings: pd.DataFrame, now: datetime,
+                 window: timedelta) -> str:
+    """The session's status from its own frames (no scan of every session)."""
+    times = pd.concat([events["time"], readings["time"]])
+    last = None if times.empty else times.max()
+
+    def latest(kind: SessionEventType) -> pd.Timestamp | None:
+        found = events.loc[events["event"] == kind.value, "time"]
+        return None if found.empty else found.max()
+
+    ended = has_ended(latest(SessionEventType.END), latest(SessionEventType.START))
+    return status(last, ended, now, window)
+
+
+def sessions_frame(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW,
+                   since: datetime | None = None) -> pd.DataFrame:
+    """Every session (newest first) with its times and status."""
+    summaries = store.sessions(since=since)
+    frame = pd.DataFrame(
+        [
+            {
+                "session": s.session,
+                "first_time": s.first_time,
+                "last_time": s.last_time,
+                "started": s.started,
+                "dosed": s.dosed,
+                "ended": s.ended,
+                "status": session_status(s, now, window),
+            }
+            for s in summaries
+        ],
+        columns=list(SESSION_COLUMNS),
+    )
+    for name in ("first_time", "last_time", "started", "dosed", "ended"):
+        frame[name] = _utc(frame[name].tolist())
+    return frame.sort_values("last_time", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def dose_time(events: pd.DataFrame) -> pd.Timestamp | None:
+    """The session's dose (the first one, should a device send it twice)."""
+    doses = events.loc[events["event"] == SessionEventType.DOSE.value, "time"]
+    return None if doses.empty else doses.iloc[0]
+
+
+def session_origin(events: pd.DataFrame, readings: pd.DataFrame) -> tuple[pd.Timestamp | None, str]:
+    """Time zero of the session's x axis and its name: the dose, else the first reading."""
+    dose = dose_time(events)
+    if dose is not None:
+        return dose, "dose"
+    if not readings.empty:
+        return readings["time"].min(), "first reading"
+    if not events.empty:
+        return events["time"].min(), "first event"
+    return None, "dose"
+
+
+def overview_frame(
+    store: Store,
+    now: datetime,
+    window: timedelta = DEFAULT_ACTIVE_WINDOW,
+    stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
+) -> pd.DataFrame:
+    """One row per active session: latest values, their ages and staleness, dose, top alarm."""
+    rows: list[dict[str, Any]] = []
+    summaries = [s for s in store.sessions(since=now - window)
+                 if not has_ended(s.ended, s.started)]
+    # Stable order (start of session, then id): tiles must not jump around on a wall screen.
+    summaries.sort(key=lambda s: (s.started or s.first_time, s.session))
+    for summary in summaries:
+        rows.append(_overview_row(store, summary, now, stale_after))
+    frame = pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
+    return frame
+
+
+
+
+def _overview_row(
+    store: Store, summary: SessionSummary, now: datetime, stale_after: Mapping[Kind, timedelta]
+) -> dict[str, Any]:
+    session = summary.session
+    latest = store.latest(session)
+    events = events_frame(store, session)
+    dose = dose_time(events)
+    row: dict[str, Any] = {
+        "session": session,
+        "first_time": summary.first_time,
+        "dosed": dose,
+        "since_dose_min": None if dose is None else age_seconds(now, dose) / 60,
+    }
+    bp = latest.get(Kind.BP)
+    row.update(_latest_fields("bp", bp, now, stale_after[Kind.BP]))
+    row["systolic"] = bp.values.get("systolic") if bp else None
+    row["diastolic"] = bp.values.get("diastolic") if bp else None
+
+    # Heart rate from the HR stream, else the oximeter's pulse (both continuous streams).
+    hr = latest.get(Kind.HR)
+    oximeter = latest.get(Kind.SPO2)
+    if hr is None and oximeter is not None and "pulse" in oximeter.values:
+        hr_reading, hr_value = oximeter, oximeter.values["pulse"]
+    else:
+        hr_reading, hr_value = hr, (hr.values.get("bpm") if hr else None)
+    row.update(_latest_fields("hr", hr_reading, now, stale_after[Kind.HR]))
+    row["hr"] = hr_value
+    row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
+    row["spo2"] = oximeter.values.get("spo2") if oximeter else None
+
+    alarms = active_alarms(alerts_frame(store, session))
+    top = alarms.iloc[0] if not alarms.empty else None
+    row.update(
+        alarm_priority=None if top is None else top["priority"],
+        alarm_metric=None if top is None else top["metric"],
+        alarm_message=None if top is None else top["message"],
+        alarm_count=len(alarms),
+    )
+    return row
+
+
+def _latest_fields(prefix: str, reading: Reading | None, now: datetime,
+                   stale_after: timedelta) -> dict[str, Any]:
+    if reading is None:
+        return {f"{prefix}_time": None, f"{prefix}_age_s": None, f"{prefix}_stale": True}
+    age = age_seconds(now, reading.time)
+    return {
+        f"{prefix}_time": reading.time,
+        f"{prefix}_age_s": age,
+        f"{prefix}_stale": age > stale_after.total_seconds(),
+    }
+
+
+def age_seconds(now: datetime, then: datetime | pd.Timestamp) -> float:
+    """Seconds from `then` to `now`, never negative: a time-compressed simulator stamps readings
+    slightly in the future, which is "just now", not minus a minute."""
+    return max(0.0, (pd.Timestamp(now) - pd.Timestamp(then)).total_seconds())
+
+
+def trend_frame(store: Store, session: str, now: datetime,
+                window: timedelta = TREND_WINDOW) -> pd.DataFrame:
+    """Recent readings for a tile's sparkline."""
+    return readings_frame(store, session, since=now - window)
+

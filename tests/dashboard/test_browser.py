@@ -1,0 +1,70 @@
+"""End to end in headless Chromium: the overview updates itself and shows alarms as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from services import free_port
+
+from dashboard.app import create_app
+from tests.dashboard.conftest import alert, bp, event, hr, minutes, spo2
+from vitals.alerts import Metric, Priority
+from vitals.readings import SessionEventType
+from vitals.storage.base import Batch
+from vitals.timefmt import utcnow
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-overview.png"
+WAIT_S = 10
+
+
+def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, settings):
+    now = utcnow()
+    store.write(Batch(readings=[bp("bed-1", now - minutes(1), 121, 79), hr("bed-1", now, 72)]))
+    dash_duo.start_server(create_app(store, settings, refresh_ms=300), port=free_port())
+    dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "121/79", timeout=WAIT_S)
+
+    store.write(Batch(readings=[bp("bed-1", utcnow(), 164, 102)]))
+
+    dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "164/102", timeout=WAIT_S)
+    assert dash_duo.get_logs() == []
+
+
+def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, settings):
+    now = utcnow()
+    store.write(Batch(
+        readings=[
+            bp("room-A", now - minutes(3), 186, 112), hr("room-A", now, 104),
+            spo2("room-A", now, 97),
+            bp("room-B", now - minutes(4), 132, 84), hr("room-B", now, 76),
+            spo2("room-B", now, 93),
+            bp("room-C", now - minutes(17), 128, 82), hr("room-C", now - minutes(2), 68),
+            spo2("room-C", now - minutes(2), 98),
+            *[hr("room-A", now - minutes(m), 80 + 24 * (1 - m / 30)) for m in range(1, 30)],
+            *[bp("room-A", now - minutes(m), 186 - 2 * m, 112 - m) for m in range(10, 30, 10)],
+            *[hr("room-B", now - minutes(m), 76 + (m % 4)) for m in range(1, 30)],
+        ],
+        events=[event("room-A", now - minutes(41), SessionEventType.DOSE),
+                event("room-B", now - minutes(12), SessionEventType.DOSE)],
+        alerts=[
+            alert("room-A", now - minutes(3), Metric.SYSTOLIC, Priority.HIGH, value=186,
+                  message="Systolic 186 mmHg: at or above 180 (hypertensive crisis range). "
+                          "Re-measure now; call the clinician."),
+            alert("room-B", now - minutes(1), Metric.SPO2, Priority.LOW, value=93,
+                  message="SpO2 93 %: 93-94, watch breathing."),
+        ],
+    ))
+    dash_duo.start_server(create_app(store, settings, refresh_ms=500), port=free_port())
+
+    dash_duo.wait_for_contains_text("#tile-room-A-alarm", "▲ HIGH — Systolic 186 mmHg",
+                                    timeout=WAIT_S)
+    dash_duo.wait_for_contains_text("#tile-room-C", "no BP for 17 min", timeout=WAIT_S)
+    assert "tile--high" in dash_duo.find_element("#tile-room-A").get_attribute("class")
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    dash_duo.driver.set_window_size(1680, 1000)
+    dash_duo.wait_for_element(".tile-trend .main-svg", timeout=WAIT_S)
+    dash_duo.driver.save_screenshot(str(SCREENSHOT))
+    assert dash_duo.get_logs() == []

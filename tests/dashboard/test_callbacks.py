@@ -1,0 +1,195 @@
+"""Callbacks called directly, inside the app they belong to, against a real SqliteStore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dashboard.app import create_app
+from dashboard.figures import DISCLAIMER
+from dashboard.pages import history, overview, session
+from tests.dashboard.conftest import (
+    NOW,
+    alert,
+    bp,
+    classes_of,
+    event,
+    find,
+    hr,
+    minutes,
+    spo2,
+    text_of,
+)
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.readings import SessionEventType
+from vitals.storage.base import Batch
+
+
+@pytest.fixture
+def app(store, settings):
+    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW)
+
+
+@pytest.fixture
+def in_app(app) -> Iterator[Any]:
+    """A request context of `app`, which is where Dash runs callbacks and page layouts."""
+    with app.server.test_request_context("/"):
+        yield app
+
+
+def tiles(_in_app: Any) -> list[Any]:
+    shown, _status = overview.refresh(1)
+    return shown
+
+
+def test_overview_tile_shows_the_latest_reading_of_each_vital(store, in_app):
+    store.write(Batch(readings=[bp("a", NOW - minutes(12), 120, 80),
+                                bp("a", NOW - minutes(2), 162, 101),
+                                hr("a", NOW - minutes(0.1), 91), spo2("a", NOW, 96)]))
+
+    [tile] = tiles(in_app)
+
+    assert text_of(find(tile, "tile-a-bp")) == "162/101"
+    assert text_of(find(tile, "tile-a-hr")) == "91"
+    assert text_of(find(tile, "tile-a-spo2")) == "96"
+
+
+def test_overview_marks_a_stale_blood_pressure_with_its_age(store, in_app):
+    store.write(Batch(readings=[bp("a", NOW - minutes(16), 120, 80), hr("a", NOW, 70)]))
+
+    [tile] = tiles(in_app)
+
+    assert "no BP for 16 min" in text_of(tile)
+    bp_cell = tile.children[2].children[0]
+    assert "vital--stale" in classes_of(bp_cell)
+
+
+def test_overview_tile_shows_the_highest_active_alarm(store, in_app):
+    store.write(Batch(readings=[hr("a", NOW, 125)], alerts=[
+        alert("a", NOW - minutes(1), Metric.HEART_RATE, Priority.MEDIUM, message="HR 125"),
+        alert("a", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH,
+              message="Systolic 186 mmHg: at or above 180"),
+        alert("a", NOW - minutes(1), Metric.SPO2, Priority.HIGH, message="SpO2 gone",
+              state=AlertState.ACTIVE),
+        alert("a", NOW - minutes(0.5), Metric.SPO2, Priority.HIGH, message="SpO2 back",
+              state=AlertState.CLEARED),
+    ]))
+
+    [tile] = tiles(in_app)
+
+    assert "tile--high" in classes_of(tile)
+    assert text_of(find(tile, "tile-a-alarm")) == (
+        "▲ HIGH — Systolic 186 mmHg: at or above 180  (+1 more)")
+
+
+def test_overview_leaves_out_ended_sessions(store, in_app):
+    store.write(Batch(
+        readings=[hr("live", NOW, 70), hr("done", NOW - minutes(1), 70)],
+        events=[event("done", NOW - minutes(0.5), SessionEventType.END)],
+    ))
+
+    shown = tiles(in_app)
+
+    assert [t.id for t in shown] == ["tile-live"]
+
+
+def test_overview_status_counts_the_active_sessions(store, in_app):
+    store.write(Batch(readings=[hr("a", NOW, 70), hr("b", NOW, 70)]))
+
+    _tiles, status = overview.refresh(1)
+
+    assert status.startswith("2 active sessions")
+
+
+def test_overview_with_no_sessions_shows_the_empty_state(in_app):
+    assert "No active sessions" in text_of(tiles(in_app))
+
+
+def test_overview_says_it_is_not_updating_when_the_store_cannot_be_read(store, in_app):
+    store.close()
+
+    shown, status = overview.refresh(1)
+
+    assert "cannot read vitals from the database" in text_of(shown)
+    assert status.startswith("⚠ Not updating")
+
+
+def test_session_view_plots_the_session_and_lists_its_alerts(store, in_app):
+    store.write(Batch(
+        readings=[bp("a", NOW - minutes(20), 150, 90), hr("a", NOW - minutes(1), 80)],
+        events=[event("a", NOW - minutes(30), SessionEventType.DOSE)],
+        alerts=[alert("a", NOW - minutes(20), Metric.SYSTOLIC, Priority.LOW, message="SBP 150")],
+    ))
+
+    header, figure, table, _status, stop = session.refresh(1, "a")
+
+    assert "LIVE" in text_of(header) and "30 min since dose" in text_of(header)
+    assert "● LOW — SBP 150" in text_of(header)
+    assert list(next(t for t in figure.data if t.name == "Systolic").x) == [10]
+    assert "SBP 150" in text_of(table)
+    assert stop is False
+
+
+def test_session_view_stops_polling_once_the_session_has_ended(store, in_app):
+    store.write(Batch(readings=[hr("a", NOW - minutes(5), 80)],
+                      events=[event("a", NOW - minutes(1), SessionEventType.END)]))
+
+    header, *_rest, stop = session.refresh(1, "a")
+
+    assert "ENDED" in text_of(header)
+    assert stop is True
+
+
+def test_session_view_of_an_unknown_session_says_so(in_app):
+    header, *_rest, stop = session.refresh(1, "nobody")
+
+    assert "no data stored" in text_of(header)
+    assert stop is False  # it may still start
+
+
+def test_history_lists_sessions_newest_first(store, in_app):
+    store.write(Batch(readings=[hr("old", NOW - minutes(90), 70), hr("new", NOW, 70)]))
+
+    page = history.layout()
+
+    assert text_of(page).index("new") < text_of(page).index("old")
+
+
+def test_every_page_carries_the_decision_support_disclaimer(app):
+    client = app.server.test_client()
+
+    layout = client.get("/_dash-layout")
+
+    assert layout.status_code == 200
+    assert DISCLAIMER in json.dumps(layout.get_json(), ensure_ascii=False)
+
+
+def test_each_app_reads_its_own_store(tmp_path, settings):
+    from vitals.storage.sqlite import SqliteStore
+
+    first, second = SqliteStore(tmp_path / "1.sqlite3"), SqliteStore(tmp_path / "2.sqlite3")
+    try:
+        first.write(Batch(readings=[hr("one", NOW, 70)]))
+        second.write(Batch(readings=[hr("two", NOW, 70)]))
+        apps = [create_app(s, settings, clock=lambda: NOW) for s in (first, second)]
+        seen = []
+        for app in apps:
+            with app.server.test_request_context("/"):
+                seen.append([t.id for t in overview.refresh(1)[0]])
+        assert seen == [["tile-one"], ["tile-two"]]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_header_names_the_alert_profile_in_force(store, settings):
+    from vitals.profile import load_profile
+
+    app = create_app(store, settings, profile=load_profile(None))
+
+    layout = app.server.test_client().get("/_dash-layout").get_json()
+
+    assert "Alert profile: default.toml" in json.dumps(layout)

@@ -1,0 +1,206 @@
+"""Pure rendering: frames in, figures and components out (no store, no clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from dashboard import figures, queries
+from tests.dashboard.conftest import (
+    NOW,
+    alert,
+    bp,
+    classes_of,
+    event,
+    find,
+    hr,
+    minutes,
+    spo2,
+    text_of,
+)
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.readings import SessionEventType
+
+
+def overview_row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "session": "s1", "since_dose_min": 42.7,
+        "systolic": 150.0, "diastolic": 95.0, "bp_age_s": 120.0, "bp_stale": False,
+        "hr": 88.0, "hr_age_s": 3.0, "hr_stale": False,
+        "spo2": 97.0, "spo2_age_s": 2.0, "spo2_stale": False,
+        "alarm_priority": None, "alarm_metric": None, "alarm_message": None, "alarm_count": 0,
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-30, "just now"),  # simulated clocks run slightly ahead: never "-30 s ago"
+        (0, "just now"),
+        (4.9, "just now"),
+        (12, "12 s ago"),
+        (125, "2 min ago"),
+        (3900, "1 h 05 min ago"),
+        (None, ""),
+    ],
+)
+def test_age_text_says_how_long_ago_in_words(seconds, text):
+    assert figures.age_text(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(720, "no BP for 12 min"), (None, "no BP yet"), (float("nan"), "no BP yet")],
+)
+def test_stale_text_says_for_how_long_nothing_came(seconds, text):
+    assert figures.stale_text("BP", seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("priority", "prefix"), [("high", "▲ HIGH — "), ("medium", "◆ MEDIUM — "), ("low", "● LOW — ")]
+)
+def test_alarm_text_pairs_the_priority_word_with_the_message(priority, prefix):
+    assert figures.alarm_text(priority, "Systolic 186 mmHg") == prefix + "Systolic 186 mmHg"
+
+
+def test_tile_shows_big_numbers_dose_time_and_links_to_the_session():
+    tile = figures.tile(overview_row())
+
+    assert tile.href == "/session/s1"
+    assert text_of(find(tile, "tile-s1-bp")) == "150/95"
+    assert text_of(find(tile, "tile-s1-hr")) == "88"
+    assert text_of(find(tile, "tile-s1-spo2")) == "97"
+    assert "Dose +42 min" in text_of(tile)
+    assert "No active alarm" in text_of(tile)
+    assert "tile--alarm" not in classes_of(tile)
+
+
+def test_stale_value_is_greyed_and_says_how_long_it_has_been_missing():
+    tile = figures.tile(overview_row(bp_age_s=720.0, bp_stale=True))
+
+    stale = [c for c in tile.children[2].children if "vital--stale" in classes_of(c)]
+    assert len(stale) == 1 and "vital--bp" in classes_of(stale[0])
+    assert "no BP for 12 min" in text_of(stale[0])
+
+
+def test_never_measured_value_shows_a_dash_and_no_yet():
+    tile = figures.tile(overview_row(spo2=None, spo2_age_s=None, spo2_stale=True))
+
+    assert text_of(find(tile, "tile-s1-spo2")) == "—"
+    assert "no SpO2 yet" in text_of(tile)
+
+
+@pytest.mark.parametrize("priority", ["high", "medium", "low"])
+def test_alarm_colour_class_always_comes_with_its_text(priority):
+    tile = figures.tile(overview_row(alarm_priority=priority, alarm_metric="systolic",
+                                     alarm_message="Systolic 186 mmHg", alarm_count=1))
+
+    assert f"tile--{priority}" in classes_of(tile)
+    alarm = find(tile, "tile-s1-alarm")
+    assert text_of(alarm) == figures.alarm_text(priority, "Systolic 186 mmHg")
+    assert alarm.role == "alert"
+
+
+def test_tile_counts_further_active_alarms():
+    tile = figures.tile(overview_row(alarm_priority="high", alarm_message="x", alarm_count=3))
+
+    assert "(+2 more)" in text_of(find(tile, "tile-s1-alarm"))
+
+
+def test_no_active_sessions_shows_the_empty_state_with_a_hint():
+    shown = figures.tiles(pd.DataFrame(columns=list(queries.OVERVIEW_COLUMNS)))
+
+    assert "No active sessions" in text_of(shown)
+    assert "vitals simulate" in text_of(shown)
+
+
+def test_session_figure_plots_each_vital_against_minutes_since_dose():
+    readings = queries.reading_rows([
+        bp("a", NOW + minutes(10), 150, 95), hr("a", NOW + minutes(5), 80),
+        spo2("a", NOW + minutes(6), 97),
+    ])
+    events = pd.DataFrame({"time": pd.to_datetime([NOW], utc=True), "event": ["dose"],
+                           "note": [None], "by": [None]})
+    alerts = queries.alert_rows([alert("a", NOW + minutes(10), Metric.SYSTOLIC, Priority.MEDIUM,
+                                       value=150)])
+
+    fig = figures.session_figure(readings, events, alerts, pd.Timestamp(NOW), "dose")
+
+    by_name = {trace.name: trace for trace in fig.data}
+    assert list(by_name["Systolic"].x) == [10] and list(by_name["Systolic"].y) == [150]
+    assert list(by_name["Diastolic"].y) == [95]
+    assert list(by_name["Heart rate"].x) == [5]
+    assert list(by_name["SpO2"].x) == [6]
+    assert list(by_name["medium alarm"].y) == [150]
+    assert {a.text for a in fig.layout.annotations} >= {"DOSE", "SBP 180", "DBP 110", "SpO2 90",
+                                                         "HR 120"}
+    assert fig.layout.xaxis3.title.text == "minutes since dose"
+    assert "HR 100" not in {a.text for a in fig.layout.annotations}  # low limits go unlabelled
+
+
+def test_session_figure_without_readings_still_draws_the_limits():
+    empty = queries.reading_rows([])
+    fig = figures.session_figure(empty, queries.alert_rows([]).iloc[0:0], queries.alert_rows([]),
+                                 None)
+
+    assert not fig.data
+    assert len([s for s in fig.layout.shapes if s.type == "line"]) == len(figures.LIMITS)
+
+
+def test_alerts_table_lists_events_newest_first_with_priority_words():
+    alerts = queries.alert_rows([
+        alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH, message="first"),
+        alert("a", NOW + minutes(2), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED,
+              message="second"),
+    ])
+
+    table = figures.alerts_table(alerts, pd.Timestamp(NOW))
+
+    rows = table.children[1].children
+    assert [text_of(r.children[-1]) for r in rows] == ["second", "first"]
+    assert text_of(rows[0].children[2]) == "▲ HIGH"
+    assert text_of(rows[0].children[1]) == "+2"
+
+
+def test_history_table_links_every_session():
+    frame = pd.DataFrame({
+        "session": ["b", "a"], "first_time": pd.to_datetime([NOW, NOW], utc=True),
+        "last_time": pd.to_datetime([NOW, NOW], utc=True), "started": [pd.NaT, pd.NaT],
+        "dosed": [pd.NaT, pd.NaT], "ended": pd.to_datetime([None, NOW], utc=True),
+        "status": ["active", "ended"],
+    })
+
+    table = figures.history_table(frame)
+
+    links = [row.children[0].children for row in table.children[1].children]
+    assert [link.href for link in links] == ["/session/b", "/session/a"]
+
+
+def test_dose_event_builder_matches_the_events_frame(store):
+    # Guards the shape the session figure relies on against drift in `events_frame`.
+    from vitals.storage.base import Batch
+
+    store.write(Batch(readings=[hr("a", NOW, 70)],
+                      events=[event("a", NOW, SessionEventType.DOSE)]))
+
+    assert list(queries.events_frame(store, "a").columns) == list(queries.EVENT_COLUMNS)
+
+
+def test_limit_lines_come_from_the_profile_in_force():
+    from vitals.profile import load_profile
+
+    limits = figures.limits_from_profile(load_profile(None))
+
+    assert {(lim.label, lim.priority) for lim in limits} >= {
+        ("SBP 180", "high"), ("SBP 160", "medium"), ("DBP 110", "high"), ("DBP 100", "medium"),
+        ("HR 120", "medium"), ("HR 100", "low"), ("HR 50", "medium"),
+        ("SpO2 92", "medium"), ("SpO2 90", "high"),
+    }
+
+
+def test_without_a_profile_the_guidance_limits_are_drawn():
+    assert figures.limits_from_profile(None) == figures.LIMITS

@@ -1,0 +1,156 @@
+"""Frames from a real SqliteStore: what the overview and session view are built from."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dashboard import queries
+from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.readings import SessionEventType
+from vitals.storage.base import Batch
+
+
+def test_readings_frame_has_one_row_per_reading_in_time_order_with_utc_times(store):
+    store.write(Batch(readings=[hr("a", NOW, 80), bp("a", NOW - minutes(5), 130, 85)]))
+
+    frame = queries.readings_frame(store, "a")
+
+    assert list(frame["kind"]) == ["bp", "hr"]
+    assert str(frame["time"].dt.tz) == "UTC"
+    assert frame.loc[0, "systolic"] == 130 and frame.loc[0, "diastolic"] == 85
+    assert frame.loc[1, "bpm"] == 80 and pd.isna(frame.loc[1, "systolic"])
+
+
+def test_frames_of_an_unknown_session_are_empty_with_their_columns(store):
+    assert list(queries.readings_frame(store, "nobody").columns) == list(queries.READING_COLUMNS)
+    assert queries.events_frame(store, "nobody").empty
+    assert list(queries.alerts_frame(store, "nobody").columns) == list(queries.ALERT_COLUMNS)
+
+
+def test_active_alarms_keep_the_latest_event_per_metric_only_when_active(store):
+    store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
+        alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH),
+        alert("a", NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED),
+        alert("a", NOW - minutes(2), Metric.HEART_RATE, Priority.LOW),
+        alert("a", NOW - minutes(1), Metric.SPO2, Priority.MEDIUM),
+    ]))
+
+    active = queries.active_alarms(queries.alerts_frame(store, "a"))
+
+    assert list(active["metric"]) == ["spo2", "heart_rate"]  # highest priority first
+    assert list(active["priority"]) == ["medium", "low"]
+
+
+def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store):
+    store.write(Batch(
+        readings=[hr("live", NOW - minutes(1), 80), hr("ended", NOW - minutes(1), 80),
+                  hr("silent", NOW - minutes(45), 80)],
+        events=[event("ended", NOW - minutes(30), SessionEventType.START),
+                event("ended", NOW - minutes(0.5), SessionEventType.END)],
+    ))
+
+    frame = queries.overview_frame(store, NOW, minutes(30))
+
+    assert list(frame["session"]) == ["live"]
+
+
+def test_overview_row_carries_latest_values_ages_and_minutes_since_dose(store):
+    store.write(Batch(
+        readings=[bp("a", NOW - minutes(20), 120, 80), bp("a", NOW - minutes(2), 150, 95),
+                  hr("a", NOW - minutes(0.25), 88), spo2("a", NOW - minutes(0.1), 97)],
+        events=[event("a", NOW - minutes(42), SessionEventType.DOSE)],
+    ))
+
+    row = queries.overview_frame(store, NOW).iloc[0]
+
+    assert (row["systolic"], row["diastolic"], row["hr"], row["spo2"]) == (150, 95, 88, 97)
+    assert row["bp_age_s"] == pytest.approx(120)
+    assert row["since_dose_min"] == pytest.approx(42)
+    assert not row["bp_stale"] and not row["hr_stale"] and not row["spo2_stale"]
+
+
+@pytest.mark.parametrize(
+    ("bp_age_min", "hr_age_s", "bp_stale", "hr_stale"),
+    [
+        (14.9, 29, False, False),
+        (15.1, 31, True, True),  # BP > 1.5 x 10 min cadence, HR stream > 30 s
+    ],
+)
+def test_values_older_than_the_guidance_expects_are_stale(
+    store, bp_age_min, hr_age_s, bp_stale, hr_stale
+):
+    store.write(Batch(readings=[bp("a", NOW - minutes(bp_age_min), 120, 80),
+                                hr("a", NOW - minutes(hr_age_s / 60), 70)]))
+
+    row = queries.overview_frame(store, NOW).iloc[0]
+
+    assert (bool(row["bp_stale"]), bool(row["hr_stale"])) == (bp_stale, hr_stale)
+    assert bool(row["spo2_stale"])  # never measured counts as stale
+
+
+def test_a_reading_stamped_in_the_future_has_age_zero_not_negative(store):
+    store.write(Batch(readings=[hr("a", NOW + minutes(1), 70)]))
+
+    row = queries.overview_frame(store, NOW).iloc[0]
+
+    assert row["hr_age_s"] == 0 and not row["hr_stale"]
+
+
+def test_heart_rate_falls_back_to_the_oximeter_pulse_without_an_hr_stream(store):
+    store.write(Batch(readings=[spo2("a", NOW, 96, pulse=77)]))
+
+    assert queries.overview_frame(store, NOW).iloc[0]["hr"] == 77
+
+
+def test_overview_row_names_the_highest_active_alarm_and_counts_them(store):
+    store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
+        alert("a", NOW - minutes(2), Metric.HEART_RATE, Priority.LOW, message="HR low"),
+        alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH, message="SBP high"),
+    ]))
+
+    row = queries.overview_frame(store, NOW).iloc[0]
+
+    assert (row["alarm_priority"], row["alarm_message"], row["alarm_count"]) == (
+        "high", "SBP high", 2)
+
+
+def test_sessions_frame_lists_every_session_newest_first_with_its_status(store):
+    store.write(Batch(
+        readings=[hr("old", NOW - minutes(300), 70), hr("new", NOW - minutes(1), 70)],
+        events=[event("old", NOW - minutes(299), SessionEventType.END)],
+    ))
+
+    frame = queries.sessions_frame(store, NOW)
+
+    assert list(frame["session"]) == ["new", "old"]
+    assert list(frame["status"]) == ["active", "ended"]
+
+
+def test_session_origin_is_the_dose_else_the_first_reading(store):
+    store.write(Batch(readings=[hr("a", NOW - minutes(10), 70), hr("b", NOW - minutes(7), 70)],
+                      events=[event("a", NOW - minutes(5), SessionEventType.DOSE)]))
+
+    def origin(session):
+        return queries.session_origin(queries.events_frame(store, session),
+                                      queries.readings_frame(store, session))
+
+    assert origin("a") == (pd.Timestamp(NOW - minutes(5)), "dose")
+    assert origin("b") == (pd.Timestamp(NOW - minutes(7)), "first reading")
+
+
+def test_thinning_a_long_stream_keeps_its_extremes_and_leaves_short_ones_alone():
+    from datetime import timedelta
+
+    stream = [spo2("a", NOW + timedelta(seconds=i), 97) for i in range(3600)]
+    stream[1800] = spo2("a", NOW + timedelta(seconds=1800), 84)  # a one-second desaturation
+    readings = queries.reading_rows([*stream, bp("a", NOW, 120, 80)])
+
+    thinned = queries.thin(readings, max_points=200)
+
+    oximetry = thinned[thinned["kind"] == "spo2"]
+    assert len(oximetry) <= 202
+    assert oximetry["spo2"].min() == 84
+    assert (thinned["kind"] == "bp").sum() == 1
+    assert thinned["time"].is_monotonic_increasing
