@@ -18,7 +18,7 @@ from datetime import datetime
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
-from vitals.readings import Reading, Rejection, SessionEvent, parse
+from vitals.readings import Acknowledgement, Reading, Rejection, SessionEvent, parse
 from vitals.storage.base import Batch
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,9 @@ class Pipeline:
             if isinstance(parsed, Rejection):
                 self._count_rejection(parsed)
                 rejections.append(parsed)
+            elif isinstance(parsed, Acknowledgement):
+                alerts += self._judge(parsed.session, parsed.time, lambda a=parsed: (
+                    self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time)))
             elif isinstance(parsed, SessionEvent):
                 self.counters.events += 1
                 events.append(parsed)

@@ -200,3 +200,19 @@ def test_unknown_session_events_are_refused():
 
 def test_unknown_extra_fields_are_ignored_for_forward_compatibility():
     assert isinstance(parsed("vitals/s1/hr", {"bpm": 70, "battery": 80}), Reading)
+
+
+def test_an_acknowledgement_names_the_metric_and_who_acknowledged():
+    ack = parsed("vitals/s1/ack", {"metric": "systolic", "by": "nurse-a", "note": "re-measured",
+                                   "time": "2026-11-28T17:10:00Z"})
+    assert (ack.session, ack.metric, ack.by, ack.note) == ("s1", "systolic", "nurse-a",
+                                                           "re-measured")
+
+
+@pytest.mark.parametrize(("document", "words"), [
+    ({"metric": "temperature", "by": "nurse-a"}, "ack needs metric"),
+    ({"metric": "systolic"}, "ack needs 'by'"),
+    ({"metric": "systolic", "by": ""}, "ack needs 'by'"),
+])
+def test_acknowledgements_without_a_known_metric_or_a_person_are_refused(document, words):
+    assert words in reason("vitals/s1/ack", document)

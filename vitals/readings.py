@@ -122,7 +122,24 @@ class Rejection:
     session: str | None = None  # when the topic named a valid session
 
 
-Parsed = Reading | SessionEvent | Rejection
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """Someone watching the session acknowledged its alarm for a metric (from the dashboard).
+
+    It travels over MQTT (`<prefix>/<session>/ack`) so the ingest, the one writer of alert
+    events, applies it to the alarm state and stores the audit event.
+    """
+
+    session: str
+    metric: str  # a `vitals.alerts.Metric` value, checked by the parser
+    by: str
+    time: datetime
+    note: str | None = None
+
+
+Parsed = Reading | SessionEvent | Acknowledgement | Rejection
+
+ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +160,8 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
         document = decode_json(payload)
         if where.leaf == "session":
             return _session_event(where.session, document, received_at)
+        if where.leaf == "ack":
+            return _acknowledgement(where.session, document, received_at)
         return _reading(where.session, Kind(where.leaf), document, received_at)
     except InvalidMessage as err:
         return Rejection(topic, str(err), preview(payload), received_at, session)
@@ -158,8 +177,9 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
             "session id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got "
             f"{truncate(session, 80)!r}"
         )
-    if leaf != "session" and leaf not in Kind.__members__.values():
-        raise InvalidMessage(f"unknown reading kind {leaf!r}: expected bp, hr, spo2 or session")
+    if leaf not in ("session", "ack") and leaf not in Kind.__members__.values():
+        raise InvalidMessage(
+            f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session or ack")
     return Topic(session, leaf)
 
 
@@ -258,6 +278,20 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
     )
+
+
+def _acknowledgement(session: str, document: dict[str, Any],
+                     received_at: datetime) -> Acknowledgement:
+    metric = document.get("metric")
+    if metric not in ALARM_METRICS:
+        raise InvalidMessage(
+            f"ack needs metric, one of {', '.join(ALARM_METRICS)}, got {truncate(repr(metric), 40)}")
+    by = _optional_text("by", document.get("by"), 64)
+    if not by:
+        raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
+    time, _ = parse_time(document.get("time"), received_at)
+    return Acknowledgement(session, metric, by, time,
+                           _optional_text("note", document.get("note"), MAX_NOTE_CHARS))
 
 
 def _number(name: str, raw: Any) -> float:

@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
 from vitals.readings import Kind, Reading, Rejection, SessionEvent
+
+# The longest text a store keeps in a rejection's topic, reason or payload: an MQTT topic may be
+# 64 KiB, and InfluxDB refuses a string field that long (failing the whole batch with it).
+MAX_REJECTION_TEXT: Final = 4096
 
 
 class StoreError(Exception):

@@ -1,0 +1,127 @@
+"""Shared fixtures: real Mosquitto and influxd servers, a fresh database per test, settings.
+
+Session-scoped servers start only when a test asks for them; factories give a test its own server
+to stop and restart. Every server is stopped at teardown, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from vitals.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from services import InfluxServer, MosquittoServer
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[MosquittoServer]:
+    """One broker for the whole run. Isolate tests with unique session ids / client ids."""
+    server = MosquittoServer()
+    try:
+        yield server.start()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def influxd() -> Iterator[InfluxServer]:
+    """One influxd for the whole run; use `influx_db` for a database of your own."""
+    server = InfluxServer()
+    try:
+        yield server.start()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def mosquitto_factory() -> Iterator[Callable[..., MosquittoServer]]:
+    """`mosquitto_factory(extra_config=())` -> a started broker this test may stop/restart."""
+    servers: list[MosquittoServer] = []
+
+    def make(extra_config: tuple[str, ...] | list[str] = ()) -> MosquittoServer:
+        server = MosquittoServer(extra_config)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.cleanup()
+
+
+@pytest.fixture
+def influxd_factory() -> Iterator[Callable[[], InfluxServer]]:
+    """`influxd_factory()` -> a started influxd this test may stop/restart."""
+    servers: list[InfluxServer] = []
+
+    def make() -> InfluxServer:
+        server = InfluxServer()
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.cleanup()
+
+
+@pytest.fixture
+def influx_db(influxd: InfluxServer) -> Iterator[str]:
+    """The name of a fresh database on the session influxd, dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    influxd.query(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        if influxd.running:
+            influxd.query(f'DROP DATABASE "{name}"')
+
+
+@pytest.fixture
+def session_id() -> str:
+    """A session id no other test uses (valid per the contract: A-Z a-z 0-9 _ -)."""
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+def _settings(mosquitto: MosquittoServer, tmp_path: Path, **overrides: object) -> Settings:
+    # Everything explicit, so a VITALS_* variable in the developer's shell cannot leak in, and
+    # a unique client id, so no test inherits another test's persistent MQTT session.
+    base: dict[str, object] = {
+        "mqtt_url": mosquitto.url,
+        "influx_url": None,
+        "influx_token": None,
+        "influx_username": None,
+        "influx_password": None,
+        "influx_retention_policy": None,
+        "data_dir": tmp_path / "data",
+        "topic_prefix": "vitals",
+        "stale_seconds": None,
+        "profile": None,
+        "ingest_client_id": f"vitals-ingest-{uuid.uuid4().hex[:8]}",
+        "ingest_share_group": None,
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sqlite_settings(mosquitto: MosquittoServer, tmp_path: Path) -> Settings:
+    """Settings for the embedded store in `tmp_path/data`, with the session broker."""
+    return _settings(mosquitto, tmp_path)
+
+
+@pytest.fixture
+def influx_settings(
+    mosquitto: MosquittoServer, influxd: InfluxServer, influx_db: str, tmp_path: Path
+) -> Settings:
+    """Settings for the session influxd (a fresh database), with the session broker."""
+    return _settings(mosquitto, tmp_path, influx_url=influxd.url, influx_db=influx_db)

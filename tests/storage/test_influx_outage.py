@@ -1,0 +1,105 @@
+"""InfluxDB going away and coming back: the store says so, and keeps what it acknowledged.
+
+Each test owns its influxd (`influxd_factory`), so stopping it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from services import InfluxServer
+
+from vitals.readings import Kind, Reading
+from vitals.storage.base import Batch, StoreError, StoreUnavailable
+from vitals.storage.influx import InfluxStore
+
+pytestmark = pytest.mark.services
+
+T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+
+
+def reading(second: int) -> Reading:
+    return Reading("s1", Kind.HR, T0.replace(second=second), {"bpm": 70 + second}, device="ox-1")
+
+
+def test_write_raises_store_unavailable_while_influxd_is_down_and_succeeds_after_restart(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    store = InfluxStore(server.url, "vitals", timeout=2)
+    store.write(Batch(readings=[reading(0)]))
+
+    server.stop()
+    with pytest.raises(StoreUnavailable):
+        store.write(Batch(readings=[reading(1)]))
+
+    server.start()
+    store.write(Batch(readings=[reading(1)]))
+    assert store.readings("s1") == [reading(0), reading(1)]
+
+
+def test_ping_raises_store_unavailable_while_influxd_is_down_and_answers_after_restart(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    store = InfluxStore(server.url, "vitals", timeout=2)
+    store.ping()
+
+    server.stop()
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+
+    server.start()
+    store.ping()
+
+
+def test_a_store_opened_while_influxd_is_down_creates_its_database_once_it_is_back(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    server.stop()
+    store = InfluxStore(server.url, "late", timeout=2)  # opening does no I/O
+    with pytest.raises(StoreUnavailable):
+        store.readings("s1")
+
+    server.start()
+    store.write(Batch(readings=[reading(0)]))
+    assert store.readings("s1") == [reading(0)]
+
+
+def test_a_write_that_times_out_raises_store_unavailable(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    store = InfluxStore(server.url, "vitals", timeout=0.3)
+    store.ping()
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)  # alive and listening, but answering nothing
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.write(Batch(readings=[reading(0)]))
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    store.write(Batch(readings=[reading(0)]))
+    assert store.readings("s1") == [reading(0)]
+
+
+def test_a_request_influxd_refuses_raises_store_error_not_store_unavailable(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    store = InfluxStore(server.url, "vitals", timeout=2)
+    store.ping()  # creates the database
+    server.query('DROP DATABASE "vitals"')  # now every write is a 404 "database not found"
+
+    with pytest.raises(StoreError) as raised:
+        store.write(Batch(readings=[reading(0)]))
+    assert not isinstance(raised.value, StoreUnavailable)
+
+
+def test_an_empty_batch_needs_no_server() -> None:
+    InfluxStore("http://127.0.0.1:9", "vitals", timeout=0.5).write(Batch())

@@ -1,0 +1,552 @@
+"""`InfluxStore`: the production store, over the InfluxDB v1 HTTP API (`/write`, `/query`).
+
+InfluxDB 1.x serves that API natively; 2.x and 3.x serve it as "v1 compatibility" (token auth,
+a bucket mapped to a database name). Schema (every time in microseconds, `precision=u`):
+
+| measurement      | tags                                 | fields                                |
+| ---------------- | ------------------------------------ | ------------------------------------- |
+| `bp` `hr` `spo2` | `session`, `device` (when known)     | the payload's measured values (float),|
+|                  |                                      | `time_inferred` (bool), `problems`    |
+|                  |                                      | (string, comma-joined, when present)  |
+| `session_event`  | `session`, `event`                   | `time_inferred` (bool), `note`, `by`  |
+| `alert`          | `session`, `metric`, `state`, `rule` | `priority`, `message`, `value`,       |
+|                  | (`rule` left out when empty)         | `limit` (float), `by`, `note`         |
+| `rejection`      | `session` (when the topic named one) | `topic`, `reason`, `payload`          |
+
+InfluxDB identifies a point by measurement + tag set + time, and a second write of the same
+identity overwrites its fields. The tags are therefore chosen to be exactly the identities of
+`vitals.storage.base`: a reading is (session, kind, device, time) and an alert event is (session,
+metric, rule, state, time). `priority` is a field, not a tag: a rule re-evaluated on a redelivered
+reading after its priority escalated must overwrite the stored event, not add a second alarm at the
+same instant with a different priority. Two rejections of one session in one batch at the same
+microsecond would collide, so later ones are moved forward by 1 µs.
+
+The store never retries: connection errors, timeouts and HTTP 5xx raise `StoreUnavailable`
+(the ingest holds the batch and retries it), HTTP 4xx raise `StoreError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from influxdb import InfluxDBClient
+from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
+from influxdb.resultset import ResultSet
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.readings import (
+    DeviceProblem,
+    Kind,
+    Reading,
+    Rejection,
+    SessionEvent,
+    SessionEventType,
+    truncate,
+)
+from vitals.settings import Settings
+from vitals.storage import lineprotocol
+from vitals.storage.base import (
+    MAX_REJECTION_TEXT,
+    Batch,
+    SessionSummary,
+    StoreError,
+    StoreUnavailable,
+)
+from vitals.timefmt import from_us, to_us
+
+log = logging.getLogger(__name__)
+
+EVENT: Final = "session_event"
+ALERT: Final = "alert"
+REJECTION: Final = "rejection"
+READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "problems"})
+MAX_LINES_PER_WRITE: Final = 50_000  # InfluxDB advises 5-10k; one HTTP request up to this many
+DEFAULT_TIMEOUT: Final = 10.0
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+class InfluxStore:
+    """Readings, session events, alert events and rejections in one InfluxDB database."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str = "vitals",
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"VITALS_INFLUX_URL must be http(s)://host[:port], got {url!r}")
+        self.url = url
+        self.database = database
+        self.retention_policy = retention_policy
+        headers = {"Authorization": f"Token {token}"} if token else None
+        self._client = InfluxDBClient(
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 8086),
+            username=None if token else username,
+            password=None if token else password,
+            database=database,
+            ssl=parts.scheme == "https",
+            verify_ssl=parts.scheme == "https",
+            timeout=timeout,
+            retries=1,  # one attempt: the ingest owns retry and backoff
+            path=parts.path.rstrip("/"),
+            headers=headers,
+        )
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InfluxStore:
+        if not settings.influx_url:
+            raise ValueError("VITALS_INFLUX_URL is not set")
+        return cls(
+            settings.influx_url,
+            settings.influx_db,
+            token=_secret(settings.influx_token),
+            username=settings.influx_username,
+            password=_secret(settings.influx_password),
+            retention_policy=settings.influx_retention_policy,
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        try:
+            lines = batch_lines(batch)
+        except (ValueError, TypeError) as err:
+            raise StoreError(f"cannot encode the batch for InfluxDB: {err}") from err
+        self._ensure_database()
+        params = {"db": self.database, "precision": "u"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        # One HTTP request per batch; a huge batch goes in chunks. Should a later chunk fail,
+        # the caller retries the whole batch, and the chunks already written just overwrite.
+        for start in range(0, len(lines), MAX_LINES_PER_WRITE):
+            chunk = lines[start : start + MAX_LINES_PER_WRITE]
+            with _translated("write", self.url):
+                self._client.write(
+                    chunk, params=params, expected_response_code=204, protocol="line"
+                )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def readings(
+        self,
+        session: str,
+        kinds: Sequence[Kind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Reading]:
+        kinds = list(Kind) if kinds is None else list(dict.fromkeys(Kind(k) for k in kinds))
+        if not kinds:
+            return []
+        where, params = _where(session, since, until)
+        statements = [f"SELECT * FROM {self._from(kind)} WHERE {where}" for kind in kinds]
+        results = self._query(statements, params)
+        found = [
+            _reading(kind, row)
+            for kind, result in zip(kinds, results, strict=True)
+            for row in _rows(result)
+        ]
+        found.sort(key=lambda r: (r.time, r.kind.value, r.device or ""))
+        return found
+
+    def latest(self, session: str) -> dict[Kind, Reading]:
+        where, params = _where(session)
+        statements = [
+            f"SELECT * FROM {self._from(kind)} WHERE {where} ORDER BY time DESC LIMIT 1"
+            for kind in Kind
+        ]
+        results = self._query(statements, params)
+        latest: dict[Kind, Reading] = {}
+        for kind, result in zip(Kind, results, strict=True):
+            for row in _rows(result):
+                latest[kind] = _reading(kind, row)
+        return latest
+
+    def events(self, session: str) -> list[SessionEvent]:
+        where, params = _where(session)
+        (result,) = self._query([f"SELECT * FROM {self._from(EVENT)} WHERE {where}"], params)
+        found = [_event(row) for row in _rows(result)]
+        found.sort(key=lambda e: (e.time, e.event.value))
+        return found
+
+    def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
+        where, params = _where(session, since)
+        (result,) = self._query([f"SELECT * FROM {self._from(ALERT)} WHERE {where}"], params)
+        found = [_alert(row) for row in _rows(result)]
+        found.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
+        return found
+
+    def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
+        limit = int(limit)
+        if limit <= 0:
+            return []
+        params: dict[str, Any] = {}
+        where = ""
+        if since is not None:
+            where, params = " WHERE time >= $since", {"since": _ns(since)}
+        (result,) = self._query(
+            [f"SELECT * FROM {self._from(REJECTION)}{where} ORDER BY time DESC LIMIT {limit}"],
+            params,
+        )
+        found = [_rejection(row) for row in _rows(result)]
+        found.reverse()
+        return found
+
+    def sessions(self, since: datetime | None = None) -> list[SessionSummary]:
+        params: dict[str, Any] = {}
+        match = ""
+        if since is not None:
+            # First find the sessions active since `since` (cheap: a time range), then summarise
+            # only those, so the cost follows the active sessions, not the whole history.
+            active = self._active_sessions(since)
+            if not active:
+                return []
+            names = [f"s{i}" for i in range(len(active))]
+            match = " WHERE (" + " OR ".join(f'"session" = ${n}' for n in names) + ")"
+            params = dict(zip(names, active, strict=True))
+        kinds = ",".join(self._from(kind) for kind in Kind)
+        results = self._query(
+            [
+                f'SELECT first("time_inferred") FROM {kinds}{match} GROUP BY "session"',
+                f'SELECT last("time_inferred") FROM {kinds}{match} GROUP BY "session"',
+                f'SELECT first("time_inferred") FROM {self._from(EVENT)}{match} GROUP BY "session"',
+                f'SELECT last("time_inferred") FROM {self._from(EVENT)}{match} '
+                'GROUP BY "session","event"',
+            ],
+            params,
+        )
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        last_reading: dict[str, dict[Kind, datetime]] = {}
+        events: dict[str, dict[str, datetime]] = {}
+
+        def note(session: str, time_us: int) -> None:
+            first[session] = min(first.get(session, time_us), time_us)
+            last[session] = max(last.get(session, time_us), time_us)
+
+        for _name, tags, row in _grouped(results[0]):
+            note(tags["session"], row["time"])
+        for name, tags, row in _grouped(results[1]):
+            note(tags["session"], row["time"])
+            last_reading.setdefault(tags["session"], {})[Kind(_measurement_kind(name))] = (
+                from_us(row["time"])
+            )
+        for _name, tags, row in _grouped(results[2]):
+            note(tags["session"], row["time"])
+        for _name, tags, row in _grouped(results[3]):
+            note(tags["session"], row["time"])
+            events.setdefault(tags["session"], {})[tags["event"]] = from_us(row["time"])
+
+        summaries = [
+            SessionSummary(
+                session=session,
+                first_time=from_us(first[session]),
+                last_time=from_us(last[session]),
+                last_reading=last_reading.get(session, {}),
+                started=events.get(session, {}).get(SessionEventType.START.value),
+                dosed=events.get(session, {}).get(SessionEventType.DOSE.value),
+                ended=events.get(session, {}).get(SessionEventType.END.value),
+            )
+            for session in first
+        ]
+        if since is not None:
+            summaries = [s for s in summaries if s.last_time >= since]
+        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
+        return summaries
+
+    def _active_sessions(self, since: datetime) -> list[str]:
+        kinds = ",".join(self._from(kind) for kind in Kind)
+        results = self._query(
+            [
+                f'SELECT last("time_inferred") FROM {kinds} WHERE time >= $since '
+                'GROUP BY "session"',
+                f'SELECT last("time_inferred") FROM {self._from(EVENT)} WHERE time >= $since '
+                'GROUP BY "session"',
+            ],
+            {"since": _ns(since)},
+        )
+        return sorted({tags["session"] for result in results for _n, tags, _r in _grouped(result)})
+
+    # -- health --------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._call("ping", self._client.ping)
+        self._ensure_database()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _ensure_database(self) -> None:
+        """`CREATE DATABASE` once (idempotent in 1.x). 2.x/3.x refuse it: the bucket must exist."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                self._call("create database", lambda: self._client.create_database(self.database))
+            except StoreUnavailable:
+                raise
+            except StoreError as err:
+                log.warning(
+                    "InfluxDB at %s refused CREATE DATABASE %s (%s); using it as it is. On "
+                    "InfluxDB 2.x/3.x create the bucket and its v1 database mapping yourself.",
+                    self.url, self.database, err,
+                )
+            self._ready = True
+
+    def _query(self, statements: Sequence[str], params: Mapping[str, Any]) -> list[ResultSet]:
+        """Run `;`-joined statements in one request; one `ResultSet` per statement."""
+        self._ensure_database()
+        text = "; ".join(statements)
+        result = self._call(
+            "query",
+            lambda: self._client.query(
+                text, bind_params=dict(params) or None, epoch="u", database=self.database
+            ),
+        )
+        results = result if isinstance(result, list) else [result]
+        if len(results) != len(statements):
+            raise StoreError(f"InfluxDB answered {len(results)} results to {len(statements)} "
+                             "statements")
+        return results
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        with _translated(what, self.url):
+            return action()
+
+    def _from(self, measurement: str) -> str:
+        if self.retention_policy:
+            return f"{_ident(self.retention_policy)}.{_ident(measurement)}"
+        return _ident(measurement)
+
+
+# -- encoding ----------------------------------------------------------------------------------
+
+
+def batch_lines(batch: Batch) -> list[str]:
+    """The line protocol for a whole batch (pure; exposed for tests and benchmarks)."""
+    lines = [reading_line(r) for r in batch.readings]
+    lines += [event_line(e) for e in batch.events]
+    lines += [alert_line(a) for a in batch.alerts]
+    used: set[tuple[str | None, int]] = set()
+    for rejection in batch.rejections:
+        time_us = to_us(rejection.time)
+        while (rejection.session, time_us) in used:
+            time_us += 1  # same series, same instant: would overwrite the previous rejection
+        used.add((rejection.session, time_us))
+        lines.append(rejection_line(rejection, time_us))
+    return lines
+
+
+def reading_line(reading: Reading) -> str:
+    clash = READING_META.intersection(reading.values)
+    if clash:
+        raise ValueError(f"reading value names clash with the schema: {sorted(clash)}")
+    fields: dict[str, lineprotocol.FieldValue | None] = dict(reading.values)
+    fields["time_inferred"] = reading.time_inferred
+    fields["problems"] = ",".join(p.value for p in reading.problems) or None
+    return lineprotocol.line(
+        reading.kind.value,
+        {"session": reading.session, "device": reading.device},
+        fields,
+        to_us(reading.time),
+    )
+
+
+def event_line(event: SessionEvent) -> str:
+    return lineprotocol.line(
+        EVENT,
+        {"session": event.session, "event": event.event.value},
+        {"time_inferred": event.time_inferred, "note": event.note, "by": event.by},
+        to_us(event.time),
+    )
+
+
+def alert_line(alert: AlertEvent) -> str:
+    return lineprotocol.line(
+        ALERT,
+        {
+            "session": alert.session,
+            "metric": alert.metric.value,
+            "state": alert.state.value,
+            "rule": alert.rule or None,
+        },
+        {
+            "priority": alert.priority.value,
+            "message": alert.message,
+            "value": alert.value,
+            "limit": alert.limit,
+            "by": alert.by,
+            "note": alert.note,
+        },
+        to_us(alert.time),
+    )
+
+
+def rejection_line(rejection: Rejection, time_us: int | None = None) -> str:
+    return lineprotocol.line(
+        REJECTION,
+        {"session": rejection.session},
+        {
+            "topic": truncate(rejection.topic, MAX_REJECTION_TEXT),
+            "reason": truncate(rejection.reason, MAX_REJECTION_TEXT),
+            "payload": truncate(rejection.payload, MAX_REJECTION_TEXT),
+        },
+        to_us(rejection.time) if time_us is None else time_us,
+    )
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def _rows(result: ResultSet) -> Iterator[Row]:
+    for series in result.raw.get("series", []):
+        columns = series["columns"]
+        for values in series["values"]:
+            yield dict(zip(columns, values, strict=True))
+
+
+def _grouped(result: ResultSet) -> Iterator[tuple[str, dict[str, str], Row]]:
+    for series in result.raw.get("series", []):
+        columns = series["columns"]
+        for values in series["values"]:
+            yield series["name"], series.get("tags") or {}, dict(zip(columns, values, strict=True))
+
+
+def _measurement_kind(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _reading(kind: Kind, row: Row) -> Reading:
+    values = {
+        name: float(value)
+        for name, value in row.items()
+        if name not in READING_META and value is not None
+    }
+    problems = row.get("problems")
+    return Reading(
+        session=row["session"],
+        kind=kind,
+        time=from_us(row["time"]),
+        values=values,
+        device=row.get("device") or None,
+        time_inferred=bool(row.get("time_inferred")),
+        problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
+    )
+
+
+def _event(row: Row) -> SessionEvent:
+    return SessionEvent(
+        session=row["session"],
+        event=SessionEventType(row["event"]),
+        time=from_us(row["time"]),
+        time_inferred=bool(row.get("time_inferred")),
+        note=row.get("note"),
+        by=row.get("by"),
+    )
+
+
+def _alert(row: Row) -> AlertEvent:
+    return AlertEvent(
+        time=from_us(row["time"]),
+        session=row["session"],
+        metric=Metric(row["metric"]),
+        priority=Priority(row["priority"]),
+        state=AlertState(row["state"]),
+        message=row.get("message") or "",
+        rule=row.get("rule") or "",
+        value=_float(row.get("value")),
+        limit=_float(row.get("limit")),
+        by=row.get("by"),
+        note=row.get("note"),
+    )
+
+
+def _rejection(row: Row) -> Rejection:
+    return Rejection(
+        topic=row.get("topic") or "",
+        reason=row.get("reason") or "",
+        payload=row.get("payload") or "",
+        time=from_us(row["time"]),
+        session=row.get("session") or None,
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _where(
+    session: str, since: datetime | None = None, until: datetime | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause with every outside value bound as a parameter, never spliced in."""
+    clauses = ['"session" = $session']
+    params: dict[str, Any] = {"session": session}
+    if since is not None:
+        clauses.append("time >= $since")
+        params["since"] = _ns(since)
+    if until is not None:
+        clauses.append("time <= $until")
+        params["until"] = _ns(until)
+    return " AND ".join(clauses), params
+
+
+def _ns(moment: datetime) -> int:
+    # An integer compared with `time` in InfluxQL is nanoseconds.
+    return to_us(moment) * 1000
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+@contextmanager
+def _translated(what: str, url: str) -> Iterator[None]:
+    """The one place where client exceptions become `StoreUnavailable` / `StoreError`."""
+    try:
+        yield
+    except requests.exceptions.RequestException as err:
+        raise StoreUnavailable(
+            f"InfluxDB at {url} (VITALS_INFLUX_URL) unreachable during {what}: {err}"
+        ) from err
+    except InfluxDBServerError as err:
+        raise StoreUnavailable(
+            f"InfluxDB at {url} (VITALS_INFLUX_URL) failed during {what}: {err}"
+        ) from err
+    except InfluxDBClientError as err:
+        code = getattr(err, "code", None)
+        if code is not None and code >= 500:
+            raise StoreUnavailable(
+                f"InfluxDB at {url} (VITALS_INFLUX_URL) failed during {what}: {err}"
+            ) from err
+        raise StoreError(f"InfluxDB at {url} refused {what}: {err}") from err

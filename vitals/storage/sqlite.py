@@ -1,0 +1,463 @@
+"""`SqliteStore`: the embedded default, one SQLite file, same interface and semantics as InfluxDB.
+
+WAL mode lets the dashboard read while the ingest writes, from threads of one process (a small
+pool hands each concurrent operation its own connection) or from two processes on the same file.
+A `write` is one `BEGIN IMMEDIATE` transaction with `synchronous=FULL`, so a batch is on disk
+before the ingest acknowledges its messages. Primary keys are the identities of
+`vitals.storage.base` and rows are upserted, so a redelivered message overwrites instead of
+duplicating. Times are integer microseconds since the epoch (UTC).
+
+`reading_span` keeps the first and last time per (session, kind), maintained in the same
+transaction as the readings, so the session overview never scans the readings table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.readings import (
+    DeviceProblem,
+    Kind,
+    Reading,
+    Rejection,
+    SessionEvent,
+    SessionEventType,
+    truncate,
+)
+from vitals.storage.base import (
+    MAX_REJECTION_TEXT,
+    Batch,
+    SessionSummary,
+    StoreError,
+    StoreUnavailable,
+)
+from vitals.timefmt import from_us, to_us
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S: Final = 30.0
+SCHEMA_VERSION: Final = 1
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS reading (
+    session       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    device        TEXT    NOT NULL DEFAULT '',  -- '' when the payload named no device
+    time_us       INTEGER NOT NULL,
+    vals          TEXT    NOT NULL,             -- JSON object of floats, payload field names
+    time_inferred INTEGER NOT NULL,
+    problems      TEXT    NOT NULL DEFAULT '',  -- comma-joined DeviceProblem values
+    PRIMARY KEY (session, kind, device, time_us)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reading_by_time ON reading (session, time_us);
+
+CREATE TABLE IF NOT EXISTS reading_span (
+    session  TEXT    NOT NULL,
+    kind     TEXT    NOT NULL,
+    first_us INTEGER NOT NULL,
+    last_us  INTEGER NOT NULL,
+    PRIMARY KEY (session, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reading_span_by_last ON reading_span (last_us);
+
+CREATE TABLE IF NOT EXISTS session_event (
+    session       TEXT    NOT NULL,
+    event         TEXT    NOT NULL,
+    time_us       INTEGER NOT NULL,
+    time_inferred INTEGER NOT NULL,
+    note          TEXT,
+    by            TEXT,
+    PRIMARY KEY (session, event, time_us)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS session_event_by_time ON session_event (time_us);
+
+CREATE TABLE IF NOT EXISTS alert (
+    session  TEXT    NOT NULL,
+    metric   TEXT    NOT NULL,
+    rule     TEXT    NOT NULL,
+    state    TEXT    NOT NULL,
+    time_us  INTEGER NOT NULL,
+    priority TEXT    NOT NULL,
+    message  TEXT    NOT NULL,
+    value    REAL,
+    "limit"  REAL,
+    by       TEXT,
+    note     TEXT,
+    PRIMARY KEY (session, metric, rule, state, time_us)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alert_by_time ON alert (session, time_us);
+
+CREATE TABLE IF NOT EXISTS rejection (
+    id      INTEGER PRIMARY KEY,
+    time_us INTEGER NOT NULL,
+    session TEXT,
+    topic   TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejection_by_time ON rejection (time_us);
+"""
+
+_UPSERT_READING: Final = """
+INSERT INTO reading (session, kind, device, time_us, vals, time_inferred, problems)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (session, kind, device, time_us) DO UPDATE SET
+    vals = excluded.vals, time_inferred = excluded.time_inferred, problems = excluded.problems
+"""
+_UPSERT_SPAN: Final = """
+INSERT INTO reading_span (session, kind, first_us, last_us) VALUES (?, ?, ?, ?)
+ON CONFLICT (session, kind) DO UPDATE SET
+    first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)
+"""
+_UPSERT_EVENT: Final = """
+INSERT OR REPLACE INTO session_event (session, event, time_us, time_inferred, note, by)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+_UPSERT_ALERT: Final = """
+INSERT OR REPLACE INTO alert
+    (session, metric, rule, state, time_us, priority, message, value, "limit", by, note)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_REJECTION: Final = """
+INSERT INTO rejection (time_us, session, topic, reason, payload) VALUES (?, ?, ?, ?, ?)
+"""
+
+
+class SqliteStore:
+    """The embedded store: one SQLite file, safe from several threads and processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot create the data directory {self.path.parent} (VITALS_DATA_DIR): {err}"
+            ) from err
+        with self._translated("open"), self._connection() as db:
+            # One transaction: one fsync, and a second process opening at the same time waits
+            # for a complete schema instead of seeing half of it.
+            db.executescript(
+                f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+            )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        reading_rows = [_reading_row(r) for r in batch.readings]
+        spans: dict[tuple[str, str], tuple[int, int]] = {}
+        for session, kind, _device, time_us, *_ in reading_rows:
+            first, last = spans.get((session, kind), (time_us, time_us))
+            spans[(session, kind)] = (min(first, time_us), max(last, time_us))
+        with self._translated("write"), self._transaction() as db:
+            db.executemany(_UPSERT_READING, reading_rows)
+            db.executemany(
+                _UPSERT_SPAN, [(s, k, first, last) for (s, k), (first, last) in spans.items()]
+            )
+            db.executemany(
+                _UPSERT_EVENT,
+                [
+                    (e.session, e.event.value, to_us(e.time), int(e.time_inferred), e.note, e.by)
+                    for e in batch.events
+                ],
+            )
+            db.executemany(
+                _UPSERT_ALERT,
+                [
+                    (a.session, a.metric.value, a.rule, a.state.value, to_us(a.time),
+                     a.priority.value, a.message, a.value, a.limit, a.by, a.note)
+                    for a in batch.alerts
+                ],
+            )
+            db.executemany(
+                _INSERT_REJECTION,
+                [
+                    (
+                        to_us(r.time),
+                        r.session,
+                        truncate(r.topic, MAX_REJECTION_TEXT),
+                        truncate(r.reason, MAX_REJECTION_TEXT),
+                        truncate(r.payload, MAX_REJECTION_TEXT),
+                    )
+                    for r in batch.rejections
+                ],
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def readings(
+        self,
+        session: str,
+        kinds: Sequence[Kind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Reading]:
+        sql = "SELECT * FROM reading WHERE session = ?"
+        params: list[Any] = [session]
+        if kinds is not None:
+            wanted = list(dict.fromkeys(Kind(k).value for k in kinds))
+            if not wanted:
+                return []
+            sql += f" AND kind IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        if since is not None:
+            sql += " AND time_us >= ?"
+            params.append(to_us(since))
+        if until is not None:
+            sql += " AND time_us <= ?"
+            params.append(to_us(until))
+        sql += " ORDER BY time_us, kind, device"
+        return [_reading(row) for row in self._select(sql, params)]
+
+    def latest(self, session: str) -> dict[Kind, Reading]:
+        latest: dict[Kind, Reading] = {}
+        for kind in Kind:
+            rows = self._select(
+                "SELECT * FROM reading WHERE session = ? AND kind = ? "
+                "ORDER BY time_us DESC, device DESC LIMIT 1",
+                (session, kind.value),
+            )
+            for row in rows:
+                latest[kind] = _reading(row)
+        return latest
+
+    def events(self, session: str) -> list[SessionEvent]:
+        rows = self._select(
+            "SELECT * FROM session_event WHERE session = ? ORDER BY time_us, event", (session,)
+        )
+        return [
+            SessionEvent(
+                session=row["session"],
+                event=SessionEventType(row["event"]),
+                time=from_us(row["time_us"]),
+                time_inferred=bool(row["time_inferred"]),
+                note=row["note"],
+                by=row["by"],
+            )
+            for row in rows
+        ]
+
+    def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
+        sql = "SELECT * FROM alert WHERE session = ?"
+        params: list[Any] = [session]
+        if since is not None:
+            sql += " AND time_us >= ?"
+            params.append(to_us(since))
+        sql += " ORDER BY time_us, metric, rule, state"
+        return [
+            AlertEvent(
+                time=from_us(row["time_us"]),
+                session=row["session"],
+                metric=Metric(row["metric"]),
+                priority=Priority(row["priority"]),
+                state=AlertState(row["state"]),
+                message=row["message"],
+                rule=row["rule"],
+                value=row["value"],
+                limit=row["limit"],
+                by=row["by"],
+                note=row["note"],
+            )
+            for row in self._select(sql, params)
+        ]
+
+    def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
+        sql = "SELECT * FROM rejection"
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE time_us >= ?"
+            params.append(to_us(since))
+        sql += " ORDER BY time_us DESC, id DESC LIMIT ?"
+        params.append(max(int(limit), 0))
+        found = [
+            Rejection(
+                topic=row["topic"],
+                reason=row["reason"],
+                payload=row["payload"],
+                time=from_us(row["time_us"]),
+                session=row["session"],
+            )
+            for row in self._select(sql, params)
+        ]
+        found.reverse()
+        return found
+
+    def sessions(self, since: datetime | None = None) -> list[SessionSummary]:
+        cutoff = to_us(since) if since is not None else None
+        with self._translated("read"), self._connection() as db:
+            # One read transaction, so the spans and events agree with each other.
+            db.execute("BEGIN")
+            try:
+                spans = db.execute(
+                    "SELECT session, kind, first_us, last_us FROM reading_span"
+                    + ("" if cutoff is None else
+                       " WHERE session IN (SELECT session FROM reading_span WHERE last_us >= ?"
+                       " UNION SELECT session FROM session_event WHERE time_us >= ?)"),
+                    () if cutoff is None else (cutoff, cutoff),
+                ).fetchall()
+                events = db.execute(
+                    "SELECT session, event, min(time_us) AS first_us, max(time_us) AS last_us "
+                    "FROM session_event"
+                    + ("" if cutoff is None else
+                       " WHERE session IN (SELECT session FROM reading_span WHERE last_us >= ?"
+                       " UNION SELECT session FROM session_event WHERE time_us >= ?)")
+                    + " GROUP BY session, event",
+                    () if cutoff is None else (cutoff, cutoff),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        last_reading: dict[str, dict[Kind, datetime]] = {}
+        latest_event: dict[str, dict[str, datetime]] = {}
+
+        def note(session: str, first_us: int, last_us: int) -> None:
+            first[session] = min(first.get(session, first_us), first_us)
+            last[session] = max(last.get(session, last_us), last_us)
+
+        for row in spans:
+            note(row["session"], row["first_us"], row["last_us"])
+            last_reading.setdefault(row["session"], {})[Kind(row["kind"])] = from_us(
+                row["last_us"]
+            )
+        for row in events:
+            note(row["session"], row["first_us"], row["last_us"])
+            latest_event.setdefault(row["session"], {})[row["event"]] = from_us(row["last_us"])
+        summaries = [
+            SessionSummary(
+                session=session,
+                first_time=from_us(first[session]),
+                last_time=from_us(last[session]),
+                last_reading=last_reading.get(session, {}),
+                started=latest_event.get(session, {}).get(SessionEventType.START.value),
+                dosed=latest_event.get(session, {}).get(SessionEventType.DOSE.value),
+                ended=latest_event.get(session, {}).get(SessionEventType.END.value),
+            )
+            for session in first
+        ]
+        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
+        return summaries
+
+    # -- health --------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._translated("ping"), self._connection() as db:
+            db.execute("SELECT 1 FROM reading LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._idle = self._idle, []
+        for connection in connections:
+            try:
+                connection.close()
+            except sqlite3.Error as err:  # closing must not raise into a shutdown path
+                log.debug("closing a SQLite connection failed: %s", err)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection from the pool for one operation. A connection is used by one
+        thread at a time; several threads each get their own, which keeps WAL's concurrent
+        readers, and none is left behind by threads that come and go (Flask's)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store {self.path} is closed")
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = self._connect()
+        try:
+            yield connection
+        finally:
+            if connection.in_transaction:  # never hand on a connection mid-transaction
+                connection.rollback()
+            with self._lock:
+                if self._closed:
+                    connection.close()
+                else:
+                    self._idle.append(connection)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # pooled: used by one thread at a time, not always the same
+        )
+        try:
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")  # a written batch survives power loss
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._translated("read"), self._connection() as db:
+            return db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """The one place where sqlite3 exceptions become `StoreUnavailable` / `StoreError`."""
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            # Locked beyond the busy timeout, disk full, I/O error: may pass, so retryable.
+            raise StoreUnavailable(
+                f"SQLite store {self.path} (VITALS_DATA_DIR): {what} failed: {err}"
+            ) from err
+        except sqlite3.Error as err:
+            raise StoreError(
+                f"SQLite store {self.path} (VITALS_DATA_DIR): {what} failed: {err}"
+            ) from err
+
+
+def _reading_row(reading: Reading) -> tuple[Any, ...]:
+    return (
+        reading.session,
+        reading.kind.value,
+        reading.device or "",
+        to_us(reading.time),
+        json.dumps({name: float(value) for name, value in reading.values.items()}),
+        int(reading.time_inferred),
+        ",".join(p.value for p in reading.problems),
+    )
+
+
+def _reading(row: sqlite3.Row) -> Reading:
+    return Reading(
+        session=row["session"],
+        kind=Kind(row["kind"]),
+        time=from_us(row["time_us"]),
+        values=json.loads(row["vals"]),
+        device=row["device"] or None,
+        time_inferred=bool(row["time_inferred"]),
+        problems=tuple(DeviceProblem(p) for p in row["problems"].split(",") if p),
+    )
