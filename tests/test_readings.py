@@ -195,7 +195,7 @@ def test_session_events_parse(event):
 
 
 def test_unknown_session_events_are_refused():
-    assert "start, dose, end" in reason("vitals/s1/session", {"event": "pause"})
+    assert "start, dose, end, note" in reason("vitals/s1/session", {"event": "pause"})
 
 
 def test_unknown_extra_fields_are_ignored_for_forward_compatibility():

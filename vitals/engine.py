@@ -109,7 +109,9 @@ class AlertEngine:
         if event.event is SessionEventType.DOSE:
             state.set_dose(event.time)
             return []
-        return end_session(state, event.time)
+        if event.event is SessionEventType.END:
+            return end_session(state, event.time)
+        return []  # notes, checklists, sign-offs: the audit trail, not the alarm state
 
     def on_tick(self, now: datetime) -> list[AlertEvent]:
         """Staleness and escalation at wall-clock `now`, mapped onto each session's clock."""

@@ -41,9 +41,15 @@ class Kind(StrEnum):
 
 
 class SessionEventType(StrEnum):
+    """The session protocol (`start`, `dose`, `end`) and the audit trail recorded beside it."""
+
     START = "start"
     DOSE = "dose"
     END = "end"
+    NOTE = "note"  # a free-text note by the monitor or clinician
+    CHECKLIST = "checklist"  # the pre-session checklist as answered (in `note`)
+    OVERRIDE = "override"  # a no-go verdict overridden; `note` holds the written reason
+    SIGNOFF = "signoff"  # clinician's discharge sign-off
 
 
 class DeviceProblem(StrEnum):
@@ -267,7 +273,8 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         event = SessionEventType(raw)
     except ValueError as err:
         raise InvalidMessage(
-            f"session event must be one of start, dose, end, got {truncate(repr(raw), 40)}"
+            "session event must be one of "
+            f"{', '.join(e.value for e in SessionEventType)}, got {truncate(repr(raw), 40)}"
         ) from err
     time, inferred = parse_time(document.get("time"), received_at)
     return SessionEvent(

@@ -241,3 +241,13 @@ def test_restore_replaces_what_the_engine_held_for_the_session(profile):
     engine.on_reading(hr(135, at(0)), at(0))
     engine.restore("s1", [], [], [])
     assert engine.active() == []
+
+
+@pytest.mark.parametrize("event", ["note", "checklist", "override", "signoff"])
+def test_audit_events_never_end_a_session_or_change_its_alarms(event):
+    engine = AlertEngine(load_profile())
+    start = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    engine.on_event(SessionEvent("s1", SessionEventType.START, start))
+    assert engine.on_event(SessionEvent("s1", SessionEventType(event), start, note="x")) == []
+    high = Reading("s1", Kind.HR, start, {"bpm": 140.0})
+    assert [a.priority.value for a in engine.on_reading(high, start)] == ["high"]
