@@ -158,13 +158,44 @@ def export(session: str, fmt: str) -> None:
         store.close()
 
 
+@main.group()
+def user() -> None:
+    """Dashboard logins (stored hashed in VITALS_DATA_DIR/users.sqlite3)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["monitor", "clinician", "admin"]), default="monitor",
+              show_default=True, help="monitor: watch and acknowledge; clinician: also review, "
+              "export, sign off; admin: also manage users.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input (required; never as an argument).")
+def user_add(name: str, role: str, password_stdin: bool) -> None:
+    """Create or update the dashboard login NAME; the password is read from standard input."""
+    from vitals.users import InvalidUser, ensure_user, users_path
+
+    if not password_stdin:
+        raise Failure("pass --password-stdin and the password on standard input")
+    # One line: the password, without its line ending (echo adds one).
+    password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    path = users_path(load_settings())
+    try:
+        saved = ensure_user(path, name, password, role)
+    except InvalidUser as err:
+        raise Failure(str(err)) from err
+    except OSError as err:
+        raise Failure(f"cannot write {path} (check VITALS_DATA_DIR): {err}") from err
+    click.echo(f"login {saved.name!r} saved with role {saved.role.value} in {path}")
+
+
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a role; turn unreachable services into one line naming what to fix, exit 1."""
     from vitals.errors import ServiceUnavailable
+    from vitals.profile import ProfileError
 
     try:
         return function(*args, **kwargs)
-    except ServiceUnavailable as err:
+    except (ServiceUnavailable, ProfileError) as err:
         raise Failure(str(err)) from err
     except KeyboardInterrupt:
         log.info("interrupted")

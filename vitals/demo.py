@@ -36,7 +36,9 @@ def run_demo(
 ) -> None:
     """Run until Ctrl-C/SIGTERM (or `stop` is set); `on_ready(url)` is called once serving."""
     from dashboard.app import create_app
-    from ingest.worker import IngestWorker, build_engine
+    from ingest.worker import IngestWorker
+    from vitals.engine import AlertEngine
+    from vitals.profile import load_profile
     from simulators import publisher
     from vitals.broker import EmbeddedBroker
     from vitals.storage import open_store
@@ -53,11 +55,13 @@ def run_demo(
         store = open_store(settings)
         running.callback(store.close)
 
-        worker = IngestWorker(settings, store, build_engine(settings))
+        profile = load_profile(settings.profile)
+        worker = IngestWorker(settings, store, AlertEngine(profile,
+                                                           stale_seconds=settings.stale_seconds))
         worker.start()
         running.callback(worker.stop)
 
-        app = create_app(store, settings)
+        app = create_app(store, settings, profile=profile)
         server = make_server(host, port, app.server, threaded=True)
         threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
         running.callback(server.shutdown)
