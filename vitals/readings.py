@@ -152,6 +152,10 @@ ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data")
 class Topic:
     session: str
     leaf: str
+    characteristic: str | None = None  # `gatt` topics: the 16-bit UUID, e.g. "2a35"
+
+
+GATT_LEAF: Final = "gatt"
 
 
 class InvalidMessage(ValueError):
@@ -163,6 +167,8 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
     session = _session_of(topic, prefix)
     try:
         where = parse_topic(topic, prefix)
+        if where.leaf == GATT_LEAF:
+            return _gatt_reading(where, payload, received_at)
         document = decode_json(payload)
         if where.leaf == "session":
             return _session_event(where.session, document, received_at)
@@ -170,23 +176,39 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
             return _acknowledgement(where.session, document, received_at)
         return _reading(where.session, Kind(where.leaf), document, received_at)
     except InvalidMessage as err:
-        return Rejection(topic, str(err), preview(payload), received_at, session)
+        # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
+        shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
+                 if topic.split("/")[2:3] == [GATT_LEAF] else preview(payload))
+        return Rejection(topic, str(err), shown, received_at, session)
 
 
 def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
     parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != prefix:
-        raise InvalidMessage(f"topic must be {prefix}/<session>/<kind>, got {topic!r}")
-    _, session, leaf = parts
+    is_gatt = len(parts) == 4 and parts[2] == GATT_LEAF
+    if not (len(parts) == 3 or is_gatt) or parts[0] != prefix:
+        raise InvalidMessage(
+            f"topic must be {prefix}/<session>/<kind>, got {truncate(topic, 120)!r}")
+    session, leaf = parts[1], parts[2]
     if not SESSION_ID.match(session):
         raise InvalidMessage(
             "session id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got "
             f"{truncate(session, 80)!r}"
         )
+    if is_gatt:
+        return Topic(session, GATT_LEAF, parts[3])
     if leaf not in ("session", "ack") and leaf not in Kind.__members__.values():
         raise InvalidMessage(
             f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session or ack")
     return Topic(session, leaf)
+
+
+def _gatt_reading(where: Topic, payload: bytes, received_at: datetime) -> Reading:
+    from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
+
+    try:
+        return gatt_reading(where.session, where.characteristic or "", payload, received_at)
+    except GattError as err:
+        raise InvalidMessage(str(err)) from err
 
 
 def decode_json(payload: bytes) -> dict[str, Any]:
