@@ -1,0 +1,85 @@
+"""A restarted ingest worker remembers active alarms, latches and baselines: it rebuilds them from storage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from services import wait_until
+
+from vitals.timefmt import rfc3339, utcnow
+
+# A live session: the worker restores sessions seen within its restore window.
+START = utcnow().replace(microsecond=0) - timedelta(hours=1)
+
+
+def at(minutes: float) -> str:
+    return rfc3339(START + timedelta(minutes=minutes))
+
+
+@pytest.fixture(params=["sqlite_settings", "influx_settings"])
+def settings(request):
+    return request.getfixturevalue(request.param)
+
+
+def alerts_of(store, session):
+    return [(a.metric.value, a.priority.value, a.state.value) for a in store.alerts(session)]
+
+
+def test_alarms_latches_and_baseline_survive_a_worker_restart(
+        settings, worker_factory, probe_factory, session_id):
+    probe = probe_factory(settings, [])
+    first, store = worker_factory(settings)
+    s = session_id
+    probe.publish(f"vitals/{s}/session", {"event": "start", "time": at(0)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 118, "diastolic": 76, "time": at(2)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 122, "diastolic": 78, "time": at(7)})
+    probe.publish(f"vitals/{s}/session", {"event": "dose", "time": at(10)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 186, "diastolic": 84, "time": at(20)})
+    wait_until(lambda: ("systolic", "high", "active") in alerts_of(store, s), 10,
+               "the crisis alarm")
+    assert first.wait_idle(10)
+    first.stop()
+
+    second, store = worker_factory(settings)
+    # Back below every limit twice: a latched high alarm keeps showing (no "cleared").
+    probe.publish(f"vitals/{s}/bp", {"systolic": 125, "diastolic": 79, "time": at(30)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 124, "diastolic": 78, "time": at(40)})
+    # The baseline (120/77) is remembered: 141 is >= baseline + 20 but below every absolute
+    # limit, so only a remembered baseline can raise this low alarm.
+    probe.publish(f"vitals/{s}/bp", {"systolic": 141, "diastolic": 79, "time": at(50)})
+    wait_until(lambda: len(store.readings(s)) == 6, 10, "all six readings stored")
+    assert second.wait_idle(10)
+
+    assert alerts_of(store, s).count(("systolic", "high", "active")) == 1, (
+        "the restarted worker raised the crisis alarm again")
+    assert ("systolic", "high", "cleared") not in alerts_of(store, s), (
+        "a latched, unacknowledged alarm was cleared")
+    assert [a.priority.value for a in second.pipeline.engine.active(s)] == ["high"]
+
+    probe.publish(f"vitals/{s}/ack", {"metric": "systolic", "by": "nurse-a",
+                                      "note": "re-measured, calmer", "time": at(51)})
+    wait_until(lambda: ("systolic", "high", "acknowledged") in alerts_of(store, s), 10,
+               "the acknowledgement stored")
+    acknowledged = [a for a in store.alerts(s) if a.state.value == "acknowledged"]
+    assert (acknowledged[0].by, acknowledged[0].note) == ("nurse-a", "re-measured, calmer")
+
+
+def test_a_restarted_worker_judges_the_baseline_rise_with_the_stored_baseline(
+        settings, worker_factory, probe_factory, session_id):
+    probe = probe_factory(settings, [])
+    first, store = worker_factory(settings)
+    s = session_id
+    probe.publish(f"vitals/{s}/session", {"event": "start", "time": at(0)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 100, "diastolic": 62, "time": at(2)})
+    probe.publish(f"vitals/{s}/bp", {"systolic": 104, "diastolic": 64, "time": at(7)})
+    probe.publish(f"vitals/{s}/session", {"event": "dose", "time": at(10)})
+    wait_until(lambda: len(store.events(s)) == 2, 10, "the dose stored")
+    assert first.wait_idle(10)
+    first.stop()
+
+    _, store = worker_factory(settings)
+    probe.publish(f"vitals/{s}/bp", {"systolic": 143, "diastolic": 70, "time": at(18)})
+    wait_until(lambda: bool(store.alerts(s)), 10, "an alarm on the rise over baseline")
+    [alarm] = store.alerts(s)
+    assert (alarm.metric.value, alarm.priority.value, alarm.limit) == ("systolic", "medium", 142)
