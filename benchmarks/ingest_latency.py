@@ -93,9 +93,14 @@ def main() -> None:
                         database="bench")
     try:
         probe = client(broker.port, "probe")
-        warm = f"warm-{uuid.uuid4().hex[:6]}"
-        probe.publish(f"vitals/{warm}/hr", json.dumps({"bpm": 140}), qos=1)
-        wait_until(lambda: warm in alerts, 30, "the ingest to answer")
+        # The ingest process subscribes some time after it starts: knock until it answers.
+        deadline = time.monotonic() + 60
+        while not any(s.startswith("warm-") for s in alerts):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the ingest did not answer within 60 s")
+            probe.publish(f"vitals/warm-{uuid.uuid4().hex[:6]}/hr", json.dumps({"bpm": 140}),
+                          qos=1)
+            time.sleep(0.5)
 
         stop = threading.Event()
         load_result: list[int] = []
@@ -130,12 +135,13 @@ def main() -> None:
     print(f"# Ingest latency ({platform.node()}, {os.cpu_count()} cores, "
           f"background {args.rate:.0f} readings/s, {load_result[0] / max(seconds, 1):.0f} sent/s)")
     print()
-    print("| figure | samples | median ms | p99 ms | max ms | target |")
+    print("| figure | median ms | p99 ms | max ms | samples | target |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(f"| publish → alert on MQTT | {len(alert_ms)} | {statistics.median(alert_ms):.1f} | "
-          f"{percentile(alert_ms, 0.99):.1f} | {max(alert_ms):.1f} | p99 <= 25 |")
-    print(f"| publish → row in InfluxDB | {len(row_ms)} | {statistics.median(row_ms):.1f} | "
-          f"{percentile(row_ms, 0.99):.1f} | {max(row_ms):.1f} | - |")
+    print(f"| publish → alert on MQTT | {statistics.median(alert_ms):.1f} | "
+          f"{percentile(alert_ms, 0.99):.1f} | {max(alert_ms):.1f} | {len(alert_ms)} | "
+          "p99 <= 25 ms |")
+    print(f"| publish → row in InfluxDB | {statistics.median(row_ms):.1f} | "
+          f"{percentile(row_ms, 0.99):.1f} | {max(row_ms):.1f} | {len(row_ms)} | - |")
 
 
 if __name__ == "__main__":
