@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
-from vitals.readings import Acknowledgement, Reading, Rejection, SessionEvent, parse
+from vitals.readings import Acknowledgement, Reading, Rejection, SessionEvent, parse, truncate
 from vitals.storage.base import Batch
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # Identities of recently processed readings: a message the broker redelivers (after a reconnect)
 # is stored again (an idempotent overwrite) but not judged twice.
 RECENT_IDENTITIES = 100_000
+# A topic may be 64 KiB: a rejection carries enough of it (and of its reason) for a person to act.
+REJECTION_TOPIC_CHARS = 256
+REJECTION_REASON_CHARS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class Counters:
     alerts: int = 0
     rule_failures: int = 0
     stored_batches: int = 0
+    stored: int = 0  # readings and session events written (a redelivery is written again)
+    acknowledged: int = 0  # messages acknowledged to the broker after their batch was stored
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -82,6 +87,8 @@ class Pipeline:
             self.counters.received += 1
             parsed = parse(message.topic, message.payload, message.received_at, self.prefix)
             if isinstance(parsed, Rejection):
+                parsed = replace(parsed, topic=truncate(parsed.topic, REJECTION_TOPIC_CHARS),
+                                 reason=truncate(parsed.reason, REJECTION_REASON_CHARS))
                 self._count_rejection(parsed)
                 rejections.append(parsed)
             elif isinstance(parsed, Acknowledgement):
@@ -132,7 +139,7 @@ class Pipeline:
         # Count by the reason's first clause so the table stays small ("systolic 300 ..." varies).
         key = rejection.reason.split(":")[0][:60]
         self.counters.rejected_by_reason[key] = self.counters.rejected_by_reason.get(key, 0) + 1
-        log.warning("rejected %s: %s", rejection.topic[:120], rejection.reason)
+        log.warning("rejected %s: %s", rejection.topic[:120], rejection.reason[:200])
 
     def _first_time(self, identity: tuple[object, ...]) -> bool:
         if identity in self._recent:

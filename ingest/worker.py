@@ -5,34 +5,62 @@ Zero loss is the design rule:
   message only after the batch holding it is stored, so a crash, an outage of the database or a
   restart of the worker leaves unstored messages with the broker, which redelivers them;
 - while the database is down we retry the same batch with backoff and take no more work: the
-  broker is the buffer (its in-flight window bounds our memory);
+  broker is the buffer. What we hold is bounded by the broker's in-flight window: over MQTT 3.1.1
+  (what we speak, for the embedded broker's sake) the client cannot announce a receive maximum, so
+  Mosquitto's `max_inflight_messages` decides how many unacknowledged messages it sends us.
+  `ingest_inflight` only bounds our own outgoing publications; set both to the same value;
 - acknowledgements never cross a reconnect (a message id is only meaningful on its connection:
-  acking an old id could acknowledge a different, unprocessed message).
+  acking an old id could acknowledge a different, unprocessed message);
+- a graceful stop takes no new message, stores and acknowledges what it holds, publishes its
+  `stopped` status and disconnects without unsubscribing, so the broker queues what follows.
 
-Batches form naturally: one write takes everything that queued while the previous write ran, so
-latency stays low at low load and writes grow large under load.
+Two threads besides paho's network thread: one judges (parse, alert rules, alarms published at
+once) and one writes (store, then rejections, then acknowledgements). Alarms never wait on the
+database, not even during an outage, as far as the in-flight window reaches. Batches form
+naturally: one write takes everything judged while the previous write ran, so latency stays low
+at low load and writes grow large under load.
+
+Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.health`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from ingest.health import (
+    STATUS_SECONDS,
+    LatencyWindow,
+    Snapshot,
+    State,
+    offline_document,
+    should_publish,
+    status_document,
+)
 from ingest.pipeline import Inbound, Outcome, Pipeline
 from vitals.engine import AlertEngine
 from vitals.errors import BrokerUnavailable
-from vitals.mqtt import alert_topic, input_subscriptions, make_client, rejected_topic
+from vitals.mqtt import (
+    alert_topic,
+    input_subscriptions,
+    make_client,
+    rejected_topic,
+    status_topic,
+)
 from vitals.profile import load_profile
 from vitals.readings import Rejection
 from vitals.settings import Settings
-from vitals.storage import Store, StoreError, StoreUnavailable, open_store
+from vitals.storage import Batch, Store, StoreError, StoreUnavailable, open_store
 from vitals.timefmt import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,7 +68,10 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
-RESTORE_WINDOW = timedelta(hours=12)  # sessions older than this are not live any more
+RECONNECT_MIN_SECONDS = 1
+RECONNECT_MAX_SECONDS = 30
+RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
+_WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
 
 class IngestWorker:
@@ -51,18 +82,35 @@ class IngestWorker:
         engine: AlertEngine,
         *,
         clock: Callable[[], datetime] = utcnow,
+        status_interval: float = STATUS_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
         self.pipeline = Pipeline(engine, settings.topic_prefix)
         self.clock = clock
-        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self.status_interval = status_interval
+        self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
+        self.max_backlog = 0  # high-water mark of messages held unacknowledged
+        self._inbox: queue.Queue[Inbound | None] = queue.Queue()
         self._stop = threading.Event()
-        self._stopped = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
+        self._connect_answered = threading.Event()
+        self._refused: str | None = None
         self._store_down_since: float | None = None
+        self._store_down_at: datetime | None = None
+        self._latency = LatencyWindow()
+        self._publishes: deque[mqtt.MQTTMessageInfo] = deque()  # not yet acknowledged by the broker
+        self._publishes_lock = threading.Lock()
+        self._status_lock = threading.Lock()
+        self._last_status: dict[str, object] | None = None
+        self._last_status_at = 0.0
+        self._state = State.RUNNING
         self._thread: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        # Judged batches waiting for the write; bounded by the broker's in-flight window.
+        self._outbox: queue.Queue[tuple[Outcome, list[Inbound]] | None] = queue.Queue()
+        self._stopped = False
         self.client = make_client(
             settings.mqtt,
             settings.ingest_client_id,
@@ -70,7 +118,12 @@ class IngestWorker:
             manual_ack=True,
             inflight=settings.ingest_inflight,
         )
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Before connecting: the broker announces our death if we vanish without a goodbye.
+        self.client.will_set(self.status_topic,
+                             json.dumps(offline_document(settings.ingest_client_id)),
+                             qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=RECONNECT_MIN_SECONDS,
+                                        max_delay=RECONNECT_MAX_SECONDS)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -89,30 +142,68 @@ class IngestWorker:
                 f"(VITALS_MQTT_URL): {err}"
             ) from err
         self.client.loop_start()
-        if not self._connected.wait(connect_timeout):
+        if not self._connect_answered.wait(connect_timeout) or not self._connected.is_set():
+            self.client.disconnect()
             self.client.loop_stop()
+            why = self._refused or "no answer"
             raise BrokerUnavailable(
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not accept the "
-                "connection (check VITALS_MQTT_URL credentials)"
+                f"connection ({why}; check VITALS_MQTT_URL credentials)"
             )
-        self._thread = threading.Thread(target=self._process_forever, name="ingest", daemon=True)
+        self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
+                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_forever, name="ingest-write",
+                                        daemon=True)
         self._thread.start()
+        self._writer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, store and acknowledge what was received, disconnect.
 
         The persistent session and its subscriptions stay with the broker (we never
         unsubscribe), so readings published while the worker is down arrive when it returns.
+        Messages that arrive after the stop began are left unacknowledged: redelivered later.
         """
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
+        self._inbox.put(_WAKE)
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._writer is not None:
+            self._outbox.put(None)  # after everything the judging thread produced
+            self._writer.join(max(0.0, deadline - time.monotonic()))
+        self._state = State.STOPPED
+        self._publish_status(force=True)
+        # Alerts, rejections and the status must reach the broker before we leave: paho keeps
+        # unsent publications only in memory.
+        with self._publishes_lock:
+            pending = list(self._publishes)
+        for info in pending:
+            # Not connected (RuntimeError): it cannot be sent, and nothing else can be done here.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         self.client.disconnect()
         self.client.loop_stop()
-        self._stopped.set()
         c = self.pipeline.counters
-        log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d",
-                 c.received, c.readings, c.events, c.rejected, c.alerts)
+        log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d, "
+                 "stored %d", c.received, c.readings, c.events, c.rejected, c.alerts, c.stored)
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet finished (stored and acknowledged, or given up)."""
+        return self._inbox.unfinished_tasks
+
+    @property
+    def store_up(self) -> bool:
+        return self._store_down_since is None
+
+    @property
+    def alive(self) -> bool:
+        """Both threads run (they never die on input)."""
+        return all(t is not None and t.is_alive() for t in (self._thread, self._writer))
 
     def wait_idle(self, timeout: float) -> bool:
         """True once everything received so far is processed (tests and the demo use this)."""
@@ -123,11 +214,34 @@ class IngestWorker:
             time.sleep(0.01)
         return False
 
+    def status(self) -> dict[str, object]:
+        """The health status document as it would be published now."""
+        c = self.pipeline.counters
+        return status_document(Snapshot(
+            state=self._state,
+            time=self.clock(),
+            client_id=self.settings.ingest_client_id,
+            broker_up=self._connected.is_set(),
+            store_up=self.store_up,
+            store_down_since=self._store_down_at,
+            received=c.received,
+            stored=c.stored,
+            rejected=c.rejected,
+            duplicates=c.duplicates,
+            alerts=c.alerts,
+            backlog=self.backlog,
+            max_backlog=self.max_backlog,
+            write_latency_ms=self._latency.summary(),
+            interval_s=self.status_interval,
+        ))
+
     # --- MQTT callbacks (network thread): only hand over, never block ----------------------
 
     def _on_connect(self, client: mqtt.Client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
+            self._refused = str(reason_code)
+            self._connect_answered.set()
             return
         self._generation += 1
         filters = input_subscriptions(self.settings.topic_prefix, self.settings.ingest_share_group)
@@ -137,6 +251,8 @@ class IngestWorker:
                  self.settings.mqtt.host, self.settings.mqtt.port,
                  flags.session_present, ", ".join(filters))
         self._connected.set()
+        self._connect_answered.set()
+        self._publish_status(force=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -144,90 +260,207 @@ class IngestWorker:
             log.error("lost the MQTT broker (%s); reconnecting with backoff", reason_code)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Inbound(message.topic, message.payload, self.clock(), message.mid,
-                                message.qos, self._generation))
+        # An exception here would end paho's network thread: nothing may escape.
+        try:
+            if self._stop.is_set():
+                return  # stopping: left unacknowledged, the broker redelivers it later
+            try:
+                topic = message.topic
+            except UnicodeDecodeError:  # a broker that lets invalid UTF-8 through: refuse later
+                topic = bytes(message._topic).decode("utf-8", "replace")
+            self._inbox.put(Inbound(topic, bytes(message.payload), self.clock(), message.mid,
+                                    message.qos, self._generation))
+            self.max_backlog = max(self.max_backlog, self._inbox.unfinished_tasks)
+        except Exception:
+            log.exception("could not take a message in; it stays with the broker")
 
     # --- processing thread -----------------------------------------------------------------
 
     def _process_forever(self) -> None:
+        """Judge: parse, run the rules, publish alarms at once, hand the outcome to the writer.
+
+        Alarms never wait on the database: while a write runs (or an outage lasts) this thread
+        goes on judging what the broker's in-flight window lets in.
+        """
         last_tick = time.monotonic()
         while True:
             batch = self._take_batch(timeout=TICK_SECONDS)
             if batch:
-                self._handle(self.pipeline.process(batch), batch)
+                try:
+                    outcome = self.pipeline.process(batch)
+                except Exception:  # the worker never dies; the batch stays unacknowledged
+                    log.exception("ingest cycle failed on %d messages; they stay with the "
+                                  "broker", len(batch))
+                    self._give_up(batch)
+                else:
+                    self._publish_alerts(outcome)
+                    self._outbox.put((outcome, batch))
             elif self._stop.is_set():
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
-                outcome = self.pipeline.tick(self.clock())
-                if outcome.alerts:
-                    self._handle(outcome, [])
+                try:
+                    outcome = self.pipeline.tick(self.clock())
+                    if outcome.alerts:
+                        self._publish_alerts(outcome)
+                        self._outbox.put((outcome, []))
+                except Exception:
+                    log.exception("time-driven rules failed")
+            self._publish_status()
+
+    def _write_forever(self) -> None:
+        """Store: one write takes every outcome that queued meanwhile; then rejections, acks."""
+        while True:
+            try:
+                first = self._outbox.get(timeout=TICK_SECONDS)
+            except queue.Empty:
+                self._publish_status()
+                continue
+            items = [first]
+            count = len(first[1]) if first is not None else 0
+            while first is not None and count < self.settings.ingest_batch_max:
+                try:
+                    item = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+                if item is None:
+                    break
+                count += len(item[1])
+            work = [item for item in items if item is not None]
+            if work:
+                self._write(work)
+            if items[-1] is None:
+                return  # the judging thread has finished: everything it produced is written
+            self._publish_status()
+
+    def _write(self, work: list[tuple[Outcome, list[Inbound]]]) -> None:
+        messages = [message for _, batch in work for message in batch]
+        outcomes = [outcome for outcome, _ in work]
+        finished = False
+        try:
+            batch = Batch(
+                readings=[r for o in outcomes for r in o.batch.readings],
+                events=[e for o in outcomes for e in o.batch.events],
+                alerts=[a for o in outcomes for a in o.batch.alerts],
+                rejections=[r for o in outcomes for r in o.batch.rejections],
+            )
+            if self._store(batch):
+                for rejection in batch.rejections:
+                    self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
+                                  rejection_json(rejection))
+                self._ack(messages)
+                finished = True
+        except Exception:  # the worker never dies; the messages stay unacknowledged
+            log.exception("writing %d messages failed; they stay with the broker", len(messages))
+        finally:
+            if not finished:
+                self._give_up(messages)
+
+    def _give_up(self, messages: list[Inbound]) -> None:
+        """Not acknowledged: the broker redelivers them after the next reconnect."""
+        for _ in messages:
+            self._inbox.task_done()
 
     def _take_batch(self, timeout: float) -> list[Inbound]:
         try:
             first = self._inbox.get(timeout=timeout)
         except queue.Empty:
             return []
-        batch = [first]
-        while len(batch) < self.settings.ingest_batch_max:
+        batch: list[Inbound] = []
+        item = first
+        while True:
+            if item is _WAKE:
+                self._inbox.task_done()
+            else:
+                batch.append(item)
+            if len(batch) >= self.settings.ingest_batch_max:
+                break
             try:
-                batch.append(self._inbox.get_nowait())
+                item = self._inbox.get_nowait()
             except queue.Empty:
                 break
         return batch
 
-    def _handle(self, outcome: Outcome, messages: list[Inbound]) -> None:
-        # Alarms go out before the write: a monitor must not wait on the database.
+    def _publish_alerts(self, outcome: Outcome) -> None:
         for alert in outcome.alerts:
             self._publish(alert_topic(self.settings.topic_prefix, alert.session), alert.to_json())
-        stored = self._store(outcome)
-        if stored:
-            for rejection in outcome.rejections:
-                self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
-                              rejection_json(rejection))
-            self._ack(messages)
-        for _ in messages:
-            self._inbox.task_done()
 
-    def _store(self, outcome: Outcome) -> bool:
+    def _store(self, batch: Batch) -> bool:
         delay = RETRY_MIN_SECONDS
         while True:
+            started = time.perf_counter()
             try:
-                self.store.write(outcome.batch)
+                self.store.write(batch)
             except StoreUnavailable as err:
                 if self._store_down_since is None:
+                    # Once per outage, not once per attempt or per message.
                     self._store_down_since = time.monotonic()
-                    log.error("store unavailable, holding %d messages unacknowledged and "
-                              "retrying: %s", len(outcome.batch), err)
+                    self._store_down_at = self.clock()
+                    log.error("store unavailable, holding %d messages unacknowledged (the broker "
+                              "keeps the rest) and retrying with backoff: %s", self.backlog, err)
+                    self._publish_status(force=True)
                 if self._stop.is_set():
-                    log.error("stopping while the store is down: %d messages stay with the "
-                              "broker for redelivery", len(outcome.batch))
+                    log.warning("stopping while the store is down: %d messages stay with the "
+                                "broker for redelivery", self.backlog)
                     return False
                 self._stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
+                self._publish_status()
                 continue
             except StoreError:
                 # Not retryable (e.g. a request the database refuses): keep it visible and keep
                 # the messages with the broker rather than acknowledge what was not stored.
-                log.exception("store refused a batch of %d; not acknowledging it",
-                              len(outcome.batch))
+                log.exception("store refused a batch of %d; not acknowledging it", len(batch))
                 return False
+            if len(batch):  # an empty batch (only our own outputs) is no write
+                self._latency.add((time.perf_counter() - started) * 1000)
             if self._store_down_since is not None:
-                log.warning("store back after %.1f s", time.monotonic() - self._store_down_since)
+                log.warning("store back after %.1f s; writing the %d held messages",
+                            time.monotonic() - self._store_down_since, self.backlog)
                 self._store_down_since = None
-            self.pipeline.counters.stored_batches += 1
+                self._store_down_at = None
+                self._publish_status(force=True)
+            counters = self.pipeline.counters
+            counters.stored_batches += 1
+            counters.stored += len(batch.readings) + len(batch.events)
             return True
 
     def _ack(self, messages: list[Inbound]) -> None:
         generation = self._generation
+        acked = 0
         for message in messages:
+            # Finished before its ack goes out: the broker's answer (the next message) may
+            # arrive at once, and the backlog must count only what is really still held.
+            self._inbox.task_done()
             if message.qos > 0 and message.generation == generation:
                 self.client.ack(message.mid, message.qos)
+                acked += 1
+        self.pipeline.counters.acknowledged += acked
 
-    def _publish(self, topic: str, document: dict[str, object]) -> None:
-        import json
+    def _publish(self, topic: str, document: dict[str, object], retain: bool = False) -> None:
+        info = self.client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1,
+                                   retain=retain)
+        with self._publishes_lock:  # three threads publish
+            self._publishes.append(info)
+            while self._publishes and _settled(self._publishes[0]):
+                self._publishes.popleft()
 
-        self.client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1)
+    def _publish_status(self, force: bool = False) -> None:
+        elapsed = time.monotonic() - self._last_status_at
+        if not force and elapsed < self.status_interval:
+            return  # the common case, checked without building a document (changes force)
+        try:
+            with self._status_lock:
+                document = self.status()
+                elapsed = time.monotonic() - self._last_status_at
+                if not force and not should_publish(self._last_status, document, elapsed,
+                                                    self.status_interval):
+                    return
+                self._last_status, self._last_status_at = document, time.monotonic()
+                self._publish(self.status_topic, document, retain=True)
+        except Exception:  # health reporting must never stop the ingest
+            log.exception("could not publish the ingest status")
 
     def _restore(self) -> None:
         """Rebuild active alarms, latches, baselines and session state from storage."""
@@ -251,7 +484,16 @@ class IngestWorker:
             log.info("restored alarm state of %d live sessions from storage", restored)
 
 
+def _settled(info: mqtt.MQTTMessageInfo) -> bool:
+    """Published, or never going to be tracked (queued while disconnected: paho resends it)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
+
+
 def rejection_json(rejection: Rejection) -> dict[str, object]:
+    """The payload of `<prefix>/<session>/rejected` (the pipeline already truncated its texts)."""
     return {"time": rfc3339(rejection.time), "topic": rejection.topic,
             "reason": rejection.reason, "payload": rejection.payload}
 

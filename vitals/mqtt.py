@@ -8,6 +8,7 @@ clients, which is how several ingest workers split the load.
 
 from __future__ import annotations
 
+import re
 import ssl
 import uuid
 
@@ -18,6 +19,10 @@ from vitals.settings import MqttEndpoint
 # What the ingest itself publishes under the prefix; everything else there is input, so a device
 # publishing to a wrong topic is refused with a reason instead of being ignored unseen.
 OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
+# Health of each ingest worker: `<prefix>/_ingest/<client id>/status`, retained, with a last will.
+# Four levels, so it can never be mistaken for a session's `<prefix>/<session>/<leaf>`.
+INGEST_LEVEL = "_ingest"
+_TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def reading_topic(prefix: str, session: str, leaf: str) -> str:
@@ -33,6 +38,17 @@ def rejected_topic(prefix: str, session: str | None) -> str:
     return f"{prefix}/{session or '_invalid'}/rejected"
 
 
+def status_topic(prefix: str, client_id: str) -> str:
+    """Where the ingest worker `client_id` publishes its retained health status."""
+    # A client id may hold `/`, `+` or `#`; none of them may split or widen the topic.
+    return f"{prefix}/{INGEST_LEVEL}/{_TOPIC_UNSAFE.sub('_', client_id) or '_'}/status"
+
+
+def status_subscription(prefix: str) -> str:
+    """The filter that sees the status of every ingest worker (the dashboard subscribes to it)."""
+    return f"{prefix}/{INGEST_LEVEL}/+/status"
+
+
 def input_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
     """The topic filters the ingest consumes: everything under the prefix."""
     everything = f"{prefix}/#"
@@ -42,6 +58,8 @@ def input_subscriptions(prefix: str, share_group: str | None = None) -> list[str
 def is_output(topic: str, prefix: str) -> bool:
     """True for the ingest's own publications (alerts, rejections, status), never input."""
     parts = topic.split("/")
+    if len(parts) == 4 and parts[0] == prefix and parts[1] == INGEST_LEVEL:
+        return parts[3] == "status"
     return len(parts) == 3 and parts[0] == prefix and parts[2] in OUTPUT_LEAVES
 
 

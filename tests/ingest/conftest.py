@@ -87,3 +87,51 @@ def worker_factory() -> Iterator[Callable[[Settings], tuple[IngestWorker, Store]
     for worker, store in running:
         worker.stop()
         store.close()
+
+
+# --- fault tests: own servers, counted readings, a watched status topic ---------------------------
+
+def make_settings(broker_url: str, influx_url: str | None, database: str, data_dir,
+                  **overrides: object) -> Settings:
+    """Explicit settings (no VITALS_* from the shell), a unique client id unless given."""
+    base: dict[str, object] = dict(
+        mqtt_url=broker_url, influx_url=influx_url, influx_db=database, influx_token=None,
+        influx_username=None, influx_password=None, influx_retention_policy=None,
+        data_dir=data_dir, topic_prefix="vitals", stale_seconds=None, profile=None,
+        ingest_client_id=f"vitals-ingest-{uuid.uuid4().hex[:8]}", ingest_share_group=None)
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def hr_reading(n: int) -> dict:
+    """The n-th heart rate of a stream: a distinct time each, plausible and unalarming."""
+    return {"bpm": 60 + n % 30, "time": f"2026-11-28T17:{n // 6000 % 60:02d}:"
+            f"{n // 100 % 60:02d}.{n % 100:02d}0000Z", "device": "ox-1"}
+
+
+def publish_stream(probe: MqttProbe, session: str, numbers: range) -> None:
+    for n in numbers:
+        probe.publish(f"vitals/{session}/hr", hr_reading(n))
+
+
+def stored_numbers(store: Store, session: str) -> list[float]:
+    return [r.values["bpm"] for r in store.readings(session)]
+
+
+@pytest.fixture
+def ingest_factory() -> Iterator[Callable[..., tuple[IngestWorker, Store]]]:
+    """`ingest_factory(settings, **worker_kwargs)` -> a started worker and its store; stopped at
+    teardown unless the test stopped it."""
+    running: list[tuple[IngestWorker, Store]] = []
+
+    def make(settings: Settings, **kwargs: object) -> tuple[IngestWorker, Store]:
+        store = open_store(settings)
+        worker = IngestWorker(settings, store, build_engine(settings), **kwargs)  # type: ignore[arg-type]
+        worker.start()
+        running.append((worker, store))
+        return worker, store
+
+    yield make
+    for worker, store in running:
+        worker.stop(timeout=5)
+        store.close()

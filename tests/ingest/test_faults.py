@@ -1,0 +1,229 @@
+"""The ingest under faults, against real Mosquitto and influxd: nothing lost, nothing doubled.
+
+Each test that takes a service away owns it (`mosquitto_factory`, `influxd_factory`); the others
+share the session's servers and isolate themselves with unique session and client ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from services import wait_until
+
+from tests.ingest.conftest import (
+    hr_reading,
+    make_settings,
+    publish_stream,
+    stored_numbers,
+)
+from vitals.mqtt import status_topic
+from vitals.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.services
+
+
+def expected_numbers(numbers: range) -> list[float]:
+    return [float(hr_reading(n)["bpm"]) for n in numbers]
+
+
+def wait_stored(store, session: str, count: int, timeout: float = 30) -> None:
+    wait_until(lambda: len(store.readings(session)) >= count, timeout,
+               f"{count} readings of {session} stored")
+
+
+def test_an_influxdb_outage_holds_readings_unacknowledged_within_the_brokers_window_then_stores_each_once(  # noqa: E501
+        mosquitto_factory, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path,
+        caplog):
+    caplog.set_level(logging.INFO, logger="ingest.worker")
+    broker = mosquitto_factory(["max_inflight_messages 50"])  # the window that bounds our memory
+    influx = influxd_factory()
+    settings = make_settings(broker.url, influx.url, "vitals", tmp_path)
+    worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
+    publish_stream(probe, session_id, range(20))
+    wait_stored(store, session_id, 20)
+
+    influx.stop()
+    publish_stream(probe, session_id, range(20, 320))
+    # The broker sends at most its window unacknowledged; the rest waits with the broker.
+    wait_until(lambda: worker.backlog == 50, 20, "the worker to hold a full window")
+    wait_until(lambda: any(s["store"] == "down" and s["backlog"] > 0
+                           for s in probe.messages("/status")), 10, "a status saying store down")
+
+    assert worker.max_backlog == 50  # what we hold while the store is down: one window
+
+    influx.start()
+    wait_stored(store, session_id, 320)
+    assert stored_numbers(store, session_id) == expected_numbers(range(320))
+    wait_until(lambda: worker.backlog == 0, 10, "the backlog to drain")
+    records = [r for r in caplog.records if r.name == "ingest.worker"]
+    assert len([r for r in records if r.levelno >= logging.ERROR]) == 1, "one ERROR per outage"
+    assert len([r for r in records if "store back" in r.getMessage()]) == 1
+    wait_until(lambda: probe.messages("/status")[-1]["store"] == "up", 10, "store up again")
+
+
+def test_readings_received_while_the_database_is_down_are_not_acknowledged_before_a_graceful_stop(
+        mosquitto, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path):
+    influx = influxd_factory()
+    settings = make_settings(mosquitto.url, influx.url, "vitals", tmp_path)
+    first, store = ingest_factory(settings)
+    probe = probe_factory(settings, [])
+    influx.stop()
+    publish_stream(probe, session_id, range(100))
+    wait_until(lambda: first.backlog >= 100, 10, "all 100 taken in (and held)")
+    first.stop()  # the store is still down: nothing it holds may have been acknowledged
+
+    influx.start()
+    second, store = ingest_factory(settings)
+    wait_stored(store, session_id, 100)
+    assert stored_numbers(store, session_id) == expected_numbers(range(100))
+    assert second.pipeline.counters.received == 100  # the broker redelivered every one
+
+
+def test_a_graceful_stop_acknowledges_everything_it_took_and_the_next_worker_gets_the_rest(
+        mosquitto, influxd, influx_db, ingest_factory, probe_factory, session_id, tmp_path):
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path)
+    first, _ = ingest_factory(settings)
+    probe = probe_factory(settings, [])
+    publish_stream(probe, session_id, range(150))
+    first.stop()  # mid-stream: some taken and stored, the rest left with the broker
+    publish_stream(probe, session_id, range(150, 300))  # while no worker runs
+
+    second, store = ingest_factory(settings)
+    wait_stored(store, session_id, 300)
+    assert stored_numbers(store, session_id) == expected_numbers(range(300))
+    # Each message was processed by exactly one worker: what the first took, it acknowledged.
+    assert first.pipeline.counters.received + second.pipeline.counters.received == 300
+    assert second.pipeline.counters.duplicates == 0
+
+
+def test_readings_survive_a_broker_restart_in_flight_and_while_the_worker_reconnects(
+        mosquitto_factory, influxd, influx_db, ingest_factory, probe_factory, session_id,
+        tmp_path):
+    broker = mosquitto_factory()
+    settings = make_settings(broker.url, influxd.url, influx_db, tmp_path)
+    worker, store = ingest_factory(settings)
+    before = probe_factory(settings, [])
+    publish_stream(before, session_id, range(200))
+    broker.restart()  # some of those are still queued or in flight to the worker
+    after = probe_factory(settings, [])
+    publish_stream(after, session_id, range(200, 300))  # likely before the worker reconnects
+
+    wait_stored(store, session_id, 300)
+    assert stored_numbers(store, session_id) == expected_numbers(range(300))
+    assert worker.alive
+
+
+def test_the_same_reading_twice_is_stored_once(mosquitto, influxd, influx_db, ingest_factory,
+                                              probe_factory, session_id, tmp_path):
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path)
+    worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [])
+    publish_stream(probe, session_id, range(3))
+    publish_stream(probe, session_id, range(3))
+    wait_until(lambda: worker.pipeline.counters.duplicates == 3, 10, "the duplicates seen")
+    assert worker.wait_idle(10)
+    assert stored_numbers(store, session_id) == expected_numbers(range(3))
+
+
+# --- `vitals ingest` as a process: SIGTERM and SIGKILL -----------------------------------------
+
+def ingest_process(settings, log_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env.update(VITALS_MQTT_URL=settings.mqtt_url, VITALS_INFLUX_URL=settings.influx_url,
+               VITALS_INFLUX_DB=settings.influx_db,
+               VITALS_INGEST_CLIENT_ID=settings.ingest_client_id,
+               VITALS_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "vitals", "ingest"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def last_status(probe) -> dict:
+    statuses = probe.messages("/status")
+    return statuses[-1] if statuses else {}
+
+
+def test_vitals_ingest_stops_on_sigterm_promptly_with_exit_0_and_catches_up_after_restart(
+        mosquitto, influxd, influx_db, probe_factory, session_id, tmp_path):
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path)
+    store = open_store(settings)
+    probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
+    process = ingest_process(settings, tmp_path / "ingest.log")
+    try:
+        wait_until(lambda: last_status(probe).get("state") == "running", 20, "ingest running")
+        publish_stream(probe, session_id, range(100))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0, (tmp_path / "ingest.log").read_text()
+        wait_until(lambda: last_status(probe).get("state") == "stopped", 5, "status stopped")
+        stopped = last_status(probe)
+        publish_stream(probe, session_id, range(100, 200))  # while it is down
+
+        process = ingest_process(settings, tmp_path / "ingest.log")
+        wait_stored(store, session_id, 200)
+        assert stored_numbers(store, session_id) == expected_numbers(range(200))
+        # What the first run received, it stored and acknowledged before exiting.
+        assert stopped["stored"] == stopped["received"] and stopped["backlog"] == 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+    finally:
+        process.kill()
+        process.wait()
+        store.close()
+
+
+def test_vitals_ingest_killed_with_sigkill_is_reported_offline_and_loses_nothing(
+        mosquitto, influxd_factory, probe_factory, session_id, tmp_path):
+    influx = influxd_factory()
+    settings = make_settings(mosquitto.url, influx.url, f"db_{uuid.uuid4().hex[:6]}", tmp_path)
+    store = open_store(settings)
+    probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
+    process = ingest_process(settings, tmp_path / "ingest.log")
+    try:
+        wait_until(lambda: last_status(probe).get("state") == "running", 20, "ingest running")
+        publish_stream(probe, session_id, range(50))
+        wait_stored(store, session_id, 50)
+        influx.stop()
+        publish_stream(probe, session_id, range(50, 150))
+        # The worker has taken messages it could not store: now it dies holding them.
+        wait_until(lambda: last_status(probe).get("store") == "down", 20, "status store down")
+        process.kill()
+        process.wait()
+        wait_until(lambda: last_status(probe).get("state") == "offline", 10, "the last will")
+
+        influx.start()
+        process = ingest_process(settings, tmp_path / "ingest.log")
+        wait_stored(store, session_id, 150)
+        assert stored_numbers(store, session_id) == expected_numbers(range(150))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        process.kill()
+        process.wait()
+        store.close()
+
+
+def test_alarms_are_still_raised_while_the_database_is_down(
+        mosquitto, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path):
+    influx = influxd_factory()
+    settings = make_settings(mosquitto.url, influx.url, "vitals", tmp_path)
+    worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    influx.stop()
+    probe.publish(f"vitals/{session_id}/hr", hr_reading(0))  # normal: stored later
+    probe.publish(f"vitals/{session_id}/hr", {"bpm": 150, "device": "ox-1"})
+    wait_until(lambda: any(a["metric"] == "heart_rate" for a in probe.messages("/alert")), 10,
+               "the heart rate alarm, with the database down")
+    assert not worker.store_up
+
+    influx.start()
+    wait_stored(store, session_id, 2)
+    wait_until(lambda: len(store.alerts(session_id)) >= 1, 10, "the alarm stored afterwards")
