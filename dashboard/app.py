@@ -4,6 +4,15 @@
 registers its route and callbacks through its `register(app)`); nothing is loaded at import time.
 The store travels on the Flask server (`queries.attach`) and callbacks fetch it through
 `queries.current()`, so each app, including each test's, has its own.
+
+Every request needs a login (`auth.protect`, a Flask `before_request`), so every page, callback
+and export does. The shell, on every page, carries what the monitor must never miss: the
+pipeline banner, the alarms panel with its acknowledge buttons, and the audible alarm (browser
+WebAudio, `assets/alarm-sound.js`). Writes go over MQTT (`commands.Commands`), never to the store.
+
+Live updates are `dcc.Interval` polling on the Flask backend, deliberately: Dash's WebSocket
+callbacks need its FastAPI/Quart backends, where a Flask `before_request` login guard does not
+exist, and a login on every callback matters more here than saving a poll.
 """
 
 from __future__ import annotations
@@ -15,14 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import dcc, html
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
+from flask import has_request_context
 
-from dashboard import figures, ids, queries
+from dashboard import auth, components, exports, figures, ids, queries
+from dashboard.commands import CommandFailed, Commands
 from dashboard.pages import history, overview, session
 from vitals.errors import ServiceUnavailable
 from vitals.settings import Settings
 from vitals.storage.base import Store, StoreError
 from vitals.timefmt import utcnow
+from vitals.users import Role
+from vitals.users import users_path as default_users_path
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +51,24 @@ def create_app(
     profile: Any = None,
     active_minutes: float = 30,
     clock: Callable[[], datetime] = utcnow,
+    commands: Commands | None = None,
+    users_path: Path | None = None,
+    health: Callable[[], str | None] | None = None,
+    secret_key: str | None = None,
 ) -> dash.Dash:
-    """A dashboard reading `store`.
+    """A dashboard reading `store`, behind a login.
 
     `refresh_ms`: how often live pages poll the store. `profile`: the alert profile in force
     (its `name` is shown in the header; None: the default profile). `active_minutes`: a session
     with no reading or event for this long leaves the overview. `clock`: "now" (tests fix it).
+    `commands`: the MQTT publisher for acknowledgements and session events (default: one for
+    `settings`, connecting on first use). `users_path`: the logins file (default
+    `VITALS_DATA_DIR/users.sqlite3`). `health`: an extra pipeline check returning a problem to
+    show in the red banner, or None. `secret_key`: default `VITALS_DASHBOARD_SECRET_KEY`.
     """
+    from vitals.profile import load_profile
+
+    rules = profile if profile is not None else load_profile(settings.profile)
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -61,10 +85,19 @@ def create_app(
         profile_name=_profile_name(profile),
         limits=figures.limits_from_profile(profile),
         clock=clock,
+        profile=rules,
+        commands=commands if commands is not None else Commands(settings),
+        stale_after_s=settings.stale_seconds or rules.technical.stream_seconds,
+        health=health,
     ))
+    auth.protect(app.server, users_path or default_users_path(settings), figures.DISCLAIMER,
+                 secret_key or auth.secret_key(settings))
+    exports.register(app.server)
     for page in PAGES:
         page.register(app)
-    app.layout = _shell(_profile_name(profile))
+    name = _profile_name(profile)
+    app.layout = lambda: _shell(name, refresh_ms)  # per request: it names the logged-in user
+    _register_shell(app)
     return app
 
 
@@ -74,7 +107,10 @@ def _profile_name(profile: Any) -> str:
     return str(getattr(profile, "source_path", None) or getattr(profile, "name", None) or profile)
 
 
-def _shell(profile_name: str) -> html.Div:
+def _shell(profile_name: str, refresh_ms: int) -> html.Div:
+    # Dash also builds the layout once, outside any request, to check it.
+    user = auth.current_user() if has_request_context() else None
+    who = f"{user.name} ({user.role.value})" if user is not None else ""
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[
             html.Div("Session vitals", className="brand"),
@@ -84,10 +120,116 @@ def _shell(profile_name: str) -> html.Div:
             ]),
             html.Div(f"Alert profile: {profile_name}", id=ids.PROFILE_BADGE,
                      className="profile"),
+            html.Div([html.Span(who, className="user-name"),
+                      html.A("Log out", href=auth.LOGOUT_PATH, className="nav-link")],
+                     id=ids.USER_BADGE, className="user"),
         ]),
         html.Div(figures.DISCLAIMER, id=ids.DISCLAIMER, className="disclaimer", role="note"),
+        dcc.Interval(id=ids.SHELL_INTERVAL, interval=refresh_ms, n_intervals=0),
+        html.Div(id=ids.PIPELINE_BANNER),
+        html.Section(className="alarms-bar", children=[
+            html.Div(className="sound-controls", children=[
+                html.Button("⚠ Sound is blocked by the browser — click to enable",
+                            id=ids.SOUND_WARNING, className="sound-warning", n_clicks=0,
+                            style={"display": "none"}),
+                html.Button("Pause audio 2 min", id=ids.SOUND_PAUSE_BUTTON,
+                            className="sound-pause", n_clicks=0),
+                html.Span(id=ids.SOUND_STATUS, className="sound-status"),
+            ]),
+            html.Div(id=ids.ALARMS_PANEL, className="alarms"),
+            html.Div(id=ids.ACK_FEEDBACK, className="feedback", role="status"),
+        ]),
+        dcc.Store(id=ids.ALARMS_SIGNATURE, data=None),
+        dcc.Store(id=ids.SOUND_LEVEL, data=None),
+        # Per tab, surviving a page change: a pause must not end by navigating.
+        dcc.Store(id=ids.SOUND_PAUSE_UNTIL, data=0, storage_type="session"),
         html.Main(dash.page_container, className="main"),
     ])
+
+
+def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any, Any]:
+    """The pipeline banner, the alarms panel (only when it changed), and the tone to sound."""
+    context = queries.current()
+    now = context.clock()
+    try:
+        alarms = queries.alarms_frame(context.store, now, context.active_window)
+        active, newest = queries.newest_reading(context.store, now, context.active_window)
+    except StoreError as err:
+        log.warning("shell cannot read the store: %s", err)
+        problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))
+        # Cannot see the alarms: a technical alarm (medium tone), never silence.
+        return components.banner(problem), dash.no_update, "medium", dash.no_update
+    extra = None
+    if context.health is not None:
+        try:
+            extra = context.health()
+        except Exception as err:  # a broken health probe must not hide the alarms
+            log.exception("pipeline health check failed")
+            extra = f"pipeline health check failed: {err}"
+    if extra is None and context.commands is not None:
+        extra = context.commands.problem()
+    problem = components.pipeline_problem(active, newest, now, context.stale_after_s, None, extra)
+    new_signature = components.alarms_signature(alarms)
+    user = auth.current_user()
+    can_ack = user is not None and user.can(Role.MONITOR)
+    panel = (dash.no_update if new_signature == signature and signature is not None
+             else components.alarms_panel(alarms, now, can_ack))
+    return components.banner(problem), panel, components.sound_level(alarms), new_signature
+
+
+def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
+    """Publish the acknowledgement of the alarm whose button was clicked (with the user and the
+    note typed beside it); the ingest stores it and the panel shows it on the next refresh."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return dash.no_update  # the panel was re-rendered, nothing was clicked
+    user = auth.allowed(Role.MONITOR)
+    if user is None:
+        return "⚠ Your role cannot acknowledge alarms."
+    session, metric = trigger["session"], trigger["metric"]
+    note = None
+    for spec, value in zip(ctx.states_list[0], notes, strict=False):
+        if spec["id"].get("session") == session and spec["id"].get("metric") == metric:
+            note = (value or "").strip() or None
+    try:
+        queries.current().commands.acknowledge(session, metric, user.name, note)
+    except CommandFailed as err:
+        return f"⚠ Acknowledgement NOT sent: {err}"
+    label = figures.METRIC_LABEL.get(metric, metric)
+    return f"✔ {label} alarm of {session} acknowledged by {user.name}"
+
+
+def _register_shell(app: dash.Dash) -> None:
+    app.callback(
+        Output(ids.PIPELINE_BANNER, "children"),
+        Output(ids.ALARMS_PANEL, "children"),
+        Output(ids.SOUND_LEVEL, "data"),
+        Output(ids.ALARMS_SIGNATURE, "data"),
+        Input(ids.SHELL_INTERVAL, "n_intervals"),
+        State(ids.ALARMS_SIGNATURE, "data"),
+    )(refresh_shell)
+    app.callback(
+        Output(ids.ACK_FEEDBACK, "children"),
+        Input({"type": ids.ACK_BUTTON, "session": ALL, "metric": ALL}, "n_clicks"),
+        State({"type": ids.ACK_NOTE, "session": ALL, "metric": ALL}, "value"),
+        prevent_initial_call=True,
+    )(acknowledge)
+    # The tone, the pause and the blocked-sound warning live in the browser (WebAudio).
+    app.clientside_callback(
+        ClientsideFunction(namespace="vitals", function_name="sound"),
+        Output(ids.SOUND_WARNING, "style"),
+        Output(ids.SOUND_STATUS, "children"),
+        Input(ids.SOUND_LEVEL, "data"),
+        Input(ids.SOUND_PAUSE_UNTIL, "data"),
+        Input(ids.SHELL_INTERVAL, "n_intervals"),
+        Input(ids.SOUND_WARNING, "n_clicks"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vitals", function_name="pause"),
+        Output(ids.SOUND_PAUSE_UNTIL, "data"),
+        Input(ids.SOUND_PAUSE_BUTTON, "n_clicks"),
+        prevent_initial_call=True,
+    )
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
@@ -108,10 +250,20 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
         message = f"cannot reach the store at {where} (check {setting}): {err}"
         raise ServiceUnavailable(message) from err
     try:
+        from dashboard.health import IngestStatus
         from vitals.profile import load_profile
 
-        app = create_app(store, settings, profile=load_profile(settings.profile))
+        commands = Commands(settings)
+        commands.start()  # so the banner can say when the broker is unreachable
+        ingest_status = IngestStatus(settings)
+        ingest_status.start()
+        app = create_app(store, settings, profile=load_profile(settings.profile),
+                         commands=commands, health=ingest_status.problem)
         log.info("dashboard on http://%s:%d/", host, port)
-        app.run(host=host, port=port, debug=False)
+        try:
+            app.run(host=host, port=port, debug=False)
+        finally:
+            ingest_status.close()
+            commands.close()
     finally:
         store.close()

@@ -319,8 +319,10 @@ def session_figure(
     origin: pd.Timestamp | None,
     origin_label: str = "dose",
     limits: Sequence[Limit] = LIMITS,
+    marks: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] = ((), ()),
 ) -> go.Figure:
-    """BP, HR and SpO2 over session time, with limit lines, session events and alarms."""
+    """BP, HR and SpO2 over session time, with limit lines, session events and alarms;
+    `marks`: extra (shapes, labels), e.g. `reassessment_marks`."""
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         row_heights=[0.46, 0.30, 0.24],
@@ -328,28 +330,36 @@ def session_figure(
     )
     row_of = {panel: i + 1 for i, panel in enumerate(PANELS)}
 
+    # Shapes and labels as plain dicts, set once at the end: plotly's add_hline/add_vrect
+    # re-validate every shape on each call, which made a refresh take most of a second.
+    shapes: list[dict[str, Any]] = [*marks[0]]
+    labels: list[dict[str, Any]] = [*marks[1]]
     for limit in limits:
         colour = COLOUR.get(limit.priority, COLOUR["muted"])
+        row = row_of[limit.panel]
         # Low limits are context, not news: a faint dotted line without a label keeps the
         # medium and high labels readable.
         low = limit.priority == "low"
-        label = {} if low else {
-            "annotation_text": limit.label, "annotation_position": "top left",
-            "annotation_font": {"color": colour, "size": 11},
-        }
-        fig.add_hline(
-            y=limit.value, row=row_of[limit.panel], col=1,
-            line={"color": colour, "width": 1,
-                  "dash": {"high": "solid", "medium": "dash"}.get(limit.priority, "dot")},
-            opacity=0.45 if low else 1.0,
-            exclude_empty_subplots=False,  # limits belong on the chart before the first reading
-            **label,
-        )
+        shapes.append({
+            "type": "line", "xref": f"{_axis('x', row)} domain", "yref": _axis("y", row),
+            "x0": 0, "x1": 1, "y0": limit.value, "y1": limit.value,
+            "line": {"color": colour, "width": 1,
+                     "dash": {"high": "solid", "medium": "dash"}.get(limit.priority, "dot")},
+            "opacity": 0.45 if low else 1.0,
+        })
+        if not low:
+            labels.append({
+                "text": limit.label, "xref": f"{_axis('x', row)} domain", "x": 0,
+                "xanchor": "left", "yref": _axis("y", row), "y": limit.value,
+                "yanchor": "bottom", "showarrow": False,
+                "font": {"color": colour, "size": 11},
+            })
     # The crisis ranges as faint bands, so a value inside one reads as "bad" at a glance.
-    fig.add_hrect(y0=180, y1=PANEL_RANGE["bp"][1], row=1, col=1, fillcolor=COLOUR["high"],
-                  opacity=0.08, line_width=0, exclude_empty_subplots=False)
-    fig.add_hrect(y0=PANEL_RANGE["spo2"][0], y1=90, row=3, col=1, fillcolor=COLOUR["high"],
-                  opacity=0.08, line_width=0, exclude_empty_subplots=False)
+    for row, (y0, y1) in ((1, (180, PANEL_RANGE["bp"][1])), (3, (PANEL_RANGE["spo2"][0], 90))):
+        shapes.append({"type": "rect", "xref": f"{_axis('x', row)} domain",
+                       "yref": _axis("y", row), "x0": 0, "x1": 1, "y0": y0, "y1": y1,
+                       "fillcolor": COLOUR["high"], "opacity": 0.08, "line": {"width": 0},
+                       "layer": "below"})
 
     if origin is not None and not readings.empty:
         x = minutes_from(readings["time"], origin)
@@ -362,12 +372,17 @@ def session_figure(
     if origin is not None:
         for event in events.to_dict("records"):
             at = float(minutes_from(pd.Series([event["time"]]), origin).iloc[0])
-            fig.add_vline(x=at, line={"color": COLOUR["event"], "width": 1.5, "dash": "dot"})
-            fig.add_annotation(
-                x=at, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
-                text=str(event["event"]).upper(), font={"color": COLOUR["event"], "size": 12},
-            )
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": at, "x1": at,
+                           "y0": 0, "y1": 1,
+                           "line": {"color": COLOUR["event"], "width": 1.5, "dash": "dot"}})
+            labels.append({
+                "x": at, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom",
+                "showarrow": False, "text": str(event["event"]).upper(),
+                "font": {"color": COLOUR["event"], "size": 12},
+            })
         _alert_markers(fig, alerts, origin, row_of)
+        _ack_markers(fig, alerts, origin, row_of)
+    fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *labels])
 
     fig.update_layout(
         template="plotly_dark", height=720, margin={"l": 60, "r": 20, "t": 50, "b": 50},
@@ -424,13 +439,54 @@ def _alert_markers(fig: go.Figure, alerts: pd.DataFrame, origin: pd.Timestamp,
             )
 
 
+def _axis(letter: str, row: int) -> str:
+    return letter if row == 1 else f"{letter}{row}"
+
+
+def reassessment_marks(origin: pd.Timestamp | None, dosed: Any, at_minutes: float,
+                       window_minutes: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ~40-minute reassessment cue as (shapes, labels) for `session_figure(marks=...)`:
+    a shaded window and a label."""
+    if origin is None or _missing(dosed):
+        return [], []
+    centre = float((pd.Timestamp(dosed) - origin).total_seconds() / 60 + at_minutes)
+    band = {"type": "rect", "xref": "x", "yref": "paper", "x0": centre - window_minutes,
+            "x1": centre + window_minutes, "y0": 0, "y1": 1, "fillcolor": COLOUR["event"],
+            "opacity": 0.10, "line": {"width": 0}, "layer": "below"}
+    label = {"x": centre, "y": 0.0, "xref": "x", "yref": "paper", "yanchor": "bottom",
+             "showarrow": False, "text": f"reassess BP ~{at_minutes:g} min",
+             "font": {"color": COLOUR["event"], "size": 12}}
+    return [band], [label]
+
+
+def _ack_markers(fig: go.Figure, alerts: pd.DataFrame, origin: pd.Timestamp,
+                 row_of: Mapping[str, int]) -> None:
+    acked = alerts[alerts["state"] == "acknowledged"]
+    for panel, row in row_of.items():
+        part = acked[acked["metric"].map(METRIC_PANEL) == panel]
+        if part.empty:
+            continue
+        who = part["by"].fillna("?")
+        fig.add_trace(
+            go.Scatter(
+                x=minutes_from(part["time"], origin),
+                y=[PANEL_RANGE[panel][1] - 2] * len(part), mode="markers",
+                name="acknowledged", showlegend=False,
+                marker={"symbol": "square", "size": 10, "color": COLOUR["text"]},
+                text="acknowledged by " + who, hovertemplate="%{text}<extra></extra>",
+            ),
+            row=row, col=1,
+        )
+
+
 def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None) -> html.Div | html.Table:
-    """Every alert event of the session, newest first, with priority as text and colour."""
+    """Every alert event of the session, newest first, with priority as text and colour, and
+    who acknowledged it with their note (the audit trail)."""
     if alerts.empty:
         return html.Div("No alert events in this session.", className="muted")
     head = html.Thead(html.Tr([html.Th(h) for h in
                                ("Time (UTC)", "Session min", "Priority", "State", "Metric",
-                                "Value", "Limit", "Message")]))
+                                "Value", "Limit", "Message", "By", "Note")]))
     rows = []
     minutes = minutes_from(alerts["time"], origin) if origin is not None else None
     for i, alert in enumerate(alerts.to_dict("records")):
@@ -445,8 +501,27 @@ def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None) -> html.Div 
             html.Td(number(alert["value"])),
             html.Td(number(alert["limit"])),
             html.Td(alert["message"]),
+            html.Td("" if _missing(alert.get("by")) else str(alert["by"])),
+            html.Td("" if _missing(alert.get("note")) else str(alert["note"])),
         ]))
     return html.Table(className="table", children=[head, html.Tbody(rows[::-1])])
+
+
+def events_table(events: pd.DataFrame) -> html.Div | html.Table:
+    """Session events with who recorded them and their notes, newest first (the audit trail)."""
+    if events.empty:
+        return html.Div("No notes or session events yet.", className="muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Time (UTC)", "Event", "By", "Note")]))
+    body = [
+        html.Tr([
+            html.Td(e["time"].strftime("%H:%M:%S")),
+            html.Td(str(e["event"])),
+            html.Td("" if _missing(e["by"]) else str(e["by"])),
+            html.Td("" if _missing(e["note"]) else str(e["note"])),
+        ])
+        for e in events.to_dict("records")
+    ]
+    return html.Table(className="table", children=[head, html.Tbody(body[::-1])])
 
 
 def session_header(session: str, status: str, origin_label: str,
@@ -471,26 +546,34 @@ def session_header(session: str, status: str, origin_label: str,
 # --- history -----------------------------------------------------------------------------------
 
 
-def history_table(sessions: pd.DataFrame) -> html.Div | html.Table:
-    """All sessions, newest first, each a link to its session view."""
+def history_table(sessions: pd.DataFrame,
+                  exports: Mapping[str, Sequence[str]] | None = None) -> html.Div | html.Table:
+    """All sessions, newest first, each a link to its session view; with `exports` (format ->
+    one URL per row, for clinicians) a column of export links."""
     if sessions.empty:
-        return html.Div("No sessions stored yet.", className="muted")
+        return html.Div("No sessions found.", className="muted")
 
     def when(value: Any) -> str:
         return "" if _missing(value) else value.strftime("%Y-%m-%d %H:%M")
 
-    head = html.Thead(html.Tr([html.Th(h) for h in
-                               ("Session", "Status", "First (UTC)", "Dose (UTC)",
-                                "Last (UTC)", "End (UTC)")]))
-    body = html.Tbody([
-        html.Tr([
+    titles = ["Session", "Status", "First (UTC)", "Dose (UTC)", "Last (UTC)", "End (UTC)"]
+    if exports:
+        titles.append("Export")
+    head = html.Thead(html.Tr([html.Th(h) for h in titles]))
+    rows = []
+    for i, s in enumerate(sessions.to_dict("records")):
+        cells = [
             html.Td(dcc.Link(s["session"], href=f"/session/{s['session']}")),
             html.Td(html.Span(s["status"], className=f"badge badge--{s['status']}")),
             html.Td(when(s["first_time"])),
             html.Td(when(s["dosed"])),
             html.Td(when(s["last_time"])),
             html.Td(when(s["ended"])),
-        ])
-        for s in sessions.to_dict("records")
-    ])
-    return html.Table(className="table", children=[head, body])
+        ]
+        if exports:
+            cells.append(html.Td(className="exports", children=[
+                html.A(fmt.upper(), href=urls[i], target="_blank", className="export-link")
+                for fmt, urls in exports.items()
+            ]))
+        rows.append(html.Tr(cells))
+    return html.Table(className="table", children=[head, html.Tbody(rows)])

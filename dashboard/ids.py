@@ -8,6 +8,19 @@ from typing import Final
 HEADER: Final = "header"
 DISCLAIMER: Final = "disclaimer"
 PROFILE_BADGE: Final = "profile-badge"
+USER_BADGE: Final = "user-badge"
+SHELL_INTERVAL: Final = "shell-interval"
+PIPELINE_BANNER: Final = "pipeline-banner"
+ALARMS_PANEL: Final = "alarms-panel"
+ALARMS_SIGNATURE: Final = "alarms-signature"
+ACK_BUTTON: Final = "ack-button"  # pattern-matching type, with session and metric
+ACK_NOTE: Final = "ack-note"
+ACK_FEEDBACK: Final = "ack-feedback"
+SOUND_LEVEL: Final = "sound-level"
+SOUND_PAUSE_UNTIL: Final = "sound-pause-until"
+SOUND_PAUSE_BUTTON: Final = "sound-pause"
+SOUND_WARNING: Final = "sound-warning"
+SOUND_STATUS: Final = "sound-status"
 
 # Overview (/)
 OVERVIEW_INTERVAL: Final = "overview-interval"
@@ -21,9 +34,27 @@ SESSION_HEADER: Final = "session-header"
 SESSION_GRAPH: Final = "session-graph"
 SESSION_ALERTS: Final = "session-alerts"
 SESSION_STATUS: Final = "session-status"
+SESSION_PROTOCOL: Final = "session-protocol"  # verdict, cues, discharge (refreshed)
+SESSION_EVENTS: Final = "session-events"
+VERDICT: Final = "verdict"
+DISCHARGE: Final = "discharge"
+CHECKLIST_GUIDELINES: Final = "checklist-guidelines"
+CHECKLIST_CONTRAINDICATIONS: Final = "checklist-contraindications"
+CHECKLIST_SUBMIT: Final = "checklist-submit"
+OVERRIDE_REASON: Final = "override-reason"
+OVERRIDE_SUBMIT: Final = "override-submit"
+SIGNOFF_SUBMIT: Final = "signoff-submit"
+NOTE_TEXT: Final = "note-text"
+NOTE_SUBMIT: Final = "note-submit"
+EVENT_START: Final = "event-start"
+EVENT_DOSE: Final = "event-dose"
+EVENT_END: Final = "event-end"
+SESSION_FEEDBACK: Final = "session-feedback"
 
 # History (/sessions)
 HISTORY_TABLE: Final = "history-table"
+HISTORY_SEARCH: Final = "history-search"
+HISTORY_DATE: Final = "history-date"
 
 
 def tile(session: str) -> str:
@@ -38,3 +69,7 @@ def tile_value(session: str, what: str) -> str:
 
 def tile_alarm(session: str) -> str:
     return f"tile-{session}-alarm"
+
+
+def alarm_row(session: str, metric: str) -> str:
+    return f"alarm-{session}-{metric}"

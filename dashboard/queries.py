@@ -40,7 +40,7 @@ READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
     spec.name for specs in FIELDS.values() for spec in specs))
 EVENT_COLUMNS: Final = ("time", "event", "note", "by")
 ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", "limit",
-                        "message", "rule", "by")
+                        "message", "rule", "by", "note")
 OVERVIEW_COLUMNS: Final = (
     "session", "first_time", "dosed", "since_dose_min",
     "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
@@ -63,6 +63,10 @@ class DashboardContext:
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force
     clock: Callable[[], datetime] = field(default=utcnow)
+    profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
+    commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
+    stale_after_s: float = 30.0  # newest reading older than this: the pipeline is silent
+    health: Callable[[], str | None] | None = None  # extra pipeline check (e.g. ingest status)
 
 
 def attach(server: Flask, context: DashboardContext) -> None:
@@ -154,6 +158,7 @@ def alert_rows(alerts: Sequence[AlertEvent]) -> pd.DataFrame:
             "message": a.message,
             "rule": a.rule,
             "by": a.by,
+            "note": a.note,
         }
         for a in alerts
     ]
@@ -283,11 +288,14 @@ def _overview_row(
     latest = store.latest(session)
     events = events_frame(store, session)
     dose = dose_time(events)
+    # The session's clock is never behind its own newest data: a time-compressed simulation
+    # runs ahead of the wall clock, and its minutes since dose are its own.
+    session_now = max(now, summary.last_time)
     row: dict[str, Any] = {
         "session": session,
         "first_time": summary.first_time,
         "dosed": dose,
-        "since_dose_min": None if dose is None else age_seconds(now, dose) / 60,
+        "since_dose_min": None if dose is None else age_seconds(session_now, dose) / 60,
     }
     bp = latest.get(Kind.BP)
     row.update(_latest_fields("bp", bp, now, stale_after[Kind.BP]))
@@ -340,3 +348,48 @@ def trend_frame(store: Store, session: str, now: datetime,
     """Recent readings for a tile's sparkline."""
     return readings_frame(store, session, since=now - window)
 
+
+
+ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state", "value",
+                        "message", "by", "note")
+
+
+def alarms_frame(store: Store, now: datetime,
+                 window: timedelta = DEFAULT_ACTIVE_WINDOW) -> pd.DataFrame:
+    """Every alarm showing in an active session (active, or acknowledged and not cleared): the
+    latest event per (session, metric). Unacknowledged first, then highest priority, then the
+    longest waiting."""
+    rows: list[dict[str, Any]] = []
+    for summary in store.sessions(since=now - window):
+        if has_ended(summary.ended, summary.started):
+            continue
+        alerts = alerts_frame(store, summary.session)
+        if alerts.empty:
+            continue
+        latest = alerts.groupby("metric", sort=False).tail(1)
+        for alert in latest[latest["state"] != AlertState.CLEARED.value].to_dict("records"):
+            rows.append({"session": summary.session,
+                         **{k: alert[k] for k in ALARM_COLUMNS if k != "session"}})
+    frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
+    if frame.empty:
+        return frame
+    frame["time"] = _utc(frame["time"].tolist())
+    frame["unacked"] = frame["state"] == AlertState.ACTIVE.value
+    frame = frame.sort_values(["unacked", "rank", "time", "session", "metric"],
+                              ascending=[False, False, True, True, True], kind="stable")
+    return frame.drop(columns="unacked").reset_index(drop=True)
+
+
+def newest_reading(store: Store, now: datetime,
+                   window: timedelta = DEFAULT_ACTIVE_WINDOW) -> tuple[int, datetime | None]:
+    """How many sessions are active, and the time of the newest reading among them."""
+    newest: datetime | None = None
+    active = 0
+    for summary in store.sessions(since=now - window):
+        if has_ended(summary.ended, summary.started):
+            continue
+        active += 1
+        for reading in store.latest(summary.session).values():
+            if newest is None or reading.time > newest:
+                newest = reading.time
+    return active, newest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,7 +78,8 @@ def demo(port: int, host: str, sessions: int, speed: float, seed: int,
     settings = load_settings(mqtt_url=mqtt_url)
     _run(run_demo, settings, host=host, port=port, sessions=sessions, speed=speed, seed=seed,
          embedded_broker=mqtt_url is None,
-         on_ready=lambda url: click.echo(f"Dashboard: {url}  (Ctrl-C stops the demo)"))
+         on_ready=lambda url, login, password: click.echo(
+             f"Dashboard: {url}  (login {login!r}, password {password!r}; Ctrl-C stops the demo)"))
 
 
 @main.command()
@@ -140,6 +142,18 @@ def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
 
 
 @main.command()
+def check() -> None:
+    """Check configuration, broker, ingest, database, clock and profile; one line each."""
+    from vitals.check import format_checks, run_checks, settings_from_environment
+
+    settings, configuration = settings_from_environment()
+    results = [configuration] if settings is None else run_checks(settings)
+    click.echo(format_checks(results))
+    if not all(result.ok for result in results):
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("session")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
               show_default=True)
@@ -186,6 +200,30 @@ def user_add(name: str, role: str, password_stdin: bool) -> None:
     except OSError as err:
         raise Failure(f"cannot write {path} (check VITALS_DATA_DIR): {err}") from err
     click.echo(f"login {saved.name!r} saved with role {saved.role.value} in {path}")
+
+
+@main.group()
+def bridge() -> None:
+    """Bridges from devices to MQTT."""
+
+
+@bridge.command("ble")
+@click.option("--bindings", "bindings_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file binding device addresses or names to sessions "
+                   "([devices] \"<address or name>\" = \"<session>\").")
+@click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
+def bridge_ble(bindings_path: Path, mqtt_url: str | None) -> None:
+    """Forward standard Bluetooth cuffs, heart-rate sensors and oximeters to MQTT (needs bleak)."""
+    from ingest.ble_bridge import BindingError, BridgeError, load_bindings, run_bridge
+
+    settings = load_settings(mqtt_url=mqtt_url)
+    try:
+        bindings = load_bindings(bindings_path)
+        count = _run(run_bridge, settings, bindings)
+    except (BindingError, BridgeError) as err:
+        raise Failure(str(err)) from err
+    log.info("BLE bridge stopped after publishing %s value(s)", count)
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -20,6 +20,8 @@ from vitals.timefmt import utcnow
 log = logging.getLogger(__name__)
 
 DEMO_SCENARIOS = ("normal", "hypertensive-spike", "tachycardia", "desaturation")
+# A clinician login for the demo's own data directory only; printed at start.
+DEMO_LOGIN, DEMO_PASSWORD = "demo", "demo-vitals"
 
 
 def run_demo(
@@ -34,14 +36,17 @@ def run_demo(
     stop: threading.Event | None = None,
     on_ready=None,
 ) -> None:
-    """Run until Ctrl-C/SIGTERM (or `stop` is set); `on_ready(url)` is called once serving."""
+    """Run until Ctrl-C/SIGTERM (or `stop` is set); `on_ready(url, login, password)` once serving."""
     from dashboard.app import create_app
+    from dashboard.commands import Commands
+    from dashboard.health import IngestStatus
     from ingest.worker import IngestWorker
     from vitals.engine import AlertEngine
     from vitals.profile import load_profile
     from simulators import publisher
     from vitals.broker import EmbeddedBroker
     from vitals.storage import open_store
+    from vitals.users import ensure_user, users_path
 
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -61,7 +66,15 @@ def run_demo(
         worker.start()
         running.callback(worker.stop)
 
-        app = create_app(store, settings, profile=profile)
+        commands = Commands(settings)
+        commands.start()
+        running.callback(commands.close)
+        ingest_status = IngestStatus(settings)
+        ingest_status.start()
+        running.callback(ingest_status.close)
+        ensure_user(users_path(settings), DEMO_LOGIN, DEMO_PASSWORD, "clinician")
+        app = create_app(store, settings, profile=profile, commands=commands,
+                         health=ingest_status.problem)
         server = make_server(host, port, app.server, threaded=True)
         threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
         running.callback(server.shutdown)
@@ -88,7 +101,7 @@ def run_demo(
                  settings.influx_url or settings.sqlite_path, settings.mqtt_url)
         log.info("decision support only, not a medical device. Ctrl-C stops the demo.")
         if on_ready is not None:
-            on_ready(url)
+            on_ready(url, DEMO_LOGIN, DEMO_PASSWORD)
         stop.wait()
         log.info("stopping the demo")
 

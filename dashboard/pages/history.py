@@ -1,15 +1,19 @@
-"""History (`/sessions`): every stored session, newest first, each linking to its view."""
+"""History (`/sessions`): every stored session, newest first, found by id and date; each links to
+its session view and, for clinicians, to its exports (CSV, HTML report, FHIR)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 import dash
-from dash import html
+import pandas as pd
+from dash import Input, Output, dcc, html
 
-from dashboard import figures, ids, queries
+from dashboard import auth, exports, figures, ids, queries
 from vitals.storage.base import StoreError
+from vitals.users import Role
 
 log = logging.getLogger(__name__)
 
@@ -17,19 +21,50 @@ PATH = "/sessions"
 
 
 def layout(**_query: Any) -> html.Div:
-    # Rendered when the page is opened: history does not need live updates.
-    context = queries.current()
-    try:
-        frame = queries.sessions_frame(context.store, context.clock(), context.active_window)
-        content: Any = figures.history_table(frame)
-    except StoreError as err:
-        log.warning("history cannot read the store: %s", err)
-        content = html.Div(f"⚠ Cannot read the database: {err}", className="error")
     return html.Div(className="page page--history", children=[
-        html.H2("Sessions"), html.Div(content, id=ids.HISTORY_TABLE),
+        html.H2("Sessions"),
+        html.Div(className="history-search", children=[
+            dcc.Input(id=ids.HISTORY_SEARCH, placeholder="session id contains…", type="search",
+                      debounce=True, className="search-input"),
+            dcc.DatePickerSingle(id=ids.HISTORY_DATE, placeholder="any date", clearable=True,
+                                 display_format="YYYY-MM-DD"),
+        ]),
+        html.Div(id=ids.HISTORY_TABLE),
     ])
 
 
-def register(_app: dash.Dash) -> None:
+def filter_sessions(frame: pd.DataFrame, text: str | None, day: str | None) -> pd.DataFrame:
+    """Sessions whose id contains `text` (any case) and that ran on `day` (UTC, YYYY-MM-DD)."""
+    if text:
+        frame = frame[frame["session"].str.contains(text.strip(), case=False, regex=False)]
+    if day:
+        wanted = date.fromisoformat(day[:10])
+        first = frame["first_time"].dt.date
+        last = frame["last_time"].dt.date
+        frame = frame[(first <= wanted) & (last >= wanted)]
+    return frame.reset_index(drop=True)
+
+
+def refresh(text: str | None, day: str | None) -> Any:
+    context = queries.current()
+    try:
+        frame = queries.sessions_frame(context.store, context.clock(), context.active_window)
+    except StoreError as err:
+        log.warning("history cannot read the store: %s", err)
+        return html.Div(f"⚠ Cannot read the database: {err}", className="error")
+    found = filter_sessions(frame, text, day)
+    links = None
+    if auth.allowed(Role.CLINICIAN) is not None:
+        links = {fmt: [exports.export_url(s, fmt) for s in found["session"]]
+                 for fmt in exports.FORMATS}
+    return figures.history_table(found, links)
+
+
+def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Sessions", title="Vitals — sessions",
                        layout=layout, order=2)
+    app.callback(
+        Output(ids.HISTORY_TABLE, "children"),
+        Input(ids.HISTORY_SEARCH, "value"),
+        Input(ids.HISTORY_DATE, "date"),
+    )(refresh)

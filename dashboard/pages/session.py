@@ -1,4 +1,10 @@
-"""Session view (`/session/<id>`): trends over session time, events, alarms; live while active."""
+"""Session view (`/session/<id>`): trends over session time, events, alarms; live while active.
+
+Below the chart: the pre-session checklist and go / caution / no-go verdict, the cues (the
+~40-minute reassessment), discharge readiness and sign-off, notes and the protocol buttons.
+Every button publishes a session event over MQTT (`commands.Commands`); the ingest stores it and
+the next refresh shows it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,14 @@ import logging
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
-from dashboard import figures, ids, queries
+from dashboard import auth, components, figures, ids, queries
+from dashboard.commands import CommandFailed
+from vitals.readings import SessionEventType
+from vitals.sessions import SessionStatus, Verdict, session_status
 from vitals.storage.base import StoreError
+from vitals.users import Role
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +34,34 @@ def layout(session_id: str | None = None, **_query: Any) -> html.Div:
         html.Div(id=ids.SESSION_HEADER, className="session-header"),
         html.Div(id=ids.SESSION_STATUS, className="status-line"),
         dcc.Graph(id=ids.SESSION_GRAPH, config={"displaylogo": False}),
+        html.Div(className="session-actions", children=[
+            html.Button("Start session", id=ids.EVENT_START, className="action", n_clicks=0),
+            html.Button("Record dose", id=ids.EVENT_DOSE, className="action", n_clicks=0),
+            html.Button("End session", id=ids.EVENT_END, className="action", n_clicks=0),
+            dcc.Input(id=ids.NOTE_TEXT, placeholder="note (also the reason for a sign-off "
+                      "with unmet criteria)", maxLength=400, className="note-input"),
+            html.Button("Add note", id=ids.NOTE_SUBMIT, className="action", n_clicks=0),
+        ]),
+        html.Div(id=ids.SESSION_FEEDBACK, className="feedback", role="status"),
+        html.Div(id=ids.SESSION_PROTOCOL, className="protocol"),
+        html.Div(className="protocol-forms", children=[
+            html.Div(className="panel", children=[
+                html.H3("Pre-session checklist"),
+                components.checklist_form(),
+            ]),
+            html.Div(className="panel", children=[
+                html.H3("No-go override (clinician)"),
+                dcc.Textarea(id=ids.OVERRIDE_REASON, placeholder="written reason (required)",
+                             maxLength=400, className="override-reason"),
+                html.Button("Override no-go", id=ids.OVERRIDE_SUBMIT, className="action",
+                            n_clicks=0),
+                html.H3("Discharge sign-off (clinician)"),
+                html.Button("Sign off discharge", id=ids.SIGNOFF_SUBMIT, className="action",
+                            n_clicks=0),
+            ]),
+        ]),
+        html.H3("Notes and audit trail"),
+        html.Div(id=ids.SESSION_EVENTS),
         html.H3("Alert events"),
         html.Div(id=ids.SESSION_ALERTS),
     ])
@@ -53,12 +91,140 @@ def refresh(_n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]
     return (
         figures.session_header(session_id, status, origin_label, since,
                                queries.active_alarms(alerts)),
-        figures.session_figure(queries.thin(readings), events, alerts, origin, origin_label,
-                               context.limits or figures.LIMITS),
+        _figure(readings, events, alerts, origin, origin_label),
         figures.alerts_table(alerts, origin),
         f"updated {now:%H:%M:%S} UTC",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
+
+
+AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "dose", "end"})
+
+
+def status_of(session_id: str) -> SessionStatus:
+    """The session's protocol status from its stored history (pure `session_status`)."""
+    context = queries.current()
+    store = context.store
+    return session_status(store.events(session_id), store.readings(session_id),
+                          store.alerts(session_id), context.profile, context.clock())
+
+
+def _latest(events: Any, kind: SessionEventType) -> dict[str, Any] | None:
+    found = events[events["event"] == kind.value]
+    return None if found.empty else found.iloc[-1].to_dict()
+
+
+def _recorded(event: dict[str, Any] | None, with_note: bool = False) -> str | None:
+    if event is None:
+        return None
+    by = event["by"] if isinstance(event["by"], str) else "unknown"
+    text = f"by {by} at {event['time']:%H:%M} UTC"
+    if with_note and isinstance(event["note"], str):
+        text += f": {event['note']}"
+    return text
+
+
+def refresh_protocol(_n: int | None, session_id: str | None) -> tuple[Any, Any]:
+    """Verdict (with the recorded checklist), cues, discharge, and the audit trail."""
+    if not session_id:
+        return [], []
+    context = queries.current()
+    try:
+        status = status_of(session_id)
+        events = queries.events_frame(context.store, session_id)
+    except StoreError as err:
+        return html.Div(f"⚠ Cannot read the database: {err}", className="error"), dash.no_update
+    checklist = _latest(events, SessionEventType.CHECKLIST)
+    findings = components.checklist_findings(None if checklist is None else checklist["note"])
+    recorded = (None if checklist is None
+                else f"Checklist recorded {_recorded(checklist)}"
+                + (" — no findings" if not findings else ""))
+    override = _recorded(_latest(events, SessionEventType.OVERRIDE), with_note=True)
+    signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), with_note=True)
+    protocol = [
+        html.Div(className="panel", children=[
+            html.H3("Pre-session verdict"),
+            components.verdict_box(status.presession, findings, recorded, override),
+        ]),
+        html.Div(className="panel", children=[
+            html.H3("Cues"), components.cue_list(status.cues, status.dosed),
+        ]),
+        html.Div(className="panel", children=[
+            html.H3("Discharge"), components.discharge_box(status.discharge, signoff),
+        ]),
+    ]
+    return protocol, figures.events_table(events[events["event"].isin(AUDIT_EVENTS)])
+
+
+def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _override: int,
+            _signoff: int, session_id: str | None, note: str | None,
+            guidelines: list[str] | None, contraindications: list[str] | None,
+            reason: str | None) -> str:
+    """One protocol or audit button was clicked: check the role, publish the session event."""
+    trigger = ctx.triggered_id
+    if trigger is None or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return dash.no_update
+    if not session_id:
+        return "⚠ No session selected."
+    monitor_events = {
+        ids.EVENT_START: SessionEventType.START,
+        ids.EVENT_DOSE: SessionEventType.DOSE,
+        ids.EVENT_END: SessionEventType.END,
+        ids.NOTE_SUBMIT: SessionEventType.NOTE,
+        ids.CHECKLIST_SUBMIT: SessionEventType.CHECKLIST,
+    }
+    note = (note or "").strip() or None
+    if trigger in monitor_events:
+        user = auth.allowed(Role.MONITOR)
+        event = monitor_events[trigger]
+        text: str | None = None
+        if event is SessionEventType.NOTE:
+            if not note:
+                return "⚠ Type the note first."
+            text = note
+        elif event is SessionEventType.CHECKLIST:
+            text = components.checklist_note(guidelines or [], contraindications or [])
+    else:
+        user = auth.allowed(Role.CLINICIAN)
+        if user is None:
+            return "⚠ Only a clinician can do this."
+        status = status_of(session_id)
+        if trigger == ids.OVERRIDE_SUBMIT:
+            event = SessionEventType.OVERRIDE
+            text = (reason or "").strip() or None
+            if not text:
+                return "⚠ An override needs a written reason."
+            events = queries.events_frame(queries.current().store, session_id)
+            checklist = _latest(events, SessionEventType.CHECKLIST)
+            findings = components.checklist_findings(None if checklist is None
+                                                     else checklist["note"])
+            if status.presession.verdict is not Verdict.NO_GO and not findings:
+                return "⚠ Nothing to override: the verdict is not no-go."
+        elif trigger == ids.SIGNOFF_SUBMIT:
+            event = SessionEventType.SIGNOFF
+            text = note
+            if not status.discharge.ready and not note:
+                return ("⚠ Discharge criteria are not all met: write the reason for signing "
+                        "off in the note box first.")
+        else:
+            return dash.no_update
+    if user is None:
+        return "⚠ Your role cannot do this."
+    try:
+        queries.current().commands.session_event(session_id, event, user.name, text)
+    except CommandFailed as err:
+        return f"⚠ NOT recorded: {err}"
+    return f"✔ {event.value} recorded by {user.name} (sent to the ingest)"
+
+
+def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str) -> Any:
+    context = queries.current()
+    cadence = context.profile.cadence
+    marks = figures.reassessment_marks(origin, queries.dose_time(events),
+                                       cadence.reassessment_minutes,
+                                       cadence.reassessment_window_minutes)
+    return figures.session_figure(queries.thin(readings), events, alerts, origin, origin_label,
+                                  context.limits or figures.LIMITS, marks=marks)
 
 
 def register(app: dash.Dash) -> None:
@@ -74,3 +240,25 @@ def register(app: dash.Dash) -> None:
         Input(ids.SESSION_INTERVAL, "n_intervals"),
         State(ids.SESSION_ID_STORE, "data"),
     )(refresh)
+    app.callback(
+        Output(ids.SESSION_PROTOCOL, "children"),
+        Output(ids.SESSION_EVENTS, "children"),
+        Input(ids.SESSION_INTERVAL, "n_intervals"),
+        State(ids.SESSION_ID_STORE, "data"),
+    )(refresh_protocol)
+    app.callback(
+        Output(ids.SESSION_FEEDBACK, "children"),
+        Input(ids.EVENT_START, "n_clicks"),
+        Input(ids.EVENT_DOSE, "n_clicks"),
+        Input(ids.EVENT_END, "n_clicks"),
+        Input(ids.NOTE_SUBMIT, "n_clicks"),
+        Input(ids.CHECKLIST_SUBMIT, "n_clicks"),
+        Input(ids.OVERRIDE_SUBMIT, "n_clicks"),
+        Input(ids.SIGNOFF_SUBMIT, "n_clicks"),
+        State(ids.SESSION_ID_STORE, "data"),
+        State(ids.NOTE_TEXT, "value"),
+        State(ids.CHECKLIST_GUIDELINES, "value"),
+        State(ids.CHECKLIST_CONTRAINDICATIONS, "value"),
+        State(ids.OVERRIDE_REASON, "value"),
+        prevent_initial_call=True,
+    )(command)

@@ -6,6 +6,9 @@ headless, no sandbox (CI runs as root), and nothing that tries to reach the netw
 
 from __future__ import annotations
 
+import json
+import queue
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from dashboard.commands import Commands
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.mqtt import make_client
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.settings import Settings
 
@@ -59,6 +64,41 @@ def store(tmp_path: Path) -> Iterator[Any]:
         yield opened
     finally:
         opened.close()
+
+
+PASSWORD = "correct-horse-battery"
+SECRET = "test-secret-key"
+# name -> role: one login per role.
+LOGINS = {"nurse": "monitor", "doctor": "clinician", "boss": "admin"}
+
+
+@pytest.fixture(scope="session")
+def users(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A users file with one login per role, all with PASSWORD (read-only: hashing is slow on
+    purpose, so it is built once)."""
+    from vitals.users import ensure_user
+
+    path = tmp_path_factory.mktemp("users") / "users.sqlite3"
+    for name, role in LOGINS.items():
+        ensure_user(path, name, PASSWORD, role, method="pbkdf2:sha256:1000")
+    return path
+
+
+def login(client: Any, name: str, password: str = PASSWORD) -> Any:
+    """Log a Flask test client in through the form, as a browser would."""
+    return client.post("/login", data={"username": name, "password": password, "next": "/"})
+
+
+def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
+    """Start `app`, log in through the form in Chromium, and land on the overview."""
+    from selenium.webdriver.common.by import By
+
+    dash_duo.start_server(app, navigate=False, port=port)
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.driver.find_element(By.ID, "username").send_keys(name)
+    dash_duo.driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    dash_duo.driver.find_element(By.ID, "login-submit").click()
+    dash_duo.wait_for_element("#react-entry-point", timeout=10)  # redirected: logged in
 
 
 def bp(session: str, at: datetime, systolic: float, diastolic: float) -> Reading:
@@ -118,3 +158,44 @@ def find(component: Any, component_id: str) -> Any:
             if found is not None:
                 return found
     return None
+
+
+# --- a real broker, and what the dashboard published on it ---
+
+MQTT_WAIT_S = 5
+
+
+@pytest.fixture
+def broker_settings(mosquitto, tmp_path) -> Settings:
+    return Settings(mqtt_url=mosquitto.url, data_dir=tmp_path / "data", influx_url=None,
+                    profile=None, stale_seconds=None)
+
+
+@pytest.fixture
+def commands(broker_settings) -> Iterator[Commands]:
+    publisher = Commands(broker_settings)
+    try:
+        yield publisher
+    finally:
+        publisher.close()
+
+
+@pytest.fixture
+def heard(broker_settings, session_id) -> Iterator[queue.Queue[tuple[str, dict[str, Any]]]]:
+    """(topic, payload) of everything published under the test's session."""
+    messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    subscribed = queue.Queue()
+    client = make_client(broker_settings.mqtt, f"test-listener-{uuid.uuid4().hex[:8]}")
+    client.on_message = lambda _c, _u, m: messages.put((m.topic, json.loads(m.payload)))
+    client.on_subscribe = lambda *_a: subscribed.put(True)
+    client.on_connect = lambda c, *_a: c.subscribe(f"vitals/{session_id}/#", qos=1)
+    client.connect(broker_settings.mqtt.host, broker_settings.mqtt.port)
+    client.loop_start()
+    subscribed.get(timeout=MQTT_WAIT_S)
+    try:
+        yield messages
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+

@@ -1,14 +1,25 @@
-"""End to end in headless Chromium: the overview updates itself and shows alarms as text."""
+"""End to end in headless Chromium: login, the overview updates itself and shows alarms as text,
+an alarm is acknowledged over MQTT, and blocked sound is announced."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from services import free_port
+from services import free_port, wait_until
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import (
+    MQTT_WAIT_S,
+    SECRET,
+    alert,
+    bp,
+    browser_login,
+    event,
+    hr,
+    minutes,
+    spo2,
+)
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
@@ -20,10 +31,24 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-overview
 WAIT_S = 10
 
 
-def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, settings):
+def test_pages_need_a_login_and_the_login_form_says_decision_support_only(
+        dash_duo, store, settings, users):
+    dash_duo.start_server(create_app(store, settings, users_path=users, secret_key=SECRET),
+                          navigate=False, port=free_port())
+
+    dash_duo.driver.get(dash_duo.server.url + "/")
+
+    dash_duo.wait_for_element("#login-submit", timeout=WAIT_S)
+    assert "/login?next=/" in dash_duo.driver.current_url
+    assert "not a certified medical device" in dash_duo.find_element("#disclaimer").text
+
+
+def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, settings,
+                                                              users):
     now = utcnow()
     store.write(Batch(readings=[bp("bed-1", now - minutes(1), 121, 79), hr("bed-1", now, 72)]))
-    dash_duo.start_server(create_app(store, settings, refresh_ms=300), port=free_port())
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
     dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "121/79", timeout=WAIT_S)
 
     store.write(Batch(readings=[bp("bed-1", utcnow(), 164, 102)]))
@@ -32,7 +57,7 @@ def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, s
     assert dash_duo.get_logs() == []
 
 
-def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, settings):
+def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, settings, users):
     now = utcnow()
     store.write(Batch(
         readings=[
@@ -56,7 +81,8 @@ def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, se
                   message="SpO2 93 %: 93-94, watch breathing."),
         ],
     ))
-    dash_duo.start_server(create_app(store, settings, refresh_ms=500), port=free_port())
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=500, users_path=users,
+                                       secret_key=SECRET), port=free_port())
 
     dash_duo.wait_for_contains_text("#tile-room-A-alarm", "▲ HIGH — Systolic 186 mmHg",
                                     timeout=WAIT_S)
@@ -67,4 +93,43 @@ def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, se
     dash_duo.driver.set_window_size(1680, 1000)
     dash_duo.wait_for_element(".tile-trend .main-svg", timeout=WAIT_S)
     dash_duo.driver.save_screenshot(str(SCREENSHOT))
+    assert dash_duo.get_logs() == []
+
+
+def test_a_monitor_acknowledges_an_alarm_and_the_ack_goes_out_over_mqtt(
+        dash_duo, store, broker_settings, users, commands, heard, session_id):
+    now = utcnow()
+    store.write(Batch(
+        readings=[bp(session_id, now - minutes(1), 186, 112), hr(session_id, now, 90)],
+        alerts=[alert(session_id, now - minutes(1), Metric.SYSTOLIC, Priority.HIGH, value=186,
+                      message="Systolic 186 mmHg: at or above 180.")],
+    ))
+    browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
+                                       secret_key=SECRET, commands=commands), port=free_port())
+    dash_duo.wait_for_contains_text(f"#tile-{session_id}-alarm", "▲ HIGH", timeout=WAIT_S)
+    row = f"#alarm-{session_id}-systolic"
+    dash_duo.wait_for_element(row, timeout=WAIT_S)
+    # A reloaded wall screen has had no click yet: sound is blocked, and the screen says so.
+    dash_duo.driver.get(dash_duo.server.url + "/")
+    dash_duo.wait_for_element(row, timeout=WAIT_S)
+    warning = dash_duo.wait_for_element("#sound-warning", timeout=WAIT_S)
+    wait_until(warning.is_displayed, WAIT_S, "the blocked-sound warning")
+    assert "click to enable" in warning.text
+
+    dash_duo.find_element(f"{row} input").send_keys("re-measured")
+    dash_duo.find_element(f"{row} .ack-button").click()
+
+    topic, payload = heard.get(timeout=MQTT_WAIT_S)
+    assert topic == f"vitals/{session_id}/ack"
+    assert (payload["metric"], payload["by"], payload["note"]) == (
+        "systolic", "nurse", "re-measured")
+    dash_duo.wait_for_contains_text("#ack-feedback", "acknowledged by nurse", timeout=WAIT_S)
+    # The click was a user gesture: sound is enabled, the warning goes.
+    wait_until(lambda: not warning.is_displayed(), WAIT_S, "the warning to go")
+    assert dash_duo.driver.execute_script("return window.vitalsSound.state().level") == "high"
+
+    dash_duo.find_element("#sound-pause").click()
+
+    dash_duo.wait_for_contains_text("#sound-status", "Audio paused — 1:5", timeout=WAIT_S)
+    assert dash_duo.driver.execute_script("return window.vitalsSound.state().paused") is True
     assert dash_duo.get_logs() == []

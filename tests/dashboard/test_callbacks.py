@@ -8,17 +8,20 @@ from typing import Any
 
 import pytest
 
+from dashboard import auth
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
 from tests.dashboard.conftest import (
     NOW,
+    SECRET,
     alert,
     bp,
     classes_of,
     event,
     find,
     hr,
+    login,
     minutes,
     spo2,
     text_of,
@@ -29,14 +32,17 @@ from vitals.storage.base import Batch
 
 
 @pytest.fixture
-def app(store, settings):
-    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW)
+def app(store, settings, users):
+    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
+                      secret_key=SECRET)
 
 
 @pytest.fixture
 def in_app(app) -> Iterator[Any]:
-    """A request context of `app`, which is where Dash runs callbacks and page layouts."""
+    """A request context of `app`, which is where Dash runs callbacks and page layouts, with
+    the monitor logged in."""
     with app.server.test_request_context("/"):
+        auth.login_as("nurse")
         yield app
 
 
@@ -153,13 +159,14 @@ def test_session_view_of_an_unknown_session_says_so(in_app):
 def test_history_lists_sessions_newest_first(store, in_app):
     store.write(Batch(readings=[hr("old", NOW - minutes(90), 70), hr("new", NOW, 70)]))
 
-    page = history.layout()
+    page = history.refresh(None, None)
 
     assert text_of(page).index("new") < text_of(page).index("old")
 
 
 def test_every_page_carries_the_decision_support_disclaimer(app):
     client = app.server.test_client()
+    login(client, "nurse")
 
     layout = client.get("/_dash-layout")
 
@@ -167,14 +174,15 @@ def test_every_page_carries_the_decision_support_disclaimer(app):
     assert DISCLAIMER in json.dumps(layout.get_json(), ensure_ascii=False)
 
 
-def test_each_app_reads_its_own_store(tmp_path, settings):
+def test_each_app_reads_its_own_store(tmp_path, settings, users):
     from vitals.storage.sqlite import SqliteStore
 
     first, second = SqliteStore(tmp_path / "1.sqlite3"), SqliteStore(tmp_path / "2.sqlite3")
     try:
         first.write(Batch(readings=[hr("one", NOW, 70)]))
         second.write(Batch(readings=[hr("two", NOW, 70)]))
-        apps = [create_app(s, settings, clock=lambda: NOW) for s in (first, second)]
+        apps = [create_app(s, settings, clock=lambda: NOW, users_path=users, secret_key=SECRET)
+                for s in (first, second)]
         seen = []
         for app in apps:
             with app.server.test_request_context("/"):
@@ -185,11 +193,14 @@ def test_each_app_reads_its_own_store(tmp_path, settings):
         second.close()
 
 
-def test_the_header_names_the_alert_profile_in_force(store, settings):
+def test_the_header_names_the_alert_profile_in_force(store, settings, users):
     from vitals.profile import load_profile
 
-    app = create_app(store, settings, profile=load_profile(None))
+    app = create_app(store, settings, profile=load_profile(None), users_path=users,
+                     secret_key=SECRET)
+    client = app.server.test_client()
+    login(client, "nurse")
 
-    layout = app.server.test_client().get("/_dash-layout").get_json()
+    layout = client.get("/_dash-layout").get_json()
 
     assert "Alert profile: default.toml" in json.dumps(layout)

@@ -20,7 +20,7 @@ from tests.dashboard.conftest import (
     spo2,
     text_of,
 )
-from vitals.alerts import AlertState, Metric, Priority
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 
 
@@ -161,9 +161,20 @@ def test_alerts_table_lists_events_newest_first_with_priority_words():
     table = figures.alerts_table(alerts, pd.Timestamp(NOW))
 
     rows = table.children[1].children
-    assert [text_of(r.children[-1]) for r in rows] == ["second", "first"]
+    assert [text_of(r.children[7]) for r in rows] == ["second", "first"]
     assert text_of(rows[0].children[2]) == "▲ HIGH"
     assert text_of(rows[0].children[1]) == "+2"
+
+
+def test_alerts_table_shows_who_acknowledged_and_their_note():
+    acked = AlertEvent(NOW, "a", Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED,
+                       "SBP 186", by="nurse", note="re-measured, cuff loose")
+
+    table = figures.alerts_table(queries.alert_rows([acked]), pd.Timestamp(NOW))
+
+    [row] = table.children[1].children
+    assert [text_of(c) for c in row.children[-3:]] == ["SBP 186", "nurse",
+                                                        "re-measured, cuff loose"]
 
 
 def test_history_table_links_every_session():

@@ -154,3 +154,23 @@ def test_thinning_a_long_stream_keeps_its_extremes_and_leaves_short_ones_alone()
     assert oximetry["spo2"].min() == 84
     assert (thinned["kind"] == "bp").sum() == 1
     assert thinned["time"].is_monotonic_increasing
+
+
+def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_clock(tmp_path):
+    """A time-compressed simulation stamps readings ahead of now: its dose is 30 min ago for it."""
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.queries import overview_frame
+    from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+    from vitals.storage.base import Batch
+    from vitals.storage.sqlite import SqliteStore
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    store = SqliteStore(tmp_path / "v.sqlite3")
+    store.write(Batch(
+        readings=[Reading("fast", Kind.HR, now + timedelta(minutes=30), {"bpm": 80.0})],
+        events=[SessionEvent("fast", SessionEventType.START, now),
+                SessionEvent("fast", SessionEventType.DOSE, now)],
+    ))
+    frame = overview_frame(store, now)
+    assert frame.loc[0, "since_dose_min"] == 30

@@ -1,0 +1,239 @@
+"""Pure builders for the monitor's controls: alarms panel, pipeline banner, pre-session
+checklist, verdict, cues and discharge. Frames and values in, Dash components out; no store,
+no request, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import pandas as pd
+from dash import dcc, html
+
+from dashboard import ids
+from dashboard.figures import ALARM_LABEL, METRIC_LABEL, duration
+from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
+
+# --- pipeline health ---------------------------------------------------------------------------
+
+
+def pipeline_problem(active_sessions: int, newest: datetime | None, now: datetime,
+                     stale_after_s: float, store_error: str | None = None,
+                     extra: str | None = None) -> str | None:
+    """Why the screen cannot be trusted right now, or None when the pipeline looks healthy.
+
+    Silence only counts while sessions are active: with none, no data is expected.
+    """
+    if store_error:
+        return f"Cannot read the database: {store_error} — values are not updating"
+    if extra:
+        return extra
+    if active_sessions and newest is not None:
+        age = (now - newest).total_seconds()
+        if age > stale_after_s:
+            return (f"No data from the ingest for {age:.0f} s — check the pipeline "
+                    "(broker, ingest worker, devices)")
+    return None
+
+
+def banner(problem: str | None) -> list[Any]:
+    if problem is None:
+        return []
+    return [html.Div(["▲ PIPELINE — ", problem], className="pipeline-banner", role="alert")]
+
+
+# --- alarms ------------------------------------------------------------------------------------
+
+SOUNDING: Final = ("high", "medium")
+
+
+def sound_level(alarms: pd.DataFrame) -> str | None:
+    """The tone to play: the highest unacknowledged high or medium alarm (low alarms are silent,
+    as on bedside monitors)."""
+    if alarms.empty:
+        return None
+    waiting = alarms[(alarms["state"] == "active") & alarms["priority"].isin(SOUNDING)]
+    if waiting.empty:
+        return None
+    return str(waiting.sort_values("rank", ascending=False).iloc[0]["priority"])
+
+
+def alarms_signature(alarms: pd.DataFrame) -> str:
+    """Changes exactly when the panel would: an unchanged panel is not re-rendered, so a note
+    being typed into it survives the refresh."""
+    if alarms.empty:
+        return ""
+    return "|".join(f"{a['session']}/{a['metric']}/{a['priority']}/{a['state']}/{a['time']}"
+                    for a in alarms.to_dict("records"))
+
+
+def alarms_panel(alarms: pd.DataFrame, now: datetime, can_ack: bool) -> list[Any]:
+    """Active and acknowledged alarms across sessions, each with its acknowledge control."""
+    if alarms.empty:
+        return [html.Div("✓ No alarms in any active session", className="alarms-none")]
+    rows = []
+    for alarm in alarms.to_dict("records"):
+        session, metric, priority = alarm["session"], alarm["metric"], alarm["priority"]
+        acked = alarm["state"] == "acknowledged"
+        since = duration((pd.Timestamp(now) - alarm["time"]).total_seconds())
+        label = ALARM_LABEL.get(priority, priority.upper())
+        body: list[Any] = [
+            html.Span(label, className=f"prio prio--{priority}"),
+            dcc.Link(session, href=f"/session/{session}", className="alarm-session"),
+            html.Span(METRIC_LABEL.get(metric, metric), className="alarm-metric"),
+            html.Span(alarm["message"], className="alarm-message"),
+            html.Span(since, className="alarm-age"),
+        ]
+        if acked:
+            who = alarm["by"] if isinstance(alarm["by"], str) else "someone"
+            note = f" — “{alarm['note']}”" if isinstance(alarm["note"], str) and alarm["note"] \
+                else ""
+            body.append(html.Span(f"✔ acknowledged by {who} at {alarm['time']:%H:%M:%S}{note}",
+                                  className="alarm-acked"))
+        elif can_ack:
+            key = {"session": session, "metric": metric}
+            body += [
+                dcc.Input(id={"type": ids.ACK_NOTE, **key}, placeholder="note (optional)",
+                          maxLength=200, className="ack-note", debounce=False),
+                html.Button("Acknowledge", id={"type": ids.ACK_BUTTON, **key},
+                            className=f"ack-button ack-button--{priority}", n_clicks=0),
+            ]
+        rows.append(html.Div(
+            body, id=ids.alarm_row(session, metric), role="alert" if not acked else None,
+            className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),
+        ))
+    return rows
+
+
+# --- pre-session checklist ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    key: str  # short, goes into the stored note (which is at most 500 characters)
+    label: str
+
+
+# Session guidelines to confirm before dosing (clinical guidance, do-not-proceed conditions).
+GUIDELINES: Final[tuple[ChecklistItem, ...]] = (
+    ChecklistItem("antihypertensives", "Usual antihypertensives taken"),
+    ChecklistItem("no-benzo-stim-24h", "No benzodiazepines or stimulants in the last 24 h"),
+    ChecklistItem("fasted", "No solid food for 3 h, no liquids for 1 h"),
+    ChecklistItem("no-alcohol", "No alcohol"),
+    ChecklistItem("monitor-present", "A trained monitor is present for the whole session"),
+)
+# Contraindications: any one of them is do-not-proceed.
+CONTRAINDICATIONS: Final[tuple[ChecklistItem, ...]] = (
+    ChecklistItem("uncontrolled-hypertension", "Uncontrolled hypertension"),
+    ChecklistItem("heart-disease", "Serious heart disease (recent infarction, failure, "
+                  "aneurysm or vascular malformation)"),
+    ChecklistItem("breathing", "Severe breathing problems"),
+    ChecklistItem("raised-pressure", "Raised intraocular or intracranial pressure"),
+    ChecklistItem("hyperthyroidism", "Hyperthyroidism"),
+    ChecklistItem("pregnancy", "Pregnancy"),
+    ChecklistItem("psychosis", "Psychosis or mania"),
+    ChecklistItem("ketamine-allergy", "Allergy to ketamine or esketamine"),
+)
+CHECKLIST_PREFIX: Final = "checklist v1"
+
+
+def checklist_note(confirmed: Sequence[str], present: Sequence[str]) -> str:
+    """The checklist as answered, as the text of a `checklist` session event."""
+    done = [i.key for i in GUIDELINES if i.key in confirmed]
+    unconfirmed = [i.key for i in GUIDELINES if i.key not in confirmed]
+    found = [i.key for i in CONTRAINDICATIONS if i.key in present]
+    return (f"{CHECKLIST_PREFIX}; confirmed: {','.join(done) or '-'}"
+            f"; not confirmed: {','.join(unconfirmed) or '-'}"
+            f"; contraindications: {','.join(found) or 'none'}")
+
+
+def checklist_findings(note: str | None) -> tuple[str, ...]:
+    """What a recorded checklist says against proceeding (empty: nothing)."""
+    if not note or not note.startswith(CHECKLIST_PREFIX):
+        return ()
+    parts = dict(
+        (p.split(":", 1)[0].strip(), p.split(":", 1)[1].strip())
+        for p in note.split(";")[1:] if ":" in p
+    )
+    labels = {i.key: i.label for i in (*GUIDELINES, *CONTRAINDICATIONS)}
+    findings = []
+    for key in filter(None, parts.get("contraindications", "none").split(",")):
+        if key != "none":
+            findings.append(f"contraindication: {labels.get(key, key)}")
+    for key in filter(None, parts.get("not confirmed", "-").split(",")):
+        if key != "-":
+            findings.append(f"not confirmed: {labels.get(key, key)}")
+    return tuple(findings)
+
+
+def checklist_form() -> html.Div:
+    """The checklist's inputs (static: a refresh must not reset what is being ticked)."""
+    return html.Div(className="checklist", children=[
+        html.H4("Session guidelines (tick what is confirmed)"),
+        dcc.Checklist(id=ids.CHECKLIST_GUIDELINES, className="check-list",
+                      options=[{"label": i.label, "value": i.key} for i in GUIDELINES],
+                      value=[], labelClassName="check-item"),
+        html.H4("Contraindications (tick any that apply: do not proceed)"),
+        dcc.Checklist(id=ids.CHECKLIST_CONTRAINDICATIONS, className="check-list",
+                      options=[{"label": i.label, "value": i.key} for i in CONTRAINDICATIONS],
+                      value=[], labelClassName="check-item"),
+        html.Button("Record checklist", id=ids.CHECKLIST_SUBMIT, className="action", n_clicks=0),
+    ])
+
+
+VERDICT_TEXT: Final[Mapping[Verdict, str]] = {
+    Verdict.PENDING: "… PENDING",
+    Verdict.GO: "✓ GO",
+    Verdict.CAUTION: "◆ CAUTION",
+    Verdict.NO_GO: "✖ NO-GO",
+}
+
+
+def verdict_box(presession: PresessionVerdict, checklist: tuple[str, ...],
+                checklist_recorded: str | None, override: str | None) -> html.Div:
+    """The go / caution / no-go verdict from the baseline, with the checklist's findings."""
+    verdict = presession.verdict
+    if checklist and verdict is not Verdict.NO_GO:
+        verdict = Verdict.NO_GO  # a contraindication or an unconfirmed guideline: do not proceed
+    reasons = [*presession.reasons, *checklist]
+    children: list[Any] = [
+        html.Div(VERDICT_TEXT[verdict], className=f"verdict verdict--{verdict.value}"),
+        html.Ul([html.Li(r) for r in reasons]) if reasons else None,
+        html.Div(checklist_recorded or "Checklist not recorded yet.", className="muted"),
+    ]
+    if override:
+        children.append(html.Div(f"⚑ No-go overridden: {override}", className="override"))
+    return html.Div(children, id=ids.VERDICT, className="verdict-box")
+
+
+def cue_list(cues: Sequence[Cue], origin: datetime | None) -> html.Ul:
+    items = []
+    for cue in cues:
+        when = ""
+        if cue.due is not None:
+            when = f" — due {cue.due:%H:%M} UTC"
+            if origin is not None:
+                when += f" (dose +{(cue.due - origin).total_seconds() / 60:.0f} min)" \
+                    if cue.kind is CueKind.REASSESSMENT else ""
+        mark = "✓" if cue.done else "⚠ OVERDUE" if cue.overdue else "•"
+        items.append(html.Li(f"{mark} {cue.message}{when}",
+                             className="cue" + (" cue--overdue" if cue.overdue else "")))
+    return html.Ul(items, className="cues")
+
+
+def discharge_box(readiness: DischargeReadiness, signed_off: str | None) -> html.Div:
+    header = ("✓ Discharge criteria met — clinician sign-off pending" if readiness.ready
+              else "✖ Not ready for discharge")
+    if signed_off:
+        header = f"✔ Discharge signed off: {signed_off}"
+    return html.Div(id=ids.DISCHARGE, className="discharge", children=[
+        html.Div(header, className="discharge-head"
+                 + (" discharge-head--ready" if readiness.ready or signed_off else "")),
+        html.Ul([html.Li(("✓ " if c.met else "✖ ") + c.detail,
+                         className="criterion" + ("" if c.met else " criterion--unmet"))
+                 for c in readiness.criteria]),
+        html.Div(readiness.reminder, className="reminder", role="note"),
+    ])

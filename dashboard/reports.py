@@ -1,0 +1,333 @@
+"""Pure builders of a session's exports: CSV, FHIR R4 Bundle, REMS-style summary, HTML report.
+
+Stored values in, text or documents out; no store, no request, no clock (the report's "generated
+at" arrives as an argument). Served behind the login by `dashboard/exports.py`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from vitals.alerts import AlertEvent, AlertState, Metric
+from vitals.export import number_text as _number_text
+from vitals.export import write_csv
+from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.timefmt import rfc3339
+
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+SESSION_SYSTEM: Final = "urn:session-vitals:session"
+# A fixed namespace so the same reading always gets the same entry id (idempotent re-export).
+_NAMESPACE: Final = uuid.UUID("6f1c1c62-3c7e-4d0e-9a61-3e2b0f6f9b11")
+
+DISCLAIMER: Final = ("Decision support only — not a certified medical device. Values come from "
+                     "the connected devices as stored; verify against the clinical record.")
+
+
+def number_text(value: float) -> str:
+    return _number_text(float(value))
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def readings_csv(readings: Sequence[Reading]) -> str:
+    """The readings as `vitals export --format csv` writes them (one row each, header first)."""
+    out = io.StringIO()
+    write_csv(readings, out)
+    return out.getvalue()
+
+
+# --- FHIR R4 -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    field: str
+    code: Code
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationSpec:
+    """How one kind of reading becomes a vital-signs Observation (a row per kind)."""
+
+    kind: Kind
+    codes: tuple[Code, ...]
+    text: str
+    profile: str
+    value: Quantity | None = None  # a single valueQuantity
+    components: tuple[Quantity, ...] = ()  # or a panel of components
+
+
+OBSERVATIONS: Final[tuple[ObservationSpec, ...]] = (
+    ObservationSpec(
+        Kind.BP, (Code("85354-9", "Blood pressure panel with all children optional"),),
+        "Blood pressure", "http://hl7.org/fhir/StructureDefinition/bp",
+        components=(
+            Quantity("systolic", Code("8480-6", "Systolic blood pressure"), "mm[Hg]"),
+            Quantity("diastolic", Code("8462-4", "Diastolic blood pressure"), "mm[Hg]"),
+        ),
+    ),
+    ObservationSpec(
+        Kind.HR, (Code("8867-4", "Heart rate"),), "Heart rate",
+        "http://hl7.org/fhir/StructureDefinition/heartrate",
+        value=Quantity("bpm", Code("8867-4", "Heart rate"), "/min"),
+    ),
+    ObservationSpec(
+        Kind.SPO2,
+        (Code("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+         Code("2708-6", "Oxygen saturation in Arterial blood")),
+        "Oxygen saturation", "http://hl7.org/fhir/StructureDefinition/oxygensat",
+        value=Quantity("spo2", Code("59408-5", "Oxygen saturation in Arterial blood by Pulse "
+                                               "oximetry"), "%"),
+    ),
+)
+_BY_KIND: Final[Mapping[Kind, ObservationSpec]] = {spec.kind: spec for spec in OBSERVATIONS}
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def _concept(codes: Sequence[Code], text: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": c.code, "display": c.display} for c in codes],
+            "text": text}
+
+
+def session_reference(session: str, resource_type: str) -> dict[str, Any]:
+    """A logical reference to the session (there is no patient identity in this system)."""
+    return {"type": resource_type,
+            "identifier": {"system": SESSION_SYSTEM, "value": session},
+            "display": f"session {session}"}
+
+
+def observation(reading: Reading) -> dict[str, Any] | None:
+    """One reading as a FHIR R4 vital-signs Observation (None for a kind without a mapping)."""
+    spec = _BY_KIND.get(reading.kind)
+    if spec is None:
+        return None
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns", spec.profile]},
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs",
+                                  "display": "Vital Signs"}], "text": "Vital Signs"}],
+        "code": _concept(spec.codes, spec.text),
+        "subject": session_reference(reading.session, "Patient"),
+        "encounter": session_reference(reading.session, "Encounter"),
+        "effectiveDateTime": rfc3339(reading.time),
+    }
+    if reading.device:
+        resource["device"] = {"display": reading.device}
+    if spec.value is not None:
+        resource["valueQuantity"] = _quantity(reading[spec.value.field], spec.value.unit)
+    if spec.components:
+        resource["component"] = [
+            {"code": _concept((q.code,), q.code.display),
+             "valueQuantity": _quantity(reading[q.field], q.unit)}
+            for q in spec.components if q.field in reading.values
+        ]
+    return resource
+
+
+def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime) -> dict[str, Any]:
+    """Every BP, HR and SpO2 reading of the session as Observations in a `collection` Bundle."""
+    entries = []
+    for reading in sorted(readings, key=lambda r: r.time):
+        resource = observation(reading)
+        if resource is None:
+            continue
+        key = f"{session}/{reading.kind.value}/{rfc3339(reading.time)}/{reading.device or ''}"
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}",
+                        "resource": resource})
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "identifier": {"system": SESSION_SYSTEM, "value": session},
+        "timestamp": rfc3339(generated),
+        "entry": entries,
+    }
+
+
+# --- REMS-style monitoring summary -------------------------------------------------------------
+
+REASSESS_TOLERANCE: Final = timedelta(minutes=10)  # "approximately 40 minutes"
+MIN_MONITORING_MINUTES: Final = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class BpAt:
+    time: datetime
+    systolic: float
+    diastolic: float
+    minutes_from_dose: float | None
+
+    def text(self) -> str:
+        at = "" if self.minutes_from_dose is None else f" (dose {self.minutes_from_dose:+.0f} min)"
+        return f"{self.systolic:.0f}/{self.diastolic:.0f} mmHg at {self.time:%H:%M} UTC{at}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemsSummary:
+    """The device data in the shape of the Spravato REMS patient monitoring form."""
+
+    session: str
+    dosed: datetime | None
+    ended: datetime | None
+    bp_before_dose: BpAt | None
+    bp_near_40: BpAt | None
+    bp_before_end: BpAt | None
+    duration_minutes: float | None
+    duration_met: bool
+    vitals_in_range: bool
+    alarms: tuple[AlertEvent, ...] = field(default_factory=tuple)  # raised (active) events
+    acknowledgements: tuple[AlertEvent, ...] = field(default_factory=tuple)
+
+
+def _protocol(events: Sequence[SessionEvent]) -> tuple[datetime | None, datetime | None]:
+    dose = next((e.time for e in sorted(events, key=lambda e: e.time)
+                 if e.event is SessionEventType.DOSE), None)
+    end = next((e.time for e in sorted(events, key=lambda e: e.time, reverse=True)
+                if e.event is SessionEventType.END), None)
+    return dose, end
+
+
+def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
+                 alerts: Sequence[AlertEvent], reassessment_minutes: float = 40) -> RemsSummary:
+    """BP before dosing (the last before the dose), near 40 minutes (the closest to dose + 40
+    within 10 min), before the end (the last after the dose, up to the end); the monitoring
+    duration from dose to end (else to the last reading); in range when no clinical alarm was
+    raised after the dose."""
+    dosed, ended = _protocol(events)
+    bps = sorted((r for r in readings if r.kind is Kind.BP), key=lambda r: r.time)
+
+    def at(reading: Reading | None) -> BpAt | None:
+        if reading is None:
+            return None
+        since = None if dosed is None else (reading.time - dosed).total_seconds() / 60
+        return BpAt(reading.time, reading["systolic"], reading["diastolic"], since)
+
+    before = [r for r in bps if dosed is not None and r.time <= dosed]
+    after = [r for r in bps if dosed is not None and r.time > dosed
+             and (ended is None or r.time <= ended)]
+    near: Reading | None = None
+    if dosed is not None:
+        target = dosed + timedelta(minutes=reassessment_minutes)
+        close = [r for r in after if abs(r.time - target) <= REASSESS_TOLERANCE]
+        near = min(close, key=lambda r: abs(r.time - target), default=None)
+    last_time = ended or (max(r.time for r in readings) if readings else None)
+    duration = (None if dosed is None or last_time is None
+                else max(0.0, (last_time - dosed).total_seconds() / 60))
+    ordered = sorted(alerts, key=lambda a: a.time)
+    raised = tuple(a for a in ordered if a.state is AlertState.ACTIVE)
+    clinical_after_dose = [a for a in raised if a.metric is not Metric.DATA
+                           and (dosed is None or a.time >= dosed)]
+    return RemsSummary(
+        session=session,
+        dosed=dosed,
+        ended=ended,
+        bp_before_dose=at(before[-1] if before else None),
+        bp_near_40=at(near),
+        bp_before_end=at(after[-1] if after else None),
+        duration_minutes=duration,
+        duration_met=duration is not None and duration >= MIN_MONITORING_MINUTES,
+        vitals_in_range=not clinical_after_dose,
+        alarms=raised,
+        acknowledgements=tuple(a for a in ordered if a.state is AlertState.ACKNOWLEDGED),
+    )
+
+
+def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
+    """The summary as the form's questions and the answers from the device data."""
+    def bp(value: BpAt | None) -> str:
+        return "not measured" if value is None else value.text()
+
+    duration = ("unknown (no dose recorded)" if summary.duration_minutes is None
+                else f"{summary.duration_minutes:.0f} min"
+                + ("" if summary.duration_met else f" (less than {MIN_MONITORING_MINUTES:g})"))
+    return [
+        ("Dose administered (UTC)", "not recorded" if summary.dosed is None
+         else f"{summary.dosed:%Y-%m-%d %H:%M}"),
+        ("Blood pressure before dosing", bp(summary.bp_before_dose)),
+        ("Blood pressure approximately 40 minutes after dosing", bp(summary.bp_near_40)),
+        ("Blood pressure before the end of monitoring", bp(summary.bp_before_end)),
+        ("Total monitoring time after dosing", duration),
+        ("Vital signs within range throughout (no clinical alarm after dosing)",
+         "yes" if summary.vitals_in_range else "no"),
+        ("Alarms raised", f"{len(summary.alarms)} (" + ", ".join(
+            f"{p}: {sum(a.priority.value == p for a in summary.alarms)}"
+            for p in ("high", "medium", "low")) + ")"),
+    ]
+
+
+# --- HTML report ---------------------------------------------------------------------------------
+
+_CSS: Final = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2rem; color: #111; }
+h1 { margin-bottom: 0.2rem; } .note { background: #fff7d6; padding: 0.5rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; width: 100%; font-size: 0.9rem; }
+th, td { border: 1px solid #bbb; padding: 0.25rem 0.5rem; text-align: left; }
+th { background: #eee; } .high { color: #b91c1c; font-weight: bold; }
+.medium { color: #92400e; font-weight: bold; } .low { color: #0e7490; }
+"""
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] = ()) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{classes[i]}"' if i < len(classes) and classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(
+            f"<td>{html.escape('' if c is None else str(c))}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def html_report(session: str, readings: Sequence[Reading], events: Sequence[SessionEvent],
+                alerts: Sequence[AlertEvent], summary: RemsSummary, generated: datetime,
+                chart_html: str = "") -> str:
+    """A self-contained HTML report (inline CSS; the chart, if given, inlines its script)."""
+    alert_rows = [(f"{a.time:%Y-%m-%d %H:%M:%S}", a.priority.value, a.state.value,
+                   a.metric.value, "" if a.value is None else number_text(a.value), a.message,
+                   a.by or "", a.note or "") for a in sorted(alerts, key=lambda a: a.time)]
+    event_rows = [(f"{e.time:%Y-%m-%d %H:%M:%S}", e.event.value, e.by or "", e.note or "")
+                  for e in sorted(events, key=lambda e: e.time)]
+    reading_rows = []
+    for r in sorted(readings, key=lambda r: r.time):
+        values = ", ".join(f"{k} {number_text(v)}" for k, v in r.values.items())
+        reading_rows.append((f"{r.time:%Y-%m-%d %H:%M:%S}", r.kind.value, values, r.device or ""))
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Session {html.escape(session)} — vitals report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Session {html.escape(session)}</h1>",
+        f"<p>Report generated {generated:%Y-%m-%d %H:%M} UTC. All times UTC.</p>",
+        f"<p class='note'>{html.escape(DISCLAIMER)}</p>",
+        "<h2>Monitoring summary (REMS patient monitoring form)</h2>",
+        _table(("Item", "From the device data"), rems_rows(summary)),
+        chart_html,
+        "<h2>Alert events</h2>",
+        _table(("Time", "Priority", "State", "Metric", "Value", "Message", "By", "Note"),
+               alert_rows, [a.priority.value for a in sorted(alerts, key=lambda a: a.time)])
+        if alert_rows else "<p>No alert events.</p>",
+        "<h2>Session events and notes</h2>",
+        _table(("Time", "Event", "By", "Note"), event_rows) if event_rows
+        else "<p>No session events.</p>",
+        f"<h2>Readings ({len(reading_rows)})</h2>",
+        _table(("Time", "Kind", "Values", "Device"), reading_rows),
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,254 @@
+"""Alarms panel, pipeline banner, sound level, checklist, verdict and discharge: pure builders,
+and the shell's callbacks called inside their app against a real SqliteStore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from dashboard import auth, components, ids, queries
+from dashboard.app import create_app, refresh_shell
+from dashboard.pages import history, session
+from tests.dashboard.conftest import (
+    NOW,
+    SECRET,
+    alert,
+    bp,
+    event,
+    find,
+    hr,
+    minutes,
+    spo2,
+    text_of,
+)
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.readings import SessionEventType
+from vitals.storage.base import Batch
+
+
+@pytest.fixture
+def app(store, settings, users):
+    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
+                      secret_key=SECRET)
+
+
+@pytest.fixture
+def as_nurse(app) -> Iterator[Any]:
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        yield app
+
+
+# --- pipeline health --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("active", "newest_age_s", "store_error", "extra", "expected"),
+    [
+        (2, 5, None, None, None),
+        (2, 31, None, None, "No data from the ingest for 31 s — check the pipeline"),
+        (0, 600, None, None, None),  # nothing active: silence is expected
+        (1, None, "disk I/O error", None, "Cannot read the database: disk I/O error"),
+        (1, 5, None, "ingest reports the broker offline", "ingest reports the broker offline"),
+    ],
+)
+def test_pipeline_problem_says_why_the_screen_cannot_be_trusted(active, newest_age_s,
+                                                                store_error, extra, expected):
+    newest = None if newest_age_s is None else NOW - pd.Timedelta(seconds=newest_age_s)
+
+    problem = components.pipeline_problem(active, newest, NOW, 30, store_error, extra)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(expected)
+
+
+# --- alarms -------------------------------------------------------------------------------------
+
+
+def alarms(*events):
+    rows = queries.alert_rows(list(events))
+    rows.insert(0, "session", [e.session for e in events])
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("events", "level"),
+    [
+        ((), None),
+        ((alert("a", NOW, Metric.SPO2, Priority.LOW),), None),  # low alarms are silent
+        ((alert("a", NOW, Metric.HEART_RATE, Priority.MEDIUM),), "medium"),
+        ((alert("a", NOW, Metric.HEART_RATE, Priority.MEDIUM),
+          alert("b", NOW, Metric.SYSTOLIC, Priority.HIGH)), "high"),
+        ((alert("b", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED),), None),
+    ],
+)
+def test_the_tone_is_the_highest_unacknowledged_high_or_medium_alarm(events, level):
+    assert components.sound_level(alarms(*events)) == level
+
+
+def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
+    acked = replace(alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED,
+                          message="SBP 186"), by="nurse", note="re-measured")
+
+    [row] = components.alarms_panel(alarms(acked), NOW, can_ack=True)
+
+    assert "acknowledged by nurse at 17:00:00 — “re-measured”" in text_of(row)
+    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic"}) is None
+
+
+def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
+    [row] = components.alarms_panel(alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH)), NOW,
+                                    can_ack=True)
+
+    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "spo2"}) is not None
+    assert find(row, {"type": ids.ACK_NOTE, "session": "a", "metric": "spo2"}) is not None
+    assert "▲ HIGH" in text_of(row)
+
+
+def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(store):
+    store.write(Batch(readings=[hr(s, NOW, 80) for s in "abc"], alerts=[
+        alert("a", NOW - minutes(1), Metric.SPO2, Priority.LOW),
+        alert("b", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH),
+        alert("c", NOW - minutes(5), Metric.SYSTOLIC, Priority.HIGH),
+        alert("c", NOW - minutes(3), Metric.HEART_RATE, Priority.HIGH, AlertState.ACKNOWLEDGED),
+        alert("a", NOW - minutes(4), Metric.HEART_RATE, Priority.MEDIUM),
+        alert("b", NOW - minutes(9), Metric.DIASTOLIC, Priority.MEDIUM),
+        alert("b", NOW - minutes(8), Metric.DIASTOLIC, Priority.MEDIUM, AlertState.CLEARED),
+    ]))
+
+    frame = queries.alarms_frame(store, NOW)
+
+    assert list(zip(frame["session"], frame["metric"], strict=True)) == [
+        ("c", "systolic"), ("b", "systolic"), ("a", "heart_rate"), ("a", "spo2"),
+        ("c", "heart_rate"),
+    ]
+
+
+def test_the_shell_shows_alarms_across_sessions_and_the_tone(store, as_nurse):
+    store.write(Batch(readings=[hr("a", NOW, 80), hr("b", NOW, 80)], alerts=[
+        alert("a", NOW - minutes(1), Metric.HEART_RATE, Priority.MEDIUM, message="HR 125"),
+        alert("b", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH, message="SBP 186"),
+    ]))
+
+    banner, panel, level, signature = refresh_shell(1, None)
+
+    assert banner == []
+    assert text_of(panel).index("SBP 186") < text_of(panel).index("HR 125")
+    assert level == "high"
+    from dash import no_update
+
+    assert refresh_shell(2, signature)[1] is no_update
+
+
+def test_the_shell_shows_a_red_banner_when_the_ingest_is_silent(store, as_nurse):
+    store.write(Batch(readings=[hr("a", NOW - minutes(2), 80)]))
+
+    banner, *_rest = refresh_shell(1, None)
+
+    assert "No data from the ingest for 120 s" in text_of(banner)
+
+
+def test_the_shell_shows_a_red_banner_when_the_store_cannot_be_read(store, as_nurse):
+    store.close()
+
+    banner, _panel, level, _sig = refresh_shell(1, None)
+
+    assert "Cannot read the database" in text_of(banner)
+    assert level == "medium"  # a technical alarm, never silence
+
+
+def test_the_health_input_feeds_the_banner(store, settings, users):
+    app = create_app(store, settings, clock=lambda: NOW, users_path=users, secret_key=SECRET,
+                     health=lambda: "ingest status: offline since 16:58")
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        banner, *_rest = refresh_shell(1, None)
+
+    assert "ingest status: offline since 16:58" in text_of(banner)
+
+
+# --- checklist, verdict, discharge --------------------------------------------------------------
+
+
+def test_a_checklist_with_everything_confirmed_and_no_contraindication_has_no_findings():
+    note = components.checklist_note([i.key for i in components.GUIDELINES], [])
+
+    assert len(note) <= 500
+    assert components.checklist_findings(note) == ()
+
+
+def test_a_checklist_names_what_is_not_confirmed_and_each_contraindication():
+    note = components.checklist_note(["antihypertensives"], ["pregnancy", "psychosis"])
+
+    findings = components.checklist_findings(note)
+
+    assert "contraindication: Pregnancy" in findings
+    assert "contraindication: Psychosis or mania" in findings
+    assert "not confirmed: No alcohol" in findings
+    assert "not confirmed: Usual antihypertensives taken" not in findings
+
+
+def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(store,
+                                                                                 as_nurse):
+    dose = NOW - minutes(20)
+    store.write(Batch(
+        readings=[bp("a", dose - minutes(5), 190, 112), hr("a", dose - minutes(5), 80),
+                  spo2("a", dose - minutes(5), 98), hr("a", NOW, 82)],
+        events=[event("a", dose - minutes(10), SessionEventType.START),
+                event("a", dose, SessionEventType.DOSE),
+                replace(event("a", dose - minutes(8), SessionEventType.CHECKLIST),
+                        note=components.checklist_note(["no-alcohol"], []), by="nurse")],
+    ))
+
+    protocol, audit = session.refresh_protocol(1, "a")
+
+    shown = text_of(protocol)
+    assert "✖ NO-GO" in shown and "not confirmed: Usual antihypertensives taken" in shown
+    assert "Checklist recorded by nurse" in shown
+    assert "Reassess blood pressure about 40 min after the dose" in shown
+    assert "No driving or operating machinery until after a full night's sleep." in shown
+    assert "checklist" in text_of(audit)
+
+
+def test_the_session_chart_marks_the_40_minute_reassessment(store, as_nurse):
+    dose = NOW - minutes(20)
+    store.write(Batch(readings=[hr("a", NOW, 82)],
+                      events=[event("a", dose, SessionEventType.DOSE)]))
+
+    _header, figure, *_rest = session.refresh(1, "a")
+
+    assert any(a.text == "reassess BP ~40 min" for a in figure.layout.annotations)
+    assert any(s.type == "rect" and s.x0 == 35 and s.x1 == 45 for s in figure.layout.shapes)
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+def test_history_finds_sessions_by_id_and_by_date(store, as_nurse):
+    store.write(Batch(readings=[hr("alpha-1", NOW - minutes(60 * 24 * 2), 70),
+                                hr("alpha-2", NOW, 70), hr("beta-1", NOW, 70)]))
+
+    by_id = text_of(history.refresh("ALPHA", None))
+    by_date = text_of(history.refresh(None, "2026-11-26"))
+
+    assert "alpha-1" in by_id and "alpha-2" in by_id and "beta-1" not in by_id
+    assert "alpha-1" in by_date and "alpha-2" not in by_date
+
+
+def test_history_offers_exports_to_clinicians_only(store, app):
+    store.write(Batch(readings=[hr("a", NOW, 70)]))
+    shown = {}
+    for name in ("nurse", "doctor"):
+        with app.server.test_request_context("/"):
+            auth.login_as(name)
+            shown[name] = str(history.refresh(None, None))
+
+    assert "/export/a/fhir.json" not in shown["nurse"]
+    assert "/export/a/fhir.json" in shown["doctor"]
+    assert "/export/a/report.html" in shown["doctor"]

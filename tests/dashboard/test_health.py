@@ -1,0 +1,61 @@
+"""The ingest's retained status as the pipeline banner's input: a table, and one real broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from services import wait_until
+
+from dashboard.health import IngestStatus, ingest_problem
+from tests.dashboard.conftest import NOW
+from vitals.mqtt import make_client, status_topic
+
+RUNNING = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "ingest-1",
+           "interval_s": 5.0, "broker": "up", "store": "up", "store_down_since": None}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ({}, None),
+        ({"a": RUNNING}, None),
+        ({"a": {"state": "offline", "client_id": "ingest-1", "broker": "down"}},
+         "ingest ingest-1 is offline"),
+        ({"a": {**RUNNING, "store": "down", "store_down_since": "2026-11-28T16:58:00Z"}},
+         "ingest ingest-1 cannot write to the database since 2026-11-28T16:58:00Z"),
+        ({"a": {**RUNNING, "time": "2026-11-28T16:59:40Z"}}, "ingest ingest-1 silent for 20 s"),
+        # One of two workers stopped on purpose: the other still ingests.
+        ({"a": RUNNING, "b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}}, None),
+        ({"b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}},
+         "no ingest worker is running"),
+    ],
+)
+def test_ingest_problem_names_the_worker_and_what_is_wrong(statuses, expected):
+    problem = ingest_problem(statuses, NOW)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(expected)
+        assert problem.endswith("check the pipeline")
+
+
+def test_the_watcher_reports_a_worker_the_broker_declared_offline(broker_settings, session_id):
+    topic = status_topic(broker_settings.topic_prefix, session_id)
+    publisher = make_client(broker_settings.mqtt)
+    publisher.connect(broker_settings.mqtt.host, broker_settings.mqtt.port)
+    publisher.loop_start()
+    watcher = IngestStatus(broker_settings, clock=lambda: NOW)
+    try:
+        document = {"state": "offline", "client_id": session_id, "broker": "down"}
+        publisher.publish(topic, json.dumps(document), qos=1, retain=True).wait_for_publish(5)
+        watcher.start()
+
+        wait_until(lambda: f"ingest {session_id} is offline" in (watcher.problem() or ""), 5,
+                   "the retained offline status")
+    finally:
+        publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear it
+        publisher.disconnect()
+        publisher.loop_stop()
+        watcher.close()

@@ -1,0 +1,176 @@
+"""Exports, pure: FHIR R4 Bundle codes and structure, the REMS summary, CSV round trip, HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from dashboard import reports
+from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.readings import SessionEventType
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def bundle_of(*readings):
+    return reports.fhir_bundle("s1", list(readings), NOW)
+
+
+def test_the_fhir_export_is_a_collection_bundle_of_observations():
+    bundle = bundle_of(bp("s1", NOW, 128, 84), hr("s1", NOW, 76), spo2("s1", NOW, 97))
+
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "collection"
+    assert bundle["timestamp"] == "2026-11-28T17:00:00Z"
+    assert len(bundle["entry"]) == 3
+    for entry in bundle["entry"]:
+        assert entry["fullUrl"].startswith("urn:uuid:")
+        resource = entry["resource"]
+        assert resource["resourceType"] == "Observation"
+        assert resource["status"] == "final"
+        assert resource["category"][0]["coding"][0] == {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "vital-signs", "display": "Vital Signs"}
+        assert resource["subject"]["identifier"]["value"] == "s1"
+        assert resource["encounter"]["identifier"]["value"] == "s1"
+        assert resource["effectiveDateTime"] == "2026-11-28T17:00:00Z"
+    assert len({e["fullUrl"] for e in bundle["entry"]}) == 3
+    json.dumps(bundle)  # serialisable as is
+
+
+@pytest.mark.parametrize(
+    ("reading", "code", "value", "unit"),
+    [
+        (hr("s1", NOW, 76), "8867-4", 76, "/min"),
+        (spo2("s1", NOW, 97, pulse=75), "59408-5", 97, "%"),
+    ],
+)
+def test_single_value_observations_carry_their_loinc_code_and_ucum_unit(reading, code, value,
+                                                                        unit):
+    [entry] = bundle_of(reading)["entry"]
+    resource = entry["resource"]
+
+    assert resource["code"]["coding"][0] == {
+        "system": "http://loinc.org", "code": code, "display": resource["code"]["coding"][0]
+        ["display"]}
+    assert resource["valueQuantity"] == {"value": value, "unit": unit, "system": UCUM,
+                                         "code": unit}
+
+
+@pytest.mark.parametrize(
+    ("component", "code", "value"),
+    [(0, "8480-6", 128), (1, "8462-4", 84)],
+)
+def test_blood_pressure_is_a_panel_with_systolic_and_diastolic_components(component, code,
+                                                                           value):
+    [entry] = bundle_of(bp("s1", NOW, 128, 84))["entry"]
+    resource = entry["resource"]
+
+    assert resource["code"]["coding"][0]["code"] == "85354-9"
+    assert "valueQuantity" not in resource
+    part = resource["component"][component]
+    assert part["code"]["coding"][0]["code"] == code
+    assert part["valueQuantity"] == {"value": value, "unit": "mm[Hg]", "system": UCUM,
+                                     "code": "mm[Hg]"}
+
+
+def test_the_same_reading_exports_with_the_same_entry_id():
+    first = bundle_of(hr("s1", NOW, 70))["entry"][0]["fullUrl"]
+    again = bundle_of(hr("s1", NOW, 70))["entry"][0]["fullUrl"]
+
+    assert first == again
+
+
+DOSE = NOW - minutes(150)
+
+
+def rems(readings, alerts=(), end=True):
+    events = [event("s1", DOSE - minutes(15), SessionEventType.START),
+              event("s1", DOSE, SessionEventType.DOSE)]
+    if end:
+        events.append(event("s1", DOSE + minutes(125), SessionEventType.END))
+    return reports.rems_summary("s1", events, readings, list(alerts))
+
+
+def test_rems_summary_picks_the_bp_before_dosing_near_40_minutes_and_before_the_end():
+    summary = rems([
+        bp("s1", DOSE - minutes(12), 120, 78),
+        bp("s1", DOSE - minutes(2), 124, 80),  # the last before the dose
+        bp("s1", DOSE + minutes(30), 150, 92),
+        bp("s1", DOSE + minutes(42), 158, 96),  # closest to +40
+        bp("s1", DOSE + minutes(50), 150, 90),
+        bp("s1", DOSE + minutes(120), 130, 82),  # the last before the end
+        bp("s1", DOSE + minutes(130), 128, 80),  # after the end: not part of the session
+    ])
+
+    assert (summary.bp_before_dose.systolic, summary.bp_before_dose.diastolic) == (124, 80)
+    assert (summary.bp_near_40.systolic, summary.bp_near_40.minutes_from_dose) == (158, 42)
+    assert summary.bp_before_end.systolic == 130
+    assert summary.duration_minutes == 125
+    assert summary.duration_met is True
+
+
+def test_rems_summary_has_no_40_minute_bp_when_none_was_taken_near_it():
+    summary = rems([bp("s1", DOSE - minutes(2), 124, 80), bp("s1", DOSE + minutes(60), 140, 88)])
+
+    assert summary.bp_near_40 is None
+    assert ("Blood pressure approximately 40 minutes after dosing", "not measured") in \
+        reports.rems_rows(summary)
+
+
+@pytest.mark.parametrize(
+    ("alerts", "in_range"),
+    [
+        ((), True),
+        ((alert("s1", DOSE + minutes(40), Metric.SYSTOLIC, Priority.MEDIUM),), False),
+        # A technical alarm is about the data, not the patient's vitals.
+        ((alert("s1", DOSE + minutes(40), Metric.DATA, Priority.LOW),), True),
+        # Before the dose the verdict, not the monitoring summary, speaks.
+        ((alert("s1", DOSE - minutes(5), Metric.SYSTOLIC, Priority.LOW),), True),
+    ],
+)
+def test_rems_summary_says_whether_vitals_stayed_in_range(alerts, in_range):
+    assert rems([bp("s1", DOSE - minutes(2), 124, 80)], alerts).vitals_in_range is in_range
+
+
+def test_rems_summary_without_an_end_runs_to_the_last_reading():
+    summary = rems([bp("s1", DOSE + minutes(90), 124, 80)], end=False)
+
+    assert summary.duration_minutes == 90
+    assert summary.duration_met is False
+
+
+def test_csv_export_round_trips_the_readings():
+    text = reports.readings_csv([bp("s1", NOW, 128.0, 84.0), spo2("s1", NOW + minutes(1), 96.5)])
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+
+    assert [(r["time"], r["kind"], r["systolic"], r["diastolic"], r["spo2"]) for r in rows] == [
+        ("2026-11-28T17:00:00Z", "bp", "128", "84", ""),
+        ("2026-11-28T17:01:00Z", "spo2", "", "", "96.5"),
+    ]
+
+
+def test_html_report_is_self_contained_with_summary_alarms_audit_and_readings():
+    readings = [bp("s1", DOSE - minutes(2), 124, 80), hr("s1", DOSE + minutes(1), 77)]
+    acked = alert("s1", DOSE + minutes(41), Metric.SYSTOLIC, Priority.HIGH,
+                  AlertState.ACKNOWLEDGED, message="SBP 186")
+    from dataclasses import replace
+
+    alerts = [alert("s1", DOSE + minutes(40), Metric.SYSTOLIC, Priority.HIGH,
+                    message="SBP 186"), replace(acked, by="nurse", note="re-measured")]
+    events = [event("s1", DOSE, SessionEventType.DOSE)]
+    summary = reports.rems_summary("s1", events, readings, alerts)
+
+    page = reports.html_report("s1", readings, events, alerts, summary, NOW)
+
+    assert page.startswith("<!doctype html>")
+    assert "<style>" in page and "<link" not in page and "<script src" not in page
+    assert "not a certified medical device" in page
+    assert "Blood pressure before dosing" in page and "124/80 mmHg" in page
+    assert "<td>nurse</td><td>re-measured</td>" in page
+    assert "Readings (2)" in page
