@@ -1,0 +1,59 @@
+"""`vitals demo`: embedded broker, ingest, SQLite store, simulator and dashboard in one process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode
+
+from services import wait_until
+
+from vitals.storage.sqlite import SqliteStore
+
+
+def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env["VITALS_DATA_DIR"] = str(tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "vitals", "demo", "--port", "0", "--sessions", "2",
+         "--speed", "600", "--seed", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("Dashboard:" in line for line in lines), 60, "the printed URL")
+        printed = next(line for line in lines if "Dashboard:" in line)
+        url = re.search(r"http://\S+/", printed).group(0)
+        login, password = re.findall(r"'([^']+)'", printed)[:2]
+
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        assert "not a certified medical device" in opener.open(
+            url + "login", timeout=10).read().decode().lower()
+        landed = opener.open(url + "login", timeout=10,
+                             data=urlencode({"username": login, "password": password}).encode())
+        assert landed.status == 200 and "/login" not in landed.url
+
+        # The second demo session is the hypertensive spike: its crisis alarm gets stored.
+        store = SqliteStore(tmp_path / "vitals.sqlite3")
+        try:
+            def spike_alarm() -> bool:
+                spikes = [s.session for s in store.sessions() if "hypertensive" in s.session]
+                return any(a.metric.value == "systolic" and a.priority.value == "high"
+                           for s in spikes for a in store.alerts(s))
+            wait_until(spike_alarm, 120, "the simulated hypertensive spike to alarm")
+        finally:
+            store.close()
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
