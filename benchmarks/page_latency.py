@@ -1,0 +1,125 @@
+"""Latency from publishing a reading to seeing its number on the dashboard, in a real browser.
+
+Real Mosquitto and InfluxDB, the ingest worker and the dashboard (refreshing every `--refresh-ms`,
+2,000 by default as shipped), headless Chromium logged in on the overview. Each probe publishes
+a heart rate nobody has shown yet and times until the tile's numeral shows it. The figure is
+dominated by the refresh interval: expect pipeline latency + up to one interval.
+
+    .venv/bin/python benchmarks/page_latency.py [--probes 20] [--refresh-ms 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
+
+from dashboard import ids  # noqa: E402
+from dashboard.app import create_app  # noqa: E402
+from ingest.worker import IngestWorker, build_engine  # noqa: E402
+from vitals.mqtt import make_client  # noqa: E402
+from vitals.settings import Settings  # noqa: E402
+from vitals.storage import open_store  # noqa: E402
+from vitals.users import ensure_user, users_path  # noqa: E402
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--window-size=1400,900"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--refresh-ms", type=int, default=2000)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    broker, influx = MosquittoServer().start(), InfluxServer().start()
+    with TemporaryDirectory() as data:
+        settings = Settings(mqtt_url=broker.url, influx_url=influx.url, influx_db="page",
+                            data_dir=Path(data), ingest_client_id="page-ingest")
+        store = open_store(settings)
+        worker = IngestWorker(settings, store, build_engine(settings))
+        worker.start()
+        ensure_user(users_path(settings), "bench", "bench-password", "monitor")
+        app = create_app(store, settings, refresh_ms=args.refresh_ms)
+        server = make_server("127.0.0.1", 0, app.server, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/"
+        publisher = make_client(settings.mqtt)
+        publisher.connect(settings.mqtt.host, settings.mqtt.port)
+        publisher.loop_start()
+        session = f"page-{uuid.uuid4().hex[:6]}"
+        driver = browser()
+        samples: list[float] = []
+        try:
+            publisher.publish(f"vitals/{session}/hr", '{"bpm": 60}', qos=1).wait_for_publish(10)
+            driver.get(url + "login")
+            driver.find_element(By.NAME, "username").send_keys("bench")
+            driver.find_element(By.NAME, "password").send_keys("bench-password")
+            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            value_id = ids.tile_value(session, "hr")
+
+            def shown() -> str:
+                # Read in the page: the tile is re-rendered on every refresh.
+                return driver.execute_script(
+                    "const e = document.getElementById(arguments[0]);"
+                    "return e ? e.textContent : '';", value_id)
+
+            wait_until(lambda: shown() == "60", 60, "the first value on the page")
+            rng = random.Random(1)
+            for n in range(args.probes):
+                bpm = 61 + n % 30
+                # Publish at a random phase of the refresh cycle, not just after a refresh.
+                time.sleep(rng.uniform(0, args.refresh_ms / 1000))
+                sent = time.perf_counter()
+                publisher.publish(f"vitals/{session}/hr", f'{{"bpm": {bpm}}}', qos=1)
+                wait_until(lambda b=bpm: shown() == str(b), 30, f"{bpm} on the page")
+                samples.append((time.perf_counter() - sent) * 1000)
+        finally:
+            driver.quit()
+            publisher.disconnect()
+            server.shutdown()
+            worker.stop()
+            store.close()
+            broker.cleanup()
+            influx.cleanup()
+
+    print(f"# Publish → value on the page ({platform.node()}, {os.cpu_count()} cores, "
+          f"dashboard refresh {args.refresh_ms} ms)")
+    print()
+    print("| figure | median ms | p90 ms | max ms | samples | target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    ordered = sorted(samples)
+    print(f"| publish → value on the overview | {statistics.median(samples):.0f} | "
+          f"{ordered[int(0.9 * (len(ordered) - 1))]:.0f} | {max(samples):.0f} | {len(samples)} "
+          f"| <= refresh interval + pipeline |")
+
+
+if __name__ == "__main__":
+    main()
