@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -48,7 +49,7 @@ def client(port: int, name: str) -> mqtt.Client:
     return c
 
 
-def background_load(port: int, rate: float, stop: threading.Event) -> tuple[int, float]:
+def background_load(port: int, rate: float, stop, result) -> None:
     """Normal heart rates on 20 sessions at `rate` messages/s, paced by the clock."""
     publisher = client(port, "load")
     sent = 0
@@ -63,7 +64,7 @@ def background_load(port: int, rate: float, stop: threading.Event) -> tuple[int,
     elapsed = time.monotonic() - started
     publisher.disconnect()
     publisher.loop_stop()
-    return sent, elapsed
+    result.put((sent, elapsed))
 
 
 def main() -> None:
@@ -103,10 +104,12 @@ def main() -> None:
                           qos=1)
             time.sleep(0.5)
 
-        stop = threading.Event()
-        load_result: list[tuple[int, float]] = []
-        load = threading.Thread(target=lambda: load_result.append(
-            background_load(broker.port, args.rate, stop)))
+        # The load runs in its own process, so it does not share this process's GIL with the
+        # listener whose receive times we measure.
+        stop = multiprocessing.Event()
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        load = multiprocessing.Process(target=background_load,
+                                       args=(broker.port, args.rate, stop, results))
         load.start()
         time.sleep(2)  # let the load reach its steady state before measuring (not synchronisation)
 
@@ -125,7 +128,8 @@ def main() -> None:
             alert_ms.append((alerts[session] - sent) * 1000)
             time.sleep(args.interval)
         stop.set()
-        load.join()
+        load_result = [results.get(timeout=30)]
+        load.join(30)
     finally:
         ingest.terminate()
         ingest.wait(30)

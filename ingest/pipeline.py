@@ -18,7 +18,15 @@ from datetime import datetime
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
-from vitals.readings import Acknowledgement, Reading, Rejection, SessionEvent, parse, truncate
+from vitals.readings import (
+    Acknowledgement,
+    Observation,
+    Reading,
+    Rejection,
+    SessionEvent,
+    parse,
+    truncate,
+)
 from vitals.storage.base import Batch
 
 log = logging.getLogger(__name__)
@@ -50,12 +58,13 @@ class Counters:
     received: int = 0
     readings: int = 0
     events: int = 0
+    observations: int = 0
     rejected: int = 0
     duplicates: int = 0
     alerts: int = 0
     rule_failures: int = 0
     stored_batches: int = 0
-    stored: int = 0  # readings and session events written (a redelivery is written again)
+    stored: int = 0  # readings, session events and observations written (redeliveries again)
     acknowledged: int = 0  # messages acknowledged to the broker after their batch was stored
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -79,6 +88,7 @@ class Pipeline:
     def process(self, messages: Sequence[Inbound]) -> Outcome:
         readings: list[Reading] = []
         events: list[SessionEvent] = []
+        observations: list[Observation] = []
         alerts: list[AlertEvent] = []
         rejections: list[Rejection] = []
         for message in messages:
@@ -100,6 +110,15 @@ class Pipeline:
                 if self._first_time(("event", parsed.session, parsed.event, parsed.time)):
                     alerts += self._judge(parsed.session, parsed.time,
                                           lambda e=parsed: self.engine.on_event(e))
+            elif isinstance(parsed, Observation):
+                self.counters.observations += 1
+                observations.append(parsed)
+                if self._first_time(("observation", parsed.session, parsed.observation,
+                                     parsed.by, parsed.time)):
+                    alerts += self._judge(parsed.session, parsed.time,
+                                          lambda o=parsed: self.engine.on_observation(o))
+                else:
+                    self.counters.duplicates += 1
             else:
                 self.counters.readings += 1
                 readings.append(parsed)
@@ -111,7 +130,8 @@ class Pipeline:
                 else:
                     self.counters.duplicates += 1
         self.counters.alerts += len(alerts)
-        return Outcome(Batch(readings, events, alerts, rejections), alerts, rejections)
+        return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,
+                       rejections)
 
     def tick(self, now: datetime) -> Outcome:
         """Time-driven rules (no data, escalation), run while no message arrives."""

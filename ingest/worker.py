@@ -344,6 +344,7 @@ class IngestWorker:
                 events=[e for o in outcomes for e in o.batch.events],
                 alerts=[a for o in outcomes for a in o.batch.alerts],
                 rejections=[r for o in outcomes for r in o.batch.rejections],
+                observations=[x for o in outcomes for x in o.batch.observations],
             )
             if self._store(batch):
                 for rejection in batch.rejections:
@@ -423,7 +424,7 @@ class IngestWorker:
                 self._publish_status(force=True)
             counters = self.pipeline.counters
             counters.stored_batches += 1
-            counters.stored += len(batch.readings) + len(batch.events)
+            counters.stored += len(batch.readings) + len(batch.events) + len(batch.observations)
             return True
 
     def _ack(self, messages: list[Inbound]) -> None:
@@ -478,6 +479,7 @@ class IngestWorker:
                 events,
                 self.store.readings(summary.session, since=summary.first_time),
                 self.store.alerts(summary.session),
+                self.store.observations(summary.session),
             )
             restored += 1
         if restored:

@@ -21,7 +21,7 @@ from typing import Final
 
 from simulators.physiology import Baseline, DoseResponse, Episode, Noise, Physiology, Signal
 from vitals.alerts import Metric, Priority
-from vitals.readings import DeviceProblem, Kind
+from vitals.readings import DeviceProblem, Kind, ObservationKind, Severity
 
 
 class PreSession(StrEnum):
@@ -52,6 +52,16 @@ class Dropout:
 
 
 @dataclass(frozen=True, slots=True)
+class SimObservation:
+    """Something the simulated monitor observes and records at `at_minutes` after the dose."""
+
+    at_minutes: float
+    observation: ObservationKind
+    severity: Severity = Severity.MILD
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str  # one line, shown by `vitals simulate --help`
@@ -65,6 +75,7 @@ class Scenario:
     pre_session: PreSession = PreSession.GO
     device_faults: tuple[DeviceFault, ...] = ()
     dropouts: tuple[Dropout, ...] = ()
+    observations: tuple[SimObservation, ...] = ()
 
 
 # A mild responder: below the IV series' mean (+16/+11), because with noise a mean response
@@ -76,10 +87,14 @@ _QUIET = Physiology(
 )
 
 _ROWS: Final = (
+    # The monitor records mild nausea at 20 min: logged with the session, no rule alarms on it.
     Scenario(
         name="normal",
-        description="a mild, typical response that stays inside every limit (raises nothing)",
+        description="a mild, typical response that stays inside every limit; the monitor "
+        "records mild nausea (raises nothing)",
         physiology=_QUIET,
+        observations=(SimObservation(20, ObservationKind.NAUSEA, Severity.MILD,
+                                     "queasy, declined the bowl"),),
     ),
     # Peak reading >= 132 + 62 * 0.967 - 5 = 187 >= 180 at 30, 35 and 40 min.
     Scenario(
@@ -192,6 +207,20 @@ _ROWS: Final = (
             {(Metric.SYSTOLIC, Priority.MEDIUM), (Metric.DIASTOLIC, Priority.MEDIUM)}
         ),
         pre_session=PreSession.NO_GO,
+    ),
+    # Vital signs stay quiet (the pulse oximeter lags and an SpO2 drop is a separate scenario):
+    # the monitor's observation alone raises the high observation alarm.
+    Scenario(
+        name="respiratory-depression",
+        description="the monitor observes moderate respiratory depression at 25 min (high "
+        "observation alarm)",
+        physiology=_QUIET,
+        expected_alarms=frozenset({(Metric.OBSERVATION, Priority.HIGH)}),
+        observations=(
+            SimObservation(15, ObservationKind.SEDATION, Severity.MILD, "drowsy, rousable"),
+            SimObservation(25, ObservationKind.RESPIRATORY_DEPRESSION, Severity.MODERATE,
+                           "shallow, slow breathing"),
+        ),
     ),
 )
 

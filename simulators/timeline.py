@@ -5,7 +5,9 @@ Session protocol (times from the session's start event):
 - two baseline cuff readings before the dose (at 30 % and 80 % of `dose_after`);
 - `dose` at `dose_after` (default 10 min);
 - cuff readings every `cuff_interval` after the dose, plus one at 40 min (the guidance's recheck);
-- `end` at `dose_after + session_length` (default 120 min after the dose).
+- `end` at `dose_after + session_length` (default 120 min after the dose);
+- a simulated monitor (`sim-monitor`) checks in (`checkin` session event) at 0 and every
+  `checkin_interval` (default 15 min) until the end, and records the scenario's observations.
 
 Payloads follow the contract exactly; `time` is the simulated time `start + offset`.
 """
@@ -27,10 +29,13 @@ from vitals.timefmt import rfc3339
 CUFF_DEVICE: Final = "cuff-1"
 OXIMETER_DEVICE: Final = "oximeter-1"
 SIMULATOR_ID: Final = "simulator"
+MONITOR_ID: Final = "sim-monitor"
+CHECKIN_INTERVAL: Final = timedelta(minutes=15)  # the peer monitor's cadence (issue 8)
 RECHECK_AFTER_DOSE: Final = timedelta(minutes=40)  # Spravato REMS: BP at 40 min
 BASELINE_FRACTIONS: Final = (0.3, 0.8)  # of the pre-dose period: two baseline cuff readings
 
-BP, HR, SPO2, SESSION = "bp", "hr", "spo2", "session"  # topic leaves, as plain strings
+# Topic leaves, as plain strings.
+BP, HR, SPO2, SESSION, OBSERVATION = "bp", "hr", "spo2", "session", "observation"
 # Ties at one instant: the start event first, then readings, then the end.
 _FIRST, _READING, _LAST = 0, 1, 2
 
@@ -40,7 +45,7 @@ class SimMessage:
     """One message to publish: `offset` from the session's start, `time` = start + offset."""
 
     offset: timedelta
-    leaf: str  # bp, hr, spo2 or session
+    leaf: str  # bp, hr, spo2, session or observation
     payload: dict[str, Any]
     session: str
     time: datetime
@@ -56,6 +61,7 @@ def session_messages(
     stream_interval: timedelta = timedelta(seconds=5),
     dose_after: timedelta = timedelta(minutes=10),
     session_length: timedelta = timedelta(minutes=120),
+    checkin_interval: timedelta | None = CHECKIN_INTERVAL,
 ) -> list[SimMessage]:
     """Every message of one session, in time order; the same arguments give the same list."""
     spec = get(scenario) if isinstance(scenario, str) else scenario
@@ -68,6 +74,8 @@ def session_messages(
                         ("dose_after", dose_after), ("session_length", session_length)):
         if value <= timedelta(0):
             raise ValueError(f"{name} must be positive, got {value}")
+    if checkin_interval is not None and checkin_interval <= timedelta(0):
+        raise ValueError(f"checkin_interval must be positive or None, got {checkin_interval}")
 
     patient = Patient(spec.physiology, random.Random(seed))
     end = dose_after + session_length
@@ -89,6 +97,20 @@ def session_messages(
                      "by": SIMULATOR_ID}))
     planned.append((dose_after, _READING, SESSION, {"event": "dose", "by": SIMULATOR_ID}))
     planned.append((end, _LAST, SESSION, {"event": "end", "by": SIMULATOR_ID}))
+
+    if checkin_interval is not None:  # None: nobody checks in (a device-only session)
+        at = timedelta(0)
+        while at < end:
+            planned.append((at, _READING, SESSION, {"event": "checkin", "by": MONITOR_ID}))
+            at += checkin_interval
+    for seen in spec.observations:
+        at = dose_after + timedelta(minutes=seen.at_minutes)
+        if timedelta(0) <= at < end:
+            payload: dict[str, Any] = {"observation": seen.observation.value,
+                                       "severity": seen.severity.value, "by": MONITOR_ID}
+            if seen.note is not None:
+                payload["note"] = seen.note
+            planned.append((at, _READING, OBSERVATION, payload))
 
     for offset in _cuff_schedule(dose_after, session_length, cuff_interval, spec):
         problems = _faults_at(spec, since_dose(offset))

@@ -8,14 +8,19 @@ from datetime import UTC, datetime
 import pytest
 
 from vitals.readings import (
+    MAX_NOTE_CHARS,
     MAX_PAYLOAD_BYTES,
+    OBSERVATION_LABELS,
     REJECTED_PAYLOAD_CHARS,
     DeviceProblem,
     Kind,
+    Observation,
+    ObservationKind,
     Reading,
     Rejection,
     SessionEvent,
     SessionEventType,
+    Severity,
     parse,
 )
 
@@ -216,3 +221,69 @@ def test_an_acknowledgement_names_the_metric_and_who_acknowledged():
 ])
 def test_acknowledgements_without_a_known_metric_or_a_person_are_refused(document, words):
     assert words in reason("vitals/s1/ack", document)
+
+
+# ---- observations and check-ins (issue 8) -------------------------------------------------------
+
+
+def test_an_observation_keeps_every_field():
+    result = parsed("vitals/s1/observation", {
+        "observation": "sedation", "severity": "moderate", "note": "eyes closed, rousable",
+        "by": "nurse-a", "time": "2026-11-28T17:25:00+01:00"})
+    assert result == Observation(
+        session="s1", time=datetime(2026, 11, 28, 16, 25, tzinfo=UTC),
+        observation=ObservationKind.SEDATION, severity=Severity.MODERATE,
+        note="eyes closed, rousable", by="nurse-a", time_inferred=False)
+    assert result.label == "Sedation"
+
+
+def test_an_observation_without_severity_time_note_or_name_defaults_to_mild_now():
+    assert parsed("vitals/s1/observation", {"observation": "nausea"}) == Observation(
+        "s1", RECEIVED, ObservationKind.NAUSEA, Severity.MILD, time_inferred=True)
+
+
+@pytest.mark.parametrize("kind", list(ObservationKind))
+@pytest.mark.parametrize("severity", list(Severity))
+def test_every_observation_kind_and_severity_parses(kind, severity):
+    result = parsed("vitals/s1/observation", {"observation": kind.value,
+                                              "severity": severity.value})
+    assert isinstance(result, Observation)
+    assert (result.observation, result.severity) == (kind, severity)
+
+
+def test_every_observation_kind_has_a_label_and_severities_rank_in_order():
+    assert set(OBSERVATION_LABELS) == set(ObservationKind)
+    assert [s.rank for s in Severity] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("document", "words"), [
+    ({}, "observation must be one of"),
+    ({"observation": "hiccups"}, "observation must be one of anxiety"),
+    ({"observation": "Nausea"}, "got 'Nausea'"),
+    ({"observation": 3}, "observation must be one of"),
+    ({"observation": "nausea", "severity": "extreme"}, "severity must be one of none, mild"),
+    ({"observation": "nausea", "severity": 2}, "severity must be one of"),
+    ({"observation": "nausea", "severity": None}, "severity must be one of"),
+    ({"observation": "nausea", "note": 5}, "note must be a string"),
+    ({"observation": "nausea", "by": ["a"]}, "by must be a string"),
+    ({"observation": "nausea", "time": "17:05"}, "time must be RFC 3339"),
+])
+def test_bad_observations_are_refused_with_a_reason(document, words):
+    assert words in reason("vitals/s1/observation", document)
+
+
+def test_an_overlong_observation_note_is_truncated_not_refused():
+    result = parsed("vitals/s1/observation", {"observation": "nausea", "note": "x" * 2000})
+    assert isinstance(result, Observation) and len(result.note or "") == MAX_NOTE_CHARS
+
+
+def test_a_checkin_is_a_session_event_with_who_checked_in():
+    result = parsed("vitals/s1/session", {"event": "checkin", "by": "nurse-a",
+                                          "time": "2026-11-28T17:15:00Z"})
+    assert result == SessionEvent("s1", SessionEventType.CHECKIN,
+                                  datetime(2026, 11, 28, 17, 15, tzinfo=UTC), by="nurse-a")
+
+
+def test_an_observation_alarm_can_be_acknowledged():
+    result = parsed("vitals/s1/ack", {"metric": "observation", "by": "nurse-a"})
+    assert result.metric == "observation"

@@ -35,7 +35,10 @@ class Metric(StrEnum):
     DIASTOLIC = "diastolic"
     HEART_RATE = "heart_rate"
     SPO2 = "spo2"
-    DATA = "data"  # technical alarms: no readings, device-reported measurement problems
+    DATA = "data"  # technical alarms: no readings, device-reported problems, missed check-ins
+    # Alarms raised by a monitor's observation (issue 8): an extension of the contract's
+    # vocabulary. They latch until acknowledged; an observation has no "back in range".
+    OBSERVATION = "observation"
 
 
 @dataclass(frozen=True, slots=True)

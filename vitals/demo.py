@@ -41,10 +41,10 @@ def run_demo(
     from dashboard.commands import Commands
     from dashboard.health import IngestStatus
     from ingest.worker import IngestWorker
-    from vitals.engine import AlertEngine
-    from vitals.profile import load_profile
     from simulators import publisher
     from vitals.broker import EmbeddedBroker
+    from vitals.engine import AlertEngine
+    from vitals.profile import load_profile
     from vitals.storage import open_store
     from vitals.users import ensure_user, users_path
 

@@ -4,11 +4,12 @@ Time: rules driven by readings judge by reading times, so a simulation run 60x f
 same alarms as real time. `on_tick(now)` judges staleness and escalation by the wall clock mapped
 onto each session's clock with the offset seen on its last reading (`reading.time - received_at`).
 
-Restart: `restore` replays a session's stored events and readings silently (baselines, rules in
-effect, sustained and hysteresis counters, last reading per stream), then takes each metric's
-alarm (priority, acknowledgement, latch) from the latest stored alert event, so nothing already
-stored is emitted again. Staleness that only a tick saw is seen again by the next tick; the
-offset is unknown until the next reading, so ticks meanwhile judge by the wall clock as is.
+Restart: `restore` replays a session's stored events, observations and readings silently
+(baselines, rules in effect, sustained and hysteresis counters, last reading per stream, last
+check-in, observation history), then takes each metric's alarm (priority, acknowledgement,
+latch) from the latest stored alert event, so nothing already stored is emitted again.
+Staleness that only a tick saw is seen again by the next tick; the offset is unknown until the
+next reading, so ticks meanwhile judge by the wall clock as is.
 """
 
 from __future__ import annotations
@@ -19,16 +20,20 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
-from vitals.readings import Reading, SessionEvent, SessionEventType
+from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
+    OBSERVATION_RULE_PREFIX,
     Alarm,
     SessionState,
     acknowledge,
+    check_checkin,
     check_resume,
     check_stale,
     end_session,
     escalate,
     evaluate,
+    evaluate_observation,
+    record_checkin,
 )
 from vitals.sessions import alert_order
 
@@ -61,19 +66,23 @@ class AlertEngine:
         events: Iterable[SessionEvent],
         readings: Iterable[Reading],
         alerts: Iterable[AlertEvent],
+        observations: Iterable[Observation] = (),
     ) -> None:
         """Rebuild a session's state from the Store after a worker restart; emits nothing."""
         self._sessions.pop(session, None)
         self._offsets.pop(session, None)
         # Events before readings at the same instant: a start or dose at t governs a reading at t.
-        history: list[tuple[datetime, int, SessionEvent | Reading]] = [
+        history: list[tuple[datetime, int, SessionEvent | Observation | Reading]] = [
             (e.time, 0, e) for e in events
         ]
-        history += [(r.time, 1, r) for r in readings]
+        history += [(o.time, 1, o) for o in observations]
+        history += [(r.time, 2, r) for r in readings]
         history.sort(key=lambda item: (item[0], item[1]))
         for _, _, item in history:
             if isinstance(item, SessionEvent):
                 self.on_event(item)
+            elif isinstance(item, Observation):
+                self._apply_observation(item)
             else:
                 self._apply_reading(item)
         state = self._sessions.get(session)
@@ -92,8 +101,12 @@ class AlertEngine:
         self._offsets[reading.session] = reading.time - received_at
         return self._apply_reading(reading)
 
+    def on_observation(self, observation: Observation) -> list[AlertEvent]:
+        """Alert events an observation the monitor recorded causes, judged by its time."""
+        return self._apply_observation(observation)
+
     def on_event(self, event: SessionEvent) -> list[AlertEvent]:
-        """A session's start, dose or end."""
+        """A session's start, dose, end, check-in (or an audit-trail event: nothing to judge)."""
         state = self._sessions.get(event.session)
         if event.event is SessionEventType.START:
             if state is None or state.ended is not None:
@@ -106,12 +119,14 @@ class AlertEngine:
             state.set_start(event.time)
         if state.ended is not None:
             return []
-        if event.event is SessionEventType.DOSE:
-            state.set_dose(event.time)
-            return []
         if event.event is SessionEventType.END:
             return end_session(state, event.time)
-        return []  # notes, checklists, sign-offs: the audit trail, not the alarm state
+        if event.event is SessionEventType.CHECKIN:
+            return record_checkin(state, self.profile, event.time)
+        events = check_checkin(state, self.profile, event.time)  # any event advances the clock
+        if event.event is SessionEventType.DOSE:
+            state.set_dose(event.time)
+        return events  # notes, checklists, sign-offs: the audit trail, not the alarm state
 
     def on_tick(self, now: datetime) -> list[AlertEvent]:
         """Staleness and escalation at wall-clock `now`, mapped onto each session's clock."""
@@ -122,6 +137,7 @@ class AlertEngine:
             session_now = now + self._offsets.get(session, timedelta(0))
             events += escalate(state, self.profile, session_now)
             events += check_stale(state, self.profile, session_now, self.stale_seconds)
+            events += check_checkin(state, self.profile, session_now)
             events += escalate(state, self.profile, session_now)  # a stale medium may be due
         return events
 
@@ -152,7 +168,20 @@ class AlertEngine:
             return []
         events = escalate(state, self.profile, reading.time)
         events += check_resume(reading, state, self.profile, self.stale_seconds)
+        events += check_checkin(state, self.profile, reading.time)
         events += evaluate(reading, state, self.profile)
+        return events
+
+    def _apply_observation(self, observation: Observation) -> list[AlertEvent]:
+        state = self._sessions.get(observation.session)
+        if state is None:  # an observation for a session never started starts it
+            state = self._sessions[observation.session] = SessionState(observation.session)
+            state.set_start(observation.time)
+        if state.ended is not None:
+            return []
+        events = escalate(state, self.profile, observation.time)
+        events += check_checkin(state, self.profile, observation.time)
+        events += evaluate_observation(observation, state, self.profile)
         return events
 
 
@@ -174,6 +203,8 @@ def _alarms_from(
             continue
         if metric is Metric.DATA:
             present = bool(state.data_causes)
+        elif metric is Metric.OBSERVATION:
+            present = False  # an observation is a moment: its alarm only waits for an ack
         else:
             present = any(
                 track.in_effect for rule_id, track in state.tracks.items()
@@ -193,7 +224,8 @@ def _cause_rank(alert: AlertEvent, profile: Profile) -> int:
     """The rank of the cause that raised a stored alarm: below `high` if it was escalated."""
     if alert.priority is not Priority.HIGH:
         return alert.priority.rank
-    rule = profile.rules.get(alert.rule)
+    rule = profile.rules.get(alert.rule) or profile.observation_rules.get(
+        alert.rule.removeprefix(OBSERVATION_RULE_PREFIX))
     if rule is not None:
         return rule.priority.rank
     # A high technical alarm can only be an escalated medium one.

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from vitals.alerts import AlertEvent
-from vitals.readings import FIELDS, Reading, SessionEvent
+from vitals.readings import FIELDS, Observation, Reading, SessionEvent
 from vitals.storage.base import Store
 from vitals.timefmt import rfc3339
 
@@ -30,6 +30,7 @@ def export_session(store: Store, session: str, fmt: str, out: TextIO) -> None:
         "readings": [reading_json(r) for r in readings],
         "alerts": [alert_json(a) for a in store.alerts(session)],
         "events": [event_json(e) for e in store.events(session)],
+        "observations": [observation_json(o) for o in store.observations(session)],
     }
     json.dump(document, out, indent=2, ensure_ascii=False)
     out.write("\n")
@@ -56,6 +57,20 @@ def event_json(event: SessionEvent) -> dict[str, Any]:
     for name in ("note", "by"):
         if getattr(event, name) is not None:
             document[name] = getattr(event, name)
+    return document
+
+
+def observation_json(observation: Observation) -> dict[str, Any]:
+    """Every key always present (`note`/`by` null when not recorded), so a reader need not guess."""
+    document: dict[str, Any] = {
+        "time": rfc3339(observation.time),
+        "observation": observation.observation.value,
+        "severity": observation.severity.value,
+        "note": observation.note,
+        "by": observation.by,
+    }
+    if observation.time_inferred:
+        document["time_inferred"] = True
     return document
 
 

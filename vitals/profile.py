@@ -4,6 +4,10 @@
 overrides it with a TOML file of the same shape, a session with a mapping of the same shape;
 both merge key by key onto the default (`load_profile`). Every limit rule names its source.
 A bad profile fails at load with a `ProfileError` naming the offending key.
+
+Observation rules (`[observation_rules."..."]`) and the presence check-in (`[checkin]`) live in
+the same file: a rule whose value is a local decision rather than a cited one says so with
+`source = "clinic_choice"` and a `note` explaining the choice.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vitals.alerts import Metric, Priority
-from vitals.readings import Kind
+from vitals.readings import OBSERVATION_LABELS, Kind, ObservationKind, Severity
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,24 @@ def _check_template(template: str) -> str:
     return template
 
 
+# Fields an observation rule's message may use.
+_OBSERVATION_TEMPLATE_FIELDS: Final = {
+    "label": "Respiratory depression", "observation": "respiratory_depression",
+    "severity": "moderate", "by": "nurse-a", "note": "shallow breathing", "time": "09:40",
+    "while_label": "Sedation", "while_severity": "moderate", "minutes": "30",
+}
+_CHECKIN_TEMPLATE_FIELDS: Final = {"value": "17", "interval": "15", "limit": "17"}
+CLINIC_CHOICE: Final = "clinic_choice"
+
+
+def _check_fields(template: str, fields: Mapping[str, str]) -> str:
+    try:
+        template.format(**fields)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"message template {template!r} is invalid: {err!r}") from err
+    return template
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -124,7 +146,7 @@ class LimitRule(_Model):
 
     @model_validator(mode="after")
     def _one_limit(self) -> LimitRule:
-        if self.metric is Metric.DATA:
+        if self.metric not in LIMIT_METRICS:
             raise ValueError("limit rules apply to systolic, diastolic, heart_rate or spo2")
         if (self.threshold is None) == (self.baseline_offset is None):
             raise ValueError("give exactly one of threshold or baseline_offset")
@@ -143,6 +165,89 @@ class LimitRule(_Model):
             return None
         assert self.baseline_offset is not None
         return baseline + self.baseline_offset
+
+
+class ObservationWhile(_Model):
+    """The "while" of an observation rule: another observation recorded near it in time."""
+
+    observations: tuple[ObservationKind, ...] = Field(min_length=1)
+    min_severity: Severity = Severity.MILD
+    within_minutes: float = Field(gt=0)
+
+    def matches(self, kind: ObservationKind, severity: Severity) -> bool:
+        return kind in self.observations and severity.rank >= self.min_severity.rank
+
+
+class ObservationRule(_Model):
+    """A row of `[observation_rules]`: which observations, from what severity, raise what.
+
+    `observations` empty means any kind. With `while_`, the rule needs an observation of
+    another kind within `within_minutes` of this one, before or after it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str
+    observations: tuple[ObservationKind, ...] = ()
+    min_severity: Severity = Severity.MILD
+    while_: ObservationWhile | None = Field(default=None, alias="while")
+    priority: Priority
+    message: str
+    source: str
+    note: str = ""  # why, for a clinic choice; shown beside the rule
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _valid(self) -> ObservationRule:
+        if self.min_severity is Severity.NONE:
+            raise ValueError("min_severity 'none' would alarm on 'not seen': use mild or above")
+        if self.source == CLINIC_CHOICE and not self.note.strip():
+            raise ValueError("a clinic_choice rule needs a note saying why")
+        _check_fields(self.message, _OBSERVATION_TEMPLATE_FIELDS)
+        return self
+
+    def matches(self, kind: ObservationKind, severity: Severity) -> bool:
+        """Whether an observation is this rule's own (the while condition aside)."""
+        return ((not self.observations or kind in self.observations)
+                and severity.rank >= self.min_severity.rank)
+
+    def render(self, kind: ObservationKind, severity: Severity, by: str | None,
+               note: str | None, time: str, partner: tuple[ObservationKind, Severity] | None
+               ) -> str:
+        fields = {
+            "label": OBSERVATION_LABELS[kind], "observation": kind.value,
+            "severity": severity.value, "by": by or "the monitor", "note": note or "",
+            "time": time, "while_label": "", "while_severity": "", "minutes": "",
+        }
+        if partner is not None and self.while_ is not None:
+            fields.update(while_label=OBSERVATION_LABELS[partner[0]],
+                          while_severity=partner[1].value,
+                          minutes=f"{self.while_.within_minutes:g}")
+        return self.message.format(**fields)
+
+
+class Checkin(_Model):
+    """Presence check-ins: expected every `interval_minutes` once a session opted in."""
+
+    interval_minutes: float = Field(gt=0)
+    grace_minutes: float = Field(ge=0)
+    # False: a session is watched for check-ins only after its first one, so a device-only
+    # session is never told it has no monitor. True: from the session's start.
+    required_from_start: bool = False
+    message: str
+    source: str
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _valid(self) -> Checkin:
+        if self.source == CLINIC_CHOICE and not self.note.strip():
+            raise ValueError("a clinic_choice setting needs a note saying why")
+        _check_fields(self.message, _CHECKIN_TEMPLATE_FIELDS)
+        return self
+
+    @property
+    def limit_minutes(self) -> float:
+        return self.interval_minutes + self.grace_minutes
 
 
 class Hysteresis(_Model):
@@ -256,6 +361,8 @@ class Profile(_Model):
     cadence: Cadence
     presession: dict[Metric, Bands]
     discharge: Discharge
+    observation_rules: dict[str, ObservationRule] = Field(default_factory=dict)
+    checkin: Checkin
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +373,12 @@ class Profile(_Model):
                 for key, value in data["rules"].items()
             }
             data = {**data, "rules": rules}
+        if isinstance(data, Mapping) and isinstance(data.get("observation_rules"), Mapping):
+            rules = {
+                key: ({"id": key, **value} if isinstance(value, Mapping) else value)
+                for key, value in data["observation_rules"].items()
+            }
+            data = {**data, "observation_rules": rules}
         return data
 
     @model_validator(mode="after")
@@ -280,7 +393,14 @@ class Profile(_Model):
                 raise ValueError(f"rules.{key}: id must match the key")
             if rule.source not in self.sources:
                 raise ValueError(f"rules.{key}.source: {rule.source!r} is not a key of [sources]")
-        for section in ("hysteresis", "escalation", "technical", "cadence", "discharge"):
+        for key, seen_rule in self.observation_rules.items():
+            if seen_rule.id != key:
+                raise ValueError(f"observation_rules.{key}: id must match the key")
+            if seen_rule.source not in self.sources:
+                raise ValueError(f"observation_rules.{key}.source: {seen_rule.source!r} is not a "
+                                 "key of [sources]")
+        for section in ("hysteresis", "escalation", "technical", "cadence", "discharge",
+                        "checkin"):
             source = getattr(self, section).source
             if source not in self.sources:
                 raise ValueError(f"{section}.source: {source!r} is not a key of [sources]")

@@ -50,6 +50,7 @@ class SessionEventType(StrEnum):
     CHECKLIST = "checklist"  # the pre-session checklist as answered (in `note`)
     OVERRIDE = "override"  # a no-go verdict overridden; `note` holds the written reason
     SIGNOFF = "signoff"  # clinician's discharge sign-off
+    CHECKIN = "checkin"  # the monitor confirms presence (issue 8); a missed one is a data alarm
 
 
 class DeviceProblem(StrEnum):
@@ -62,6 +63,61 @@ class DeviceProblem(StrEnum):
     IMPROPER_POSITION = "improper_position"
     SENSOR_CONTACT = "sensor_contact"
     MEASUREMENT_ERROR = "measurement_error"
+
+
+class ObservationKind(StrEnum):
+    """What a monitor can observe but no cuff can measure; the `observation` payload's value."""
+
+    ANXIETY = "anxiety"
+    BLURRED_VISION = "blurred_vision"
+    CONFUSION = "confusion"
+    NAUSEA = "nausea"
+    VOMITING = "vomiting"
+    RESTLESSNESS = "restlessness"
+    SLURRED_SPEECH = "slurred_speech"
+    EXCITABILITY = "excitability"
+    NYSTAGMUS = "nystagmus"
+    ALTERED_TIME_SENSE = "altered_time_sense"
+    SYNESTHESIA = "synesthesia"
+    DIMINISHED_SENSES = "diminished_senses"
+    SEDATION = "sedation"
+    DISSOCIATION = "dissociation"
+    RESPIRATORY_DEPRESSION = "respiratory_depression"
+
+
+OBSERVATION_LABELS: Final[Mapping[ObservationKind, str]] = {
+    ObservationKind.ANXIETY: "Anxiety",
+    ObservationKind.BLURRED_VISION: "Blurred vision",
+    ObservationKind.CONFUSION: "Mental confusion",
+    ObservationKind.NAUSEA: "Nausea",
+    ObservationKind.VOMITING: "Vomiting",
+    ObservationKind.RESTLESSNESS: "Restlessness",
+    ObservationKind.SLURRED_SPEECH: "Slurred speech",
+    ObservationKind.EXCITABILITY: "Excitability",
+    ObservationKind.NYSTAGMUS: "Nystagmus",
+    ObservationKind.ALTERED_TIME_SENSE: "Altered sense of time",
+    ObservationKind.SYNESTHESIA: "Synesthesia",
+    ObservationKind.DIMINISHED_SENSES: "Diminished ability to see, hear or feel",
+    ObservationKind.SEDATION: "Sedation",
+    ObservationKind.DISSOCIATION: "Dissociation",
+    ObservationKind.RESPIRATORY_DEPRESSION: "Respiratory depression",
+}
+
+
+class Severity(StrEnum):
+    """How marked an observation is; `none` records that it was looked for and not seen."""
+
+    NONE = "none"
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self.value]
+
+
+_SEVERITY_RANK: Final = {"none": 0, "mild": 1, "moderate": 2, "severe": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +174,26 @@ class SessionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """Something the monitor observed (`<prefix>/<session>/observation`), with who and when.
+
+    Identity (session, observation, by, time): recording it again overwrites.
+    """
+
+    session: str
+    time: datetime
+    observation: ObservationKind
+    severity: Severity
+    note: str | None = None
+    by: str | None = None
+    time_inferred: bool = False
+
+    @property
+    def label(self) -> str:
+        return OBSERVATION_LABELS[self.observation]
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A message refused with a reason; published on `<prefix>/<session>/rejected`."""
 
@@ -143,9 +219,9 @@ class Acknowledgement:
     note: str | None = None
 
 
-Parsed = Reading | SessionEvent | Acknowledgement | Rejection
+Parsed = Reading | SessionEvent | Observation | Acknowledgement | Rejection
 
-ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data")
+ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data", "observation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +232,8 @@ class Topic:
 
 
 GATT_LEAF: Final = "gatt"
+OBSERVATION_LEAF: Final = "observation"
+_EVENT_LEAVES: Final = ("session", "ack")
 
 
 class InvalidMessage(ValueError):
@@ -163,7 +241,8 @@ class InvalidMessage(ValueError):
 
 
 def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals") -> Parsed:
-    """Turn one MQTT message into a `Reading`, a `SessionEvent` or a `Rejection` (never raises)."""
+    """Turn one MQTT message into a `Reading`, a `SessionEvent`, an `Observation`, an
+    `Acknowledgement` or a `Rejection` (never raises)."""
     session = _session_of(topic, prefix)
     try:
         where = parse_topic(topic, prefix)
@@ -174,6 +253,8 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
             return _session_event(where.session, document, received_at)
         if where.leaf == "ack":
             return _acknowledgement(where.session, document, received_at)
+        if where.leaf == OBSERVATION_LEAF:
+            return _observation(where.session, document, received_at)
         return _reading(where.session, Kind(where.leaf), document, received_at)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
@@ -196,9 +277,10 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
         )
     if is_gatt:
         return Topic(session, GATT_LEAF, parts[3])
-    if leaf not in ("session", "ack") and leaf not in Kind.__members__.values():
+    if leaf not in (*_EVENT_LEAVES, OBSERVATION_LEAF) and leaf not in Kind.__members__.values():
         raise InvalidMessage(
-            f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session or ack")
+            f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session, ack "
+            "or observation")
     return Topic(session, leaf)
 
 
@@ -314,13 +396,43 @@ def _acknowledgement(session: str, document: dict[str, Any],
     metric = document.get("metric")
     if metric not in ALARM_METRICS:
         raise InvalidMessage(
-            f"ack needs metric, one of {', '.join(ALARM_METRICS)}, got {truncate(repr(metric), 40)}")
+            f"ack needs metric, one of {', '.join(ALARM_METRICS)}, "
+            f"got {truncate(repr(metric), 40)}")
     by = _optional_text("by", document.get("by"), 64)
     if not by:
         raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
     time, _ = parse_time(document.get("time"), received_at)
     return Acknowledgement(session, metric, by, time,
                            _optional_text("note", document.get("note"), MAX_NOTE_CHARS))
+
+
+def _observation(session: str, document: dict[str, Any], received_at: datetime) -> Observation:
+    raw = document.get("observation")
+    try:
+        kind = ObservationKind(raw)
+    except ValueError as err:
+        raise InvalidMessage(
+            "observation must be one of "
+            f"{', '.join(o.value for o in ObservationKind)}, got {truncate(repr(raw), 40)}"
+        ) from err
+    raw_severity = document.get("severity", Severity.MILD.value)
+    try:
+        severity = Severity(raw_severity)
+    except ValueError as err:
+        raise InvalidMessage(
+            "severity must be one of "
+            f"{', '.join(s.value for s in Severity)}, got {truncate(repr(raw_severity), 40)}"
+        ) from err
+    time, inferred = parse_time(document.get("time"), received_at)
+    return Observation(
+        session=session,
+        time=time,
+        observation=kind,
+        severity=severity,
+        note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
+        by=_optional_text("by", document.get("by"), 64),
+        time_inferred=inferred,
+    )
 
 
 def _number(name: str, raw: Any) -> float:

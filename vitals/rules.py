@@ -33,6 +33,15 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
   replaces every stream's limits with one medium limit. `value`/`limit` of a BP gap are minutes,
   of a silent stream seconds. A gap is also judged when the stream resumes (`check_resume`),
   so a compressed simulation that no tick caught between two readings still raises it.
+- Presence check-ins are a `data` cause too (medium): once a session had its first check-in
+  (or from its start when `checkin.required_from_start`), a silence longer than interval + grace
+  by the session's clock raises it; the next check-in removes the cause (so the `data` alarm
+  clears, or stays latched until acknowledged, like any medium technical alarm).
+- Observation rules (`metric` observation) judge each observation the monitor records against
+  the profile's `observation_rules`; the worst matching rule raises. An observation is a moment,
+  not a state: its condition ends as soon as it is raised, so a high or medium observation
+  alarm latches until acknowledged (acknowledging emits `acknowledged` then `cleared`), and a
+  medium one escalates like any other. While it shows, only a worse rule raises it again.
 - After a session's `end` event every showing alarm is cleared and nothing alarms any more;
   a `start` for the same id afterwards begins a new session.
 """
@@ -45,8 +54,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.profile import LIMIT_METRICS, LimitRule, Profile
-from vitals.readings import Kind, Reading
+from vitals.profile import LIMIT_METRICS, LimitRule, ObservationRule, Profile
+from vitals.readings import Kind, Observation, Reading
 from vitals.sessions import baseline_of
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,11 @@ DATA_RULE_BP_GAP = "data.bp_gap"
 DATA_RULE_STREAM = "data.stream_silent"
 DATA_RULE_PROBLEM = "data.device_problem"
 DATA_RULE_ENDED = "session.end"
+DATA_RULE_CHECKIN = "data.checkin_missed"
+CHECKIN_CAUSE = "checkin"
+OBSERVATION_RULE_PREFIX = "observation."
+# Observations kept per session for "while" rules; a bound so a long session cannot grow.
+MAX_OBSERVATIONS = 2_000
 # Pre-dose samples kept per metric for the baseline; a bound so a session never dosed cannot grow.
 MAX_BASELINE_SAMPLES = 20_000
 
@@ -116,6 +130,8 @@ class SessionState:
     data_causes: dict[str, Cause] = field(default_factory=dict)
     alarms: dict[Metric, Alarm] = field(default_factory=dict)
     rule_errors: int = 0
+    last_checkin: datetime | None = None
+    observations: list[Observation] = field(default_factory=list)
 
     def baseline(self, metric: Metric) -> float | None:
         if metric not in self.baseline_cache:
@@ -515,12 +531,135 @@ def _device_problems(reading: Reading, state: SessionState, profile: Profile) ->
     return reconcile_data(state, reading.time)
 
 
-def reconcile_data(state: SessionState, time: datetime) -> list[AlertEvent]:
+def reconcile_data(
+    state: SessionState, time: datetime,
+    cleared_message: str = "Readings are arriving normally again.",
+) -> list[AlertEvent]:
     worst: Cause | None = None
     for cause in state.data_causes.values():
         if worst is None or cause.priority.rank > worst.priority.rank:
             worst = cause
-    return reconcile(state, Metric.DATA, worst, time, "Readings are arriving normally again.")
+    return reconcile(state, Metric.DATA, worst, time, cleared_message)
+
+
+# ---- presence check-ins -------------------------------------------------------------------------
+
+
+def checkin_since(state: SessionState, profile: Profile) -> datetime | None:
+    """Where the check-in silence is counted from; None while the session is not watched."""
+    if state.last_checkin is not None:
+        return state.last_checkin
+    if profile.checkin.required_from_start:
+        return state.started
+    return None
+
+
+def check_checkin(state: SessionState, profile: Profile, now: datetime) -> list[AlertEvent]:
+    """A missed presence check-in at `now` (the session's clock) raises the `data` alarm."""
+    if state.ended is not None or CHECKIN_CAUSE in state.data_causes:
+        return []
+    since = checkin_since(state, profile)
+    if since is None:
+        return []
+    gap = (now - since).total_seconds()
+    limit = profile.checkin.limit_minutes * 60
+    if gap <= limit:
+        return []
+    message = profile.checkin.message.format(
+        value=int(gap // 60), interval=_fmt(profile.checkin.interval_minutes),
+        limit=_fmt(profile.checkin.limit_minutes),
+    )
+    state.data_causes[CHECKIN_CAUSE] = Cause(
+        DATA_RULE_CHECKIN, Priority.MEDIUM, message, round(gap / 60, 1),
+        profile.checkin.limit_minutes,
+    )
+    return reconcile_data(state, now)
+
+
+def record_checkin(state: SessionState, profile: Profile, time: datetime) -> list[AlertEvent]:
+    """A check-in: the session is watched from now on, and a missed check-in is resolved."""
+    if state.ended is not None:
+        return []
+    events: list[AlertEvent] = []
+    since = checkin_since(state, profile)
+    if since is not None and time > since:
+        # Judge the silence up to this check-in first, so a gap no tick caught is still raised.
+        events += check_checkin(state, profile, time)
+    if state.last_checkin is None or time > state.last_checkin:
+        state.last_checkin = time
+    if state.data_causes.pop(CHECKIN_CAUSE, None) is not None:
+        events += reconcile_data(state, time, "A monitor checked in.")
+    return events
+
+
+# ---- observations -------------------------------------------------------------------------------
+
+
+def evaluate_observation(
+    observation: Observation, state: SessionState, profile: Profile
+) -> list[AlertEvent]:
+    """The alert events one recorded observation causes (metric `observation`)."""
+    if state.ended is not None:
+        return []
+    history = state.observations
+    history.append(observation)
+    if len(history) > MAX_OBSERVATIONS:
+        del history[: len(history) - MAX_OBSERVATIONS]
+    worst: Cause | None = None
+    for rule in profile.observation_rules.values():
+        if not rule.enabled:
+            continue
+        try:
+            cause = _observation_cause(rule, observation, history)
+        except Exception:
+            state.rule_errors += 1  # isolation, as for limit rules
+            log.exception("observation rule %s failed for session %s", rule.id, state.session)
+            continue
+        if cause is not None and (worst is None or cause.priority.rank > worst.priority.rank):
+            worst = cause
+    if worst is None:
+        return []
+    events = reconcile(state, Metric.OBSERVATION, worst, observation.time, "")
+    alarm = state.alarms.get(Metric.OBSERVATION)
+    if alarm is not None:
+        alarm.condition_present = False  # a moment, not a state: latched until acknowledged
+    return events
+
+
+def _observation_cause(
+    rule: ObservationRule, observation: Observation, history: list[Observation]
+) -> Cause | None:
+    kind, severity = observation.observation, observation.severity
+    if rule.while_ is None:
+        if not rule.matches(kind, severity):
+            return None
+        return _cause(rule, observation, None)
+    window = timedelta(minutes=rule.while_.within_minutes)
+    near = [o for o in history if o is not observation and abs(o.time - observation.time) <= window]
+    if rule.matches(kind, severity):
+        partner = next((o for o in reversed(near)
+                        if rule.while_.matches(o.observation, o.severity)), None)
+        if partner is not None:
+            return _cause(rule, observation, partner)
+    if rule.while_.matches(kind, severity):
+        # The condition recorded after the observation it qualifies: the pair still raises.
+        primary = next((o for o in reversed(near) if rule.matches(o.observation, o.severity)),
+                       None)
+        if primary is not None:
+            return _cause(rule, primary, observation)
+    return None
+
+
+def _cause(rule: ObservationRule, observation: Observation, partner: Observation | None) -> Cause:
+    return Cause(
+        OBSERVATION_RULE_PREFIX + rule.id,
+        rule.priority,
+        lambda: rule.render(
+            observation.observation, observation.severity, observation.by, observation.note,
+            observation.time.strftime("%H:%M"),
+            None if partner is None else (partner.observation, partner.severity),
+        ),
+    )
 
 
 def _render(template: str, **fields: str) -> str:

@@ -251,6 +251,16 @@ def medium_band_throughout(messages: Sequence[SimMessage]) -> bool:
             and max(diastolic) < 110)
 
 
+def respiratory_depression_observed_with_quiet_vitals(messages: Sequence[SimMessage]) -> bool:
+    observed = {(m.payload["observation"], m.payload["severity"])
+                for m in messages if m.leaf == "observation"}
+    base_sys, base_dia = baseline_bp(messages)
+    quiet = (max(values(messages, "bp", "systolic")) < min(150, base_sys + 20)
+             and max(values(messages, "bp", "diastolic")) < min(95, base_dia + 15)
+             and min(values(messages, "spo2", "spo2")) >= 95)
+    return ("respiratory_depression", "moderate") in observed and quiet
+
+
 PROPERTIES: dict[str, Callable[[Sequence[SimMessage]], bool]] = {
     "hypertensive-spike": systolic_crisis,
     "diastolic-surge": diastolic_crisis,
@@ -261,6 +271,7 @@ PROPERTIES: dict[str, Callable[[Sequence[SimMessage]], bool]] = {
     "cuff-error": flagged_cuff_readings,
     "device-dropout": oximeter_gap_over_30_seconds,
     "elevated-baseline": medium_band_throughout,
+    "respiratory-depression": respiratory_depression_observed_with_quiet_vitals,
 }
 
 
@@ -300,7 +311,7 @@ def test_the_alert_engine_raises_the_declared_alarms_and_nothing_for_normal(name
     from vitals.alerts import AlertState
     from vitals.engine import AlertEngine
     from vitals.profile import load_profile
-    from vitals.readings import Reading, SessionEvent, parse
+    from vitals.readings import Observation, Reading, SessionEvent, parse
 
     engine = AlertEngine(load_profile())
     raised: set[tuple[Metric, Priority]] = set()
@@ -309,6 +320,8 @@ def test_the_alert_engine_raises_the_declared_alarms_and_nothing_for_normal(name
                        message.time)
         if isinstance(parsed, SessionEvent):
             events = engine.on_event(parsed)
+        elif isinstance(parsed, Observation):
+            events = engine.on_observation(parsed)
         else:
             assert isinstance(parsed, Reading), parsed
             events = engine.on_reading(parsed, parsed.time)

@@ -11,7 +11,15 @@ import pytest
 
 from simulators.scenarios import SCENARIOS
 from simulators.timeline import SimMessage, merge, session_messages
-from vitals.readings import Reading, SessionEvent, SessionEventType, parse
+from vitals.readings import (
+    Observation,
+    ObservationKind,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+    Severity,
+    parse,
+)
 from vitals.timefmt import rfc3339
 
 START = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
@@ -29,18 +37,19 @@ def of(messages: tuple[SimMessage, ...] | list[SimMessage], leaf: str) -> list[S
 
 @pytest.mark.parametrize("seed", [0])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_every_generated_payload_parses_as_a_reading_or_session_event(
+def test_every_generated_payload_parses_as_a_reading_session_event_or_observation(
     name: str, seed: int
 ) -> None:
     for message in session_messages(name, "s-parse", START, seed):
         topic = f"vitals/{message.session}/{message.leaf}"
         parsed = parse(topic, json.dumps(message.payload).encode(), START)
-        assert isinstance(parsed, Reading | SessionEvent), parsed
+        assert isinstance(parsed, Reading | SessionEvent | Observation), parsed
         assert parsed.time == message.time and not parsed.time_inferred
 
 
 def test_session_starts_is_dosed_after_10_minutes_and_ends_120_minutes_after_the_dose() -> None:
-    events = [(m.offset, m.payload["event"]) for m in of(normal(), "session")]
+    events = [(m.offset, m.payload["event"]) for m in of(normal(), "session")
+              if m.payload["event"] != "checkin"]
     assert events == [(timedelta(0), "start"), (10 * MINUTE, "dose"), (130 * MINUTE, "end")]
     assert normal()[0].payload["event"] == "start"
     assert normal()[-1].payload["event"] == "end"
@@ -145,3 +154,33 @@ def test_merge_interleaves_sessions_by_time_and_keeps_every_message() -> None:
 def test_invalid_session_id_or_naive_start_is_refused(session_id: str, start: datetime) -> None:
     with pytest.raises(ValueError):
         session_messages("normal", session_id, start, 0)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_simulated_monitor_checks_in_every_15_minutes_from_the_start(name: str) -> None:
+    messages = session_messages(name, "s-checkin", START, 0)
+    checkins = [m for m in of(messages, "session") if m.payload["event"] == "checkin"]
+    assert [m.offset for m in checkins] == [k * 15 * MINUTE for k in range(9)]  # 0 .. 120 < 130
+    assert {m.payload["by"] for m in checkins} == {"sim-monitor"}
+    assert [m.payload["event"] for m in messages if m.leaf == "session"][:2] == [
+        "start", "checkin"]
+
+
+def test_a_session_without_a_monitor_has_no_checkins() -> None:
+    messages = session_messages("normal", "s-alone", START, 0, checkin_interval=None)
+    assert all(m.payload.get("event") != "checkin" for m in messages)
+
+
+def test_the_normal_scenario_records_mild_nausea_20_minutes_after_the_dose() -> None:
+    seen = of(normal(), "observation")
+    assert [(m.offset, m.payload["observation"], m.payload["severity"], m.payload["by"])
+            for m in seen] == [(30 * MINUTE, "nausea", "mild", "sim-monitor")]
+    parsed = parse("vitals/s-normal/observation", json.dumps(seen[0].payload).encode(), START)
+    assert parsed == Observation("s-normal", START + 30 * MINUTE, ObservationKind.NAUSEA,
+                                 Severity.MILD, seen[0].payload["note"], "sim-monitor")
+
+
+def test_the_respiratory_depression_scenario_records_it_as_moderate() -> None:
+    messages = session_messages("respiratory-depression", "s-rd", START, 0)
+    assert ("respiratory_depression", "moderate") in [
+        (m.payload["observation"], m.payload["severity"]) for m in of(messages, "observation")]

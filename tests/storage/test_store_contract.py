@@ -12,7 +12,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import DeviceProblem, Kind, Reading, Rejection, SessionEvent, SessionEventType
+from vitals.readings import (
+    DeviceProblem,
+    Kind,
+    Observation,
+    ObservationKind,
+    Reading,
+    Rejection,
+    SessionEvent,
+    SessionEventType,
+    Severity,
+)
 from vitals.storage.base import MAX_REJECTION_TEXT, Batch, SessionSummary, Store
 from vitals.storage.influx import InfluxStore
 from vitals.storage.sqlite import SqliteStore
@@ -382,3 +392,68 @@ def test_sessions_are_newest_first_and_since_leaves_out_quiet_ones(store: Store)
 
 def test_ping_answers_while_the_store_is_up(store: Store) -> None:
     store.ping()
+
+
+# -- observations (issue 8) ----------------------------------------------------------------------
+
+
+def observed(session: str, t: datetime, kind: ObservationKind = ObservationKind.NAUSEA,
+             severity: Severity = Severity.MILD, **more: object) -> Observation:
+    return Observation(session, t, kind, severity, **more)  # type: ignore[arg-type]
+
+
+def test_observations_round_trip_with_every_field(store: Store) -> None:
+    written = [
+        observed("s1", at(0, 1), ObservationKind.SEDATION, Severity.MODERATE,
+                 note="eyes closed, rousable", by="nurse-a"),
+        observed("s1", at(60, 999_999), ObservationKind.RESPIRATORY_DEPRESSION, Severity.SEVERE,
+                 by="dr-b", time_inferred=True),
+        observed("s1", at(120), ObservationKind.NAUSEA, Severity.NONE),
+    ]
+    store.write(Batch(observations=written))
+
+    assert store.observations("s1") == written
+    assert store.observations("other") == []
+
+
+def test_observations_come_back_in_time_order(store: Store) -> None:
+    written = [observed("s1", at(i)) for i in (3, 1, 2)]
+    store.write(Batch(observations=written))
+
+    assert [o.time for o in store.observations("s1")] == [at(1), at(2), at(3)]
+
+
+def test_an_observation_recorded_again_overwrites_its_identity(store: Store) -> None:
+    store.write(Batch(observations=[observed("s1", at(0), by="nurse-a", note="first")]))
+    corrected = observed("s1", at(0), severity=Severity.SEVERE, by="nurse-a", note="corrected")
+    store.write(Batch(observations=[corrected]))
+
+    assert store.observations("s1") == [corrected]
+
+
+def test_observations_of_another_kind_or_by_another_person_are_kept_apart(store: Store) -> None:
+    written = [
+        observed("s1", at(0), ObservationKind.ANXIETY, by="nurse-a"),
+        observed("s1", at(0), ObservationKind.NAUSEA, by="nurse-a"),
+        observed("s1", at(0), ObservationKind.NAUSEA, by="nurse-b"),
+        observed("s1", at(0), ObservationKind.NAUSEA),
+    ]
+    store.write(Batch(observations=written))
+
+    assert len(store.observations("s1")) == 4
+
+
+def test_a_batch_counts_its_observations(store: Store) -> None:
+    assert len(Batch(observations=[observed("s1", at(0)), observed("s1", at(1))])) == 2
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_observations_keep_hostile_notes_and_names_exactly(store: Store, text: str) -> None:
+    written = [
+        observed("s1", at(0), note=text, by="nurse-a"),
+        # An empty name is no name: it reads back as None.
+        observed("s1", at(1), ObservationKind.VOMITING, note="x", by=text or None),
+    ]
+    store.write(Batch(observations=written))
+
+    assert store.observations("s1") == written

@@ -3,9 +3,10 @@
 Two implementations pass one contract suite (`tests/storage/test_store_contract.py`):
 `InfluxStore` (production, InfluxDB v1 HTTP API) and `SqliteStore` (the embedded default).
 
-Identity: a reading is identified by (session, kind, device, time) and an alert event by
-(session, metric, rule, state, time). Writing the same identity again overwrites, never adds,
-so a message the broker redelivers cannot create a duplicate.
+Identity: a reading is identified by (session, kind, device, time), an alert event by
+(session, metric, rule, state, time) and an observation by (session, observation, by, time).
+Writing the same identity again overwrites, never adds, so a message the broker redelivers
+cannot create a duplicate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Final, Protocol
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
-from vitals.readings import Kind, Reading, Rejection, SessionEvent
+from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
 
 # The longest text a store keeps in a rejection's topic, reason or payload: an MQTT topic may be
 # 64 KiB, and InfluxDB refuses a string field that long (failing the whole batch with it).
@@ -40,9 +41,11 @@ class Batch:
     events: Sequence[SessionEvent] = ()
     alerts: Sequence[AlertEvent] = ()
     rejections: Sequence[Rejection] = ()
+    observations: Sequence[Observation] = ()
 
     def __len__(self) -> int:
-        return len(self.readings) + len(self.events) + len(self.alerts) + len(self.rejections)
+        return (len(self.readings) + len(self.events) + len(self.alerts) + len(self.rejections)
+                + len(self.observations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class Store(Protocol):
 
     def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
         """The session's alert events in time order."""
+
+    def observations(self, session: str) -> list[Observation]:
+        """The session's recorded observations in time order (then kind, then who)."""
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
         """Refused messages, most recent last."""

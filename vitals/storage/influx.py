@@ -11,15 +11,19 @@ a bucket mapped to a database name). Schema (every time in microseconds, `precis
 | `session_event`  | `session`, `event`                   | `time_inferred` (bool), `note`, `by`  |
 | `alert`          | `session`, `metric`, `state`, `rule` | `priority`, `message`, `value`,       |
 |                  | (`rule` left out when empty)         | `limit` (float), `by`, `note`         |
+| `observation`    | `session`, `observation`, `recorder` | `severity`, `note`, `by` (exact),     |
+|                  | (`by` made tag-safe, see `by_tag`)   | `time_inferred` (bool)                |
 | `rejection`      | `session` (when the topic named one) | `topic`, `reason`, `payload`          |
 
 InfluxDB identifies a point by measurement + tag set + time, and a second write of the same
 identity overwrites its fields. The tags are therefore chosen to be exactly the identities of
 `vitals.storage.base`: a reading is (session, kind, device, time) and an alert event is (session,
-metric, rule, state, time). `priority` is a field, not a tag: a rule re-evaluated on a redelivered
-reading after its priority escalated must overwrite the stored event, not add a second alarm at the
-same instant with a different priority. Two rejections of one session in one batch at the same
-microsecond would collide, so later ones are moved forward by 1 µs.
+metric, rule, state, time); an observation is (session, observation, by, time), so `by` is (also) a
+tag, `recorder`, and `severity` a field (re-recording it with another severity corrects it).
+`priority` is a field, not a tag: a rule re-evaluated on a redelivered reading after its
+priority escalated must overwrite the stored event, not add a second alarm at the same instant
+with a different priority. Two rejections of one session in one batch at the same microsecond
+would collide, so later ones are moved forward by 1 µs.
 
 The store never retries: connection errors, timeouts and HTTP 5xx raise `StoreUnavailable`
 (the ingest holds the batch and retries it), HTTP 4xx raise `StoreError`.
@@ -27,6 +31,7 @@ The store never retries: connection errors, timeouts and HTTP 5xx raise `StoreUn
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,10 +49,13 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import (
     DeviceProblem,
     Kind,
+    Observation,
+    ObservationKind,
     Reading,
     Rejection,
     SessionEvent,
     SessionEventType,
+    Severity,
     truncate,
 )
 from vitals.settings import Settings
@@ -66,6 +74,7 @@ log = logging.getLogger(__name__)
 EVENT: Final = "session_event"
 ALERT: Final = "alert"
 REJECTION: Final = "rejection"
+OBSERVATION: Final = "observation"
 READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "problems"})
 MAX_LINES_PER_WRITE: Final = 50_000  # InfluxDB advises 5-10k; one HTTP request up to this many
 DEFAULT_TIMEOUT: Final = 10.0
@@ -194,6 +203,14 @@ class InfluxStore:
         (result,) = self._query([f"SELECT * FROM {self._from(ALERT)} WHERE {where}"], params)
         found = [_alert(row) for row in _rows(result)]
         found.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
+        return found
+
+    def observations(self, session: str) -> list[Observation]:
+        where, params = _where(session)
+        (result,) = self._query(
+            [f"SELECT * FROM {self._from(OBSERVATION)} WHERE {where}"], params)
+        found = [_observation(row) for row in _rows(result)]
+        found.sort(key=lambda o: (o.time, o.observation.value, o.by or ""))
         return found
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
@@ -351,6 +368,7 @@ def batch_lines(batch: Batch) -> list[str]:
     lines = [reading_line(r) for r in batch.readings]
     lines += [event_line(e) for e in batch.events]
     lines += [alert_line(a) for a in batch.alerts]
+    lines += [observation_line(o) for o in batch.observations]
     used: set[tuple[str | None, int]] = set()
     for rejection in batch.rejections:
         time_us = to_us(rejection.time)
@@ -404,6 +422,34 @@ def alert_line(alert: AlertEvent) -> str:
         },
         to_us(alert.time),
     )
+
+
+def observation_line(observation: Observation) -> str:
+    return lineprotocol.line(
+        OBSERVATION,
+        {
+            "session": observation.session,
+            "observation": observation.observation.value,
+            "recorder": by_tag(observation.by),
+        },
+        {
+            "severity": observation.severity.value,
+            "note": observation.note,
+            "by": observation.by,
+            "time_inferred": observation.time_inferred,
+        },
+        to_us(observation.time),
+    )
+
+
+def by_tag(by: str | None) -> str | None:
+    """`by` as a tag value. A tag cannot hold a newline, a trailing backslash or be empty; such
+    a name (free text from MQTT) is tagged by its hash instead, so it still has one identity."""
+    if not by:
+        return None
+    if "\n" in by or "\r" in by or by.endswith("\\") or by != by.strip():
+        return "sha256:" + hashlib.sha256(by.encode()).hexdigest()[:32]
+    return by
 
 
 def rejection_line(rejection: Rejection, time_us: int | None = None) -> str:
@@ -482,6 +528,18 @@ def _alert(row: Row) -> AlertEvent:
         limit=_float(row.get("limit")),
         by=row.get("by"),
         note=row.get("note"),
+    )
+
+
+def _observation(row: Row) -> Observation:
+    return Observation(
+        session=row["session"],
+        time=from_us(row["time"]),
+        observation=ObservationKind(row["observation"]),
+        severity=Severity(row["severity"]),
+        note=row.get("note"),
+        by=row.get("by") or None,
+        time_inferred=bool(row.get("time_inferred")),
     )
 
 

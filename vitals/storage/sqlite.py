@@ -27,10 +27,13 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import (
     DeviceProblem,
     Kind,
+    Observation,
+    ObservationKind,
     Reading,
     Rejection,
     SessionEvent,
     SessionEventType,
+    Severity,
     truncate,
 )
 from vitals.storage.base import (
@@ -96,6 +99,18 @@ CREATE TABLE IF NOT EXISTS alert (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alert_by_time ON alert (session, time_us);
 
+CREATE TABLE IF NOT EXISTS observation (
+    session       TEXT    NOT NULL,
+    observation   TEXT    NOT NULL,
+    by            TEXT    NOT NULL DEFAULT '',  -- '' when nobody was named
+    time_us       INTEGER NOT NULL,
+    severity      TEXT    NOT NULL,
+    note          TEXT,
+    time_inferred INTEGER NOT NULL,
+    PRIMARY KEY (session, observation, by, time_us)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS observation_by_time ON observation (session, time_us);
+
 CREATE TABLE IF NOT EXISTS rejection (
     id      INTEGER PRIMARY KEY,
     time_us INTEGER NOT NULL,
@@ -126,6 +141,11 @@ _UPSERT_ALERT: Final = """
 INSERT OR REPLACE INTO alert
     (session, metric, rule, state, time_us, priority, message, value, "limit", by, note)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_UPSERT_OBSERVATION: Final = """
+INSERT OR REPLACE INTO observation
+    (session, observation, by, time_us, severity, note, time_inferred)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 _INSERT_REJECTION: Final = """
 INSERT INTO rejection (time_us, session, topic, reason, payload) VALUES (?, ?, ?, ?, ?)
@@ -181,6 +201,14 @@ class SqliteStore:
                     (a.session, a.metric.value, a.rule, a.state.value, to_us(a.time),
                      a.priority.value, a.message, a.value, a.limit, a.by, a.note)
                     for a in batch.alerts
+                ],
+            )
+            db.executemany(
+                _UPSERT_OBSERVATION,
+                [
+                    (o.session, o.observation.value, o.by or "", to_us(o.time), o.severity.value,
+                     o.note, int(o.time_inferred))
+                    for o in batch.observations
                 ],
             )
             db.executemany(
@@ -273,6 +301,24 @@ class SqliteStore:
                 note=row["note"],
             )
             for row in self._select(sql, params)
+        ]
+
+    def observations(self, session: str) -> list[Observation]:
+        rows = self._select(
+            "SELECT * FROM observation WHERE session = ? ORDER BY time_us, observation, by",
+            (session,),
+        )
+        return [
+            Observation(
+                session=row["session"],
+                time=from_us(row["time_us"]),
+                observation=ObservationKind(row["observation"]),
+                severity=Severity(row["severity"]),
+                note=row["note"],
+                by=row["by"] or None,
+                time_inferred=bool(row["time_inferred"]),
+            )
+            for row in rows
         ]
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
