@@ -60,7 +60,7 @@ def timed(call, runs: int) -> list[float]:
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[int(round(0.95 * (len(ordered) - 1)))]
+    return ordered[round(0.95 * (len(ordered) - 1))]
 
 
 def main() -> None:

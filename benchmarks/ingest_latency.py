@@ -37,7 +37,7 @@ from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def client(port: int, name: str) -> mqtt.Client:

@@ -36,7 +36,7 @@ def run_demo(
     stop: threading.Event | None = None,
     on_ready=None,
 ) -> None:
-    """Run until Ctrl-C/SIGTERM (or `stop` is set); `on_ready(url, login, password)` once serving."""
+    """Run until Ctrl-C/SIGTERM (or `stop` is set); calls `on_ready(url, login, password)`."""
     from dashboard.app import create_app
     from dashboard.commands import Commands
     from dashboard.health import IngestStatus

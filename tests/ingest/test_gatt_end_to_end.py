@@ -27,7 +27,7 @@ def cli_env(settings: Settings) -> dict[str, str | None]:
 
 def test_raw_gatt_values_are_stored_decoded_and_bad_ones_refused(
         sqlite_settings: Settings, session_id: str, worker_factory) -> None:
-    worker, store = worker_factory(sqlite_settings)
+    _, store = worker_factory(sqlite_settings)
     rejected: list[dict] = []
     subscribed = threading.Event()
     client = make_client(sqlite_settings.mqtt, f"gatt-{uuid.uuid4().hex[:8]}")

@@ -1,4 +1,4 @@
-"""A restarted ingest worker remembers active alarms, latches and baselines: it rebuilds them from storage."""
+"""A restarted ingest worker remembers active alarms, latches and baselines (from storage)."""
 
 from __future__ import annotations
 
