@@ -1,4 +1,4 @@
-"""From MQTT to `vitals export`: every valid reading exactly, every malformed one refused."""
+"""From MQTT to `vitals export`: every valid reading exactly, every malformed one refused.
 
 Runs over the production path (real Mosquitto, real influxd) and the embedded default
 (in-process broker, SQLite), with the same assertions.

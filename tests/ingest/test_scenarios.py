@@ -1,4 +1,4 @@
-"""Every simulator scenario, through real Mosquitto, the ingest and InfluxDB, raises its alarms."""
+"""Every simulator scenario, through real Mosquitto, the ingest and InfluxDB, raises its alarms.
 
 The simulator publishes all scenarios at once as fast as the broker takes them (readings carry
 their simulated times, so the alarms are those of real time); `vitals export` reads them back.
