@@ -1,4 +1,5 @@
-"""What the dashboard changes, it publishes: acknowledgements and session events over MQTT.
+"""What the dashboard changes, it publishes: acknowledgements, session events (check-ins among
+them) and the monitor's observations over MQTT.
 
 The ingest is the one writer of alert events and the audit trail, so the dashboard never writes
 to the store. `Commands` connects lazily (the dashboard starts without a broker), publishes at
@@ -18,7 +19,14 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 
 from vitals.mqtt import make_client, reading_topic
-from vitals.readings import ALARM_METRICS, MAX_NOTE_CHARS, SESSION_ID, SessionEventType
+from vitals.readings import (
+    ALARM_METRICS,
+    MAX_NOTE_CHARS,
+    SESSION_ID,
+    ObservationKind,
+    SessionEventType,
+    Severity,
+)
 from vitals.settings import Settings
 from vitals.timefmt import rfc3339, utcnow
 
@@ -44,6 +52,16 @@ def event_payload(event: SessionEventType, by: str, note: str | None,
                   time: datetime) -> dict[str, Any]:
     """A session event (`<prefix>/<session>/session`): protocol step or audit entry."""
     document: dict[str, Any] = {"event": event.value, "by": by, "time": rfc3339(time)}
+    if note:
+        document["note"] = note[:MAX_NOTE_CHARS]
+    return document
+
+
+def observation_payload(observation: ObservationKind, severity: Severity, by: str,
+                        note: str | None, time: datetime) -> dict[str, Any]:
+    """An observation by the monitor (`<prefix>/<session>/observation`)."""
+    document: dict[str, Any] = {"observation": observation.value, "severity": severity.value,
+                                "by": by, "time": rfc3339(time)}
     if note:
         document["note"] = note[:MAX_NOTE_CHARS]
     return document
@@ -81,9 +99,22 @@ class Commands:
 
     def session_event(self, session: str, event: SessionEventType | str, by: str,
                       note: str | None = None, time: datetime | None = None) -> dict[str, Any]:
-        """Publish a session event (start, dose, end, note, checklist, override, signoff)."""
+        """Publish a session event (start, dose, end, note, checklist, override, signoff,
+        checkin)."""
         payload = event_payload(SessionEventType(event), by, note, time or utcnow())
         self._publish(session, "session", payload)
+        return payload
+
+    def observation(self, session: str, observation: ObservationKind | str,
+                    severity: Severity | str, by: str, note: str | None = None,
+                    time: datetime | None = None) -> dict[str, Any]:
+        """Publish what the monitor observed (e.g. nausea, moderate); returns the payload."""
+        try:
+            kind, level = ObservationKind(observation), Severity(severity)
+        except ValueError as err:
+            raise CommandFailed(f"unknown observation or severity: {err}") from err
+        payload = observation_payload(kind, level, by, note, time or utcnow())
+        self._publish(session, "observation", payload)
         return payload
 
     def _publish(self, session: str, leaf: str, payload: dict[str, Any]) -> None:
@@ -101,7 +132,9 @@ class Commands:
             raise CommandFailed(
                 f"not confirmed: the MQTT broker at {self.broker} did not answer within "
                 f"{self._publish_timeout:g} s; check it and try again")
-        log.info("published %s to %s", payload.get("event") or payload.get("metric"), topic)
+        log.info("published %s to %s",
+                 payload.get("event") or payload.get("metric") or payload.get("observation"),
+                 topic)
 
     def start(self) -> None:
         """Connect now, in the background (no wait), so `problem()` can report the broker."""

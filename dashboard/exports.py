@@ -1,7 +1,9 @@
 """A session's exports as Flask routes, behind the login, for clinicians.
 
-`/export/<session>/readings.csv`, `/export/<session>/report.html` (self-contained: inline CSS and
-chart script), `/export/<session>/fhir.json` (FHIR R4 Bundle of vital-signs Observations).
+`/export/<session>/readings.csv`, `/export/<session>/observations.csv` (the monitor's log),
+`/export/<session>/report.html` (self-contained: inline CSS and chart script),
+`/export/<session>/fhir.json` (FHIR R4 Bundle of vital-signs Observations and the monitor's
+observations as exam Observations).
 The builders are pure (`reports.py`); these views only fetch and serve.
 """
 
@@ -22,7 +24,8 @@ from vitals.users import Role
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/export"
-FORMATS: Final = {"csv": "readings.csv", "html": "report.html", "fhir": "fhir.json"}
+FORMATS: Final = {"csv": "readings.csv", "obs": "observations.csv", "html": "report.html",
+                  "fhir": "fhir.json"}
 
 
 def export_url(session: str, fmt: str) -> str:
@@ -53,13 +56,23 @@ def register(server: Flask) -> None:
             abort(503, f"cannot read the database: {err}")
         return _attachment(body, "text/csv", f"{session}-readings.csv")
 
+    @server.route(f"{PREFIX}/<session>/observations.csv")
+    @role_required(Role.CLINICIAN)
+    def _export_observations(session: str) -> Any:
+        store = queries.current().store
+        try:
+            body = reports.observations_csv(store.observations(_checked(session)))
+        except StoreError as err:
+            abort(503, f"cannot read the database: {err}")
+        return _attachment(body, "text/csv", f"{session}-observations.csv")
+
     @server.route(f"{PREFIX}/<session>/fhir.json")
     @role_required(Role.CLINICIAN)
     def _export_fhir(session: str) -> Any:
         context = queries.current()
         try:
             bundle = reports.fhir_bundle(_checked(session), context.store.readings(session),
-                                         context.clock())
+                                         context.clock(), context.store.observations(session))
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
         return _attachment(json.dumps(bundle, indent=1), "application/fhir+json",
@@ -74,12 +87,14 @@ def register(server: Flask) -> None:
             readings = store.readings(_checked(session))
             events = store.events(session)
             alerts = store.alerts(session)
+            observations = store.observations(session)
             frames = (queries.readings_frame(store, session), queries.events_frame(store, session),
                       queries.alerts_frame(store, session))
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
         summary = reports.rems_summary(session, events, readings, alerts,
-                                       context.profile.cadence.reassessment_minutes)
+                                       context.profile.cadence.reassessment_minutes,
+                                       observations)
         chart = ""
         if readings:
             origin, label = queries.session_origin(frames[1], frames[0])
@@ -87,10 +102,12 @@ def register(server: Flask) -> None:
             marks = figures.reassessment_marks(origin, queries.dose_time(frames[1]),
                                                cadence.reassessment_minutes,
                                                cadence.reassessment_window_minutes)
-            fig = figures.session_figure(queries.thin(frames[0]), frames[1], frames[2], origin,
-                                         label, context.limits or figures.LIMITS, marks=marks)
+            protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: in the table
+            fig = figures.session_figure(queries.thin(frames[0]), protocol, frames[2], origin,
+                                         label, context.limits or figures.LIMITS, marks=marks,
+                                         observations=queries.observation_rows(observations))
             chart = fig.to_html(full_html=False, include_plotlyjs="inline",
                                 default_width="100%", config={"responsive": True})
         body = reports.html_report(session, readings, events, alerts, summary, context.clock(),
-                                   chart)
+                                   chart, observations)
         return _attachment(body, "text/html", f"{session}-report.html", download=False)

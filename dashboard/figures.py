@@ -21,6 +21,7 @@ from dash import dcc, html
 from plotly.subplots import make_subplots
 
 from dashboard import ids
+from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
 
 DISCLAIMER: Final = (
     "Decision support only — not a certified medical device. A trained monitor must be present."
@@ -53,6 +54,7 @@ METRIC_LABEL: Final[Mapping[str, str]] = {
     "heart_rate": "Heart rate",
     "spo2": "SpO2",
     "data": "Data",
+    "observation": "Observation",
 }
 
 
@@ -125,6 +127,7 @@ METRIC_PANEL: Final[Mapping[str, str]] = {
     "heart_rate": "hr",
     "spo2": "spo2",
     "data": "bp",
+    "observation": "bp",
 }
 
 
@@ -199,8 +202,10 @@ def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: An
     )
 
 
-def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None) -> dcc.Link:
-    """One active session on the overview: big numbers, freshness, dose time, top alarm."""
+def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None,
+         checkin: Checkin | None = None) -> dcc.Link:
+    """One active session on the overview: big numbers, freshness, dose time, top alarm, and
+    (with `checkin`) when the monitor last checked in."""
     session = str(row["session"])
     priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
     alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
@@ -235,6 +240,9 @@ def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None) -> dcc.Link:
                    bool(row.get("spo2_stale"))),
         ]),
     ]
+    if checkin is not None:
+        by = None if _missing(row.get("checkin_by")) else str(row["checkin_by"])
+        children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
     if trend is not None and not trend.empty:
         children.append(dcc.Graph(
             figure=sparkline(trend),
@@ -251,12 +259,25 @@ def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None) -> dcc.Link:
     )
 
 
-def tiles(overview: pd.DataFrame, trends: Mapping[str, pd.DataFrame] | None = None) -> list[Any]:
-    """Every active session's tile, or the empty state."""
+def tiles(overview: pd.DataFrame, trends: Mapping[str, pd.DataFrame] | None = None,
+          checkins: Mapping[str, Checkin] | None = None) -> list[Any]:
+    """Every active session's tile, or the empty state. With `checkins` (session -> status),
+    each tile shows its check-in countdown and has a compact check-in button beside the link
+    (a button inside a link would navigate)."""
     if overview.empty:
         return [empty_state()]
     trends = trends or {}
-    return [tile(row, trends.get(row["session"])) for row in overview.to_dict("records")]
+    if checkins is None:
+        return [tile(row, trends.get(row["session"])) for row in overview.to_dict("records")]
+    cells = []
+    for row in overview.to_dict("records"):
+        session = str(row["session"])
+        cells.append(html.Div(className="tile-cell", children=[
+            tile(row, trends.get(session), checkins.get(session)),
+            html.Button("✓ I'm here — check in", id={"type": ids.TILE_CHECKIN, "session": session},
+                        className="tile-checkin-button", n_clicks=0),
+        ]))
+    return cells
 
 
 def empty_state() -> html.Div:
@@ -320,9 +341,11 @@ def session_figure(
     origin_label: str = "dose",
     limits: Sequence[Limit] = LIMITS,
     marks: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] = ((), ()),
+    observations: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """BP, HR and SpO2 over session time, with limit lines, session events and alarms;
-    `marks`: extra (shapes, labels), e.g. `reassessment_marks`."""
+    """BP, HR and SpO2 over session time, with limit lines, session events, alarms and the
+    monitor's observations (`queries.observations_frame`); `marks`: extra (shapes, labels),
+    e.g. `reassessment_marks`."""
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         row_heights=[0.46, 0.30, 0.24],
@@ -382,6 +405,8 @@ def session_figure(
             })
         _alert_markers(fig, alerts, origin, row_of)
         _ack_markers(fig, alerts, origin, row_of)
+        if observations is not None:
+            _observation_markers(fig, observations, origin)
     fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *labels])
 
     fig.update_layout(
@@ -437,6 +462,36 @@ def _alert_markers(fig: go.Figure, alerts: pd.DataFrame, origin: pd.Timestamp,
                 ),
                 row=row, col=1,
             )
+
+
+OBSERVATION_Y: Final = PANEL_RANGE["bp"][0] + 8  # along the foot of the BP panel, clear of data
+OBSERVATION_COLOUR: Final[Mapping[str, str]] = {
+    "none": COLOUR["muted"], "low": COLOUR["low"], "medium": COLOUR["medium"],
+    "high": COLOUR["high"],
+}
+
+
+def _observation_markers(fig: go.Figure, observations: pd.DataFrame,
+                         origin: pd.Timestamp) -> None:
+    """One diamond per observation at the foot of the BP panel, in its severity's colour, with
+    what, how severe, who and the note on hover."""
+    if observations.empty:
+        return
+    colours = [OBSERVATION_COLOUR[SEVERITY_PRIORITY.get(s, "none")]
+               for s in observations["severity"]]
+    text = (observations["label"] + " (" + observations["severity"] + ")"
+            + observations["by"].fillna("").map(lambda b: f" by {b}" if b else "")
+            + observations["note"].fillna("").map(lambda n: f": {n}" if n else ""))
+    fig.add_trace(
+        go.Scatter(
+            x=minutes_from(observations["time"], origin),
+            y=[OBSERVATION_Y] * len(observations), mode="markers", name="Observations",
+            marker={"symbol": "diamond", "size": 13, "color": colours,
+                    "line": {"color": "#000", "width": 1}},
+            text=text, hovertemplate="%{text}<extra></extra>",
+        ),
+        row=1, col=1,
+    )
 
 
 def _axis(letter: str, row: int) -> str:

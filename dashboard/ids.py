@@ -26,6 +26,8 @@ SOUND_STATUS: Final = "sound-status"
 OVERVIEW_INTERVAL: Final = "overview-interval"
 OVERVIEW_TILES: Final = "overview-tiles"
 OVERVIEW_STATUS: Final = "overview-status"
+OVERVIEW_FEEDBACK: Final = "overview-feedback"
+TILE_CHECKIN: Final = "tile-checkin"  # pattern-matching type, with session
 
 # Session view (/session/<id>)
 SESSION_INTERVAL: Final = "session-interval"
@@ -50,6 +52,14 @@ EVENT_START: Final = "event-start"
 EVENT_DOSE: Final = "event-dose"
 EVENT_END: Final = "event-end"
 SESSION_FEEDBACK: Final = "session-feedback"
+CHECKIN_BUTTON: Final = "checkin-button"
+CHECKIN_STATUS: Final = "checkin-status"
+CHECKIN_FEEDBACK: Final = "checkin-feedback"
+OBSERVATION_BUTTON: Final = "observation-button"  # pattern-matching type, with observation
+OBSERVATION_SEVERITY: Final = "observation-severity"
+OBSERVATION_NOTE: Final = "observation-note"
+OBSERVATION_FEEDBACK: Final = "observation-feedback"
+OBSERVATION_LOG: Final = "observation-log"
 
 # History (/sessions)
 HISTORY_TABLE: Final = "history-table"
@@ -69,6 +79,15 @@ def tile_value(session: str, what: str) -> str:
 
 def tile_alarm(session: str) -> str:
     return f"tile-{session}-alarm"
+
+
+def tile_checkin_status(session: str) -> str:
+    return f"tile-{session}-checkin"
+
+
+def observation_button(observation: str) -> dict[str, str]:
+    """The id of one observation's one-tap button."""
+    return {"type": OBSERVATION_BUTTON, "observation": observation}
 
 
 def alarm_row(session: str, metric: str) -> str:

@@ -16,8 +16,9 @@ from typing import Any, Final
 import pandas as pd
 from flask import Flask, current_app
 
+from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
-from vitals.readings import FIELDS, Kind, Reading, SessionEventType
+from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEventType
 from vitals.settings import Settings
 from vitals.storage.base import SessionSummary, Store
 from vitals.timefmt import utcnow
@@ -39,6 +40,7 @@ STALE_AFTER: Final[Mapping[Kind, timedelta]] = {
 READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
     spec.name for specs in FIELDS.values() for spec in specs))
 EVENT_COLUMNS: Final = ("time", "event", "note", "by")
+OBSERVATION_COLUMNS: Final = ("time", "observation", "label", "severity", "rank", "note", "by")
 ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", "limit",
                         "message", "rule", "by", "note")
 OVERVIEW_COLUMNS: Final = (
@@ -47,6 +49,7 @@ OVERVIEW_COLUMNS: Final = (
     "hr", "hr_time", "hr_age_s", "hr_stale",
     "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
     "alarm_priority", "alarm_metric", "alarm_message", "alarm_count",
+    "checkin_last", "checkin_by", "checkin_reference",
 )
 SESSION_COLUMNS: Final = ("session", "first_time", "last_time", "started", "dosed", "ended",
                           "status")
@@ -143,6 +146,25 @@ def events_frame(store: Store, session: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
     frame["time"] = _utc(frame["time"].tolist())
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def observation_rows(observations: Sequence[Observation]) -> pd.DataFrame:
+    """One row per observation by the monitor, in time order, with its human label."""
+    rows = [
+        {"time": o.time, "observation": o.observation.value,
+         "label": observation_label(o.observation.value),
+         "severity": o.severity.value, "rank": o.severity.rank, "note": o.note, "by": o.by}
+        for o in observations
+    ]
+    frame = pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
+    frame["time"] = _utc(frame["time"].tolist())
+    frame["rank"] = frame["rank"].astype("int64")
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def observations_frame(store: Store, session: str) -> pd.DataFrame:
+    """The session's observations (symptoms seen by the monitor) in time order."""
+    return observation_rows(store.observations(session))
 
 
 def alert_rows(alerts: Sequence[AlertEvent]) -> pd.DataFrame:
@@ -321,6 +343,15 @@ def _overview_row(
         alarm_metric=None if top is None else top["metric"],
         alarm_message=None if top is None else top["message"],
         alarm_count=len(alarms),
+    )
+    checkins = events[events["event"] == "checkin"]
+    last = None if checkins.empty else checkins.iloc[-1]
+    starts = events.loc[events["event"] == SessionEventType.START.value, "time"]
+    row.update(
+        checkin_last=None if last is None else last["time"],
+        checkin_by=None if last is None or not isinstance(last["by"], str) else last["by"],
+        # No check-in yet: the countdown runs from the session's start (else its first data).
+        checkin_reference=summary.first_time if starts.empty else starts.iloc[-1],
     )
     return row
 

@@ -6,6 +6,7 @@ at" arrives as an argument). Served behind the login by `dashboard/exports.py`.
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import uuid
@@ -17,7 +18,15 @@ from typing import Any, Final
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.export import number_text as _number_text
 from vitals.export import write_csv
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.readings import (
+    OBSERVATION_LABELS,
+    Kind,
+    Observation,
+    ObservationKind,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+)
 from vitals.timefmt import rfc3339
 
 LOINC: Final = "http://loinc.org"
@@ -42,6 +51,26 @@ def readings_csv(readings: Sequence[Reading]) -> str:
     """The readings as `vitals export --format csv` writes them (one row each, header first)."""
     out = io.StringIO()
     write_csv(readings, out)
+    return out.getvalue()
+
+
+OBSERVATION_CSV_COLUMNS: Final = ("time", "session", "observation", "label", "severity", "by",
+                                   "note", "time_inferred")
+
+
+def _observation_label(kind: ObservationKind) -> str:
+    return str(OBSERVATION_LABELS.get(kind, kind.value))
+
+
+def observations_csv(observations: Sequence[Observation]) -> str:
+    """The monitor's observations, one row each in time order, header first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(OBSERVATION_CSV_COLUMNS)
+    for o in sorted(observations, key=lambda o: o.time):
+        writer.writerow((rfc3339(o.time), o.session, o.observation.value,
+                         _observation_label(o.observation), o.severity.value, o.by or "",
+                         o.note or "", "true" if o.time_inferred else "false"))
     return out.getvalue()
 
 
@@ -144,8 +173,49 @@ def observation(reading: Reading) -> dict[str, Any] | None:
     return resource
 
 
-def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime) -> dict[str, Any]:
-    """Every BP, HR and SpO2 reading of the session as Observations in a `collection` Bundle."""
+SNOMED: Final = "http://snomed.info/sct"
+OBSERVATION_SYSTEM: Final = "urn:session-vitals:observation"
+# The severity qualifiers of SNOMED CT (mild, moderate, severe); "none" is an absent finding.
+SEVERITY_SNOMED: Final[Mapping[str, Code]] = {
+    "mild": Code("255604002", "Mild"),
+    "moderate": Code("6736007", "Moderate"),
+    "severe": Code("24484000", "Severe"),
+}
+
+
+def monitor_observation(o: Observation) -> dict[str, Any]:
+    """An observation by the monitor as a FHIR R4 `exam` Observation: the finding as text in
+    this system's own code system (no standard code is claimed), the severity as its value."""
+    name = _observation_label(o.observation)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "exam",
+                                  "display": "Exam"}], "text": "Exam"}],
+        "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": o.observation.value,
+                             "display": name}], "text": name},
+        "subject": session_reference(o.session, "Patient"),
+        "encounter": session_reference(o.session, "Encounter"),
+        "effectiveDateTime": rfc3339(o.time),
+    }
+    severity = SEVERITY_SNOMED.get(o.severity.value)
+    if severity is None:
+        resource["valueBoolean"] = False  # looked for, not present
+    else:
+        resource["valueCodeableConcept"] = {
+            "coding": [{"system": SNOMED, "code": severity.code, "display": severity.display}],
+            "text": o.severity.value}
+    if o.by:
+        resource["performer"] = [{"display": o.by}]
+    if o.note:
+        resource["note"] = [{"text": o.note}]
+    return resource
+
+
+def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime,
+                observations: Sequence[Observation] = ()) -> dict[str, Any]:
+    """Every BP, HR and SpO2 reading of the session as vital-signs Observations, and the
+    monitor's observations as exam Observations, in a `collection` Bundle."""
     entries = []
     for reading in sorted(readings, key=lambda r: r.time):
         resource = observation(reading)
@@ -154,6 +224,10 @@ def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime) 
         key = f"{session}/{reading.kind.value}/{rfc3339(reading.time)}/{reading.device or ''}"
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}",
                         "resource": resource})
+    for o in sorted(observations, key=lambda o: o.time):
+        key = f"{session}/observation/{o.observation.value}/{rfc3339(o.time)}/{o.by or ''}"
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}",
+                        "resource": monitor_observation(o)})
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -196,6 +270,12 @@ class RemsSummary:
     vitals_in_range: bool
     alarms: tuple[AlertEvent, ...] = field(default_factory=tuple)  # raised (active) events
     acknowledgements: tuple[AlertEvent, ...] = field(default_factory=tuple)
+    observations: tuple[Observation, ...] = field(default_factory=tuple)  # in time order
+
+
+# The REMS monitoring form's own questions about what the monitor saw.
+REMS_OBSERVATIONS: Final = (ObservationKind.SEDATION, ObservationKind.DISSOCIATION,
+                            ObservationKind.RESPIRATORY_DEPRESSION)
 
 
 def _protocol(events: Sequence[SessionEvent]) -> tuple[datetime | None, datetime | None]:
@@ -207,7 +287,8 @@ def _protocol(events: Sequence[SessionEvent]) -> tuple[datetime | None, datetime
 
 
 def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
-                 alerts: Sequence[AlertEvent], reassessment_minutes: float = 40) -> RemsSummary:
+                 alerts: Sequence[AlertEvent], reassessment_minutes: float = 40,
+                 observations: Sequence[Observation] = ()) -> RemsSummary:
     """BP before dosing (the last before the dose), near 40 minutes (the closest to dose + 40
     within 10 min), before the end (the last after the dose, up to the end); the monitoring
     duration from dose to end (else to the last reading); in range when no clinical alarm was
@@ -248,7 +329,26 @@ def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequenc
         vitals_in_range=not clinical_after_dose,
         alarms=raised,
         acknowledgements=tuple(a for a in ordered if a.state is AlertState.ACKNOWLEDGED),
+        observations=tuple(sorted(observations, key=lambda o: o.time)),
     )
+
+
+def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
+                    dosed: datetime | None) -> str:
+    """The answer to "did the patient show <kind>?" from the monitor's log: the worst severity
+    recorded and when it was first recorded; "none recorded" is not "no" (nobody said so)."""
+    found = [o for o in observations if o.observation is kind]
+    if not found:
+        return "none recorded by the monitor"
+    seen = [o for o in found if o.severity.rank > 0]
+    if not seen:
+        last = found[-1]
+        return f"no (checked by {last.by or 'the monitor'} at {last.time:%H:%M} UTC)"
+    worst = max(seen, key=lambda o: o.severity.rank)
+    first = seen[0]
+    at = "" if dosed is None else f" (dose {(first.time - dosed).total_seconds() / 60:+.0f} min)"
+    return (f"yes — {worst.severity.value} at worst; first recorded {first.time:%H:%M} UTC{at}"
+            f" by {first.by or 'the monitor'}; {len(seen)} entr{'y' if len(seen) == 1 else 'ies'}")
 
 
 def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
@@ -271,7 +371,20 @@ def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
         ("Alarms raised", f"{len(summary.alarms)} (" + ", ".join(
             f"{p}: {sum(a.priority.value == p for a in summary.alarms)}"
             for p in ("high", "medium", "low")) + ")"),
+        *((f"{_observation_label(kind)} (monitor's observation)",
+           observed_answer(summary.observations, kind, summary.dosed))
+          for kind in REMS_OBSERVATIONS),
+        ("Other observations", _other_observations(summary.observations)),
     ]
+
+
+def _other_observations(observations: Sequence[Observation]) -> str:
+    counts: dict[str, int] = {}
+    for o in observations:
+        if o.observation not in REMS_OBSERVATIONS and o.severity.rank > 0:
+            name = _observation_label(o.observation)
+            counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name} ({n})" for name, n in counts.items()) or "none recorded"
 
 
 # --- HTML report ---------------------------------------------------------------------------------
@@ -298,8 +411,12 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence
 
 def html_report(session: str, readings: Sequence[Reading], events: Sequence[SessionEvent],
                 alerts: Sequence[AlertEvent], summary: RemsSummary, generated: datetime,
-                chart_html: str = "") -> str:
+                chart_html: str = "", observations: Sequence[Observation] = ()) -> str:
     """A self-contained HTML report (inline CSS; the chart, if given, inlines its script)."""
+    observed = sorted(observations, key=lambda o: o.time)
+    observation_rows = [(f"{o.time:%Y-%m-%d %H:%M:%S}", _observation_label(o.observation),
+                         o.severity.value, o.by or "", o.note or "") for o in observed]
+    severity_class = {"severe": "high", "moderate": "medium", "mild": "low"}
     alert_rows = [(f"{a.time:%Y-%m-%d %H:%M:%S}", a.priority.value, a.state.value,
                    a.metric.value, "" if a.value is None else number_text(a.value), a.message,
                    a.by or "", a.note or "") for a in sorted(alerts, key=lambda a: a.time)]
@@ -323,6 +440,10 @@ def html_report(session: str, readings: Sequence[Reading], events: Sequence[Sess
         _table(("Time", "Priority", "State", "Metric", "Value", "Message", "By", "Note"),
                alert_rows, [a.priority.value for a in sorted(alerts, key=lambda a: a.time)])
         if alert_rows else "<p>No alert events.</p>",
+        "<h2>Observations by the monitor</h2>",
+        _table(("Time", "Observation", "Severity", "By", "Note"), observation_rows,
+               [severity_class.get(o.severity.value, "") for o in observed])
+        if observation_rows else "<p>No observations recorded.</p>",
         "<h2>Session events and notes</h2>",
         _table(("Time", "Event", "By", "Note"), event_rows) if event_rows
         else "<p>No session events.</p>",

@@ -1,4 +1,5 @@
-"""Overview (`/`): one tile per active session, refreshed by a `dcc.Interval`."""
+"""Overview (`/`): one tile per active session, refreshed by a `dcc.Interval`; each tile shows
+its check-in countdown and has a compact "I'm here" button."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import logging
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+import pandas as pd
+from dash import ALL, Input, Output, ctx, dcc, html
 
 from dashboard import figures, ids, queries
+from dashboard import observations as obs
+from dashboard.pages.session import publish_checkin
 from vitals.storage.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -21,8 +25,23 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(className="page page--overview", children=[
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         html.Div(id=ids.OVERVIEW_STATUS, className="status-line"),
+        html.Div(id=ids.OVERVIEW_FEEDBACK, className="feedback", role="status"),
         html.Div(id=ids.OVERVIEW_TILES, className="tiles"),
     ])
+
+
+def checkins(overview: pd.DataFrame, now: Any,
+             policy: obs.CheckinPolicy) -> dict[str, obs.Checkin]:
+    """Each active session's check-in countdown (from its last check-in, else its start)."""
+    found = {}
+    for row in overview.to_dict("records"):
+        last, reference = row.get("checkin_last"), row.get("checkin_reference")
+        found[str(row["session"])] = obs.checkin_status(
+            None if last is None or pd.isna(last) else pd.Timestamp(last).to_pydatetime(),
+            None if reference is None or pd.isna(reference)
+            else pd.Timestamp(reference).to_pydatetime(),
+            now, policy)
+    return found
 
 
 def refresh(_n_intervals: int | None) -> tuple[list[Any], str]:
@@ -40,10 +59,19 @@ def refresh(_n_intervals: int | None) -> tuple[list[Any], str]:
         return [figures.store_error(str(err))], f"⚠ Not updating — {now:%H:%M:%S} UTC"
     count = len(overview)
     plural = "session" if count == 1 else "sessions"
+    policy = obs.checkin_policy(context.profile)
     return (
-        figures.tiles(overview, trends),
+        figures.tiles(overview, trends, checkins(overview, now, policy)),
         f"{count} active {plural} · updated {now:%H:%M:%S} UTC",
     )
+
+
+def tile_check_in(_clicks: list[int | None]) -> str:
+    """A tile's compact check-in button was clicked (tiles re-render: only a real click)."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return dash.no_update
+    return publish_checkin(str(trigger.get("session")))
 
 
 def register(app: dash.Dash) -> None:
@@ -54,3 +82,8 @@ def register(app: dash.Dash) -> None:
         Output(ids.OVERVIEW_STATUS, "children"),
         Input(ids.OVERVIEW_INTERVAL, "n_intervals"),
     )(refresh)
+    app.callback(
+        Output(ids.OVERVIEW_FEEDBACK, "children"),
+        Input({"type": ids.TILE_CHECKIN, "session": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )(tile_check_in)

@@ -2,8 +2,9 @@
 
 Below the chart: the pre-session checklist and go / caution / no-go verdict, the cues (the
 ~40-minute reassessment), discharge readiness and sign-off, notes and the protocol buttons.
-Every button publishes a session event over MQTT (`commands.Commands`); the ingest stores it and
-the next refresh shows it.
+Above the chart: the presence check-in ("I'm here") with its countdown; beside it the observation
+log (choose a severity, tap what is seen). Every button publishes over MQTT
+(`commands.Commands`); the ingest stores it and the next refresh shows it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import logging
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
+import pandas as pd
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from dashboard import auth, components, figures, ids, queries
+from dashboard import observations as obs
 from dashboard.commands import CommandFailed
-from vitals.readings import SessionEventType
+from vitals.readings import SessionEventType, Severity
 from vitals.sessions import SessionStatus, Verdict, session_status
 from vitals.storage.base import StoreError
 from vitals.users import Role
@@ -33,7 +36,18 @@ def layout(session_id: str | None = None, **_query: Any) -> html.Div:
         dcc.Interval(id=ids.SESSION_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         html.Div(id=ids.SESSION_HEADER, className="session-header"),
         html.Div(id=ids.SESSION_STATUS, className="status-line"),
+        html.Div(className="presence", children=[
+            html.Button("I'm here — check in", id=ids.CHECKIN_BUTTON,
+                        className="checkin-button", n_clicks=0),
+            html.Div(id=ids.CHECKIN_STATUS, className="checkin-line"),
+            html.Div(id=ids.CHECKIN_FEEDBACK, className="feedback", role="status"),
+        ]),
         dcc.Graph(id=ids.SESSION_GRAPH, config={"displaylogo": False}),
+        html.Div(className="panel observation-panel", children=[
+            html.H3("Observations (choose severity, then tap what you see)"),
+            obs.observation_controls(),
+            html.Div(id=ids.OBSERVATION_LOG),
+        ]),
         html.Div(className="session-actions", children=[
             html.Button("Start session", id=ids.EVENT_START, className="action", n_clicks=0),
             html.Button("Record dose", id=ids.EVENT_DOSE, className="action", n_clicks=0),
@@ -77,6 +91,7 @@ def refresh(_n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]
         readings = queries.readings_frame(context.store, session_id)
         events = queries.events_frame(context.store, session_id)
         alerts = queries.alerts_frame(context.store, session_id)
+        observed = queries.observations_frame(context.store, session_id)
     except StoreError as err:
         log.warning("session view cannot read the store: %s", err)
         return (dash.no_update, dash.no_update, dash.no_update,
@@ -91,14 +106,17 @@ def refresh(_n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]
     return (
         figures.session_header(session_id, status, origin_label, since,
                                queries.active_alarms(alerts)),
-        _figure(readings, events, alerts, origin, origin_label),
+        # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
+        _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value], alerts,
+                origin, origin_label, observed),
         figures.alerts_table(alerts, origin),
         f"updated {now:%H:%M:%S} UTC",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
 
 
-AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "dose", "end"})
+AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "dose", "end",
+                          "checkin"})
 
 
 def status_of(session_id: str) -> SessionStatus:
@@ -217,14 +235,94 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
     return f"✔ {event.value} recorded by {user.name} (sent to the ingest)"
 
 
-def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str) -> Any:
+def refresh_presence(_n: int | None, session_id: str | None) -> tuple[Any, Any]:
+    """The observation log and the check-in countdown."""
+    if not session_id:
+        return [], []
+    context = queries.current()
+    try:
+        events = queries.events_frame(context.store, session_id)
+        observed = queries.observations_frame(context.store, session_id)
+    except StoreError as err:
+        problem = html.Div(f"⚠ Cannot read the database: {err}", className="error")
+        return problem, problem
+    origin = queries.dose_time(events)
+    return (obs.observations_table(observed, origin),
+            obs.checkin_badge(*presence(events, observed, context.clock(),
+                                        obs.checkin_policy(context.profile))))
+
+
+def presence(events: pd.DataFrame, observed: pd.DataFrame, now: Any,
+             policy: obs.CheckinPolicy) -> tuple[obs.Checkin | None, str | None]:
+    """The session's check-in status (None once ended) and who checked in last. Without a
+    check-in the countdown runs from the start event, else the first thing recorded."""
+    starts = events.loc[events["event"] == SessionEventType.START.value, "time"]
+    ends = events.loc[events["event"] == SessionEventType.END.value, "time"]
+    if queries.has_ended(None if ends.empty else ends.max(),
+                         None if starts.empty else starts.max()):
+        return None, None
+    last, by = obs.latest_checkin(events)
+    times = pd.concat([events["time"], observed["time"]])
+    reference = (starts.max() if not starts.empty
+                 else None if times.empty else times.min())
+    return obs.checkin_status(last, None if reference is None else reference.to_pydatetime(),
+                              now, policy), by
+
+
+def publish_checkin(session_id: str | None) -> str:
+    """Publish a presence check-in by the logged-in user (monitor role and above)."""
+    if not session_id:
+        return "⚠ No session selected."
+    user = auth.allowed(Role.MONITOR)
+    if user is None:
+        return "⚠ Your role cannot check in."
+    try:
+        queries.current().commands.session_event(session_id, SessionEventType.CHECKIN,
+                                                 user.name)
+    except CommandFailed as err:
+        return f"⚠ Check-in NOT sent: {err}"
+    return f"✔ {user.name} checked in at {queries.current().clock():%H:%M:%S} UTC (sent)"
+
+
+def check_in(n_clicks: int | None, session_id: str | None) -> str:
+    """The big "I'm here" button."""
+    if not n_clicks:
+        return dash.no_update
+    return publish_checkin(session_id)
+
+
+def record_observation(_clicks: list[int | None], severity: str | None, note: str | None,
+                       session_id: str | None) -> tuple[Any, Any]:
+    """One observation button was tapped: publish it with the chosen severity, the note and the
+    user; clear the note once sent."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return dash.no_update, dash.no_update
+    if not session_id:
+        return "⚠ No session selected.", dash.no_update
+    user = auth.allowed(Role.MONITOR)
+    if user is None:
+        return "⚠ Your role cannot record observations.", dash.no_update
+    kind = str(trigger.get("observation"))
+    level = severity or Severity.MILD.value
+    text = (note or "").strip() or None
+    try:
+        queries.current().commands.observation(session_id, kind, level, user.name, text)
+    except CommandFailed as err:
+        return f"⚠ Observation NOT recorded: {err}", dash.no_update
+    return f"✔ {obs.label(kind)} ({level}) recorded by {user.name} (sent to the ingest)", ""
+
+
+def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str,
+            observed: Any = None) -> Any:
     context = queries.current()
     cadence = context.profile.cadence
     marks = figures.reassessment_marks(origin, queries.dose_time(events),
                                        cadence.reassessment_minutes,
                                        cadence.reassessment_window_minutes)
     return figures.session_figure(queries.thin(readings), events, alerts, origin, origin_label,
-                                  context.limits or figures.LIMITS, marks=marks)
+                                  context.limits or figures.LIMITS, marks=marks,
+                                  observations=observed)
 
 
 def register(app: dash.Dash) -> None:
@@ -262,3 +360,24 @@ def register(app: dash.Dash) -> None:
         State(ids.OVERRIDE_REASON, "value"),
         prevent_initial_call=True,
     )(command)
+    app.callback(
+        Output(ids.OBSERVATION_LOG, "children"),
+        Output(ids.CHECKIN_STATUS, "children"),
+        Input(ids.SESSION_INTERVAL, "n_intervals"),
+        State(ids.SESSION_ID_STORE, "data"),
+    )(refresh_presence)
+    app.callback(
+        Output(ids.CHECKIN_FEEDBACK, "children"),
+        Input(ids.CHECKIN_BUTTON, "n_clicks"),
+        State(ids.SESSION_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )(check_in)
+    app.callback(
+        Output(ids.OBSERVATION_FEEDBACK, "children"),
+        Output(ids.OBSERVATION_NOTE, "value"),
+        Input({"type": ids.OBSERVATION_BUTTON, "observation": ALL}, "n_clicks"),
+        State(ids.OBSERVATION_SEVERITY, "value"),
+        State(ids.OBSERVATION_NOTE, "value"),
+        State(ids.SESSION_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )(record_observation)

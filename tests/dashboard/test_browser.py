@@ -87,7 +87,8 @@ def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, se
     dash_duo.wait_for_contains_text("#tile-room-A-alarm", "▲ HIGH — Systolic 186 mmHg",
                                     timeout=WAIT_S)
     dash_duo.wait_for_contains_text("#tile-room-C", "no BP for 17 min", timeout=WAIT_S)
-    assert "tile--high" in dash_duo.find_element("#tile-room-A").get_attribute("class")
+    # Tiles re-render on every refresh: wait on the class rather than hold a stale element.
+    dash_duo.wait_for_contains_class("#tile-room-A", "tile--high", timeout=WAIT_S)
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     dash_duo.driver.set_window_size(1680, 1000)

@@ -1,6 +1,8 @@
-"""The acknowledgement loop with the real ingest: a reading raises an alarm, the monitor clicks
-acknowledge, the ingest stores who and why, and the dashboard stops the tone and shows the audit.
-Real Mosquitto, real ingest worker, real SqliteStore; the click goes through Dash's endpoint."""
+"""The loops with the real ingest: a reading raises an alarm, the monitor clicks acknowledge, the
+ingest stores who and why, and the dashboard stops the tone and shows the audit; an observation
+tapped and a check-in come back from the store into the log and the countdown.
+Real Mosquitto, real ingest worker, real SqliteStore; the clicks go through Dash's endpoint (and,
+once, through Chromium)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from services import wait_until
+from selenium.webdriver.common.by import By
+from services import free_port, wait_until
 
 from dashboard import auth
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
 from dashboard.pages import session
-from tests.dashboard.conftest import SECRET, login, text_of
+from tests.dashboard.conftest import SECRET, browser_login, login, text_of
 from tests.dashboard.test_commands import ack_click
+from tests.dashboard.test_observations import checkin_click, observation_click
 from vitals.alerts import AlertState
 from vitals.mqtt import make_client
 from vitals.settings import Settings
@@ -93,5 +97,64 @@ def test_an_acknowledged_alarm_stops_the_tone_and_shows_who_acknowledged_it(
         assert level is None
         assert "acknowledged by nurse" in text_of(panel)
         assert "re-measured, cuff repositioned" in text_of(table)
+    finally:
+        commands.close()
+
+
+def test_a_tapped_observation_and_a_checkin_are_stored_by_the_ingest_and_shown(
+        sqlite_settings, dashboard_store, users, session_id):
+    commands = Commands(sqlite_settings)
+    app = create_app(dashboard_store, sqlite_settings, users_path=users, secret_key=SECRET,
+                     commands=commands)
+    try:
+        client = app.server.test_client()
+        login(client, "nurse")
+
+        sent = [observation_click(client, session_id, "vomiting", "severe", "turned on side"),
+                checkin_click(client, session_id)]
+        assert [r.status_code for r in sent] == [200, 200], [r.data for r in sent]
+
+        wait_until(lambda: dashboard_store.observations(session_id), WAIT_S,
+                   "the ingest to store the observation")
+        wait_until(lambda: any(e.event.value == "checkin"
+                               for e in dashboard_store.events(session_id)),
+                   WAIT_S, "the ingest to store the check-in")
+        with app.server.test_request_context("/"):
+            auth.login_as("nurse")
+            log, badge = session.refresh_presence(1, session_id)
+            _protocol, trail = session.refresh_protocol(1, session_id)
+        assert "Vomiting severe nurse turned on side" in text_of(log)
+        assert "Last check-in just now (nurse)" in text_of(badge)
+        assert "checkin nurse" in text_of(trail)
+    finally:
+        commands.close()
+
+
+@pytest.mark.browser
+def test_a_monitor_taps_an_observation_and_sees_it_in_the_log(
+        dash_duo, sqlite_settings, dashboard_store, users, session_id):
+    publish(sqlite_settings, f"vitals/{session_id}/hr", {"bpm": 72, "time": rfc3339(utcnow())})
+    wait_until(lambda: dashboard_store.readings(session_id), WAIT_S, "the first reading")
+    commands = Commands(sqlite_settings)
+    try:
+        browser_login(dash_duo, create_app(dashboard_store, sqlite_settings, refresh_ms=300,
+                                           users_path=users, secret_key=SECRET,
+                                           commands=commands), port=free_port())
+        dash_duo.driver.get(f"{dash_duo.server.url}/session/{session_id}")
+        dash_duo.wait_for_contains_text("#observation-log", "No observations", timeout=WAIT_S)
+
+        dash_duo.driver.find_element(
+            By.CSS_SELECTOR, "#observation-severity input[value='moderate']").click()
+        dash_duo.driver.find_element(
+            By.XPATH, "//button[contains(@class, 'observation-button') and .='Nausea']").click()
+
+        dash_duo.wait_for_contains_text("#observation-feedback", "Nausea (moderate) recorded",
+                                        timeout=WAIT_S)
+        dash_duo.wait_for_contains_text("#observation-log", "Nausea", timeout=WAIT_S)
+        assert "moderate" in dash_duo.find_element("#observation-log").text
+        dash_duo.find_element("#checkin-button").click()
+        dash_duo.wait_for_contains_text("#checkin-status", "Last check-in just now (nurse)",
+                                        timeout=WAIT_S)
+        assert dash_duo.get_logs() == []
     finally:
         commands.close()

@@ -1,0 +1,198 @@
+"""Pure builders for what the monitor records: the observation log and presence check-ins.
+
+Frames and times in, states and Dash components out; no store, no request, no clock. The
+check-in countdown is `checkin_status` (a table-tested function): fresh, then due (yellow, the
+last minutes before the next check-in), then overdue (red). The missed check-in *alarm* is the
+ingest's (a technical alarm, metric `data`); this is the prompt that should make it rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+import pandas as pd
+from dash import dcc, html
+
+from dashboard import ids
+from vitals.readings import OBSERVATION_LABELS, ObservationKind, Severity
+
+DEFAULT_CHECKIN_MINUTES: Final = 15.0  # Mindbloom's peer treatment monitor checks every 15 min
+DUE_WARNING_S: Final = 120.0  # yellow this long before the next check-in is due
+
+# What the monitor can choose (a "none" observation is for other tools: "looked, not present").
+SEVERITIES: Final = (Severity.MILD, Severity.MODERATE, Severity.SEVERE)
+# Severity as alarm colours: the log and the chart markers read the same way as the alarms.
+SEVERITY_PRIORITY: Final[Mapping[str, str]] = {
+    "none": "none", "mild": "low", "moderate": "medium", "severe": "high",
+}
+
+
+def label(observation: str) -> str:
+    """The human label of an observation kind ("blurred_vision" -> "Blurred vision")."""
+    return str(OBSERVATION_LABELS.get(observation, observation.replace("_", " ").capitalize()))
+
+
+# --- presence check-ins ------------------------------------------------------------------------
+
+
+class CheckinState(StrEnum):
+    WAITING = "waiting"  # no check-in yet, and the profile does not expect one from the start
+    FRESH = "fresh"
+    DUE = "due"
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkin:
+    """Where a session stands with its check-ins at one moment."""
+
+    state: CheckinState
+    last: datetime | None  # the latest check-in (None: none yet)
+    since_s: float | None  # seconds since it
+    next_in_s: float | None  # seconds until the next is due; negative: overdue by that much
+    alarm_in_s: float | None = None  # when overdue: seconds until the missed check-in alarm
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinPolicy:
+    """The profile's `[checkin]` as the dashboard needs it."""
+
+    interval_minutes: float = DEFAULT_CHECKIN_MINUTES
+    grace_minutes: float = 0.0
+    required_from_start: bool = False  # else the countdown starts with the first check-in
+
+
+def checkin_policy(profile: Any) -> CheckinPolicy:
+    """The profile's check-in settings (`profile.checkin`), else every 15 minutes."""
+    checkin = getattr(profile, "checkin", None)
+    try:
+        interval = float(getattr(checkin, "interval_minutes", None) or DEFAULT_CHECKIN_MINUTES)
+        grace = float(getattr(checkin, "grace_minutes", None) or 0.0)
+    except (TypeError, ValueError):
+        return CheckinPolicy()
+    return CheckinPolicy(interval if interval > 0 else DEFAULT_CHECKIN_MINUTES, max(0.0, grace),
+                         bool(getattr(checkin, "required_from_start", False)))
+
+
+def checkin_status(last: datetime | None, reference: datetime | None, now: datetime,
+                   policy: CheckinPolicy = CheckinPolicy(),
+                   warn_s: float = DUE_WARNING_S) -> Checkin:
+    """The countdown from the last check-in to the next: fresh, due within `warn_s` of the
+    deadline (yellow), overdue past it (red; the ingest's alarm follows after the grace).
+    Before the first check-in the countdown runs from `reference` (the session's start) when the
+    policy requires check-ins from the start, else the session is waiting for its first."""
+    since = None if last is None else max(0.0, (now - last).total_seconds())
+    anchor = last if last is not None else reference if policy.required_from_start else None
+    if anchor is None:
+        return Checkin(CheckinState.WAITING, None, None, None)
+    interval_s = policy.interval_minutes * 60
+    remaining = interval_s - (now - anchor).total_seconds()
+    if remaining <= 0:
+        return Checkin(CheckinState.OVERDUE, last, since, remaining,
+                       max(0.0, remaining + policy.grace_minutes * 60))
+    state = CheckinState.DUE if remaining <= min(warn_s, interval_s / 2) else CheckinState.FRESH
+    return Checkin(state, last, since, remaining)
+
+
+def clock(seconds: float) -> str:
+    """A countdown as m:ss (never negative)."""
+    whole = int(max(0.0, seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def checkin_text(status: Checkin, by: str | None = None) -> str:
+    """"Last check-in 3 min ago (nurse) · next in 11:40", or what is due or overdue."""
+    if status.since_s is None:
+        last = "No check-in yet"
+    else:
+        minutes = int(status.since_s // 60)
+        ago = "just now" if status.since_s < 60 else f"{minutes} min ago"
+        last = f"Last check-in {ago}" + (f" ({by})" if by else "")
+    if status.state is CheckinState.WAITING or status.next_in_s is None:
+        return f"{last} · check in to start the presence timer"
+    if status.state is CheckinState.OVERDUE:
+        alarm = ("" if status.alarm_in_s is None
+                 else " · alarm now" if status.alarm_in_s <= 0
+                 else f" · alarm in {clock(status.alarm_in_s)}")
+        return f"⚠ {last} · check-in OVERDUE by {clock(-status.next_in_s)}{alarm}"
+    if status.state is CheckinState.DUE:
+        return f"◆ {last} · check in now (due in {clock(status.next_in_s)})"
+    return f"✓ {last} · next in {clock(status.next_in_s)}"
+
+
+def checkin_badge(status: Checkin | None, by: str | None = None,
+                  component_id: str | None = None) -> html.Div:
+    """The check-in line in its state's colour (None: the session is not active)."""
+    extra: dict[str, Any] = {} if component_id is None else {"id": component_id}
+    if status is None:
+        return html.Div("No check-ins due (session not active)",
+                        className="checkin checkin--inactive", **extra)
+    return html.Div(checkin_text(status, by),
+                    className=f"checkin checkin--{status.state.value}",
+                    role="alert" if status.state is CheckinState.OVERDUE else "status", **extra)
+
+
+def latest_checkin(events: pd.DataFrame) -> tuple[datetime | None, str | None]:
+    """The time and author of the session's latest check-in (an events frame)."""
+    found = events[events["event"] == "checkin"]
+    if found.empty:
+        return None, None
+    row = found.sort_values("time", kind="stable").iloc[-1]
+    by = row["by"] if isinstance(row["by"], str) else None
+    return row["time"].to_pydatetime(), by
+
+
+# --- the observation log -----------------------------------------------------------------------
+
+
+def observation_controls() -> html.Div:
+    """Choose a severity, then tap what is seen: one button per observation (static, so a
+    refresh never resets the choice or the note being typed)."""
+    return html.Div(className="observations", children=[
+        html.Div(className="observation-options", children=[
+            html.Span("Severity", className="observation-caption"),
+            dcc.RadioItems(
+                id=ids.OBSERVATION_SEVERITY, value=Severity.MILD.value, inline=True,
+                options=[{"label": s.value, "value": s.value} for s in SEVERITIES],
+                className="severity-choice", labelClassName="severity-option",
+            ),
+            dcc.Input(id=ids.OBSERVATION_NOTE, placeholder="note (optional)", maxLength=400,
+                      className="note-input observation-note"),
+        ]),
+        html.Div(className="observation-buttons", children=[
+            html.Button(label(kind.value), id=ids.observation_button(kind.value),
+                        className="observation-button", n_clicks=0)
+            for kind in ObservationKind
+        ]),
+        html.Div(id=ids.OBSERVATION_FEEDBACK, className="feedback", role="status"),
+    ])
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def observations_table(observations: pd.DataFrame,
+                       origin: pd.Timestamp | None = None) -> html.Div | html.Table:
+    """The observation log, newest first: when, what, severity, who, note."""
+    if observations.empty:
+        return html.Div("No observations recorded yet.", className="muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Time (UTC)", "Session min", "Observation", "Severity", "By", "Note")]))
+    rows = []
+    for o in observations.to_dict("records"):
+        at = "" if origin is None else f"{(o['time'] - origin).total_seconds() / 60:+.0f}"
+        severity = str(o["severity"])
+        rows.append(html.Tr(className=f"observation-row observation-row--{severity}", children=[
+            html.Td(o["time"].strftime("%H:%M:%S")),
+            html.Td(at),
+            html.Td(_text(o["label"])),
+            html.Td(severity, className=f"prio prio--{SEVERITY_PRIORITY.get(severity, 'none')}"),
+            html.Td(_text(o["by"])),
+            html.Td(_text(o["note"])),
+        ]))
+    return html.Table(className="table observation-log", children=[head, html.Tbody(rows[::-1])])
