@@ -18,7 +18,7 @@ from flask import Flask, current_app
 
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
-from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEventType
+from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
 from vitals.settings import Settings
 from vitals.storage.base import SessionSummary, Store
 from vitals.timefmt import utcnow
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY: Final = "vitals_dashboard"
 DEFAULT_ACTIVE_WINDOW: Final = timedelta(minutes=30)
 TREND_WINDOW: Final = timedelta(minutes=30)
+TREND_BUCKET: Final = timedelta(seconds=20)  # ~90 points a sparkline: a few pixels each
 
 # A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
 # streams every few seconds (a 30 s gap is already a technical alarm).
@@ -139,10 +140,11 @@ def thin(readings: pd.DataFrame, max_points: int = MAX_POINTS_PER_KIND) -> pd.Da
 
 def events_frame(store: Store, session: str) -> pd.DataFrame:
     """The session's start/dose/end events in time order."""
-    rows = [
-        {"time": e.time, "event": e.event.value, "note": e.note, "by": e.by}
-        for e in store.events(session)
-    ]
+    return event_rows(store.events(session))
+
+
+def event_rows(events: Sequence[SessionEvent]) -> pd.DataFrame:
+    rows = [{"time": e.time, "event": e.event.value, "note": e.note, "by": e.by} for e in events]
     frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
     frame["time"] = _utc(frame["time"].tolist())
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
@@ -289,26 +291,47 @@ def overview_frame(
     window: timedelta = DEFAULT_ACTIVE_WINDOW,
     stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
 ) -> pd.DataFrame:
-    """One row per active session: latest values, their ages and staleness, dose, top alarm."""
-    rows: list[dict[str, Any]] = []
+    """One row per active session: latest values, their ages and staleness, dose, top alarm.
+
+    A few set-wise queries whatever the number of sessions: a wall screen of 48 rooms refreshes
+    every 2 s.
+    """
     summaries = [s for s in store.sessions(since=now - window)
                  if not has_ended(s.ended, s.started)]
     # Stable order (start of session, then id): tiles must not jump around on a wall screen.
     summaries.sort(key=lambda s: (s.started or s.first_time, s.session))
-    for summary in summaries:
-        rows.append(_overview_row(store, summary, now, stale_after))
-    frame = pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
-    return frame
+    names = [s.session for s in summaries]
+    if not names:
+        return pd.DataFrame([], columns=list(OVERVIEW_COLUMNS))
+    latest = store.latest_by_session(min(s.first_time for s in summaries))
+    events = store.events_by_session(names)
+    alerts = store.alerts_by_session(names)
+    rows = [
+        _overview_row(summary, latest.get(summary.session, {}),
+                      event_rows(events.get(summary.session, [])),
+                      alert_rows(alerts.get(summary.session, [])), now, stale_after)
+        for summary in summaries
+    ]
+    return pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
 
 
+def trend_frames(store: Store, sessions: Sequence[str], now: datetime,
+                 window: timedelta = TREND_WINDOW,
+                 bucket: timedelta = TREND_BUCKET) -> dict[str, pd.DataFrame]:
+    """Each session's recent readings for its tile's sparkline, averaged per bucket."""
+    trends = store.trends(list(sessions), since=now - window, bucket=bucket)
+    return {session: reading_rows(trends.get(session, [])) for session in sessions}
 
 
 def _overview_row(
-    store: Store, summary: SessionSummary, now: datetime, stale_after: Mapping[Kind, timedelta]
+    summary: SessionSummary,
+    latest: Mapping[Kind, Reading],
+    events: pd.DataFrame,
+    alerts: pd.DataFrame,
+    now: datetime,
+    stale_after: Mapping[Kind, timedelta],
 ) -> dict[str, Any]:
     session = summary.session
-    latest = store.latest(session)
-    events = events_frame(store, session)
     dose = dose_time(events)
     # The session's clock is never behind its own newest data: a time-compressed simulation
     # runs ahead of the wall clock, and its minutes since dose are its own.
@@ -336,7 +359,7 @@ def _overview_row(
     row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
     row["spo2"] = oximeter.values.get("spo2") if oximeter else None
 
-    alarms = active_alarms(alerts_frame(store, session))
+    alarms = active_alarms(alerts)
     top = alarms.iloc[0] if not alarms.empty else None
     row.update(
         alarm_priority=None if top is None else top["priority"],
@@ -344,7 +367,7 @@ def _overview_row(
         alarm_message=None if top is None else top["message"],
         alarm_count=len(alarms),
     )
-    checkins = events[events["event"] == "checkin"]
+    checkins = events[events["event"] == SessionEventType.CHECKIN.value]
     last = None if checkins.empty else checkins.iloc[-1]
     starts = events.loc[events["event"] == SessionEventType.START.value, "time"]
     row.update(
@@ -372,12 +395,6 @@ def age_seconds(now: datetime, then: datetime | pd.Timestamp) -> float:
     """Seconds from `then` to `now`, never negative: a time-compressed simulator stamps readings
     slightly in the future, which is "just now", not minus a minute."""
     return max(0.0, (pd.Timestamp(now) - pd.Timestamp(then)).total_seconds())
-
-
-def trend_frame(store: Store, session: str, now: datetime,
-                window: timedelta = TREND_WINDOW) -> pd.DataFrame:
-    """Recent readings for a tile's sparkline."""
-    return readings_frame(store, session, since=now - window)
 
 
 

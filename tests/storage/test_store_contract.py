@@ -457,3 +457,167 @@ def test_observations_keep_hostile_notes_and_names_exactly(store: Store, text: s
     store.write(Batch(observations=written))
 
     assert store.observations("s1") == written
+
+
+# -- set-wise reads (the overview: a few queries however many sessions) ---------------------------
+
+
+def latest_since(store: Store, session: str, since: datetime) -> dict[Kind, Reading]:
+    return {kind: r for kind, r in store.latest(session).items() if r.time >= since}
+
+
+def test_latest_by_session_equals_latest_of_each_active_session_since(store: Store) -> None:
+    store.write(Batch(readings=[
+        *[hr("s1", at(i), 60 + i) for i in range(6)],
+        bp("s1", at(1), pulse=71),  # before `since`: not the session's latest since
+        Reading("s1", Kind.SPO2, at(4), {"spo2": 96, "pulse": 70}, time_inferred=True,
+                problems=(DeviceProblem.SENSOR_CONTACT,)),
+        bp("s2", at(3), 131, 85, pulse=80, mean_arterial=100.3),
+        hr("s2", at(2)), spo2("s2", at(7), 95),
+        hr("s3", at(0)),  # quiet since `since`
+    ]))
+
+    found = store.latest_by_session(at(2))
+
+    assert found == {"s1": latest_since(store, "s1", at(2)), "s2": store.latest("s2")}
+    assert set(found["s1"]) == {Kind.HR, Kind.SPO2}
+    assert store.latest_by_session(at(8)) == {}
+
+
+def test_latest_by_session_returns_one_whole_reading_not_the_last_value_of_each_field(
+    store: Store,
+) -> None:
+    older = bp("s1", at(0), 140, 90, pulse=88, mean_arterial=106.7)
+    newer = bp("s1", at(60), 120, 80)  # no pulse, no mean arterial pressure
+    store.write(Batch(readings=[older, newer]))
+
+    assert store.latest_by_session(at(0)) == {"s1": {Kind.BP: newer}}
+
+
+def test_latest_by_session_includes_readings_without_a_device(store: Store) -> None:
+    no_device = hr("s1", at(5), 70, device=None)
+    store.write(Batch(readings=[hr("s1", at(1), device="ox-1"), no_device,
+                                spo2("s2", at(3), device=None)]))
+
+    found = store.latest_by_session(at(0))
+
+    assert found == {"s1": {Kind.HR: no_device}, "s2": {Kind.SPO2: spo2("s2", at(3), device=None)}}
+
+
+def test_latest_by_session_prefers_the_greater_device_at_one_instant(store: Store) -> None:
+    store.write(Batch(readings=[hr("s1", at(1), 70, device=None), hr("s1", at(1), 71, device="a"),
+                                hr("s1", at(1), 72, device="b")]))
+
+    assert store.latest_by_session(at(0)) == {"s1": {Kind.HR: hr("s1", at(1), 72, device="b")}}
+
+
+def test_events_by_session_equals_events_of_each_listed_session(store: Store) -> None:
+    store.write(Batch(events=[
+        SessionEvent("s1", SessionEventType.END, at(60)),
+        SessionEvent("s1", SessionEventType.START, at(0), note="ready", by="nurse-a"),
+        SessionEvent("s1", SessionEventType.DOSE, at(10), time_inferred=True),
+        SessionEvent("s2", SessionEventType.START, at(5)),
+        SessionEvent("s3", SessionEventType.START, at(5)),
+    ]))
+
+    found = store.events_by_session(["s1", "s2", "quiet"])
+
+    assert found == {"s1": store.events("s1"), "s2": store.events("s2"), "quiet": []}
+    assert [e.event for e in found["s1"]] == [
+        SessionEventType.START, SessionEventType.DOSE, SessionEventType.END]
+
+
+def test_alerts_by_session_equals_alerts_of_each_listed_session_since(store: Store) -> None:
+    store.write(Batch(alerts=[
+        alert("s1", at(30), AlertState.CLEARED), alert("s1", at(0)),
+        alert("s1", at(10), AlertState.ACKNOWLEDGED, by="nurse-a", note="repositioned"),
+        alert("s2", at(20), metric=Metric.HEART_RATE, rule="hr.high", value=None, limit=None),
+        alert("s3", at(20)),
+    ]))
+
+    assert store.alerts_by_session(["s1", "s2", "quiet"]) == {
+        "s1": store.alerts("s1"), "s2": store.alerts("s2"), "quiet": []}
+    assert store.alerts_by_session(["s1", "s2"], since=at(10)) == {
+        "s1": store.alerts("s1", since=at(10)), "s2": store.alerts("s2", since=at(10))}
+    assert len(store.alerts_by_session(["s1"], since=at(10))["s1"]) == 2
+
+
+def test_set_wise_reads_of_no_sessions_are_empty(store: Store) -> None:
+    store.write(Batch(readings=[hr("s1", at(0))], events=[
+        SessionEvent("s1", SessionEventType.START, at(0))], alerts=[alert("s1", at(0))]))
+
+    assert store.events_by_session([]) == {}
+    assert store.alerts_by_session([], since=at(0)) == {}
+    assert store.trends([], at(0), timedelta(seconds=5)) == {}
+
+
+@pytest.mark.parametrize("session", [*INJECTIONS, ".*", "/.*/", "s1|s2", "s1\\' OR 1=1 --"],
+                         ids=range(len(INJECTIONS) + 4))
+def test_a_listed_session_id_is_matched_as_data_never_widens_a_set_wise_read(
+    store: Store, session: str
+) -> None:
+    store.write(Batch(readings=[hr("s1", at(0)), bp("s2", at(0))], events=[
+        SessionEvent("s1", SessionEventType.START, at(0))], alerts=[alert("s1", at(0))]))
+
+    assert store.events_by_session([session]) == {session: []}
+    assert store.alerts_by_session([session]) == {session: []}
+    assert store.alerts_by_session([session], since=at(0)) == {session: []}
+    assert store.trends([session], at(0), timedelta(seconds=5)) == {session: []}
+    assert store.events_by_session([session, "s2"]) == {session: [], "s2": []}
+
+
+def test_a_hostile_session_id_with_data_reads_back_only_its_own(store: Store) -> None:
+    hostile = "x' OR \"session\" =~ /.*/ OR '1'='1"
+    store.write(Batch(readings=[hr(hostile, at(0), 61), hr("s1", at(0), 99)], events=[
+        SessionEvent(hostile, SessionEventType.START, at(0)),
+        SessionEvent("s1", SessionEventType.START, at(0))],
+        alerts=[alert(hostile, at(0)), alert("s1", at(0))]))
+
+    assert store.events_by_session([hostile]) == {hostile: store.events(hostile)}
+    assert store.alerts_by_session([hostile]) == {hostile: store.alerts(hostile)}
+    assert store.trends([hostile], at(0), timedelta(seconds=5)) == {
+        hostile: [Reading(hostile, Kind.HR, at(0), {"bpm": 61.0})]}
+    assert store.latest_by_session(at(0))[hostile] == store.latest(hostile)
+
+
+def test_trends_are_the_mean_of_each_field_per_bucket_since(store: Store) -> None:
+    # T0 is a multiple of 5 s since the epoch, so the buckets start at at(0), at(5), at(10).
+    bpm = [60, 62, 64, 66, 68, 70, 72, 74, 76, 78, 80, 83]
+    store.write(Batch(readings=[
+        *[hr("s1", at(i), v) for i, v in enumerate(bpm)],
+        hr("s1", at(6, 500_000), 100, device="ox-2"),  # a second device shares the bucket
+        spo2("s1", at(3), 97), Reading("s1", Kind.SPO2, at(4), {"spo2": 94, "pulse": 70}),
+        bp("s1", at(1)), bp("s1", at(7), 140, 90, device=None),
+        hr("s2", at(2), 50), hr("other", at(3)),
+    ]))
+
+    found = store.trends(["s1", "s2", "quiet"], at(2), timedelta(seconds=5))
+
+    assert set(found) == {"s1", "s2", "quiet"}
+    assert found["quiet"] == []
+    assert found["s2"] == [Reading("s2", Kind.HR, at(0), {"bpm": 50.0})]
+    expected = [
+        Reading("s1", Kind.HR, at(0), {"bpm": (64 + 66 + 68) / 3}),
+        Reading("s1", Kind.SPO2, at(0), {"spo2": (97 + 94) / 2, "pulse": 70.0}),
+        Reading("s1", Kind.HR, at(5), {"bpm": (70 + 72 + 74 + 76 + 78 + 100) / 6}),
+        bp("s1", at(7), 140, 90, device=None),  # BP raw, and only since `since`
+        Reading("s1", Kind.HR, at(10), {"bpm": (80 + 83) / 2}),
+    ]
+    got = found["s1"]
+    assert [(r.kind, r.time, r.device) for r in got] == [
+        (r.kind, r.time, r.device) for r in expected]
+    for reading, want in zip(got, expected, strict=True):
+        assert reading.values == pytest.approx(want.values)
+        assert (reading.session, reading.time_inferred, reading.problems) == ("s1", False, ())
+    assert [r for r in got if r.kind is Kind.BP] == store.readings("s1", [Kind.BP], since=at(2))
+
+
+def test_trends_buckets_are_aligned_to_the_epoch_not_to_since(store: Store) -> None:
+    store.write(Batch(readings=[hr("s1", at(i), 60 + i) for i in range(0, 20)]))
+
+    found = store.trends(["s1"], at(5), timedelta(seconds=7))
+
+    # 17:00:00 UTC is 1_795_885_200 s since the epoch, = 4 (mod 7): buckets start at at(3),
+    # at(10), at(17); the first holds only the readings since at(5) and still starts at at(3).
+    assert [(r.time, r.values["bpm"]) for r in found["s1"]] == [
+        (at(3), 67.0), (at(10), 73.0), (at(17), 78.0)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from vitals.alerts import AlertEvent
@@ -97,6 +97,35 @@ class Store(Protocol):
 
     def sessions(self, since: datetime | None = None) -> list[SessionSummary]:
         """Sessions with any reading or event at or after `since` (all when None), newest first."""
+
+    # -- set-wise reads: one or a few queries however many sessions (the overview's refresh) ----
+
+    def latest_by_session(self, since: datetime) -> dict[str, dict[Kind, Reading]]:
+        """For every session with a reading at or after `since`: its most recent reading of each
+        kind among those at or after `since`, whole (all values of that one reading).
+
+        Of two devices' readings at the same instant the greater device id wins (no device
+        counts as the least).
+        """
+
+    def events_by_session(self, sessions: Sequence[str]) -> dict[str, list[SessionEvent]]:
+        """Each listed session's events in time order, as `events` (no events: [])."""
+
+    def alerts_by_session(
+        self, sessions: Sequence[str], since: datetime | None = None
+    ) -> dict[str, list[AlertEvent]]:
+        """Each listed session's alert events in time order, as `alerts` (none: [])."""
+
+    def trends(
+        self, sessions: Sequence[str], since: datetime, bucket: timedelta
+    ) -> dict[str, list[Reading]]:
+        """Readings downsampled for sparklines, each listed session's in time order (then kind).
+
+        HR and SpO2: per session, kind and `bucket` (aligned to the epoch), the mean of each
+        field over the readings at or after `since`, as a `Reading` at the bucket's start with
+        device None. BP (sparse) comes raw, as `readings` returns it. A session without
+        readings maps to [].
+        """
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the database answers now."""

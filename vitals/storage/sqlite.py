@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S: Final = 30.0
 SCHEMA_VERSION: Final = 1
+# Kinds whose trend is a mean per bucket; BP is sparse (minutes apart) and comes raw.
+TREND_MEAN_KINDS: Final = (Kind.HR, Kind.SPO2)
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS reading (
@@ -267,17 +269,7 @@ class SqliteStore:
         rows = self._select(
             "SELECT * FROM session_event WHERE session = ? ORDER BY time_us, event", (session,)
         )
-        return [
-            SessionEvent(
-                session=row["session"],
-                event=SessionEventType(row["event"]),
-                time=from_us(row["time_us"]),
-                time_inferred=bool(row["time_inferred"]),
-                note=row["note"],
-                by=row["by"],
-            )
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
 
     def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
         sql = "SELECT * FROM alert WHERE session = ?"
@@ -286,22 +278,7 @@ class SqliteStore:
             sql += " AND time_us >= ?"
             params.append(to_us(since))
         sql += " ORDER BY time_us, metric, rule, state"
-        return [
-            AlertEvent(
-                time=from_us(row["time_us"]),
-                session=row["session"],
-                metric=Metric(row["metric"]),
-                priority=Priority(row["priority"]),
-                state=AlertState(row["state"]),
-                message=row["message"],
-                rule=row["rule"],
-                value=row["value"],
-                limit=row["limit"],
-                by=row["by"],
-                note=row["note"],
-            )
-            for row in self._select(sql, params)
-        ]
+        return [_alert(row) for row in self._select(sql, params)]
 
     def observations(self, session: str) -> list[Observation]:
         rows = self._select(
@@ -398,6 +375,101 @@ class SqliteStore:
         summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
         return summaries
 
+    # -- set-wise reads ------------------------------------------------------------------------
+
+    def latest_by_session(self, since: datetime) -> dict[str, dict[Kind, Reading]]:
+        # `reading_span` knows each (session, kind)'s last time, so this reads only the newest
+        # rows (by the (session, time_us) index) instead of every reading since `since`.
+        rows = self._select(
+            "SELECT r.* FROM reading_span AS s JOIN reading AS r "
+            "ON r.session = s.session AND r.time_us = s.last_us AND r.kind = s.kind "
+            "WHERE s.last_us >= ? ORDER BY r.session, r.kind, r.device",
+            (to_us(since),),
+        )
+        latest: dict[str, dict[Kind, Reading]] = {}
+        for row in rows:
+            # Ordered by device: of two at the same instant the greater device id wins.
+            reading = _reading(row)
+            latest.setdefault(reading.session, {})[reading.kind] = reading
+        return latest
+
+    def events_by_session(self, sessions: Sequence[str]) -> dict[str, list[SessionEvent]]:
+        wanted = list(dict.fromkeys(sessions))
+        if not wanted:
+            return {}
+        found: dict[str, list[SessionEvent]] = {session: [] for session in wanted}
+        rows = self._select(
+            f"SELECT * FROM session_event WHERE session IN ({_marks(wanted)}) "
+            "ORDER BY time_us, event",
+            wanted,
+        )
+        for row in rows:
+            found[row["session"]].append(_event(row))
+        return found
+
+    def alerts_by_session(
+        self, sessions: Sequence[str], since: datetime | None = None
+    ) -> dict[str, list[AlertEvent]]:
+        wanted = list(dict.fromkeys(sessions))
+        if not wanted:
+            return {}
+        sql = f"SELECT * FROM alert WHERE session IN ({_marks(wanted)})"
+        params: list[Any] = list(wanted)
+        if since is not None:
+            sql += " AND time_us >= ?"
+            params.append(to_us(since))
+        sql += " ORDER BY time_us, metric, rule, state"
+        found: dict[str, list[AlertEvent]] = {session: [] for session in wanted}
+        for row in self._select(sql, params):
+            found[row["session"]].append(_alert(row))
+        return found
+
+    def trends(
+        self, sessions: Sequence[str], since: datetime, bucket: timedelta
+    ) -> dict[str, list[Reading]]:
+        bucket_us = bucket // timedelta(microseconds=1)
+        if bucket_us <= 0:
+            raise ValueError(f"a trend bucket must be at least 1 µs, got {bucket}")
+        wanted = list(dict.fromkeys(sessions))
+        if not wanted:
+            return {}
+        marks = _marks(wanted)
+        since_us = to_us(since)
+        mean_kinds = [kind.value for kind in TREND_MEAN_KINDS]
+        with self._translated("read"), self._connection() as db:
+            db.execute("BEGIN")  # one snapshot for the means and the raw BP
+            try:
+                # Buckets aligned to the epoch like InfluxDB's GROUP BY time(); the double
+                # modulo floors for times before 1970 too.
+                means = db.execute(
+                    "SELECT r.session, r.kind, r.time_us - ((r.time_us % ?) + ?) % ? AS start_us,"
+                    " j.key AS field, avg(j.value) AS mean "
+                    "FROM reading AS r, json_each(r.vals) AS j "
+                    f"WHERE r.session IN ({marks}) AND r.time_us >= ? "
+                    f"AND r.kind IN ({_marks(mean_kinds)}) "
+                    "GROUP BY r.session, r.kind, start_us, j.key",
+                    [bucket_us, bucket_us, bucket_us, *wanted, since_us, *mean_kinds],
+                ).fetchall()
+                raw = db.execute(
+                    f"SELECT * FROM reading WHERE session IN ({marks}) AND kind = ? "
+                    "AND time_us >= ?",
+                    [*wanted, Kind.BP.value, since_us],
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        buckets: dict[tuple[str, str, int], dict[str, float]] = {}
+        for row in means:
+            key = (row["session"], row["kind"], row["start_us"])
+            buckets.setdefault(key, {})[row["field"]] = float(row["mean"])
+        found: dict[str, list[Reading]] = {session: [] for session in wanted}
+        for (session, kind, start_us), values in buckets.items():
+            found[session].append(Reading(session, Kind(kind), from_us(start_us), values))
+        for row in raw:
+            found[row["session"]].append(_reading(row))
+        for readings in found.values():
+            readings.sort(key=lambda r: (r.time, r.kind.value, r.device or ""))
+        return found
+
     # -- health --------------------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -483,6 +555,38 @@ class SqliteStore:
             raise StoreError(
                 f"SQLite store {self.path} (VITALS_DATA_DIR): {what} failed: {err}"
             ) from err
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """`?, ?, ...`: one bound parameter per value, never the value itself."""
+    return ", ".join("?" * len(values))
+
+
+def _event(row: sqlite3.Row) -> SessionEvent:
+    return SessionEvent(
+        session=row["session"],
+        event=SessionEventType(row["event"]),
+        time=from_us(row["time_us"]),
+        time_inferred=bool(row["time_inferred"]),
+        note=row["note"],
+        by=row["by"],
+    )
+
+
+def _alert(row: sqlite3.Row) -> AlertEvent:
+    return AlertEvent(
+        time=from_us(row["time_us"]),
+        session=row["session"],
+        metric=Metric(row["metric"]),
+        priority=Priority(row["priority"]),
+        state=AlertState(row["state"]),
+        message=row["message"],
+        rule=row["rule"],
+        value=row["value"],
+        limit=row["limit"],
+        by=row["by"],
+        note=row["note"],
+    )
 
 
 def _reading_row(reading: Reading) -> tuple[Any, ...]:
