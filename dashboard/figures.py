@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import ids
 from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
+from vitals.readings import Kind, Reading
 
 DISCLAIMER: Final = (
     "Decision support only — not a certified medical device. A trained monitor must be present."
@@ -202,7 +203,7 @@ def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: An
     )
 
 
-def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None,
+def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
          checkin: Checkin | None = None) -> dcc.Link:
     """One active session on the overview: big numbers, freshness, dose time, top alarm, and
     (with `checkin`) when the monitor last checked in."""
@@ -243,7 +244,7 @@ def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None,
     if checkin is not None:
         by = None if _missing(row.get("checkin_by")) else str(row["checkin_by"])
         children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
-    if trend is not None and not trend.empty:
+    if trend:
         children.append(dcc.Graph(
             figure=sparkline(trend),
             config={"staticPlot": True, "displayModeBar": False},
@@ -259,7 +260,7 @@ def tile(row: Mapping[str, Any], trend: pd.DataFrame | None = None,
     )
 
 
-def tiles(overview: pd.DataFrame, trends: Mapping[str, pd.DataFrame] | None = None,
+def tiles(overview: pd.DataFrame, trends: Mapping[str, Sequence[Reading]] | None = None,
           checkins: Mapping[str, Checkin] | None = None) -> list[Any]:
     """Every active session's tile, or the empty state. With `checkins` (session -> status),
     each tile shows its check-in countdown and has a compact check-in button beside the link
@@ -299,28 +300,27 @@ def store_error(message: str) -> html.Div:
     ])
 
 
-def sparkline(trend: pd.DataFrame) -> dict[str, Any]:
+def sparkline(trend: Sequence[Reading]) -> dict[str, Any]:
     """A tiny trend of systolic BP, HR and SpO2 for a tile (no axes, no interaction).
 
-    A plain figure dict, not `go.Figure`: plotly's validation costs ~35 ms a figure, which on an
-    overview of 48 tiles refreshing every 2 s is most of the budget.
+    A plain figure dict built from the readings, not a `go.Figure` from a frame: plotly's
+    validation cost ~35 ms a tile, most of an overview refresh's budget with 48 tiles.
     """
     traces = []
-    series = (("bp", "systolic", COLOUR["systolic"]), ("hr", "bpm", COLOUR["hr"]),
-              ("spo2", "spo2", COLOUR["spo2"]))
+    series = ((Kind.BP, "systolic", COLOUR["systolic"]), (Kind.HR, "bpm", COLOUR["hr"]),
+              (Kind.SPO2, "spo2", COLOUR["spo2"]))
     for kind, field, colour in series:
-        if trend.empty or field not in trend:
-            continue
-        part = trend[(trend["kind"] == kind) & trend[field].notna()]
-        if part.empty:
+        points = [(r.time, r.values[field]) for r in trend
+                  if r.kind is kind and field in r.values]
+        if not points:
             continue
         # Each series scaled to its own panel range so three units share a few pixels of height.
-        low, high = PANEL_RANGE["bp" if kind == "bp" else kind]
+        low, high = PANEL_RANGE[kind.value]
         traces.append({
             "type": "scatter", "mode": "lines",
-            "x": [t.isoformat() for t in part["time"]],
-            "y": ((part[field] - low) / (high - low)).round(4).tolist(),
-            "line": {"color": colour, "width": 2, "shape": "hv" if kind == "bp" else "linear"},
+            "x": [t.isoformat() for t, _ in points],
+            "y": [round((v - low) / (high - low), 4) for _, v in points],
+            "line": {"color": colour, "width": 2, "shape": "hv" if kind is Kind.BP else "linear"},
             "hoverinfo": "skip", "showlegend": False,
         })
     return {"data": traces, "layout": {

@@ -8,9 +8,10 @@ so several apps (tests) can run in one process, each with its own store.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import pandas as pd
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY: Final = "vitals_dashboard"
 DEFAULT_ACTIVE_WINDOW: Final = timedelta(minutes=30)
 TREND_WINDOW: Final = timedelta(minutes=30)
-TREND_BUCKET: Final = timedelta(seconds=20)  # ~90 points a sparkline: a few pixels each
+TREND_BUCKET: Final = timedelta(seconds=30)  # 60 points a sparkline: a few pixels each
 
 # A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
 # streams every few seconds (a 30 s gap is already a technical alarm).
@@ -66,6 +67,7 @@ class DashboardContext:
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force
+    trends: TrendCache = field(default_factory=lambda: TrendCache())  # tiles' sparklines
     clock: Callable[[], datetime] = field(default=utcnow)
     profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
@@ -293,8 +295,8 @@ def overview_frame(
 ) -> pd.DataFrame:
     """One row per active session: latest values, their ages and staleness, dose, top alarm.
 
-    A few set-wise queries whatever the number of sessions: a wall screen of 48 rooms refreshes
-    every 2 s.
+    A few set-wise queries whatever the number of sessions, and no frame per session: a wall
+    screen of 48 rooms refreshes every 2 s.
     """
     summaries = [s for s in store.sessions(since=now - window)
                  if not has_ended(s.ended, s.started)]
@@ -307,32 +309,72 @@ def overview_frame(
     events = store.events_by_session(names)
     alerts = store.alerts_by_session(names)
     rows = [
-        _overview_row(summary, latest.get(summary.session, {}),
-                      event_rows(events.get(summary.session, [])),
-                      alert_rows(alerts.get(summary.session, [])), now, stale_after)
+        _overview_row(summary, latest.get(summary.session, {}), events.get(summary.session, []),
+                      alerts.get(summary.session, []), now, stale_after)
         for summary in summaries
     ]
     return pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
 
 
-def trend_frames(store: Store, sessions: Sequence[str], now: datetime,
-                 window: timedelta = TREND_WINDOW,
-                 bucket: timedelta = TREND_BUCKET) -> dict[str, pd.DataFrame]:
-    """Each session's recent readings for its tile's sparkline, averaged per bucket."""
-    trends = store.trends(list(sessions), since=now - window, bucket=bucket)
-    return {session: reading_rows(trends.get(session, [])) for session in sessions}
+def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
+    """`active_alarms` on plain events: latest per metric when active, worst and newest first."""
+    latest: dict[str, AlertEvent] = {}
+    for alert in sorted(alerts, key=lambda a: a.time):
+        latest[alert.metric.value] = alert
+    active = [a for a in latest.values() if a.state is AlertState.ACTIVE]
+    return sorted(active, key=lambda a: (a.priority.rank, a.time), reverse=True)
+
+
+class TrendCache:
+    """Sparkline data per session, fetched incrementally: each refresh asks the store only for
+    the buckets since the last complete one, so the overview's cost does not grow with the
+    trend window."""
+
+    def __init__(self, window: timedelta = TREND_WINDOW, bucket: timedelta = TREND_BUCKET) -> None:
+        self.window, self.bucket = window, bucket
+        self._readings: dict[str, list[Reading]] = {}
+        self._complete: dict[str, datetime] = {}  # start of the newest bucket still filling
+        self._lock = threading.Lock()
+
+    def get(self, store: Store, sessions: Sequence[str], now: datetime) -> dict[str, list[Reading]]:
+        if not sessions:
+            return {}
+        horizon = self._floor(now - self.window)
+        with self._lock:
+            since = min(max(self._complete.get(s, horizon), horizon) for s in sessions)
+            fresh = store.trends(list(sessions), since=since, bucket=self.bucket)
+            for session in sessions:
+                kept = [r for r in self._readings.get(session, []) if horizon <= r.time < since]
+                merged = kept + fresh.get(session, [])
+                self._readings[session] = merged
+                streams = [r.time for r in merged if r.kind is not Kind.BP]
+                self._complete[session] = self._floor(max(streams)) if streams else since
+            for gone in set(self._readings) - set(sessions):
+                self._readings.pop(gone, None)
+                self._complete.pop(gone, None)
+            return {session: self._readings[session] for session in sessions}
+
+    def _floor(self, moment: datetime) -> datetime:
+        step = self.bucket.total_seconds()
+        epoch = moment.timestamp()
+        return datetime.fromtimestamp(epoch - epoch % step, tz=UTC)
 
 
 def _overview_row(
     summary: SessionSummary,
     latest: Mapping[Kind, Reading],
-    events: pd.DataFrame,
-    alerts: pd.DataFrame,
+    events: Sequence[SessionEvent],
+    alerts: Sequence[AlertEvent],
     now: datetime,
     stale_after: Mapping[Kind, timedelta],
 ) -> dict[str, Any]:
     session = summary.session
-    dose = dose_time(events)
+
+    def times(kind: SessionEventType) -> list[datetime]:
+        return sorted(e.time for e in events if e.event is kind)
+
+    doses, starts = times(SessionEventType.DOSE), times(SessionEventType.START)
+    dose = doses[0] if doses else None
     # The session's clock is never behind its own newest data: a time-compressed simulation
     # runs ahead of the wall clock, and its minutes since dose are its own.
     session_now = max(now, summary.last_time)
@@ -359,22 +401,22 @@ def _overview_row(
     row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
     row["spo2"] = oximeter.values.get("spo2") if oximeter else None
 
-    alarms = active_alarms(alerts)
-    top = alarms.iloc[0] if not alarms.empty else None
+    alarms = showing(alerts)
+    top = alarms[0] if alarms else None
     row.update(
-        alarm_priority=None if top is None else top["priority"],
-        alarm_metric=None if top is None else top["metric"],
-        alarm_message=None if top is None else top["message"],
+        alarm_priority=None if top is None else top.priority.value,
+        alarm_metric=None if top is None else top.metric.value,
+        alarm_message=None if top is None else top.message,
         alarm_count=len(alarms),
     )
-    checkins = events[events["event"] == SessionEventType.CHECKIN.value]
-    last = None if checkins.empty else checkins.iloc[-1]
-    starts = events.loc[events["event"] == SessionEventType.START.value, "time"]
+    checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),
+                      key=lambda e: e.time)
+    last = checkins[-1] if checkins else None
     row.update(
-        checkin_last=None if last is None else last["time"],
-        checkin_by=None if last is None or not isinstance(last["by"], str) else last["by"],
+        checkin_last=None if last is None else last.time,
+        checkin_by=None if last is None else last.by,
         # No check-in yet: the countdown runs from the session's start (else its first data).
-        checkin_reference=summary.first_time if starts.empty else starts.iloc[-1],
+        checkin_reference=starts[-1] if starts else summary.first_time,
     )
     return row
 

@@ -50,7 +50,7 @@ def refresh(_n_intervals: int | None) -> tuple[list[Any], str]:
     now = context.clock()
     try:
         overview = queries.overview_frame(context.store, now, context.active_window)
-        trends = queries.trend_frames(context.store, list(overview["session"]), now)
+        trends = context.trends.get(context.store, list(overview["session"]), now)
     except StoreError as err:
         log.warning("overview cannot read the store: %s", err)
         return [figures.store_error(str(err))], f"⚠ Not updating — {now:%H:%M:%S} UTC"
