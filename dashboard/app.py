@@ -47,7 +47,7 @@ def create_app(
     store: Store,
     settings: Settings,
     *,
-    refresh_ms: int = 2000,
+    refresh_ms: int = 1000,
     profile: Any = None,
     active_minutes: float = 30,
     clock: Callable[[], datetime] = utcnow,

@@ -63,7 +63,7 @@ class DashboardContext:
 
     store: Store
     settings: Settings
-    refresh_ms: int = 2000
+    refresh_ms: int = 1000
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force

@@ -174,3 +174,31 @@ def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_
     ))
     frame = overview_frame(store, now)
     assert frame.loc[0, "since_dose_min"] == 30
+
+
+def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.queries import TrendCache
+    from vitals.readings import Kind, Reading
+    from vitals.storage.base import Batch
+    from vitals.storage.sqlite import SqliteStore
+
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    store = SqliteStore(tmp_path / "v.sqlite3")
+
+    def hr(second: int, bpm: float) -> Reading:
+        return Reading("s1", Kind.HR, start + timedelta(seconds=second), {"bpm": bpm})
+
+    cache = TrendCache(window=timedelta(minutes=10), bucket=timedelta(seconds=30))
+    store.write(Batch(readings=[hr(s, 60 + s % 7) for s in range(0, 600, 5)]))
+    cache.get(store, ["s1"], start + timedelta(seconds=600))
+    # More readings arrive, some in the bucket that was still filling at the first fetch.
+    store.write(Batch(readings=[hr(s, 90 + s % 5) for s in range(600, 900, 5)]))
+    now = start + timedelta(seconds=900)
+    incremental = cache.get(store, ["s1"], now)["s1"]
+
+    full = TrendCache(window=timedelta(minutes=10), bucket=timedelta(seconds=30))
+    assert incremental == full.get(store, ["s1"], now)["s1"]
+    assert incremental[-1].values["bpm"] == sum(90 + s % 5 for s in range(870, 900, 5)) / 6
+    assert min(r.time for r in incremental) >= now - timedelta(minutes=10)
