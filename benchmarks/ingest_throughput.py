@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000, help="readings per sustained run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--drain", type=int, default=100_000, help="backlog to drain (0: skip)")
-    parser.add_argument("--outage", type=float, default=30.0, help="database outage, s (0: skip)")
+    parser.add_argument("--outage", type=float, default=60.0, help="database outage, s (0: skip)")
     parser.add_argument("--rate", type=float, default=1000.0, help="readings/s during the outage")
     args = parser.parse_args()
 
