@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -372,14 +372,7 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
 
 
 def _session_event(session: str, document: dict[str, Any], received_at: datetime) -> SessionEvent:
-    raw = document.get("event")
-    try:
-        event = SessionEventType(raw)
-    except ValueError as err:
-        raise InvalidMessage(
-            "session event must be one of "
-            f"{', '.join(e.value for e in SessionEventType)}, got {truncate(repr(raw), 40)}"
-        ) from err
+    event = _choice("session event", SessionEventType, document.get("event"))
     time, inferred = parse_time(document.get("time"), received_at)
     return SessionEvent(
         session=session,
@@ -389,6 +382,20 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
     )
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(name: str, vocabulary: type[_Choice], raw: Any) -> _Choice:
+    """A value of a closed vocabulary, or a refusal that lists the vocabulary."""
+    try:
+        return vocabulary(raw)
+    except ValueError as err:
+        raise InvalidMessage(
+            f"{name} must be one of {', '.join(v.value for v in vocabulary)}, "
+            f"got {truncate(repr(raw), 40)}"
+        ) from err
 
 
 def _acknowledgement(session: str, document: dict[str, Any],
@@ -407,22 +414,8 @@ def _acknowledgement(session: str, document: dict[str, Any],
 
 
 def _observation(session: str, document: dict[str, Any], received_at: datetime) -> Observation:
-    raw = document.get("observation")
-    try:
-        kind = ObservationKind(raw)
-    except ValueError as err:
-        raise InvalidMessage(
-            "observation must be one of "
-            f"{', '.join(o.value for o in ObservationKind)}, got {truncate(repr(raw), 40)}"
-        ) from err
-    raw_severity = document.get("severity", Severity.MILD.value)
-    try:
-        severity = Severity(raw_severity)
-    except ValueError as err:
-        raise InvalidMessage(
-            "severity must be one of "
-            f"{', '.join(s.value for s in Severity)}, got {truncate(repr(raw_severity), 40)}"
-        ) from err
+    kind = _choice("observation", ObservationKind, document.get("observation"))
+    severity = _choice("severity", Severity, document.get("severity", Severity.MILD.value))
     time, inferred = parse_time(document.get("time"), received_at)
     return Observation(
         session=session,
