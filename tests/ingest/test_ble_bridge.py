@@ -17,6 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from services import wait_until
 
 from ingest.ble_bridge import (
     Advertisement,
@@ -440,14 +441,6 @@ def raw_subscriber(sqlite_settings: Settings) -> Iterator[Callable[[str], list[t
         client.loop_stop()
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def test_run_bridge_publishes_raw_values_to_the_broker(
         sqlite_settings: Settings, session_id: str, raw_subscriber) -> None:
     received = raw_subscriber(f"vitals/{session_id}/#")
@@ -461,10 +454,10 @@ def test_run_bridge_publishes_raw_values_to_the_broker(
     thread.start()
     try:
         link.advertise(CUFF)
-        wait_for(lambda: "subscribe 2a35" in cuff.events, "the subscription")
+        wait_until(lambda: "subscribe 2a35" in cuff.events, TIMEOUT, "the subscription")
         link.notify(CUFF, "2a35", BP_VALUE)
         link.notify(CUFF, "2a35", b"\x00\x76\x00")  # forwarded too: the ingest refuses it
-        wait_for(lambda: len(received) == 2, "two messages at the broker")
+        wait_until(lambda: len(received) == 2, TIMEOUT, "two messages at the broker")
     finally:
         stop.set()
         thread.join(TIMEOUT)
