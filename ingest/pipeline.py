@@ -108,15 +108,17 @@ class Pipeline:
                 self.counters.events += 1
                 events.append(parsed)
                 if self._first_time(("event", parsed.session, parsed.event, parsed.time)):
-                    alerts += self._judge(parsed.session, parsed.time,
-                                          lambda e=parsed: self.engine.on_event(e))
+                    alerts += self._judge(
+                        parsed.session, parsed.time,
+                        lambda e=parsed, at=message.received_at: self.engine.on_event(e, at))
             elif isinstance(parsed, Observation):
                 self.counters.observations += 1
                 observations.append(parsed)
                 if self._first_time(("observation", parsed.session, parsed.observation,
                                      parsed.by, parsed.time)):
-                    alerts += self._judge(parsed.session, parsed.time,
-                                          lambda o=parsed: self.engine.on_observation(o))
+                    alerts += self._judge(
+                        parsed.session, parsed.time,
+                        lambda o=parsed, at=message.received_at: self.engine.on_observation(o, at))
                 else:
                     self.counters.duplicates += 1
             else:

@@ -101,19 +101,32 @@ class AlertEngine:
         self._offsets[reading.session] = reading.time - received_at
         return self._apply_reading(reading)
 
-    def on_observation(self, observation: Observation) -> list[AlertEvent]:
+    def on_observation(self, observation: Observation,
+                       received_at: datetime | None = None) -> list[AlertEvent]:
         """Alert events an observation the monitor recorded causes, judged by its time."""
+        if received_at is not None:
+            self._offsets[observation.session] = observation.time - received_at
         return self._apply_observation(observation)
 
-    def on_event(self, event: SessionEvent) -> list[AlertEvent]:
-        """A session's start, dose, end, check-in (or an audit-trail event: nothing to judge)."""
+    def on_event(self, event: SessionEvent,
+                 received_at: datetime | None = None) -> list[AlertEvent]:
+        """A session's start, dose, end, check-in (or an audit-trail event: nothing to judge).
+
+        With `received_at`, the event also sets the session's clock for `on_tick`, so a
+        session that has sent only events so far (a start, a check-in) is judged on its own
+        clock, not the wall clock.
+        """
         state = self._sessions.get(event.session)
         if event.event is SessionEventType.START:
             if state is None or state.ended is not None:
                 state = self._sessions[event.session] = SessionState(event.session)
                 self._offsets.pop(event.session, None)
             state.set_start(event.time)
+            if received_at is not None:
+                self._offsets[event.session] = event.time - received_at
             return []
+        if received_at is not None:
+            self._offsets[event.session] = event.time - received_at
         if state is None:  # a dose or end before any start or reading starts it implicitly
             state = self._sessions[event.session] = SessionState(event.session)
             state.set_start(event.time)

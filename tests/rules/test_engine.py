@@ -251,3 +251,16 @@ def test_audit_events_never_end_a_session_or_change_its_alarms(event):
     assert engine.on_event(SessionEvent("s1", SessionEventType(event), start, note="x")) == []
     high = Reading("s1", Kind.HR, start, {"bpm": 140.0})
     assert [a.priority.value for a in engine.on_reading(high, start)] == ["high"]
+
+
+def test_a_session_with_only_events_so_far_is_ticked_on_its_own_clock():
+    """A simulated session from yesterday that has only started and checked in: a tick at the
+    wall clock must not find its check-in a day overdue."""
+    engine = AlertEngine(load_profile())
+    simulated = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    wall = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
+    engine.on_event(SessionEvent("s1", SessionEventType.START, simulated), wall)
+    engine.on_event(SessionEvent("s1", SessionEventType.CHECKIN, simulated, by="m"), wall)
+    assert engine.on_tick(wall + timedelta(seconds=1)) == []
+    overdue = engine.on_tick(wall + timedelta(minutes=18))
+    assert [(a.rule, a.priority.value) for a in overdue] == [("data.checkin_missed", "medium")]
