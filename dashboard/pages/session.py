@@ -10,6 +10,7 @@ log (choose a severity, tap what is seen). Every button publishes over MQTT
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import dash
@@ -19,7 +20,8 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from dashboard import auth, components, figures, ids, queries
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
-from vitals.readings import SessionEventType, Severity
+from vitals.alerts import AlertEvent
+from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
 from vitals.sessions import SessionStatus, Verdict, session_status
 from vitals.storage.base import StoreError
 from vitals.users import Role
@@ -81,21 +83,61 @@ def layout(session_id: str | None = None, **_query: Any) -> html.Div:
     ])
 
 
-def refresh(_n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]:
+@dataclass(frozen=True, slots=True)
+class History:
+    """Everything stored for one session, read once per refresh and shared by the renderers
+    (the readings of a 4-hour session are most of a refresh's cost)."""
+
+    events: list[SessionEvent]
+    readings: list[Reading]
+    alerts: list[AlertEvent]
+    observations: list[Observation]
+
+
+def load(session_id: str) -> History:
+    store = queries.current().store
+    return History(store.events(session_id), store.readings(session_id),
+                   store.alerts(session_id), store.observations(session_id))
+
+
+def refresh_view(n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]:
+    """The one callback of the refresh: reads the session once, renders every live part."""
+    if not session_id:
+        history: History | StoreError | None = None
+    else:
+        try:
+            history = load(session_id)
+        except StoreError as err:
+            log.warning("session view cannot read the store: %s", err)
+            history = err
+    return (*refresh(n_intervals, session_id, history),
+            *refresh_protocol(n_intervals, session_id, history),
+            *refresh_presence(n_intervals, session_id, history))
+
+
+def _history(session_id: str, given: History | StoreError | None) -> History:
+    """The history the caller read, else read it now; a read that failed raises here."""
+    if isinstance(given, StoreError):
+        raise given
+    return given if given is not None else load(session_id)
+
+
+def refresh(_n_intervals: int | None, session_id: str | None,
+            history: History | StoreError | None = None) -> tuple[Any, ...]:
     """Header, figure, alert table, status line, and whether to stop polling (session ended)."""
     context = queries.current()
     now = context.clock()
     if not session_id:
         return [html.H2("No session selected")], {}, "", "", True
     try:
-        readings = queries.readings_frame(context.store, session_id)
-        events = queries.events_frame(context.store, session_id)
-        alerts = queries.alerts_frame(context.store, session_id)
-        observed = queries.observations_frame(context.store, session_id)
+        loaded = _history(session_id, history)
     except StoreError as err:
-        log.warning("session view cannot read the store: %s", err)
         return (dash.no_update, dash.no_update, dash.no_update,
                 f"⚠ Not updating: cannot read the database ({err})", False)
+    readings = queries.reading_rows(loaded.readings)
+    events = queries.event_rows(loaded.events)
+    alerts = queries.alert_rows(loaded.alerts)
+    observed = queries.observation_rows(loaded.observations)
     status = queries.frame_status(events, readings, now, context.active_window)
     if status == "unknown":
         return ([html.H2(session_id), html.Span("no data stored for this session (yet)",
@@ -119,12 +161,11 @@ AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "
                           "checkin"})
 
 
-def status_of(session_id: str) -> SessionStatus:
+def status_of(history: History) -> SessionStatus:
     """The session's protocol status from its stored history (pure `session_status`)."""
     context = queries.current()
-    store = context.store
-    return session_status(store.events(session_id), store.readings(session_id),
-                          store.alerts(session_id), context.profile, context.clock())
+    return session_status(history.events, history.readings, history.alerts, context.profile,
+                          context.clock())
 
 
 def _latest(events: Any, kind: SessionEventType) -> dict[str, Any] | None:
@@ -142,16 +183,17 @@ def _recorded(event: dict[str, Any] | None, with_note: bool = False) -> str | No
     return text
 
 
-def refresh_protocol(_n: int | None, session_id: str | None) -> tuple[Any, Any]:
+def refresh_protocol(_n: int | None, session_id: str | None,
+                     history: History | StoreError | None = None) -> tuple[Any, Any]:
     """Verdict (with the recorded checklist), cues, discharge, and the audit trail."""
     if not session_id:
         return [], []
-    context = queries.current()
     try:
-        status = status_of(session_id)
-        events = queries.events_frame(context.store, session_id)
+        loaded = _history(session_id, history)
     except StoreError as err:
         return html.Div(f"⚠ Cannot read the database: {err}", className="error"), dash.no_update
+    status = status_of(loaded)
+    events = queries.event_rows(loaded.events)
     checklist = _latest(events, SessionEventType.CHECKLIST)
     findings = components.checklist_findings(None if checklist is None else checklist["note"])
     recorded = (None if checklist is None
@@ -206,7 +248,7 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
         user = auth.allowed(Role.CLINICIAN)
         if user is None:
             return "⚠ Only a clinician can do this."
-        status = status_of(session_id)
+        status = status_of(load(session_id))
         if trigger == ids.OVERRIDE_SUBMIT:
             event = SessionEventType.OVERRIDE
             text = (reason or "").strip() or None
@@ -235,17 +277,19 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
     return f"✔ {event.value} recorded by {user.name} (sent to the ingest)"
 
 
-def refresh_presence(_n: int | None, session_id: str | None) -> tuple[Any, Any]:
+def refresh_presence(_n: int | None, session_id: str | None,
+                     history: History | StoreError | None = None) -> tuple[Any, Any]:
     """The observation log and the check-in countdown."""
     if not session_id:
         return [], []
     context = queries.current()
     try:
-        events = queries.events_frame(context.store, session_id)
-        observed = queries.observations_frame(context.store, session_id)
+        loaded = _history(session_id, history)
     except StoreError as err:
         problem = html.Div(f"⚠ Cannot read the database: {err}", className="error")
         return problem, problem
+    events = queries.event_rows(loaded.events)
+    observed = queries.observation_rows(loaded.observations)
     origin = queries.dose_time(events)
     return (obs.observations_table(observed, origin),
             obs.checkin_badge(*presence(events, observed, context.clock(),
@@ -335,15 +379,13 @@ def register(app: dash.Dash) -> None:
         Output(ids.SESSION_ALERTS, "children"),
         Output(ids.SESSION_STATUS, "children"),
         Output(ids.SESSION_INTERVAL, "disabled"),
-        Input(ids.SESSION_INTERVAL, "n_intervals"),
-        State(ids.SESSION_ID_STORE, "data"),
-    )(refresh)
-    app.callback(
         Output(ids.SESSION_PROTOCOL, "children"),
         Output(ids.SESSION_EVENTS, "children"),
+        Output(ids.OBSERVATION_LOG, "children"),
+        Output(ids.CHECKIN_STATUS, "children"),
         Input(ids.SESSION_INTERVAL, "n_intervals"),
         State(ids.SESSION_ID_STORE, "data"),
-    )(refresh_protocol)
+    )(refresh_view)
     app.callback(
         Output(ids.SESSION_FEEDBACK, "children"),
         Input(ids.EVENT_START, "n_clicks"),
@@ -360,12 +402,6 @@ def register(app: dash.Dash) -> None:
         State(ids.OVERRIDE_REASON, "value"),
         prevent_initial_call=True,
     )(command)
-    app.callback(
-        Output(ids.OBSERVATION_LOG, "children"),
-        Output(ids.CHECKIN_STATUS, "children"),
-        Input(ids.SESSION_INTERVAL, "n_intervals"),
-        State(ids.SESSION_ID_STORE, "data"),
-    )(refresh_presence)
     app.callback(
         Output(ids.CHECKIN_FEEDBACK, "children"),
         Input(ids.CHECKIN_BUTTON, "n_clicks"),
