@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import ids
 from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
+from vitals.alerts import AlertEvent
 from vitals.readings import Kind, Reading
 
 DISCLAIMER: Final = (
@@ -588,7 +589,7 @@ def events_table(events: pd.DataFrame) -> html.Div | html.Table:
 
 def session_header(session: str, status: str, origin_label: str,
                    since_origin_min: float | None,
-                   active: pd.DataFrame | None = None) -> list[Any]:
+                   active: Sequence[AlertEvent] = ()) -> list[Any]:
     """Session id, live/ended badge, session clock, and every alarm active now as text."""
     badge = {"active": "LIVE", "ended": "ENDED", "idle": "NO RECENT DATA"}.get(status, status)
     parts: list[Any] = [html.H2(session, className="session-title"),
@@ -596,11 +597,11 @@ def session_header(session: str, status: str, origin_label: str,
     if since_origin_min is not None:
         parts.append(html.Span(f"{since_origin_min:.0f} min since {origin_label}",
                                className="session-clock"))
-    if active is not None and not active.empty:
+    if active:
         parts.append(html.Div(className="session-alarms", children=[
-            html.Div(alarm_text(a["priority"], a["message"], a["metric"]), role="alert",
-                     className=f"tile-alarm tile-alarm--{a['priority']}")
-            for a in active.to_dict("records")
+            html.Div(alarm_text(a.priority.value, a.message, a.metric.value), role="alert",
+                     className=f"tile-alarm tile-alarm--{a.priority.value}")
+            for a in active
         ]))
     return parts
 

@@ -201,18 +201,6 @@ def alerts_frame(store: Store, session: str, since: datetime | None = None) -> p
     return alert_rows(store.alerts(session, since=since))
 
 
-def active_alarms(alerts: pd.DataFrame) -> pd.DataFrame:
-    """Alarms showing now: the latest event per metric, kept when its state is `active`.
-
-    Highest priority first, then the most recent.
-    """
-    if alerts.empty:
-        return alerts.copy()
-    latest = alerts.sort_values("time", kind="stable").groupby("metric", sort=False).tail(1)
-    active = latest[latest["state"] == AlertState.ACTIVE.value]
-    return active.sort_values(["rank", "time"], ascending=[False, False]).reset_index(drop=True)
-
-
 def has_ended(ended: datetime | None, started: datetime | None) -> bool:
     """An `end` event closes the session, unless a later `start` reopened it."""
     return ended is not None and (started is None or started <= ended)
@@ -317,7 +305,8 @@ def overview_frame(
 
 
 def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
-    """`active_alarms` on plain events: latest per metric when active, worst and newest first."""
+    """Alarms showing now: the latest event per metric, kept when its state is `active`;
+    highest priority first, then the most recent."""
     latest: dict[str, AlertEvent] = {}
     for alert in sorted(alerts, key=lambda a: a.time):
         latest[alert.metric.value] = alert

@@ -147,7 +147,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     since = None if origin is None else queries.age_seconds(now, origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
-                               queries.active_alarms(alerts)),
+                               queries.showing(loaded.alerts)),
         # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
         _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value], alerts,
                 origin, origin_label, observed),

@@ -29,7 +29,7 @@ def test_frames_of_an_unknown_session_are_empty_with_their_columns(store):
     assert list(queries.alerts_frame(store, "nobody").columns) == list(queries.ALERT_COLUMNS)
 
 
-def test_active_alarms_keep_the_latest_event_per_metric_only_when_active(store):
+def test_showing_alarms_keep_the_latest_event_per_metric_only_when_active(store):
     store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
         alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH),
         alert("a", NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED),
@@ -37,10 +37,10 @@ def test_active_alarms_keep_the_latest_event_per_metric_only_when_active(store):
         alert("a", NOW - minutes(1), Metric.SPO2, Priority.MEDIUM),
     ]))
 
-    active = queries.active_alarms(queries.alerts_frame(store, "a"))
+    active = queries.showing(store.alerts("a"))
 
-    assert list(active["metric"]) == ["spo2", "heart_rate"]  # highest priority first
-    assert list(active["priority"]) == ["medium", "low"]
+    assert [a.metric.value for a in active] == ["spo2", "heart_rate"]  # highest priority first
+    assert [a.priority.value for a in active] == ["medium", "low"]
 
 
 def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store):
