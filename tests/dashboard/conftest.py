@@ -84,9 +84,20 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def login(client: Any, name: str, password: str = PASSWORD) -> Any:
-    """Log a Flask test client in through the form, as a browser would."""
-    return client.post("/login", data={"username": name, "password": password, "next": "/"})
+def csrf_token(client: Any, path: str = "/login") -> str:
+    """The CSRF token the page at `path` carries in its form, as a browser would read it."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None, f"no CSRF token in {path}"
+    return found.group(1)
+
+
+def login(client: Any, name: str, password: str = PASSWORD, next_page: str = "/") -> Any:
+    """Log a Flask test client in through the form, as a browser would (with its CSRF token)."""
+    return client.post("/login", data={"username": name, "password": password,
+                                       "next": next_page, "csrf_token": csrf_token(client)})
 
 
 def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
