@@ -250,6 +250,7 @@ def login_page(disclaimer: str, error: str = "", target: str = "/", csrf: str = 
 {message}
 <button id="login-submit" type="submit">Log in</button>
 </form>
-<p class="muted">Logins are created with <code>vitals user add NAME --password-stdin</code>.</p>
+<p class="muted">Logins are created by an admin on the Users page, or with
+<code>vitals user add NAME --password-stdin</code>.</p>
 </main></body></html>
 """

@@ -19,7 +19,7 @@ from typing import Any
 
 import dash
 from dash import Input, Output, State, ctx, dcc, html
-from flask import current_app, has_request_context
+from flask import current_app, has_request_context, request
 
 from dashboard import auth, ids
 from vitals.users import (
@@ -46,8 +46,7 @@ _CLEARED = ("", "", "", "")
 
 
 def layout(**_query: Any) -> html.Div:
-    # Dash also builds the layout outside any request, to check it: nothing to refuse there.
-    if has_request_context() and auth.allowed(Role.ADMIN) is None:
+    if _rendered_for_a_user() and auth.allowed(Role.ADMIN) is None:
         return html.Div(className="page page--users", children=[
             html.H2("Users"),
             html.Div("Only admins manage users.", className="error", role="alert"),
@@ -96,6 +95,13 @@ def layout(**_query: Any) -> html.Div:
         html.H3("Recent changes"),
         html.Div(id=ids.USERS_CHANGES),
     ])
+
+
+def _rendered_for_a_user() -> bool:
+    """True when Dash renders the page for whoever is logged in, in its page-content callback.
+    Dash also builds every page's layout at its first request, whoever makes it, to check the
+    callbacks against: that copy must hold the whole (data-free) form."""
+    return has_request_context() and request.path.endswith("/_dash-update-component")
 
 
 def _field(label: str, control: Any) -> html.Label:

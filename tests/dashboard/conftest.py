@@ -102,12 +102,17 @@ def login(client: Any, name: str, password: str = PASSWORD, next_page: str = "/"
 
 def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
     """Start `app`, log in through the form in Chromium, and land on the overview."""
+    dash_duo.start_server(app, navigate=False, port=port)
+    browser_login_form(dash_duo, name, PASSWORD)
+
+
+def browser_login_form(dash_duo: Any, name: str, password: str) -> None:
+    """Log in through the form of the running app, and land on the overview."""
     from selenium.webdriver.common.by import By
 
-    dash_duo.start_server(app, navigate=False, port=port)
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.driver.find_element(By.ID, "username").send_keys(name)
-    dash_duo.driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    dash_duo.driver.find_element(By.ID, "password").send_keys(password)
     dash_duo.driver.find_element(By.ID, "login-submit").click()
     dash_duo.wait_for_element("#react-entry-point", timeout=10)  # redirected: logged in
 
