@@ -29,8 +29,8 @@ from flask import has_request_context
 
 from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.commands import CommandFailed, Commands
-from dashboard.throttle import LoginThrottle
 from dashboard.pages import history, overview, session, users
+from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
 from vitals.settings import Settings
 from vitals.storage.base import Store, StoreError
