@@ -7,9 +7,10 @@ or route added later can slip through. Role checks that change things happen whe
 (`allowed(role)` in callbacks, `require(role)` for callbacks only some roles may call at all,
 `role_required` on routes, `restrict(server, path, role)` on pages).
 
-The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds only the user name;
-the role and whether the login is disabled are read from the users file on each request, so
-removing or disabling a login or lowering a role takes effect at the next click.
+The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name and the
+login's session epoch; the role, whether the login is disabled and its epoch are read from the
+users file on each request, so removing or disabling a login, resetting its password or lowering
+its role takes effect at the next click.
 
 Failed logins are throttled per user name and client address (`dashboard.throttle`).
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 SESSION_KEY: Final = "user"
+EPOCH_KEY: Final = "epoch"  # the login's session epoch when this session began (vitals.users)
 USERS_PATH_KEY: Final = "vitals_users_path"
 RESTRICTED_KEY: Final = "vitals_restricted_paths"
 CSRF_KEY: Final = "csrf"
@@ -129,7 +131,7 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
             if user is not None:
                 logins.succeeded(name, address)
                 session.clear()  # a fresh session (and CSRF token) for the new login
-                session[SESSION_KEY] = user.name
+                _begin_session(user)
                 log.info("%s logged in (%s) from %s", user.name, user.role.value, address)
                 return redirect(target)
             log.warning("failed login for %r from %s", name, address)
@@ -192,14 +194,25 @@ def current_user() -> User | None:
     name = session.get(SESSION_KEY)
     path = current_app.extensions.get(USERS_PATH_KEY)
     user = active_user(path, name) if name and path is not None else None
+    if user is not None and session.get(EPOCH_KEY) != user.session_epoch:
+        user = None  # its password was reset or it was disabled since this session began
     g.vitals_user = user
     return user
 
 
-def login_as(name: str) -> None:
-    """Put `name` in this request's session (tests of callbacks, which run inside a request)."""
-    session[SESSION_KEY] = name
+def _begin_session(user: User) -> None:
+    session[SESSION_KEY] = user.name
+    session[EPOCH_KEY] = user.session_epoch
     g.pop("vitals_user", None)
+
+
+def login_as(name: str) -> None:
+    """Make this request's session one of login `name`, as it now is: for tests of callbacks
+    (which run inside a request), and to keep an admin logged in who reset their own password."""
+    user = active_user(current_app.extensions[USERS_PATH_KEY], name)
+    if user is None:
+        raise LookupError(f"no active login called {name!r}")
+    _begin_session(user)
 
 
 def allowed(role: Role) -> User | None:

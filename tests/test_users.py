@@ -332,3 +332,24 @@ def test_cli_refuses_to_disable_the_last_admin_with_one_line(tmp_path, monkeypat
     assert result.exit_code == 1
     assert "last active admin" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "ends_sessions"),
+    [
+        (lambda path: set_password(path, "nurse", "a-new-password", actor="boss",
+                                   method=CHEAP), True),
+        (lambda path: ensure_user(path, "nurse", "a-new-password", "monitor", method=CHEAP),
+         True),
+        (lambda path: set_active(path, "nurse", False, actor="boss"), True),
+        (lambda path: set_active(path, "nurse", True, actor="boss"), False),
+        (lambda path: set_role(path, "nurse", "clinician", actor="boss"), False),
+    ],
+    ids=["reset", "cli-add", "disable", "enable", "role"],
+)
+def test_a_new_password_or_disabling_raises_the_session_epoch(staffed, change, ends_sessions):
+    before = get_user(staffed, "nurse").session_epoch
+
+    change(staffed)
+
+    assert (get_user(staffed, "nurse").session_epoch != before) is ends_sessions

@@ -9,6 +9,10 @@ Each change (`ensure_user`, `add_user`, `set_role`, `set_password`, `set_active`
 is one function used by both `vitals user ...` and the dashboard's users page; it names who made
 it (`actor`), is logged and kept in the file's `user_changes` table (never with the password), and
 is refused when it would leave no active admin (`leaves_no_admin`).
+
+Each login has a session epoch, raised when its password is set or it is disabled: the dashboard
+keeps the epoch in the session and ends sessions whose epoch is no longer the login's, so a reset
+password or a disabled login ends every session opened before, even a copied cookie.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
@@ -43,7 +47,8 @@ _SCHEMA = (
         password_hash TEXT NOT NULL,
         created TEXT NOT NULL,
         updated TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1
+        active INTEGER NOT NULL DEFAULT 1,
+        session_epoch INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE IF NOT EXISTS user_changes (
         time TEXT NOT NULL,
@@ -74,6 +79,8 @@ class User:
     name: str
     role: Role
     active: bool = True  # a disabled login cannot log in, and its sessions stop working
+    # Raised by each password change and each disabling: sessions of an older epoch are over.
+    session_epoch: int = field(default=0, compare=False, repr=False)
 
     def can(self, needed: Role) -> bool:
         return self.active and self.role.allows(needed)
@@ -162,17 +169,23 @@ def _connect(path: Path) -> sqlite3.Connection:
     for statement in _SCHEMA:
         connection.execute(statement)
     columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
-    if "active" not in columns:  # a users file from before logins could be disabled
-        connection.execute("ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1")
+    for column, declaration in _ADDED_COLUMNS:  # a users file from an earlier version
+        if column not in columns:
+            connection.execute(f"ALTER TABLE users ADD COLUMN {column} {declaration}")
     return connection
 
 
-def _user(row: tuple[str, str, int]) -> User:
-    return User(row[0], Role(row[1]), bool(row[2]))
+_ADDED_COLUMNS = (("active", "INTEGER NOT NULL DEFAULT 1"),
+                  ("session_epoch", "INTEGER NOT NULL DEFAULT 0"))
+_COLUMNS = "name, role, active, session_epoch"  # what a `User` is made of
+
+
+def _user(row: tuple[str, str, int, int]) -> User:
+    return User(row[0], Role(row[1]), bool(row[2]), row[3])
 
 
 def _all_users(connection: sqlite3.Connection) -> list[User]:
-    rows = connection.execute("SELECT name, role, active FROM users ORDER BY name").fetchall()
+    rows = connection.execute(f"SELECT {_COLUMNS} FROM users ORDER BY name").fetchall()
     return [_user(row) for row in rows]
 
 
@@ -230,7 +243,7 @@ def ensure_user(path: Path, name: str, password: str, role: str | Role = Role.MO
             "INSERT INTO users (name, role, password_hash, created, updated) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
             "role = excluded.role, password_hash = excluded.password_hash, "
-            "updated = excluded.updated",
+            "updated = excluded.updated, session_epoch = session_epoch + 1",
             (name, checked.value, password_hash, now, now),
         )
     return User(name, checked, active)
@@ -267,7 +280,8 @@ def set_password(path: Path, name: str, password: str, *, actor: str,
     password_hash = generate_password_hash(validate_password(password), method=method)
     with _change(path, actor, "reset the password of", name) as connection:
         _users, found = _existing(connection, name)
-        connection.execute("UPDATE users SET password_hash = ?, updated = ? WHERE name = ?",
+        connection.execute("UPDATE users SET password_hash = ?, updated = ?, "
+                           "session_epoch = session_epoch + 1 WHERE name = ?",
                            (password_hash, rfc3339(utcnow()), name))
     return found
 
@@ -278,8 +292,9 @@ def set_active(path: Path, name: str, active: bool, *, actor: str) -> User:
         users, found = _existing(connection, name)
         changed = User(name, found.role, active)
         _refuse_losing_the_last_admin(users, name, changed)
-        connection.execute("UPDATE users SET active = ?, updated = ? WHERE name = ?",
-                           (int(active), rfc3339(utcnow()), name))
+        connection.execute("UPDATE users SET active = ?, updated = ?, "
+                           "session_epoch = session_epoch + ? WHERE name = ?",
+                           (int(active), rfc3339(utcnow()), int(not active), name))
     return changed
 
 
@@ -305,7 +320,7 @@ def get_user(path: Path, name: str) -> User | None:
     if not path.exists():
         return None
     with closing(_connect(path)) as connection:
-        row = connection.execute("SELECT name, role, active FROM users WHERE name = ?",
+        row = connection.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?",
                                  (name,)).fetchone()
     return None if row is None else _user(row)
 
@@ -332,14 +347,14 @@ def authenticate(path: Path, name: str, password: str) -> User | None:
     if path.exists():
         with closing(_connect(path)) as connection:
             row = connection.execute(
-                "SELECT name, role, active, password_hash FROM users WHERE name = ?",
+                f"SELECT {_COLUMNS}, password_hash FROM users WHERE name = ?",
                 (name,)).fetchone()
     if row is None:
         check_password_hash(_decoy_hash(), password)
         return None
-    if not check_password_hash(row[3], password) or not row[2]:
+    if not check_password_hash(row[4], password) or not row[2]:
         return None
-    return _user(row[:3])
+    return _user(row[:4])
 
 
 def list_users(path: Path) -> list[User]:

@@ -189,7 +189,9 @@ def change(**form: Any) -> tuple[str, Any, str, str, str, str]:
         elif trigger == ids.EDIT_PASSWORD_SUBMIT:
             password = same_password(form["edit_password"], form["edit_password_again"])
             set_password(path, target, password, actor=admin.name)
-            message = f"✔ The password of {target!r} was reset."
+            if target == admin.name:
+                auth.login_as(admin.name)  # only this admin's other sessions end
+            message = f"✔ The password of {target!r} was reset; its open sessions are over."
         elif trigger in (ids.EDIT_DISABLE, ids.EDIT_ENABLE):
             changed = set_active(path, target, trigger == ids.EDIT_ENABLE, actor=admin.name)
             message = f"✔ {changed.name!r} {'enabled' if changed.active else 'disabled'}."

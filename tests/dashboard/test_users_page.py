@@ -255,3 +255,38 @@ def test_navigating_to_the_users_page_inside_the_app_shows_others_only_a_refusal
 
     assert ("Only admins manage users" in text_of(page)) is refused
     assert (find(page, ids.NEW_USER_SUBMIT) is None) is refused
+
+
+def test_a_reset_password_ends_the_logins_open_sessions(app, admin):
+    nurse = app.server.test_client()
+    login(nurse, "nurse")
+
+    feedback(admin.post("/_dash-update-component", json=click(
+        ids.EDIT_PASSWORD_SUBMIT, **{ids.EDIT_USER: "nurse",
+                                     ids.EDIT_PASSWORD: "nurses-new-password",
+                                     ids.EDIT_PASSWORD_AGAIN: "nurses-new-password"})))
+
+    assert nurse.get("/_dash-layout").status_code == 401
+
+
+def test_a_session_that_made_no_request_while_its_login_was_disabled_stays_ended(app, admin):
+    nurse = app.server.test_client()
+    login(nurse, "nurse")
+    for button in (ids.EDIT_DISABLE, ids.EDIT_ENABLE):
+        feedback(admin.post("/_dash-update-component",
+                            json=click(button, **{ids.EDIT_USER: "nurse"})))
+
+    assert nurse.get("/_dash-layout").status_code == 401
+
+
+def test_an_admin_who_resets_their_own_password_stays_logged_in_here_only(app, admin):
+    elsewhere = app.server.test_client()
+    login(elsewhere, "boss")
+
+    feedback(admin.post("/_dash-update-component", json=click(
+        ids.EDIT_PASSWORD_SUBMIT, **{ids.EDIT_USER: "boss",
+                                     ids.EDIT_PASSWORD: "bosses-new-password",
+                                     ids.EDIT_PASSWORD_AGAIN: "bosses-new-password"})))
+
+    assert admin.get("/_dash-layout").status_code == 200
+    assert elsewhere.get("/_dash-layout").status_code == 401
