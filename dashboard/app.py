@@ -29,7 +29,8 @@ from flask import has_request_context
 
 from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.commands import CommandFailed, Commands
-from dashboard.pages import history, overview, session
+from dashboard.pages import history, overview, session, users
+from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
 from vitals.settings import Settings
 from vitals.storage.base import Store, StoreError
@@ -40,7 +41,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history)
+PAGES = (overview, session, history, users)
 
 
 def create_app(
@@ -55,6 +56,7 @@ def create_app(
     users_path: Path | None = None,
     health: Callable[[], str | None] | None = None,
     secret_key: str | None = None,
+    login_throttle: LoginThrottle | None = None,
 ) -> dash.Dash:
     """A dashboard reading `store`, behind a login.
 
@@ -65,6 +67,7 @@ def create_app(
     `settings`, connecting on first use). `users_path`: the logins file (default
     `VITALS_DATA_DIR/users.sqlite3`). `health`: an extra pipeline check returning a problem to
     show in the red banner, or None. `secret_key`: default `VITALS_DASHBOARD_SECRET_KEY`.
+    `login_throttle`: counts failed logins (default: 5 per name, 20 per address in 15 minutes).
     """
     from vitals.profile import load_profile
 
@@ -91,7 +94,8 @@ def create_app(
         health=health,
     ))
     auth.protect(app.server, users_path or default_users_path(settings), figures.DISCLAIMER,
-                 secret_key or auth.secret_key(settings))
+                 secret_key or auth.secret_key(settings),
+                 secure_cookie=settings.dashboard_secure_cookie, throttle=login_throttle)
     exports.register(app.server)
     for page in PAGES:
         page.register(app)
@@ -111,17 +115,20 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
     # Dash also builds the layout once, outside any request, to check it.
     user = auth.current_user() if has_request_context() else None
     who = f"{user.name} ({user.role.value})" if user is not None else ""
+    admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link")]
+                   if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[
             html.Div("Session vitals", className="brand"),
             html.Nav(className="nav", children=[
                 dcc.Link("Overview", href="/", className="nav-link"),
                 dcc.Link("Sessions", href="/sessions", className="nav-link"),
+                *admin_links,
             ]),
             html.Div(f"Alert profile: {profile_name}", id=ids.PROFILE_BADGE,
                      className="profile"),
             html.Div([html.Span(who, className="user-name"),
-                      html.A("Log out", href=auth.LOGOUT_PATH, className="nav-link")],
+                      components.logout_form(auth.csrf_token() if user is not None else "")],
                      id=ids.USER_BADGE, className="user"),
         ]),
         html.Div(figures.DISCLAIMER, id=ids.DISCLAIMER, className="disclaimer", role="note"),

@@ -4,15 +4,29 @@
 logout and static files, every request needs a logged-in user (pages redirect to the form; Dash's
 `/_dash-*` endpoints, exports and anything else that is not a page answer 401), so no callback
 or route added later can slip through. Role checks that change things happen where they happen
-(`allowed(role)` in callbacks, `role_required` on routes).
+(`allowed(role)` in callbacks, `require(role)` for callbacks only some roles may call at all,
+`role_required` on routes, `restrict(server, path, role)` on pages).
 
-The session cookie holds only the user name; the role is read from the users file on each
-request, so removing a login or lowering a role takes effect at the next click.
+The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name and the
+login's session epoch; the role, whether the login is disabled and its epoch are read from the
+users file on each request, so removing or disabling a login, resetting its password or lowering
+its role takes effect at the next click.
+
+Failed logins are throttled per user name and client address (`dashboard.throttle`).
+
+Cross-site requests: every POST with a form body (the login and logout forms) must carry the
+session's CSRF token (`csrf_token()`). Dash's callbacks are JSON POSTs, which a page on another
+site cannot send without a CORS preflight this server never grants; the session cookie is
+SameSite=Lax, so it is not sent with another site's POSTs; and any POST whose `Origin` header
+names another site is refused. Flask-WTF's CSRFProtect was weighed: it would also demand its
+token from Dash's own JSON requests (which the Dash renderer does not send) and brings WTForms,
+which nothing here uses, for what is a token in the session compared in constant time.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 import html
 import logging
 import secrets
@@ -21,17 +35,23 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, request, session
+from flask import Flask, Response, abort, current_app, g, redirect, request, session
 
+from dashboard.throttle import LoginThrottle, refusal
 from vitals.settings import Settings
-from vitals.users import Role, User, authenticate, get_user
+from vitals.users import Role, User, active_user, authenticate
 
 log = logging.getLogger(__name__)
 
 LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 SESSION_KEY: Final = "user"
+EPOCH_KEY: Final = "epoch"  # the login's session epoch when this session began (vitals.users)
 USERS_PATH_KEY: Final = "vitals_users_path"
+RESTRICTED_KEY: Final = "vitals_restricted_paths"
+CSRF_KEY: Final = "csrf"
+CSRF_FIELD: Final = "csrf_token"
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # Static files only: scripts, styles, the favicon. Layout and dependencies are NOT public.
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 
@@ -47,19 +67,52 @@ def secret_key(settings: Settings) -> str:
     return secrets.token_hex(32)
 
 
-def protect(server: Flask, users_path: Path, disclaimer: str, key: str) -> None:
-    """Require a login for everything the server serves except the form and static files."""
+def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
+            secure_cookie: bool = False, throttle: LoginThrottle | None = None) -> None:
+    """Require a login for everything the server serves except the form and static files.
+
+    `secure_cookie`: send the session cookie over HTTPS only (set it when served over TLS).
+    `throttle`: counts failed logins (tests pass one with a fake clock)."""
     server.secret_key = key
-    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                         SESSION_COOKIE_SECURE=secure_cookie)
     server.extensions[USERS_PATH_KEY] = users_path
+    server.extensions.setdefault(RESTRICTED_KEY, {})
+    logins = throttle if throttle is not None else LoginThrottle()
+
+    @server.before_request
+    def _refuse_cross_site() -> Any:
+        if request.method in SAFE_METHODS:
+            return None
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            log.warning("refused a %s to %s from origin %r", request.method, request.path, origin)
+            return Response("cross-site request refused", status=403, mimetype="text/plain")
+        if request.is_json:  # Dash callbacks: see the module's docstring
+            return None
+        if _csrf_valid(request.form.get(CSRF_FIELD, "")):
+            return None
+        log.warning("refused a %s to %s without a valid CSRF token", request.method,
+                    request.path)
+        if request.path == LOGIN_PATH:
+            return _login_response(disclaimer, "The form had expired: please log in again.",
+                                   _safe_next(request.form.get("next", "/")), 400)
+        return Response("form expired or forged: reload the page", status=400,
+                        mimetype="text/plain")
 
     @server.before_request
     def _require_login() -> Any:
         path = request.path
         if path in (LOGIN_PATH, LOGOUT_PATH) or path.startswith(PUBLIC_PREFIXES):
             return None
-        if current_user() is not None:
+        user = current_user()
+        if user is not None:
+            needed = server.extensions[RESTRICTED_KEY].get(path)
+            if needed is not None and not user.can(needed):
+                abort(403, f"needs the {needed.value} role")
             return None
+        if SESSION_KEY in session:  # the login was disabled or removed: end its session
+            session.clear()
         if request.method == "GET" and not path.startswith("/_dash") \
                 and request.accept_mimetypes.accept_html:
             return redirect(f"{LOGIN_PATH}?next={_safe_next(request.full_path)}")
@@ -67,27 +120,63 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str) -> None:
 
     @server.route(LOGIN_PATH, methods=["GET", "POST"])
     def _login() -> Any:
-        error = ""
         target = _safe_next(request.values.get("next", "/"))
-        if request.method == "POST":
-            user = authenticate(users_path, request.form.get("username", "").strip(),
-                                request.form.get("password", ""))
+        if request.method == "GET":
+            return _login_response(disclaimer, "", target, 200)
+        name = request.form.get("username", "").strip()
+        address = request.remote_addr or "unknown"
+        until = logins.locked_until(name, address)
+        if until is None:
+            user = authenticate(users_path, name, request.form.get("password", ""))
             if user is not None:
-                session.clear()
-                session[SESSION_KEY] = user.name
-                log.info("%s logged in (%s)", user.name, user.role.value)
+                logins.succeeded(name, address)
+                session.clear()  # a fresh session (and CSRF token) for the new login
+                _begin_session(user)
+                log.info("%s logged in (%s) from %s", user.name, user.role.value, address)
                 return redirect(target)
-            log.warning("failed login for %r from %s", request.form.get("username", ""),
-                        request.remote_addr)
-            error = "Wrong user name or password."
-        status = 401 if error else 200
-        return Response(login_page(disclaimer, error, target), status=status,
-                        mimetype="text/html")
+            log.warning("failed login for %r from %s", name, address)
+            until = logins.failed(name, address)
+        if until is None:
+            return _login_response(disclaimer, "Wrong user name or password.", target, 401)
+        log.warning("login for %r from %s refused until %s: too many failures", name, address,
+                    until.isoformat())
+        response = _login_response(disclaimer, refusal(until, logins.clock()), target, 429)
+        response.headers["Retry-After"] = str(
+            max(1, int((until - logins.clock()).total_seconds())))
+        return response
 
     @server.route(LOGOUT_PATH, methods=["GET", "POST"])
     def _logout() -> Any:
+        if request.method != "POST":  # a POST with the CSRF token: no logout by another's link
+            return Response("log out with the Log out button", status=405,
+                            headers={"Allow": "POST"}, mimetype="text/plain")
         session.clear()
         return redirect(LOGIN_PATH)
+
+
+def restrict(server: Flask, path: str, role: Role) -> None:
+    """Answer 403 to a request for `path` unless the logged-in user's role allows `role`.
+
+    Dash pages are also reached by in-app navigation, which runs the page-content callback
+    instead of requesting `path`: restricted pages also check in their layout and callbacks."""
+    server.extensions.setdefault(RESTRICTED_KEY, {})[path] = role
+
+
+def csrf_token() -> str:
+    """This session's token for forms that POST (created on first use)."""
+    if CSRF_KEY not in session:
+        session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return str(session[CSRF_KEY])
+
+
+def _csrf_valid(sent: str) -> bool:
+    expected = session.get(CSRF_KEY)
+    return bool(expected) and hmac.compare_digest(str(expected), sent)
+
+
+def _login_response(disclaimer: str, error: str, target: str, status: int) -> Response:
+    return Response(login_page(disclaimer, error, target, csrf_token()), status=status,
+                    mimetype="text/html")
 
 
 def _safe_next(target: str) -> str:
@@ -102,19 +191,28 @@ def current_user() -> User | None:
     """The logged-in user of this request (read once per request), or None."""
     if "vitals_user" in g:
         return g.vitals_user  # type: ignore[no-any-return]
-    from flask import current_app
-
     name = session.get(SESSION_KEY)
     path = current_app.extensions.get(USERS_PATH_KEY)
-    user = get_user(path, name) if name and path is not None else None
+    user = active_user(path, name) if name and path is not None else None
+    if user is not None and session.get(EPOCH_KEY) != user.session_epoch:
+        user = None  # its password was reset or it was disabled since this session began
     g.vitals_user = user
     return user
 
 
-def login_as(name: str) -> None:
-    """Put `name` in this request's session (tests of callbacks, which run inside a request)."""
-    session[SESSION_KEY] = name
+def _begin_session(user: User) -> None:
+    session[SESSION_KEY] = user.name
+    session[EPOCH_KEY] = user.session_epoch
     g.pop("vitals_user", None)
+
+
+def login_as(name: str) -> None:
+    """Make this request's session one of login `name`, as it now is: for tests of callbacks
+    (which run inside a request), and to keep an admin logged in who reset their own password."""
+    user = active_user(current_app.extensions[USERS_PATH_KEY], name)
+    if user is None:
+        raise LookupError(f"no active login called {name!r}")
+    _begin_session(user)
 
 
 def allowed(role: Role) -> User | None:
@@ -123,19 +221,27 @@ def allowed(role: Role) -> User | None:
     return user if user is not None and user.can(role) else None
 
 
+def require(role: Role) -> User:
+    """The current user; aborts the request with 403 unless their role allows `role` (for
+    callbacks that only that role may call at all, such as managing users)."""
+    user = allowed(role)
+    if user is None:
+        abort(403, f"needs the {role.value} role")
+    return user
+
+
 def role_required(role: Role) -> Callable[[F], F]:
     """A Flask view decorator: 403 unless the logged-in user's role allows `role`."""
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if allowed(role) is None:
-                abort(403, f"needs the {role.value} role")
+            require(role)
             return view(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorate
 
 
-def login_page(disclaimer: str, error: str = "", target: str = "/") -> str:
+def login_page(disclaimer: str, error: str = "", target: str = "/", csrf: str = "") -> str:
     """The login form: plain HTML (no Dash, nothing about patients), with the disclaimer."""
     message = f'<p class="login-error" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""<!doctype html>
@@ -149,6 +255,7 @@ def login_page(disclaimer: str, error: str = "", target: str = "/") -> str:
 <h1 class="brand">Session vitals</h1>
 <form method="post" action="{LOGIN_PATH}" class="login-form">
 <input type="hidden" name="next" value="{html.escape(target)}">
+<input type="hidden" name="{CSRF_FIELD}" value="{html.escape(csrf)}">
 <label for="username">User name</label>
 <input id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label>
@@ -156,6 +263,7 @@ def login_page(disclaimer: str, error: str = "", target: str = "/") -> str:
 {message}
 <button id="login-submit" type="submit">Log in</button>
 </form>
-<p class="muted">Logins are created with <code>vitals user add NAME --password-stdin</code>.</p>
+<p class="muted">Logins are created by an admin on the Users page, or with
+<code>vitals user add NAME --password-stdin</code>.</p>
 </main></body></html>
 """

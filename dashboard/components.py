@@ -14,6 +14,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
 from dashboard.figures import ALARM_LABEL, METRIC_LABEL, duration
 from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
 
@@ -236,4 +237,13 @@ def discharge_box(readiness: DischargeReadiness, signed_off: str | None) -> html
                          className="criterion" + ("" if c.met else " criterion--unmet"))
                  for c in readiness.criteria]),
         html.Div(readiness.reminder, className="reminder", role="note"),
+    ])
+
+
+def logout_form(csrf_token: str) -> html.Form:
+    """The header's "Log out": a POST with the session's CSRF token, so that no link on another
+    site can log the monitor out of the alarms."""
+    return html.Form(method="post", action=LOGOUT_PATH, className="logout-form", children=[
+        dcc.Input(type="hidden", name=CSRF_FIELD, value=csrf_token, id=ids.LOGOUT_TOKEN),
+        html.Button("Log out", type="submit", id=ids.LOGOUT_BUTTON, className="nav-link"),
     ])

@@ -9,6 +9,8 @@ HEADER: Final = "header"
 DISCLAIMER: Final = "disclaimer"
 PROFILE_BADGE: Final = "profile-badge"
 USER_BADGE: Final = "user-badge"
+LOGOUT_TOKEN: Final = "logout-token"
+LOGOUT_BUTTON: Final = "logout-button"
 SHELL_INTERVAL: Final = "shell-interval"
 PIPELINE_BANNER: Final = "pipeline-banner"
 ALARMS_PANEL: Final = "alarms-panel"
@@ -65,6 +67,25 @@ OBSERVATION_LOG: Final = "observation-log"
 HISTORY_TABLE: Final = "history-table"
 HISTORY_SEARCH: Final = "history-search"
 HISTORY_DATE: Final = "history-date"
+
+# Users (/users, admins only)
+USERS_TABLE: Final = "users-table"
+USERS_CHANGES: Final = "users-changes"  # the record of recent changes
+USERS_VERSION: Final = "users-version"  # bumped by each change: the table re-reads the file
+USERS_FEEDBACK: Final = "users-feedback"
+NEW_USER_NAME: Final = "new-user-name"
+NEW_USER_ROLE: Final = "new-user-role"
+NEW_USER_PASSWORD: Final = "new-user-password"
+NEW_USER_PASSWORD_AGAIN: Final = "new-user-password-again"
+NEW_USER_SUBMIT: Final = "new-user-submit"
+EDIT_USER: Final = "edit-user"  # which login the edit controls change
+EDIT_ROLE: Final = "edit-role"
+EDIT_ROLE_SUBMIT: Final = "edit-role-submit"
+EDIT_PASSWORD: Final = "edit-password"
+EDIT_PASSWORD_AGAIN: Final = "edit-password-again"
+EDIT_PASSWORD_SUBMIT: Final = "edit-password-submit"
+EDIT_DISABLE: Final = "edit-disable"
+EDIT_ENABLE: Final = "edit-enable"
 
 
 def tile(session: str) -> str:

@@ -34,10 +34,11 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
         login, password = re.findall(r"'([^']+)'", printed)[:2]
 
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-        assert "not a certified medical device" in opener.open(
-            url + "login", timeout=10).read().decode().lower()
-        landed = opener.open(url + "login", timeout=10,
-                             data=urlencode({"username": login, "password": password}).encode())
+        form = opener.open(url + "login", timeout=10).read().decode()
+        assert "not a certified medical device" in form.lower()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        landed = opener.open(url + "login", timeout=10, data=urlencode(
+            {"username": login, "password": password, "csrf_token": token}).encode())
         assert landed.status == 200 and "/login" not in landed.url
 
         # The second demo session is the hypertensive spike: its crisis alarm gets stored.

@@ -7,6 +7,7 @@ Each role is imported lazily inside its command, so `vitals export` never loads 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -186,20 +187,63 @@ def user() -> None:
               help="Read the password from standard input (required; never as an argument).")
 def user_add(name: str, role: str, password_stdin: bool) -> None:
     """Create or update the dashboard login NAME; the password is read from standard input."""
-    from vitals.users import InvalidUser, ensure_user, users_path
+    from vitals.users import ensure_user
 
     if not password_stdin:
         raise Failure("pass --password-stdin and the password on standard input")
     # One line: the password, without its line ending (echo adds one).
     password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    path, saved = _change_login(ensure_user, name, password, role)
+    click.echo(f"login {saved.name!r} saved with role {saved.role.value} in {path}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """Print each dashboard login: name, role, and whether it is disabled."""
+    from vitals.users import list_users, users_path
+
+    for login in list_users(users_path(load_settings())):
+        click.echo(f"{login.name}\t{login.role.value}\t{'active' if login.active else 'disabled'}")
+
+
+@user.command("disable")
+@click.argument("name")
+def user_disable(name: str) -> None:
+    """Disable the login NAME: it cannot log in, and its open sessions end at their next click."""
+    from vitals.users import set_active
+
+    _change_login(set_active, name, False)
+    click.echo(f"login {name!r} disabled")
+
+
+@user.command("enable")
+@click.argument("name")
+def user_enable(name: str) -> None:
+    """Enable the disabled login NAME again."""
+    from vitals.users import set_active
+
+    _change_login(set_active, name, True)
+    click.echo(f"login {name!r} enabled")
+
+
+def _change_login(change: Any, *args: Any) -> tuple[Path, Any]:
+    """Run one of vitals.users' changes on the configured users file, as the command line (the
+    same functions the dashboard's users page calls); refusals become one line, exit 1."""
+    import getpass
+
+    from vitals.users import COMMAND_LINE, InvalidUser, users_path
+
+    try:
+        actor = f"{COMMAND_LINE} ({getpass.getuser()})"
+    except (OSError, KeyError):  # no user name in this container
+        actor = COMMAND_LINE
     path = users_path(load_settings())
     try:
-        saved = ensure_user(path, name, password, role)
+        return path, change(path, *args, actor=actor)
     except InvalidUser as err:
         raise Failure(str(err)) from err
-    except OSError as err:
+    except (OSError, sqlite3.Error) as err:
         raise Failure(f"cannot write {path} (check VITALS_DATA_DIR): {err}") from err
-    click.echo(f"login {saved.name!r} saved with role {saved.role.value} in {path}")
 
 
 @main.group()

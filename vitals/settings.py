@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     dashboard_secret_key: Annotated[
         SecretStr | None, Field(description="Flask secret key for dashboard sessions")
     ] = None
+    dashboard_secure_cookie: Annotated[
+        bool, Field(description="send the dashboard's session cookie over HTTPS only (set it "
+                    "when the dashboard is served over TLS)")
+    ] = False
 
     @field_validator("mqtt_url")
     @classmethod

@@ -84,19 +84,35 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def login(client: Any, name: str, password: str = PASSWORD) -> Any:
-    """Log a Flask test client in through the form, as a browser would."""
-    return client.post("/login", data={"username": name, "password": password, "next": "/"})
+def csrf_token(client: Any, path: str = "/login") -> str:
+    """The CSRF token the page at `path` carries in its form, as a browser would read it."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None, f"no CSRF token in {path}"
+    return found.group(1)
+
+
+def login(client: Any, name: str, password: str = PASSWORD, next_page: str = "/") -> Any:
+    """Log a Flask test client in through the form, as a browser would (with its CSRF token)."""
+    return client.post("/login", data={"username": name, "password": password,
+                                       "next": next_page, "csrf_token": csrf_token(client)})
 
 
 def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
     """Start `app`, log in through the form in Chromium, and land on the overview."""
+    dash_duo.start_server(app, navigate=False, port=port)
+    browser_login_form(dash_duo, name, PASSWORD)
+
+
+def browser_login_form(dash_duo: Any, name: str, password: str) -> None:
+    """Log in through the form of the running app, and land on the overview."""
     from selenium.webdriver.common.by import By
 
-    dash_duo.start_server(app, navigate=False, port=port)
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.driver.find_element(By.ID, "username").send_keys(name)
-    dash_duo.driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    dash_duo.driver.find_element(By.ID, "password").send_keys(password)
     dash_duo.driver.find_element(By.ID, "login-submit").click()
     dash_duo.wait_for_element("#react-entry-point", timeout=10)  # redirected: logged in
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
 from dashboard.app import create_app
 from dashboard.auth import secret_key
-from tests.dashboard.conftest import NOW, PASSWORD, SECRET, hr, login
+from dashboard.throttle import LoginThrottle
+from tests.dashboard.conftest import NOW, PASSWORD, SECRET, csrf_token, hr, login
 from vitals.settings import Settings
 from vitals.storage.base import Batch
 
@@ -82,10 +84,8 @@ def test_a_wrong_password_is_refused_and_logs_nobody_in(client):
 
 
 def test_logging_in_returns_to_the_page_asked_for_but_never_to_another_site(client):
-    to_page = client.post("/login", data={"username": "nurse", "password": PASSWORD,
-                                          "next": "/session/a"})
-    offsite = client.post("/login", data={"username": "nurse", "password": PASSWORD,
-                                          "next": "https://evil.example/"})
+    to_page = login(client, "nurse", next_page="/session/a")
+    offsite = login(client, "nurse", next_page="https://evil.example/")
 
     assert to_page.headers["Location"] == "/session/a"
     assert offsite.headers["Location"] == "/"
@@ -95,7 +95,7 @@ def test_logging_out_ends_the_login(client):
     login(client, "nurse")
     assert client.get("/_dash-layout").status_code == 200
 
-    client.get("/logout")
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
 
     assert client.get("/_dash-layout").status_code == 401
 
@@ -139,3 +139,142 @@ def test_the_secret_key_comes_from_the_settings_else_is_random(tmp_path, configu
 
     assert (key != "from-the-environment") is random
     assert len(key) >= 20
+
+
+# --- cross-site requests ---
+
+
+def test_the_login_form_is_refused_without_its_csrf_token(client):
+    response = client.post("/login", data={"username": "nurse", "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert "form had expired" in response.get_data(as_text=True)
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_the_login_form_is_refused_with_another_sessions_token(app, client):
+    other = app.server.test_client()
+    token = csrf_token(other)
+
+    response = client.post("/login", data={"username": "nurse", "password": PASSWORD,
+                                           "csrf_token": token})
+
+    assert response.status_code == 400
+
+
+def test_logging_out_needs_a_post_with_the_csrf_token(client):
+    login(client, "nurse")
+
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400
+    assert client.get("/_dash-layout").status_code == 200  # still logged in
+
+
+def test_the_header_logs_out_with_a_form_carrying_the_sessions_token(client):
+    login(client, "nurse")
+    layout = json.dumps(client.get("/_dash-layout").get_json())
+    token = csrf_token(client, "/login")
+
+    assert token in layout
+    assert '"action": "/logout"' in layout
+
+
+def test_a_callback_from_another_site_is_refused(client, store):
+    store.write(Batch(readings=[hr("a", NOW, 70)]))
+    login(client, "nurse")
+
+    cross = client.post("/_dash-update-component", json=OVERVIEW_UPDATE,
+                        headers={"Origin": "https://evil.example"})
+    same = client.post("/_dash-update-component", json=OVERVIEW_UPDATE,
+                       headers={"Origin": "http://localhost"})
+
+    assert cross.status_code == 403
+    assert same.status_code == 200
+
+
+def test_a_callback_sent_as_a_form_is_refused(client):
+    login(client, "nurse")
+
+    response = client.post("/_dash-update-component", data=json.dumps(OVERVIEW_UPDATE),
+                           content_type="text/plain")
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("secure", "expected"), [(False, False), (True, True)])
+def test_the_session_cookie_is_httponly_lax_and_secure_when_configured(store, tmp_path, users,
+                                                                       secure, expected):
+    settings = Settings(data_dir=tmp_path, influx_url=None, profile=None,
+                        dashboard_secure_cookie=secure)
+    app = create_app(store, settings, users_path=users, secret_key=SECRET)
+
+    cookie = app.server.test_client().get("/login").headers["Set-Cookie"]
+
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert ("Secure" in cookie) is expected
+
+
+# --- throttling failed logins ---
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def throttled(store, settings, users, clock):
+    app = create_app(store, settings, users_path=users, secret_key=SECRET,
+                     login_throttle=LoginThrottle(clock=clock))
+    return app.server.test_client()
+
+
+def test_five_failed_logins_lock_the_name_out_for_fifteen_minutes(throttled, clock):
+    answers = [login(throttled, "nurse", "wrong-password").status_code for _ in range(5)]
+
+    locked = login(throttled, "nurse")  # the right password, but too late
+
+    assert answers == [401] * 4 + [429]
+    assert locked.status_code == 429
+    assert locked.headers["Retry-After"] == str(15 * 60)
+    assert "Try again after 17:15 UTC" in locked.get_data(as_text=True)
+    assert throttled.get("/_dash-layout").status_code == 401
+
+    clock.now += timedelta(minutes=15)
+
+    assert login(throttled, "nurse").status_code == 302
+    assert throttled.get("/_dash-layout").status_code == 200
+
+
+def test_a_lockout_reads_the_same_whether_or_not_the_name_exists(throttled):
+    for name in ("nurse", "nobody"):
+        for _ in range(5):
+            login(throttled, name, "wrong-password")
+
+    known, unknown = (login(throttled, name).get_data(as_text=True)
+                      for name in ("nurse", "nobody"))
+
+    assert known == unknown
+    assert "Too many failed logins" in known
+
+
+def test_a_locked_out_name_does_not_end_its_open_sessions(store, settings, users, clock):
+    throttle = LoginThrottle(clock=clock)
+    app = create_app(store, settings, users_path=users, secret_key=SECRET,
+                     login_throttle=throttle)
+    watching, guessing = app.server.test_client(), app.server.test_client()
+    login(watching, "nurse")
+
+    for _ in range(5):
+        login(guessing, "nurse", "wrong-password")
+
+    assert watching.get("/_dash-layout").status_code == 200

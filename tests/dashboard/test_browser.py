@@ -4,6 +4,7 @@ an alarm is acknowledged over MQTT, and blocked sound is announced."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.dashboard.conftest import (
     alert,
     bp,
     browser_login,
+    browser_login_form,
     event,
     hr,
     minutes,
@@ -137,4 +139,31 @@ def test_a_monitor_acknowledges_an_alarm_and_the_ack_goes_out_over_mqtt(
 
     dash_duo.wait_for_contains_text("#sound-status", "Audio paused — 1:5", timeout=WAIT_S)
     assert dash_duo.driver.execute_script("return window.vitalsSound.state().paused") is True
+    assert dash_duo.get_logs() == []
+
+
+def test_an_admin_adds_a_login_who_then_logs_in(dash_duo, store, settings, users, tmp_path):
+    users_file = shutil.copy(users, tmp_path / "users.sqlite3")
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=500, users_path=users_file,
+                                       secret_key=SECRET), name="boss", port=free_port())
+    dash_duo.find_element("#header a[href='/users']").click()
+    dash_duo.wait_for_contains_text("#users-table", "nurse", timeout=WAIT_S)
+
+    dash_duo.find_element("#new-user-name").send_keys("carol")
+    dash_duo.find_element("#new-user-role input[value='clinician']").click()
+    dash_duo.find_element("#new-user-password").send_keys("carols-password")
+    dash_duo.find_element("#new-user-password-again").send_keys("carols-password")
+    dash_duo.find_element("#new-user-submit").click()
+
+    dash_duo.wait_for_contains_text("#users-feedback", "'carol' added (clinician)",
+                                    timeout=WAIT_S)
+    dash_duo.wait_for_contains_text("#users-table", "carol", timeout=WAIT_S)
+    assert dash_duo.find_element("#new-user-password").get_attribute("value") == ""
+    dash_duo.find_element("#logout-button").click()
+    dash_duo.wait_for_element("#login-submit", timeout=WAIT_S)
+
+    browser_login_form(dash_duo, "carol", "carols-password")
+
+    dash_duo.wait_for_contains_text("#user-badge", "carol (clinician)", timeout=WAIT_S)
+    assert dash_duo.find_elements("#header a[href='/users']") == []
     assert dash_duo.get_logs() == []
