@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitals.readings import SESSION_ID
@@ -64,6 +64,16 @@ class Settings(BaseSettings):
         Field(description="MQTT shared-subscription group, to split the load between several "
               "ingest workers ($share/<group>/...); each worker needs its own client id"),
     ] = None
+    ingest_shards: Annotated[
+        int, Field(ge=1, le=1024,
+                   description="ingest workers that judge alarms, each owning the sessions whose "
+                   "id hashes to its shard; every worker of the group sets the same number "
+                   "(needs VITALS_INGEST_SHARE_GROUP when above 1)")
+    ] = 1
+    ingest_shard: Annotated[
+        int, Field(ge=0, description="this worker's shard, 0 to VITALS_INGEST_SHARDS - 1, "
+                   "one worker each (like a StatefulSet ordinal)")
+    ] = 0
     ingest_batch_max: Annotated[
         int, Field(ge=1, le=50_000, description="most messages stored in one write")
     ] = 2000
@@ -89,6 +99,19 @@ class Settings(BaseSettings):
         if not SESSION_ID.match(value):
             raise ValueError("must be one topic level of A-Z a-z 0-9 _ -")
         return value
+
+    @model_validator(mode="after")
+    def _shard_is_one_of_the_shards(self) -> Settings:
+        if self.ingest_shard >= self.ingest_shards:
+            raise ValueError(
+                f"VITALS_INGEST_SHARD must be below VITALS_INGEST_SHARDS ({self.ingest_shards}), "
+                f"got {self.ingest_shard}")
+        if self.ingest_shards > 1 and not self.ingest_share_group:
+            # Without a group every worker receives every message: all stored N times over and
+            # all but one copy forwarded, for nothing.
+            raise ValueError("VITALS_INGEST_SHARDS above 1 needs VITALS_INGEST_SHARE_GROUP "
+                             "(the workers split the messages through a shared subscription)")
+        return self
 
     @property
     def mqtt(self) -> MqttEndpoint:
