@@ -110,6 +110,8 @@ class IngestWorker:
         self._connected = threading.Event()
         self._connect_answered = threading.Event()
         self._refused: str | None = None
+        self._subscribed = threading.Event()  # the broker answered our subscriptions (SUBACK)
+        self._refused_filters: list[str] = []
         self._store_down_since: float | None = None
         self._store_down_at: datetime | None = None
         self._latency = LatencyWindow()
@@ -141,11 +143,17 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._filters: list[str] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Rebuild alarm state from storage, connect, subscribe, start processing."""
+        if self.settings.ingest_share_group and self.settings.ingest_shards == 1:
+            log.warning("shared group %r with one shard: if other workers share it, each judges "
+                        "only the part of a session it receives (set VITALS_INGEST_SHARDS and "
+                        "VITALS_INGEST_SHARD)", self.settings.ingest_share_group)
         self._restore()
         endpoint = self.settings.mqtt
         try:
@@ -157,12 +165,21 @@ class IngestWorker:
             ) from err
         self.client.loop_start()
         if not self._connect_answered.wait(connect_timeout) or not self._connected.is_set():
-            self.client.disconnect()
-            self.client.loop_stop()
+            self._abandon()
             why = self._refused or "no answer"
             raise BrokerUnavailable(
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not accept the "
                 f"connection ({why}; check VITALS_MQTT_URL credentials)"
+            )
+        # Started means subscribed: a forward from another shard before our judge subscription
+        # exists would be dropped by the broker.
+        if not self._subscribed.wait(connect_timeout) or self._refused_filters:
+            self._abandon()
+            why = (f"refused {', '.join(self._refused_filters)}" if self._refused_filters
+                   else "no answer")
+            raise BrokerUnavailable(
+                f"the MQTT broker at {endpoint.host}:{endpoint.port} did not grant the ingest's "
+                f"subscriptions ({why}; check the broker's ACL for the VITALS_MQTT_URL user)"
             )
         self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
                                         daemon=True)
@@ -170,6 +187,10 @@ class IngestWorker:
                                         daemon=True)
         self._thread.start()
         self._writer.start()
+
+    def _abandon(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, store and acknowledge what was received, disconnect.
@@ -264,6 +285,7 @@ class IngestWorker:
             settings.topic_prefix, settings.ingest_share_group,
             judge_shard=settings.ingest_shard if settings.ingest_shards > 1 else None)
         # Renewed on every connect: harmless when the broker kept them, needed when it did not.
+        self._filters = filters
         client.subscribe([(f, 1) for f in filters])
         log.info("connected to %s:%s (session present: %s), subscribed to %s",
                  self.settings.mqtt.host, self.settings.mqtt.port,
@@ -271,6 +293,18 @@ class IngestWorker:
         self._connected.set()
         self._connect_answered.set()
         self._publish_status(force=True)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # A broker may refuse a filter (SUBACK 0x80): say so, or its messages never come.
+        # (Mosquitto grants a filter its ACL denies and then delivers nothing: the shipped ACL
+        # is tested in tests/test_mosquitto_config.py.)
+        refused = [topic_filter for topic_filter, code
+                   in zip(self._filters, reason_codes, strict=False) if code.is_failure]
+        for topic_filter in refused:
+            log.error("the broker refused the subscription to %s: check its ACL for this user",
+                      topic_filter)
+        self._refused_filters = refused
+        self._subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitals.readings import SESSION_ID
@@ -100,18 +100,23 @@ class Settings(BaseSettings):
             raise ValueError("must be one topic level of A-Z a-z 0-9 _ -")
         return value
 
-    @model_validator(mode="after")
-    def _shard_is_one_of_the_shards(self) -> Settings:
-        if self.ingest_shard >= self.ingest_shards:
-            raise ValueError(
-                f"VITALS_INGEST_SHARD must be below VITALS_INGEST_SHARDS ({self.ingest_shards}), "
-                f"got {self.ingest_shard}")
-        if self.ingest_shards > 1 and not self.ingest_share_group:
+    @field_validator("ingest_shards")
+    @classmethod
+    def _shards_share_the_input(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and not info.data.get("ingest_share_group"):
             # Without a group every worker receives every message: all stored N times over and
             # all but one copy forwarded, for nothing.
-            raise ValueError("VITALS_INGEST_SHARDS above 1 needs VITALS_INGEST_SHARE_GROUP "
-                             "(the workers split the messages through a shared subscription)")
-        return self
+            raise ValueError("above 1 needs VITALS_INGEST_SHARE_GROUP (the workers split the "
+                             "messages through a shared subscription)")
+        return value
+
+    @field_validator("ingest_shard")
+    @classmethod
+    def _shard_is_one_of_the_shards(cls, value: int, info: ValidationInfo) -> int:
+        shards = info.data.get("ingest_shards")
+        if shards is not None and value >= shards:
+            raise ValueError(f"must be below VITALS_INGEST_SHARDS ({shards}), got {value}")
+        return value
 
     @property
     def mqtt(self) -> MqttEndpoint:

@@ -32,11 +32,11 @@ SCENARIOS = ("normal", "hypertensive-spike", "baseline-rise", "desaturation", "c
              "device-dropout", "respiratory-depression")
 READING_LEAVES = ("bp", "hr", "spo2")
 # Real devices send a session's readings seconds apart, so its two paths to the owner (direct, or
-# forwarded by the other worker, a few ms later) keep their order; a replay at infinite speed
-# would not (see the README, "Several workers"). At 300x an HR reading every 5 s arrives every
-# 17 ms, and only a forward later than ~80 ms could look like a 30 s silence. 70 min after the
-# dose hold every scenario's episodes: about 16 s of publishing.
-SPEED = 300.0
+# forwarded by the other worker, 10 to 100 ms later on a busy machine) keep their order; a replay
+# much faster than real time would not (see the README, "Several workers"). At 200x an HR reading
+# every 5 s arrives every 25 ms, and only a forward later than 125 ms could look like a 30 s
+# silence. 70 min after the dose hold every scenario's episodes: about 24 s of publishing.
+SPEED = 200.0
 TIMELINE = {"session_length": timedelta(minutes=70)}
 
 
