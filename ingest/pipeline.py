@@ -113,7 +113,8 @@ class Pipeline:
         for message in messages:
             if is_output(message.topic, self.prefix):
                 continue  # our own alert or rejection coming back: acknowledged, not input
-            forwarded = is_judge_topic(message.topic, self.prefix)
+            # Only a sharded worker subscribes to a judge topic.
+            forwarded = self.shards > 1 and is_judge_topic(message.topic, self.prefix)
             if forwarded:
                 # Stored by the worker that received it: here it is only judged.
                 try:
@@ -122,10 +123,11 @@ class Pipeline:
                     rejections.append(self._reject_envelope(message, str(err)))
                     continue
                 self.counters.judged_for_others += 1
+                topic, payload, received_at = original.topic, original.payload, original.received_at
             else:
                 self.counters.received += 1
-                original = Forwarded(message.topic, message.payload, message.received_at)
-            parsed = parse(original.topic, original.payload, original.received_at, self.prefix)
+                topic, payload, received_at = message.topic, message.payload, message.received_at
+            parsed = parse(topic, payload, received_at, self.prefix)
             if isinstance(parsed, Rejection):
                 if forwarded:  # valid where it was received: the workers run different versions
                     rejections.append(self._reject_envelope(message, parsed.reason))
@@ -146,10 +148,11 @@ class Pipeline:
                     self.counters.readings += 1
                     readings.append(parsed)
             if forwarded or self.owns(parsed.session):
-                alerts += self._judge_message(parsed, original.received_at)
+                alerts += self._judge_message(parsed, received_at)
             else:
                 forwards.append(Forward(
-                    judge_topic(self.prefix, shard_of(parsed.session, self.shards)), original))
+                    judge_topic(self.prefix, shard_of(parsed.session, self.shards)),
+                    Forwarded(topic, payload, received_at)))
         self.counters.alerts += len(alerts)
         self.counters.forwarded += len(forwards)
         return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,

@@ -63,6 +63,10 @@ def broker(tmp_path_factory) -> Iterator[ShippedMosquitto]:
         server.stop()
 
 
+def ingest_url(broker: MosquittoServer) -> str:
+    return f"mqtt://ingest:{ACCOUNTS['ingest']}@{HOST}:{broker.port}"
+
+
 class Client:
     """A connected (or refused) MQTT client that records what it receives."""
 
@@ -157,16 +161,15 @@ def test_only_the_ingest_may_publish_on_or_read_the_judge_topics(broker, user) -
 
 def test_two_sharded_workers_on_the_ingest_credential_forward_to_each_other(
         broker, tmp_path) -> None:
-    url = f"mqtt://ingest:{ACCOUNTS['ingest']}@{HOST}:{broker.port}"
-    group = f"acl-{uuid.uuid4().hex[:8]}"
     sessions = [f"acl-{uuid.uuid4().hex[:8]}-{n}" for n in range(8)]
     assert {shard_of(s, 2) for s in sessions} == {0, 1}
+    shards = [make_settings(ingest_url(broker), None, "vitals", tmp_path / "data",
+                            ingest_shards=2, ingest_shard=shard,
+                            ingest_share_group=f"acl-{sessions[0]}") for shard in (0, 1)]
     device = Client(broker, "simulator", ACCOUNTS["simulator"])
     workers, stores = [], []
     try:
-        for shard in (0, 1):
-            settings = make_settings(url, None, "vitals", tmp_path / "data", ingest_shards=2,
-                                     ingest_shard=shard, ingest_share_group=group)
+        for settings in shards:
             stores.append(open_store(settings))
             workers.append(IngestWorker(settings, stores[-1], build_engine(settings)))
             workers[-1].start()
@@ -191,7 +194,7 @@ def test_two_sharded_workers_on_the_ingest_credential_forward_to_each_other(
 def test_the_ingest_credential_works_end_to_end_and_its_outputs_reach_the_dashboard(
         broker, tmp_path) -> None:
     session = f"acl-{uuid.uuid4().hex[:8]}"
-    url = f"mqtt://ingest:{ACCOUNTS['ingest']}@{HOST}:{broker.port}"
+    url = ingest_url(broker)
     assert MqttEndpoint.parse(url).username == "ingest"
     settings = make_settings(url, None, "vitals", tmp_path / "data")
     store = open_store(settings)
