@@ -40,6 +40,15 @@ REJECTION_TOPIC_CHARS = 256
 REJECTION_REASON_CHARS = 512
 
 
+Valid = Reading | SessionEvent | Observation | Acknowledgement
+# At one instant a start or dose governs a reading (as in `AlertEngine.restore`).
+_KIND_ORDER = {SessionEvent: 0, Observation: 1, Reading: 2, Acknowledgement: 3}
+
+
+def _judging_order(item: tuple[Valid, datetime]) -> tuple[datetime, int]:
+    return item[0].time, _KIND_ORDER[type(item[0])]
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """One MQTT message as received, with what the worker needs to acknowledge it."""
@@ -110,6 +119,7 @@ class Pipeline:
         alerts: list[AlertEvent] = []
         rejections: list[Rejection] = []
         forwards: list[Forward] = []
+        judged: list[tuple[Valid, datetime]] = []
         for message in messages:
             if is_output(message.topic, self.prefix):
                 continue  # our own alert or rejection coming back: acknowledged, not input
@@ -148,11 +158,17 @@ class Pipeline:
                     self.counters.readings += 1
                     readings.append(parsed)
             if forwarded or self.owns(parsed.session):
-                alerts += self._judge_message(parsed, received_at)
+                judged.append((parsed, received_at))
             else:
                 forwards.append(Forward(
                     judge_topic(self.prefix, shard_of(parsed.session, self.shards)),
                     Forwarded(topic, payload, received_at)))
+        if self.shards > 1:
+            # A session's messages reach its engine by two paths (direct, or forwarded a few ms
+            # later) that may cross: what arrived together is judged in time order.
+            judged.sort(key=_judging_order)
+        for parsed, received_at in judged:
+            alerts += self._judge_message(parsed, received_at)
         self.counters.alerts += len(alerts)
         self.counters.forwarded += len(forwards)
         return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,
@@ -162,8 +178,7 @@ class Pipeline:
         """True when this worker's engine judges `session` (always, with one shard)."""
         return self.shards == 1 or shard_of(session, self.shards) == self.shard
 
-    def _judge_message(self, parsed: Reading | SessionEvent | Observation | Acknowledgement,
-                       received_at: datetime) -> list[AlertEvent]:
+    def _judge_message(self, parsed: Valid, received_at: datetime) -> list[AlertEvent]:
         """Run the rules on a valid message, once per identity (a redelivery is not judged)."""
         if isinstance(parsed, Acknowledgement):
             return self._judge(parsed.session, parsed.time, lambda a=parsed: (

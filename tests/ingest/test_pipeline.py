@@ -190,6 +190,23 @@ def test_a_shards_own_session_is_judged_at_once_and_rejections_are_never_forward
     assert len(outcome.rejections) == 1 and not outcome.forwards
 
 
+def test_a_shard_judges_what_arrived_together_in_time_order() -> None:
+    # A newer reading received directly, older ones forwarded by the other worker in the same
+    # batch: in arrival order the engine would see 60 s without heart rate (limit 30 s).
+    owner, other = shard_pipeline(0), shard_pipeline(1)
+
+    def hr(second: int) -> Inbound:
+        return inbound(f"vitals/{OWNED_BY_0}/hr",
+                       {"bpm": 70, "time": f"2026-11-28T17:06:{second:02d}Z"})
+
+    def forwarded(second: int) -> Inbound:
+        [forward] = other.process([hr(second)]).forwards
+        return Inbound(forward.topic, json.dumps(envelope(forward.message)).encode(), T0)
+
+    assert owner.process([hr(0)]).alerts == []
+    assert owner.process([hr(59), forwarded(20), forwarded(40)]).alerts == []
+
+
 @pytest.mark.parametrize(("why", "payload"), [
     ("a broken envelope", b"{"),
     ("an invalid message inside", json.dumps(envelope(Forwarded(
