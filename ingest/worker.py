@@ -269,6 +269,10 @@ class IngestWorker:
             max_backlog=self.max_backlog,
             write_latency_ms=self._latency.summary(),
             interval_s=self.status_interval,
+            shard=self.settings.ingest_shard,
+            shards=self.settings.ingest_shards,
+            forwarded=c.forwarded,
+            judged_for_others=c.judged_for_others,
         ))
 
     # --- MQTT callbacks (network thread): only hand over, never block ----------------------

@@ -81,6 +81,8 @@ def test_two_workers_store_each_reading_once_and_judge_each_session_in_one_engin
     assert sum(received) == report.total, "a message was received twice, or not at all"
     assert min(received) > report.total // 4, f"the broker did not split the load: {received}"
     assert all(w.pipeline.counters.forwarded > 0 for w in workers)
+    assert [(w.status()["shard"], w.status()["forwarded"] > 0) for w in workers] == [
+        (0, True), (1, True)]
     for session, scenario in report.scenarios.items():
         exported = export(shard_pair[0], session)
         assert len(exported["readings"]) == readings[session], session
