@@ -5,6 +5,10 @@ owns what happens in between, so it is tested without a broker.
 
 A failure inside the alert rules must not lose the reading nor silence the session: the reading
 is still stored and a technical alarm says the rules failed.
+
+With several shards (`ingest.shards`) a cycle stores every valid message it received but judges
+only those of its own sessions, plus what other workers forwarded on its judge topic (judged, not
+stored again); the others come out as `forwards` for their owners.
 """
 
 from __future__ import annotations
