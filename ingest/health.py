@@ -60,10 +60,14 @@ class Snapshot:
     max_backlog: int
     write_latency_ms: Mapping[str, float | None]
     interval_s: float = STATUS_SECONDS
+    shard: int = 0
+    shards: int = 1
+    forwarded: int = 0  # messages of other shards' sessions sent to their owner to judge
+    judged_for_others: int = 0  # messages other workers received and forwarded here
 
 
 def status_document(snapshot: Snapshot) -> dict[str, Any]:
-    return {
+    document = {
         "state": snapshot.state.value,
         "time": rfc3339(snapshot.time),
         "client_id": snapshot.client_id,
@@ -81,6 +85,11 @@ def status_document(snapshot: Snapshot) -> dict[str, Any]:
         "max_backlog": snapshot.max_backlog,
         "write_latency_ms": dict(snapshot.write_latency_ms),
     }
+    if snapshot.shards > 1:  # one of several workers judging pinned sessions
+        document |= {"shard": snapshot.shard, "shards": snapshot.shards,
+                     "forwarded": snapshot.forwarded,
+                     "judged_for_others": snapshot.judged_for_others}
+    return document
 
 
 def offline_document(client_id: str) -> dict[str, Any]:

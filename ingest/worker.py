@@ -20,6 +20,13 @@ database, not even during an outage, as far as the in-flight window reaches. Bat
 naturally: one write takes everything judged while the previous write ran, so latency stays low
 at low load and writes grow large under load.
 
+Several workers (`VITALS_INGEST_SHARE_GROUP` + `VITALS_INGEST_SHARDS`): the shared subscription
+splits the messages; whoever receives one stores it, but only the owner of its session
+(`ingest.shards.shard_of`) judges it. Another shard's message is forwarded (QoS 1) to the owner's
+judge topic, which only the owner subscribes to, and the original is acknowledged only once it is
+stored and the broker confirmed the forward. What arrives on the judge topic is judged, its
+alarms published and stored, and acknowledged like any message; it is not stored again.
+
 Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.health`).
 """
 
@@ -34,6 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -48,6 +56,7 @@ from ingest.health import (
     status_document,
 )
 from ingest.pipeline import Inbound, Outcome, Pipeline
+from ingest.shards import envelope
 from vitals.engine import AlertEngine
 from vitals.errors import BrokerUnavailable
 from vitals.mqtt import (
@@ -70,6 +79,9 @@ RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 30
+# How long a write waits for the broker to confirm its forwards (the PUBACKs have usually
+# arrived while the batch was being stored).
+FORWARD_TIMEOUT_SECONDS = 10.0
 RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
@@ -86,7 +98,8 @@ class IngestWorker:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.pipeline = Pipeline(engine, settings.topic_prefix)
+        self.pipeline = Pipeline(engine, settings.topic_prefix, shard=settings.ingest_shard,
+                                 shards=settings.ingest_shards)
         self.clock = clock
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
@@ -97,6 +110,8 @@ class IngestWorker:
         self._connected = threading.Event()
         self._connect_answered = threading.Event()
         self._refused: str | None = None
+        self._subscribed = threading.Event()  # the broker answered our subscriptions (SUBACK)
+        self._refused_filters: list[str] = []
         self._store_down_since: float | None = None
         self._store_down_at: datetime | None = None
         self._latency = LatencyWindow()
@@ -108,8 +123,9 @@ class IngestWorker:
         self._state = State.RUNNING
         self._thread: threading.Thread | None = None
         self._writer: threading.Thread | None = None
-        # Judged batches waiting for the write; bounded by the broker's in-flight window.
-        self._outbox: queue.Queue[tuple[Outcome, list[Inbound]] | None] = queue.Queue()
+        # Judged batches waiting for the write, with their forwards to other shards; bounded by
+        # the broker's in-flight window.
+        self._outbox: queue.Queue[_Judged | None] = queue.Queue()
         self._stopped = False
         self.client = make_client(
             settings.mqtt,
@@ -127,11 +143,17 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._filters: list[str] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Rebuild alarm state from storage, connect, subscribe, start processing."""
+        if self.settings.ingest_share_group and self.settings.ingest_shards == 1:
+            log.warning("shared group %r with one shard: if other workers share it, each judges "
+                        "only the part of a session it receives (set VITALS_INGEST_SHARDS and "
+                        "VITALS_INGEST_SHARD)", self.settings.ingest_share_group)
         self._restore()
         endpoint = self.settings.mqtt
         try:
@@ -143,12 +165,21 @@ class IngestWorker:
             ) from err
         self.client.loop_start()
         if not self._connect_answered.wait(connect_timeout) or not self._connected.is_set():
-            self.client.disconnect()
-            self.client.loop_stop()
+            self._abandon()
             why = self._refused or "no answer"
             raise BrokerUnavailable(
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not accept the "
                 f"connection ({why}; check VITALS_MQTT_URL credentials)"
+            )
+        # Started means subscribed: a forward from another shard before our judge subscription
+        # exists would be dropped by the broker.
+        if not self._subscribed.wait(connect_timeout) or self._refused_filters:
+            self._abandon()
+            why = (f"refused {', '.join(self._refused_filters)}" if self._refused_filters
+                   else "no answer")
+            raise BrokerUnavailable(
+                f"the MQTT broker at {endpoint.host}:{endpoint.port} did not grant the ingest's "
+                f"subscriptions ({why}; check the broker's ACL for the VITALS_MQTT_URL user)"
             )
         self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
                                         daemon=True)
@@ -156,6 +187,10 @@ class IngestWorker:
                                         daemon=True)
         self._thread.start()
         self._writer.start()
+
+    def _abandon(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, store and acknowledge what was received, disconnect.
@@ -189,7 +224,8 @@ class IngestWorker:
         self.client.loop_stop()
         c = self.pipeline.counters
         log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d, "
-                 "stored %d", c.received, c.readings, c.events, c.rejected, c.alerts, c.stored)
+                 "stored %d, forwarded %d, judged for others %d", c.received, c.readings,
+                 c.events, c.rejected, c.alerts, c.stored, c.forwarded, c.judged_for_others)
 
     @property
     def backlog(self) -> int:
@@ -233,6 +269,10 @@ class IngestWorker:
             max_backlog=self.max_backlog,
             write_latency_ms=self._latency.summary(),
             interval_s=self.status_interval,
+            shard=self.settings.ingest_shard,
+            shards=self.settings.ingest_shards,
+            forwarded=c.forwarded,
+            judged_for_others=c.judged_for_others,
         ))
 
     # --- MQTT callbacks (network thread): only hand over, never block ----------------------
@@ -244,8 +284,12 @@ class IngestWorker:
             self._connect_answered.set()
             return
         self._generation += 1
-        filters = input_subscriptions(self.settings.topic_prefix, self.settings.ingest_share_group)
+        settings = self.settings
+        filters = input_subscriptions(
+            settings.topic_prefix, settings.ingest_share_group,
+            judge_shard=settings.ingest_shard if settings.ingest_shards > 1 else None)
         # Renewed on every connect: harmless when the broker kept them, needed when it did not.
+        self._filters = filters
         client.subscribe([(f, 1) for f in filters])
         log.info("connected to %s:%s (session present: %s), subscribed to %s",
                  self.settings.mqtt.host, self.settings.mqtt.port,
@@ -253,6 +297,18 @@ class IngestWorker:
         self._connected.set()
         self._connect_answered.set()
         self._publish_status(force=True)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # A broker may refuse a filter (SUBACK 0x80): say so, or its messages never come.
+        # (Mosquitto grants a filter its ACL denies and then delivers nothing: the shipped ACL
+        # is tested in tests/test_mosquitto_config.py.)
+        refused = [topic_filter for topic_filter, code
+                   in zip(self._filters, reason_codes, strict=False) if code.is_failure]
+        for topic_filter in refused:
+            log.error("the broker refused the subscription to %s: check its ACL for this user",
+                      topic_filter)
+        self._refused_filters = refused
+        self._subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -294,7 +350,7 @@ class IngestWorker:
                     self._give_up(batch)
                 else:
                     self._publish_alerts(outcome)
-                    self._outbox.put((outcome, batch))
+                    self._outbox.put(_Judged(outcome, batch, self._publish_forwards(outcome)))
             elif self._stop.is_set():
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
@@ -303,7 +359,7 @@ class IngestWorker:
                     outcome = self.pipeline.tick(self.clock())
                     if outcome.alerts:
                         self._publish_alerts(outcome)
-                        self._outbox.put((outcome, []))
+                        self._outbox.put(_Judged(outcome, [], []))
                 except Exception:
                     log.exception("time-driven rules failed")
             self._publish_status()
@@ -317,7 +373,7 @@ class IngestWorker:
                 self._publish_status()
                 continue
             items = [first]
-            count = len(first[1]) if first is not None else 0
+            count = len(first.messages) if first is not None else 0
             while first is not None and count < self.settings.ingest_batch_max:
                 try:
                     item = self._outbox.get_nowait()
@@ -326,7 +382,7 @@ class IngestWorker:
                 items.append(item)
                 if item is None:
                     break
-                count += len(item[1])
+                count += len(item.messages)
             work = [item for item in items if item is not None]
             if work:
                 self._write(work)
@@ -334,9 +390,9 @@ class IngestWorker:
                 return  # the judging thread has finished: everything it produced is written
             self._publish_status()
 
-    def _write(self, work: list[tuple[Outcome, list[Inbound]]]) -> None:
-        messages = [message for _, batch in work for message in batch]
-        outcomes = [outcome for outcome, _ in work]
+    def _write(self, work: list[_Judged]) -> None:
+        messages = [message for judged in work for message in judged.messages]
+        outcomes = [judged.outcome for judged in work]
         finished = False
         try:
             batch = Batch(
@@ -350,8 +406,9 @@ class IngestWorker:
                 for rejection in batch.rejections:
                     self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
                                   rejection_json(rejection))
-                self._ack(messages)
-                finished = True
+                if self._forwards_delivered([f for judged in work for f in judged.forwards]):
+                    self._ack(messages)
+                    finished = True
         except Exception:  # the worker never dies; the messages stay unacknowledged
             log.exception("writing %d messages failed; they stay with the broker", len(messages))
         finally:
@@ -386,6 +443,25 @@ class IngestWorker:
     def _publish_alerts(self, outcome: Outcome) -> None:
         for alert in outcome.alerts:
             self._publish(alert_topic(self.settings.topic_prefix, alert.session), alert.to_json())
+
+    def _publish_forwards(self, outcome: Outcome) -> list[mqtt.MQTTMessageInfo]:
+        """Hand other shards' messages to their owners at once (judging waits on no write)."""
+        return [self._publish(forward.topic, envelope(forward.message))
+                for forward in outcome.forwards]
+
+    def _forwards_delivered(self, forwards: list[mqtt.MQTTMessageInfo]) -> bool:
+        """True once the broker has taken every forward (PUBACK): only then may the originals
+        be acknowledged, or an alarm could be lost with a forward that never arrived."""
+        deadline = time.monotonic() + FORWARD_TIMEOUT_SECONDS
+        for info in forwards:
+            with contextlib.suppress(RuntimeError, ValueError):  # not sent: judged below
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            if not _published(info):
+                log.error("the broker did not confirm %d forwards to their judging workers "
+                          "within %.0f s; their messages stay unacknowledged (redelivered "
+                          "after the next reconnect)", len(forwards), FORWARD_TIMEOUT_SECONDS)
+                return False
+        return True
 
     def _store(self, batch: Batch) -> bool:
         delay = RETRY_MIN_SECONDS
@@ -439,13 +515,15 @@ class IngestWorker:
                 acked += 1
         self.pipeline.counters.acknowledged += acked
 
-    def _publish(self, topic: str, document: dict[str, object], retain: bool = False) -> None:
+    def _publish(self, topic: str, document: dict[str, object],
+                 retain: bool = False) -> mqtt.MQTTMessageInfo:
         info = self.client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1,
                                    retain=retain)
         with self._publishes_lock:  # three threads publish
             self._publishes.append(info)
             while self._publishes and _settled(self._publishes[0]):
                 self._publishes.popleft()
+        return info
 
     def _publish_status(self, force: bool = False) -> None:
         elapsed = time.monotonic() - self._last_status_at
@@ -469,6 +547,8 @@ class IngestWorker:
         engine = self.pipeline.engine
         restored = 0
         for summary in self.store.sessions(since=now - RESTORE_WINDOW):
+            if not self.pipeline.owns(summary.session):
+                continue  # another shard's worker judges it (and restores it)
             events = self.store.events(summary.session)
             if summary.ended is not None:
                 # Its events are enough: an ended session must never alarm again.
@@ -484,6 +564,23 @@ class IngestWorker:
             restored += 1
         if restored:
             log.info("restored alarm state of %d live sessions from storage", restored)
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """One judged batch for the writer: store, confirm the forwards, then acknowledge."""
+
+    outcome: Outcome
+    messages: list[Inbound]
+    forwards: list[mqtt.MQTTMessageInfo]
+
+
+def _published(info: mqtt.MQTTMessageInfo) -> bool:
+    """The broker acknowledged it (PUBACK); False while pending or if it could not be sent."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
 
 
 def _settled(info: mqtt.MQTTMessageInfo) -> bool:

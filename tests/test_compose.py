@@ -247,9 +247,11 @@ def test_every_vitals_variable_is_a_setting_and_parses(config: dict[str, Any]) -
     ("ingest-1", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_DB",
                   "VITALS_INFLUX_USERNAME", "VITALS_INFLUX_PASSWORD",
                   "VITALS_INFLUX_RETENTION_POLICY", "VITALS_INGEST_CLIENT_ID",
-                  "VITALS_INGEST_SHARE_GROUP", "VITALS_INGEST_INFLIGHT")),
+                  "VITALS_INGEST_SHARE_GROUP", "VITALS_INGEST_SHARDS", "VITALS_INGEST_SHARD",
+                  "VITALS_INGEST_INFLIGHT")),
     ("ingest-2", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_PASSWORD",
-                  "VITALS_INGEST_CLIENT_ID", "VITALS_INGEST_SHARE_GROUP")),
+                  "VITALS_INGEST_CLIENT_ID", "VITALS_INGEST_SHARE_GROUP", "VITALS_INGEST_SHARDS",
+                  "VITALS_INGEST_SHARD")),
     ("dashboard", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_DB",
                    "VITALS_INFLUX_USERNAME", "VITALS_INFLUX_PASSWORD",
                    "VITALS_INFLUX_RETENTION_POLICY", "VITALS_DASHBOARD_SECRET_KEY",
@@ -268,6 +270,13 @@ def test_ingest_workers_share_one_group_with_distinct_client_ids(config: dict[st
     assert first["VITALS_INGEST_CLIENT_ID"] != second["VITALS_INGEST_CLIENT_ID"]
     for env in (first, second):
         assert vitals_settings(env).mqtt.username == "ingest"
+
+
+def test_ingest_workers_are_each_one_shard_of_as_many_as_there_are_workers(
+        config: dict[str, Any]) -> None:
+    workers = [vitals_settings(environment(config, name)) for name in ("ingest-1", "ingest-2")]
+    assert {w.ingest_shards for w in workers} == {len(workers)}
+    assert sorted(w.ingest_shard for w in workers) == list(range(len(workers)))
 
 
 def test_ingest_inflight_matches_the_broker(config: dict[str, Any]) -> None:

@@ -22,6 +22,10 @@ OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
 # Health of each ingest worker: `<prefix>/_ingest/<client id>/status`, retained, with a last will.
 # Four levels, so it can never be mistaken for a session's `<prefix>/<session>/<leaf>`.
 INGEST_LEVEL = "_ingest"
+# Readings forwarded between ingest workers to the one that judges their session (see
+# `ingest.shards`): `<prefix>-judge/<shard>`. Outside `<prefix>/#`, so the shared subscription
+# never takes them in as input and no dashboard or device filter on the prefix sees them.
+JUDGE_SUFFIX = "-judge"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -49,10 +53,25 @@ def status_subscription(prefix: str) -> str:
     return f"{prefix}/{INGEST_LEVEL}/+/status"
 
 
-def input_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
-    """The topic filters the ingest consumes: everything under the prefix."""
+def judge_topic(prefix: str, shard: int) -> str:
+    """Where the ingest worker of `shard` receives the messages of its sessions from the others."""
+    return f"{prefix}{JUDGE_SUFFIX}/{shard}"
+
+
+def is_judge_topic(topic: str, prefix: str) -> bool:
+    """True for a message another ingest worker forwarded to be judged here."""
+    return topic.startswith(f"{prefix}{JUDGE_SUFFIX}/")
+
+
+def input_subscriptions(prefix: str, share_group: str | None = None,
+                        judge_shard: int | None = None) -> list[str]:
+    """The topic filters the ingest consumes: everything under the prefix (shared when in a
+    group), and with `judge_shard` its own judge topic (never shared: only it may judge)."""
     everything = f"{prefix}/#"
-    return [f"$share/{share_group}/{everything}" if share_group else everything]
+    filters = [f"$share/{share_group}/{everything}" if share_group else everything]
+    if judge_shard is not None:
+        filters.append(judge_topic(prefix, judge_shard))
+    return filters
 
 
 def is_output(topic: str, prefix: str) -> bool:

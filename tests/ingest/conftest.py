@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 import pytest
+from click.testing import CliRunner
 
 from ingest.worker import IngestWorker, build_engine
+from simulators.scenarios import SCENARIOS
+from vitals.alerts import Metric, Priority
 from vitals.broker import EmbeddedBroker
+from vitals.cli import main
 from vitals.mqtt import make_client
 from vitals.settings import Settings
 from vitals.storage import Store, open_store
@@ -135,3 +139,45 @@ def ingest_factory() -> Iterator[Callable[..., tuple[IngestWorker, Store]]]:
     for worker, store in running:
         worker.stop(timeout=5)
         store.close()
+
+
+# --- simulator scenarios: what `vitals export` says each raised -----------------------------------
+
+def export(settings: Settings, session: str) -> dict:
+    """The session as `vitals export` prints it (JSON), from the settings' store."""
+    env = {"VITALS_INFLUX_URL": settings.influx_url, "VITALS_INFLUX_DB": settings.influx_db,
+           "VITALS_DATA_DIR": str(settings.data_dir)}
+    result = CliRunner().invoke(main, ["export", session], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def raised(exported: dict) -> dict[Metric, set[Priority]]:
+    by_metric: dict[Metric, set[Priority]] = {}
+    for alert in exported["alerts"]:
+        if alert["state"] == "active":
+            by_metric.setdefault(Metric(alert["metric"]), set()).add(Priority(alert["priority"]))
+    return by_metric
+
+
+def escalated(exported: dict, metric: Metric) -> bool:
+    return any(a["metric"] == metric and a["priority"] == "high" and
+               a["message"].startswith("Unacknowledged") for a in exported["alerts"])
+
+
+def assert_expected_alarms(name: str, exported: dict) -> None:
+    """The scenario `name` raised exactly its expected alarms, at their declared priority
+    (or escalated: nobody acknowledges in these tests)."""
+    scenario = SCENARIOS[name]
+    alarms = raised(exported)
+    for metric, priority in scenario.expected_alarms:
+        assert priority in alarms.get(metric, set()), (
+            f"{name}: expected a {priority} {metric} alarm, got {alarms}")
+    allowed = {metric for metric, _ in scenario.expected_alarms} | scenario.incidental_metrics
+    assert set(alarms) <= allowed, f"{name}: unexpected alarms on {set(alarms) - allowed}"
+    for metric, priorities in alarms.items():
+        declared = max((p for m, p in scenario.expected_alarms if m is metric),
+                       key=lambda p: p.rank, default=Priority.MEDIUM)
+        worst = max(priorities, key=lambda p: p.rank)
+        assert worst.rank <= declared.rank or escalated(exported, metric), (
+            f"{name}: {metric} reached {worst}, declared at most {declared}")

@@ -38,6 +38,12 @@ def test_status_document_carries_every_field_the_dashboard_reads() -> None:
     }
 
 
+def test_a_sharded_workers_status_says_its_shard_and_what_it_forwarded_and_judged() -> None:
+    document = status_document(snapshot(shard=1, shards=2, forwarded=40, judged_for_others=38))
+    assert {k: document[k] for k in ("shard", "shards", "forwarded", "judged_for_others")} == {
+        "shard": 1, "shards": 2, "forwarded": 40, "judged_for_others": 38}
+
+
 def test_status_document_during_a_store_outage_says_since_when_and_what_is_held() -> None:
     document = status_document(snapshot(store_up=False, store_down_since=T0, backlog=42))
     assert (document["store"], document["store_down_since"], document["backlog"]) == (

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.pipeline import REJECTION_REASON_CHARS, REJECTION_TOPIC_CHARS, Inbound, Pipeline
+from ingest.shards import Forwarded, envelope
 from vitals.alerts import Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import load_profile
@@ -147,3 +148,78 @@ def test_no_message_makes_the_pipeline_raise_and_valid_neighbours_are_kept(messa
     outcome = p.process([*(inbound(t, b) for t, b in messages), valid])
     assert valid.topic in [f"vitals/{r.session}/{r.kind}" for r in outcome.batch.readings]
     assert len(outcome.rejections) == p.counters.rejected
+
+
+# --- sessions pinned to shards: store what arrives, judge only what this shard owns ------------
+
+OWNED_BY_1 = "a"  # shard_of("a", 2) == 1 (tests/ingest/test_shards.py)
+OWNED_BY_0 = "s1"
+
+
+def shard_pipeline(shard: int) -> Pipeline:
+    return Pipeline(AlertEngine(load_profile(None)), shard=shard, shards=2)
+
+
+def test_another_shards_reading_is_stored_here_and_forwarded_to_its_owner_unjudged() -> None:
+    p = shard_pipeline(0)
+    outcome = p.process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)])
+    assert len(outcome.batch.readings) == 1 and outcome.alerts == []
+    [forward] = outcome.forwards
+    assert forward.topic == "vitals-judge/1"
+    assert (forward.message.topic, forward.message.received_at) == (f"vitals/{OWNED_BY_1}/hr", T0)
+    assert p.engine.state(OWNED_BY_1) is None
+    assert (p.counters.received, p.counters.forwarded) == (1, 1)
+
+
+def test_a_forwarded_message_is_judged_by_its_owner_and_not_stored_again() -> None:
+    receiver, owner = shard_pipeline(0), shard_pipeline(1)
+    [forward] = receiver.process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)]).forwards
+    outcome = owner.process([Inbound(forward.topic, json.dumps(envelope(forward.message))
+                                     .encode(), T0)])
+    assert [a.priority for a in outcome.alerts] == [Priority.HIGH]
+    assert outcome.batch.readings == [] and outcome.batch.alerts == outcome.alerts
+    assert not outcome.forwards
+    assert (owner.counters.received, owner.counters.judged_for_others) == (0, 1)
+
+
+def test_a_shards_own_session_is_judged_at_once_and_rejections_are_never_forwarded() -> None:
+    p = shard_pipeline(0)
+    outcome = p.process([inbound(f"vitals/{OWNED_BY_0}/hr", HIGH_HR),
+                         inbound(f"vitals/{OWNED_BY_1}/hr", {"bpm": "fast"})])
+    assert [a.session for a in outcome.alerts] == [OWNED_BY_0]
+    assert len(outcome.rejections) == 1 and not outcome.forwards
+
+
+def test_a_shard_judges_what_arrived_together_in_time_order() -> None:
+    # A newer reading received directly, older ones forwarded by the other worker in the same
+    # batch: in arrival order the engine would see 60 s without heart rate (limit 30 s).
+    owner, other = shard_pipeline(0), shard_pipeline(1)
+
+    def hr(second: int) -> Inbound:
+        return inbound(f"vitals/{OWNED_BY_0}/hr",
+                       {"bpm": 70, "time": f"2026-11-28T17:06:{second:02d}Z"})
+
+    def forwarded(second: int) -> Inbound:
+        [forward] = other.process([hr(second)]).forwards
+        return Inbound(forward.topic, json.dumps(envelope(forward.message)).encode(), T0)
+
+    assert owner.process([hr(0)]).alerts == []
+    assert owner.process([hr(59), forwarded(20), forwarded(40)]).alerts == []
+
+
+@pytest.mark.parametrize(("why", "payload"), [
+    ("a broken envelope", b"{"),
+    ("an invalid message inside", json.dumps(envelope(Forwarded(
+        f"vitals/{OWNED_BY_1}/hr", b'{"bpm": "fast"}', T0))).encode()),
+])
+def test_a_forward_that_cannot_be_judged_is_refused_aloud(why, payload) -> None:
+    outcome = shard_pipeline(1).process([Inbound("vitals-judge/1", payload, T0)])
+    [rejection] = outcome.rejections
+    assert rejection.reason.startswith("forwarded message not judged")
+    assert outcome.alerts == [] and len(outcome.batch) == 1  # the rejection, stored
+
+
+def test_one_shard_forwards_nothing() -> None:
+    outcome = pipeline().process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)])
+    assert not outcome.forwards
+    assert len(outcome.alerts) == 1

@@ -8,33 +8,22 @@ not as a rule crossing.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from click.testing import CliRunner
 from services import wait_until
 
 from ingest.worker import IngestWorker, build_engine
 from simulators import publisher
 from simulators.scenarios import SCENARIOS
 from simulators.timeline import session_messages
-from vitals.alerts import Metric, Priority
-from vitals.cli import main
+from tests.ingest.conftest import assert_expected_alarms, export
 from vitals.settings import Settings
 from vitals.storage import open_store
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 3
-
-
-def export(settings, session: str) -> dict:
-    env = {"VITALS_INFLUX_URL": settings.influx_url, "VITALS_INFLUX_DB": settings.influx_db,
-           "VITALS_DATA_DIR": str(settings.data_dir)}
-    result = CliRunner().invoke(main, ["export", session], env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -66,34 +55,9 @@ def simulated(mosquitto, influxd, tmp_path_factory):
         influxd.query(f'DROP DATABASE "{database}"')
 
 
-def raised(exported: dict) -> dict[Metric, set[Priority]]:
-    by_metric: dict[Metric, set[Priority]] = {}
-    for alert in exported["alerts"]:
-        if alert["state"] == "active":
-            by_metric.setdefault(Metric(alert["metric"]), set()).add(Priority(alert["priority"]))
-    return by_metric
-
-
-def escalated(exported: dict, metric: Metric) -> bool:
-    return any(a["metric"] == metric and a["priority"] == "high" and
-               a["message"].startswith("Unacknowledged") for a in exported["alerts"])
-
-
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_each_scenario_raises_exactly_its_expected_alarms(simulated, name):
-    scenario = SCENARIOS[name]
-    alarms = raised(simulated[name])
-    for metric, priority in scenario.expected_alarms:
-        assert priority in alarms.get(metric, set()), (
-            f"{name}: expected a {priority} {metric} alarm, got {alarms}")
-    allowed = {metric for metric, _ in scenario.expected_alarms} | scenario.incidental_metrics
-    assert set(alarms) <= allowed, f"{name}: unexpected alarms on {set(alarms) - allowed}"
-    for metric, priorities in alarms.items():
-        declared = max((p for m, p in scenario.expected_alarms if m is metric),
-                       key=lambda p: p.rank, default=Priority.MEDIUM)
-        worst = max(priorities, key=lambda p: p.rank)
-        assert worst.rank <= declared.rank or escalated(simulated[name], metric), (
-            f"{name}: {metric} reached {worst}, declared at most {declared}")
+    assert_expected_alarms(name, simulated[name])
 
 
 def test_the_normal_scenario_raises_nothing_at_all(simulated):
