@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -63,7 +63,23 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
             problems.append(f"ingest {name} silent for {(now - at).total_seconds():.0f} s")
     if statuses and stopped == len(statuses):
         problems.append("no ingest worker is running")
+    problems += _unjudged_shards(statuses.values())
     return "; ".join(problems) + " — check the pipeline" if problems else None
+
+
+def _unjudged_shards(documents: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Sharded workers: a shard with no running worker leaves its sessions' alarms unjudged.
+
+    Each session is judged by the worker of its shard only, so one stopped (or never started)
+    worker of several is not "the others carry on": its sessions have no alarms at all.
+    """
+    documents = list(documents)
+    shards = max((int(d.get("shards") or 1) for d in documents), default=1)
+    if shards <= 1:
+        return []
+    running = {d.get("shard") for d in documents if d.get("state") == "running"}
+    return [f"no running ingest worker judges shard {k} of {shards}: its sessions have no alarms"
+            for k in range(shards) if k not in running]
 
 
 class IngestStatus:
