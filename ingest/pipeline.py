@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from ingest.shards import Forwarded, shard_of, unwrap
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from ingest.shards import Forwarded, shard_of, unwrap
 from vitals.mqtt import is_judge_topic, is_output, judge_topic
 from vitals.readings import (
     Acknowledgement,
@@ -47,6 +47,15 @@ REJECTION_REASON_CHARS = 512
 Valid = Reading | SessionEvent | Observation | Acknowledgement
 # At one instant a start or dose governs a reading (as in `AlertEngine.restore`).
 _KIND_ORDER = {SessionEvent: 0, Observation: 1, Reading: 2, Acknowledgement: 3}
+
+
+def _identity(item: SessionEvent | Observation | Reading) -> tuple[object, ...]:
+    """What makes a message the same message again (the store overwrites on the same key)."""
+    if isinstance(item, SessionEvent):
+        return ("event", item.session, item.event, item.time)
+    if isinstance(item, Observation):
+        return ("observation", item.session, item.observation, item.by, item.time)
+    return (item.session, item.kind, item.device, item.time)
 
 
 def _judging_order(item: tuple[Valid, datetime]) -> tuple[datetime, int]:
@@ -182,26 +191,33 @@ class Pipeline:
         """True when this worker's engine judges `session` (always, with one shard)."""
         return self.shards == 1 or shard_of(session, self.shards) == self.shard
 
+    def restore(self, session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
+                alerts: Sequence[AlertEvent], observations: Sequence[Observation] = ()) -> None:
+        """Rebuild a session's alarm state from storage after a restart (`AlertEngine.restore`).
+
+        What was restored counts as judged: the broker redelivers what the last run stored but
+        did not acknowledge (and another shard forwards what it stored while this one was down);
+        judging it again would count it twice in baselines, hysteresis and sustained breaches.
+        """
+        self.engine.restore(session, events, readings, alerts, observations)
+        for item in sorted([*events, *observations, *readings], key=lambda x: x.time):
+            self._first_time(_identity(item))
+
     def _judge_message(self, parsed: Valid, received_at: datetime) -> list[AlertEvent]:
         """Run the rules on a valid message, once per identity (a redelivery is not judged)."""
         if isinstance(parsed, Acknowledgement):
             return self._judge(parsed.session, parsed.time, lambda a=parsed: (
                 self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time)))
+        if not self._first_time(_identity(parsed)):
+            if not isinstance(parsed, SessionEvent):
+                self.counters.duplicates += 1
+            return []
         if isinstance(parsed, SessionEvent):
-            if not self._first_time(("event", parsed.session, parsed.event, parsed.time)):
-                return []
             return self._judge(parsed.session, parsed.time,
                                lambda e=parsed: self.engine.on_event(e, received_at))
         if isinstance(parsed, Observation):
-            if not self._first_time(("observation", parsed.session, parsed.observation,
-                                     parsed.by, parsed.time)):
-                self.counters.duplicates += 1
-                return []
             return self._judge(parsed.session, parsed.time,
                                lambda o=parsed: self.engine.on_observation(o, received_at))
-        if not self._first_time((parsed.session, parsed.kind, parsed.device, parsed.time)):
-            self.counters.duplicates += 1
-            return []
         return self._judge(parsed.session, parsed.time,
                            lambda r=parsed: self.engine.on_reading(r, received_at))
 

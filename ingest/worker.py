@@ -544,7 +544,6 @@ class IngestWorker:
     def _restore(self) -> None:
         """Rebuild active alarms, latches, baselines and session state from storage."""
         now = self.clock()
-        engine = self.pipeline.engine
         restored = 0
         for summary in self.store.sessions(since=now - RESTORE_WINDOW):
             if not self.pipeline.owns(summary.session):
@@ -552,9 +551,9 @@ class IngestWorker:
             events = self.store.events(summary.session)
             if summary.ended is not None:
                 # Its events are enough: an ended session must never alarm again.
-                engine.restore(summary.session, events, [], [])
+                self.pipeline.restore(summary.session, events, [], [])
                 continue
-            engine.restore(
+            self.pipeline.restore(
                 summary.session,
                 events,
                 self.store.readings(summary.session, since=summary.first_time),

@@ -46,6 +46,20 @@ def test_a_redelivered_reading_is_stored_again_but_judged_once() -> None:
     assert (p.counters.readings, p.counters.duplicates, p.counters.alerts) == (2, 1, 1)
 
 
+def test_what_a_restart_restored_from_storage_is_not_judged_again_when_redelivered() -> None:
+    # The last run stored the reading and its alarm but died before acknowledging: the broker
+    # redelivers it to the restarted worker, which rebuilt its state from storage first.
+    before = pipeline().process([inbound("vitals/s1/hr", HIGH_HR)])
+    p = pipeline()
+    p.restore("s1", [], before.batch.readings, before.batch.alerts)
+
+    again = p.process([inbound("vitals/s1/hr", HIGH_HR)])
+
+    assert again.alerts == []
+    assert len(again.batch.readings) == 1  # stored again: an overwrite of the same point
+    assert (p.counters.readings, p.counters.duplicates) == (1, 1)
+
+
 @pytest.mark.parametrize("topic", [
     "vitals/s1/alert", "vitals/s1/rejected", "vitals/s1/status", "vitals/_ingest/w1/status",
 ])
