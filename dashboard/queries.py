@@ -286,8 +286,7 @@ def overview_frame(
     A few set-wise queries whatever the number of sessions, and no frame per session: a wall
     screen of 48 rooms refreshes every 2 s.
     """
-    summaries = [s for s in store.sessions(since=now - window)
-                 if not has_ended(s.ended, s.started)]
+    summaries = active_summaries(store, now, window)
     # Stable order (start of session, then id): tiles must not jump around on a wall screen.
     summaries.sort(key=lambda s: (s.started or s.first_time, s.session))
     names = [s.session for s in summaries]
@@ -433,22 +432,30 @@ ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state"
                         "message", "by", "note")
 
 
+def active_summaries(store: Store, now: datetime,
+                     window: timedelta = DEFAULT_ACTIVE_WINDOW) -> list[SessionSummary]:
+    """The sessions the live pages show: any reading or event within the window, not ended."""
+    return [s for s in store.sessions(since=now - window) if not has_ended(s.ended, s.started)]
+
+
 def alarms_frame(store: Store, now: datetime,
                  window: timedelta = DEFAULT_ACTIVE_WINDOW) -> pd.DataFrame:
     """Every alarm showing in an active session (active, or acknowledged and not cleared): the
     latest event per (session, metric). Unacknowledged first, then highest priority, then the
-    longest waiting."""
+    longest waiting. Two set-wise reads whatever the number of sessions (every page's shell
+    runs this each refresh)."""
+    names = [s.session for s in active_summaries(store, now, window)]
     rows: list[dict[str, Any]] = []
-    for summary in store.sessions(since=now - window):
-        if has_ended(summary.ended, summary.started):
-            continue
-        alerts = alerts_frame(store, summary.session)
-        if alerts.empty:
-            continue
-        latest = alerts.groupby("metric", sort=False).tail(1)
-        for alert in latest[latest["state"] != AlertState.CLEARED.value].to_dict("records"):
-            rows.append({"session": summary.session,
-                         **{k: alert[k] for k in ALARM_COLUMNS if k != "session"}})
+    for session, alerts in store.alerts_by_session(names).items():
+        latest: dict[str, AlertEvent] = {}
+        for alert in alerts:  # in time order: the last one per metric wins
+            latest[alert.metric.value] = alert
+        rows.extend(
+            {"session": session, "time": a.time, "metric": a.metric.value,
+             "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
+             "value": a.value, "message": a.message, "by": a.by, "note": a.note}
+            for a in latest.values() if a.state is not AlertState.CLEARED
+        )
     frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
     if frame.empty:
         return frame
@@ -462,13 +469,6 @@ def alarms_frame(store: Store, now: datetime,
 def newest_reading(store: Store, now: datetime,
                    window: timedelta = DEFAULT_ACTIVE_WINDOW) -> tuple[int, datetime | None]:
     """How many sessions are active, and the time of the newest reading among them."""
-    newest: datetime | None = None
-    active = 0
-    for summary in store.sessions(since=now - window):
-        if has_ended(summary.ended, summary.started):
-            continue
-        active += 1
-        for reading in store.latest(summary.session).values():
-            if newest is None or reading.time > newest:
-                newest = reading.time
-    return active, newest
+    active = active_summaries(store, now, window)
+    times = [t for s in active for t in s.last_reading.values()]
+    return len(active), max(times, default=None)

@@ -177,9 +177,10 @@ class InfluxStore:
         statements = [f"SELECT * FROM {self._from(kind)} WHERE {where}" for kind in kinds]
         results = self._query(statements, params)
         found = [
-            _reading(kind, row)
+            reading
             for kind, result in zip(kinds, results, strict=True)
-            for row in _rows(result)
+            for series in result.raw.get("series", [])
+            for reading in _series_readings(kind, series)
         ]
         found.sort(key=lambda r: (r.time, r.kind.value, r.device or ""))
         return found
@@ -193,8 +194,9 @@ class InfluxStore:
         results = self._query(statements, params)
         latest: dict[Kind, Reading] = {}
         for kind, result in zip(Kind, results, strict=True):
-            for row in _rows(result):
-                latest[kind] = _reading(kind, row)
+            for series in result.raw.get("series", []):
+                for reading in _series_readings(kind, series):
+                    latest[kind] = reading
         return latest
 
     def events(self, session: str) -> list[SessionEvent]:
@@ -312,14 +314,13 @@ class InfluxStore:
         latest: dict[str, dict[Kind, Reading]] = {}
         for series in result.raw.get("series", []):
             kind = Kind(_measurement_kind(series["name"]))
-            tags = series.get("tags") or {}
             # Column 0 is time, column 1 the selector's own copy of time_inferred: dropped.
-            columns = [c for i, c in enumerate(series["columns"]) if i != 1]
-            for values in series["values"]:
-                row = dict(zip(columns, [v for i, v in enumerate(values) if i != 1], strict=True))
-                row["session"] = tags.get("session", "")
-                row["device"] = tags.get("device") or None
-                reading = _reading(kind, row)
+            selected = {
+                **series,
+                "columns": [c for i, c in enumerate(series["columns"]) if i != 1],
+                "values": [[v for i, v in enumerate(row) if i != 1] for row in series["values"]],
+            }
+            for reading in _series_readings(kind, selected):
                 per_kind = latest.setdefault(reading.session, {})
                 current = per_kind.get(kind)
                 if current is None or _newer(reading, current):
@@ -399,10 +400,10 @@ class InfluxStore:
                 means = {f: float(values[i]) for i, f in fields if values[i] is not None}
                 if means:
                     out.append(Reading(session, kind, from_us(values[at]), means))
-        for row in _rows(bp_result):
-            reading = _reading(Kind.BP, row)
-            if reading.session in found:
-                found[reading.session].append(reading)
+        for series in bp_result.raw.get("series", []):
+            for reading in _series_readings(Kind.BP, series):
+                if reading.session in found:
+                    found[reading.session].append(reading)
         for readings in found.values():
             readings.sort(key=lambda r: (r.time, r.kind.value, r.device or ""))
         return found
@@ -598,26 +599,34 @@ def _grouped(result: ResultSet) -> Iterator[tuple[str, dict[str, str], Row]]:
             yield series["name"], series.get("tags") or {}, dict(zip(columns, values, strict=True))
 
 
+def _series_readings(kind: Kind, series: Mapping[str, Any]) -> Iterator[Reading]:
+    """The readings of one result series, decoded column-wise: a 4-hour session at 1 Hz is
+    tens of thousands of rows, and a dict per row (`_rows`) was most of the session view's
+    load time."""
+    columns = series["columns"]
+    tags = series.get("tags") or {}  # GROUP BY tags: no column of their own
+    at = columns.index("time")
+    session_at = columns.index("session") if "session" in columns else None
+    device_at = columns.index("device") if "device" in columns else None
+    inferred_at = columns.index("time_inferred") if "time_inferred" in columns else None
+    problems_at = columns.index("problems") if "problems" in columns else None
+    fields = [(i, name) for i, name in enumerate(columns) if name not in READING_META]
+    for values in series["values"]:
+        problems = None if problems_at is None else values[problems_at]
+        device = tags.get("device") if device_at is None else values[device_at]
+        yield Reading(
+            session=tags.get("session", "") if session_at is None else values[session_at],
+            kind=kind,
+            time=from_us(values[at]),
+            values={name: float(values[i]) for i, name in fields if values[i] is not None},
+            device=device or None,
+            time_inferred=inferred_at is not None and bool(values[inferred_at]),
+            problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
+        )
+
+
 def _measurement_kind(name: str) -> str:
     return name.rsplit(".", 1)[-1]
-
-
-def _reading(kind: Kind, row: Row) -> Reading:
-    values = {
-        name: float(value)
-        for name, value in row.items()
-        if name not in READING_META and value is not None
-    }
-    problems = row.get("problems")
-    return Reading(
-        session=row["session"],
-        kind=kind,
-        time=from_us(row["time"]),
-        values=values,
-        device=row.get("device") or None,
-        time_inferred=bool(row.get("time_inferred")),
-        problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
-    )
 
 
 def _event(row: Row) -> SessionEvent:
