@@ -305,9 +305,12 @@ def sparkline(trend: Sequence[Reading]) -> dict[str, Any]:
     """A tiny trend of systolic BP, HR and SpO2 for a tile (no axes, no interaction).
 
     A plain figure dict built from the readings, not a `go.Figure` from a frame: plotly's
-    validation cost ~35 ms a tile, most of an overview refresh's budget with 48 tiles.
+    validation cost ~35 ms a tile, most of an overview refresh's budget with 48 tiles. The x
+    axis (hidden) is whole seconds since the trend's first point, not ISO strings: a third of
+    the bytes of an overview refresh, and time to format.
     """
     traces = []
+    origin = min((r.time for r in trend), default=None)
     series = ((Kind.BP, "systolic", COLOUR["systolic"]), (Kind.HR, "bpm", COLOUR["hr"]),
               (Kind.SPO2, "spo2", COLOUR["spo2"]))
     for kind, field, colour in series:
@@ -319,7 +322,7 @@ def sparkline(trend: Sequence[Reading]) -> dict[str, Any]:
         low, high = PANEL_RANGE[kind.value]
         traces.append({
             "type": "scatter", "mode": "lines",
-            "x": [t.isoformat() for t, _ in points],
+            "x": [int((t - origin).total_seconds()) for t, _ in points],
             "y": [round((v - low) / (high - low), 4) for _, v in points],
             "line": {"color": colour, "width": 2, "shape": "hv" if kind is Kind.BP else "linear"},
             "hoverinfo": "skip", "showlegend": False,

@@ -30,6 +30,7 @@ EXTENSION_KEY: Final = "vitals_dashboard"
 DEFAULT_ACTIVE_WINDOW: Final = timedelta(minutes=30)
 TREND_WINDOW: Final = timedelta(minutes=30)
 TREND_BUCKET: Final = timedelta(seconds=30)  # 60 points a sparkline: a few pixels each
+TREND_REFETCH: Final = timedelta(seconds=5)
 
 # A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
 # streams every few seconds (a 30 s gap is already a technical alarm).
@@ -318,12 +319,16 @@ def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
 class TrendCache:
     """Sparkline data per session, fetched incrementally: each refresh asks the store only for
     the buckets since the last complete one, so the overview's cost does not grow with the
-    trend window."""
+    trend window. And at most every `refetch`: a sparkline of 30 s buckets looks the same a few
+    seconds later, and the tile's numerals (read every refresh) carry the news. Holds only the
+    sessions last asked for (the active ones), so it stays bounded."""
 
-    def __init__(self, window: timedelta = TREND_WINDOW, bucket: timedelta = TREND_BUCKET) -> None:
-        self.window, self.bucket = window, bucket
+    def __init__(self, window: timedelta = TREND_WINDOW, bucket: timedelta = TREND_BUCKET,
+                 refetch: timedelta = TREND_REFETCH) -> None:
+        self.window, self.bucket, self.refetch = window, bucket, refetch
         self._readings: dict[str, list[Reading]] = {}
         self._complete: dict[str, datetime] = {}  # start of the newest bucket still filling
+        self._fetched: datetime | None = None
         self._lock = threading.Lock()
 
     def get(self, store: Store, sessions: Sequence[str], now: datetime) -> dict[str, list[Reading]]:
@@ -331,18 +336,26 @@ class TrendCache:
             return {}
         horizon = self._floor(now - self.window)
         with self._lock:
-            since = min(max(self._complete.get(s, horizon), horizon) for s in sessions)
-            fresh = store.trends(list(sessions), since=since, bucket=self.bucket)
-            for session in sessions:
-                kept = [r for r in self._readings.get(session, []) if horizon <= r.time < since]
-                merged = kept + fresh.get(session, [])
-                self._readings[session] = merged
-                streams = [r.time for r in merged if r.kind is not Kind.BP]
-                self._complete[session] = self._floor(max(streams)) if streams else since
+            fresh_enough = (self._fetched is not None
+                            and self._fetched <= now < self._fetched + self.refetch
+                            and all(s in self._readings for s in sessions))
+            if not fresh_enough:
+                self._fetch(store, sessions, horizon)
+                self._fetched = now
             for gone in set(self._readings) - set(sessions):
                 self._readings.pop(gone, None)
                 self._complete.pop(gone, None)
             return {session: self._readings[session] for session in sessions}
+
+    def _fetch(self, store: Store, sessions: Sequence[str], horizon: datetime) -> None:
+        since = min(max(self._complete.get(s, horizon), horizon) for s in sessions)
+        fresh = store.trends(list(sessions), since=since, bucket=self.bucket)
+        for session in sessions:
+            kept = [r for r in self._readings.get(session, []) if horizon <= r.time < since]
+            merged = kept + fresh.get(session, [])
+            self._readings[session] = merged
+            streams = [r.time for r in merged if r.kind is not Kind.BP]
+            self._complete[session] = self._floor(max(streams)) if streams else since
 
     def _floor(self, moment: datetime) -> datetime:
         step = self.bucket.total_seconds()

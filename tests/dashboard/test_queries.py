@@ -202,3 +202,30 @@ def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path)
     assert incremental == full.get(store, ["s1"], now)["s1"]
     assert incremental[-1].values["bpm"] == sum(90 + s % 5 for s in range(870, 900, 5)) / 6
     assert min(r.time for r in incremental) >= now - timedelta(minutes=10)
+
+
+def test_the_sparkline_cache_asks_the_store_again_only_after_its_refetch_interval(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.queries import TrendCache
+    from vitals.readings import Kind, Reading
+    from vitals.storage.base import Batch
+    from vitals.storage.sqlite import SqliteStore
+
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    store = SqliteStore(tmp_path / "v.sqlite3")
+
+    def hr(session: str, second: int) -> Reading:
+        return Reading(session, Kind.HR, start + timedelta(seconds=second), {"bpm": 70.0})
+
+    cache = TrendCache(bucket=timedelta(seconds=30), refetch=timedelta(seconds=5))
+    store.write(Batch(readings=[hr("s1", 0), hr("s2", 0)]))
+    assert [r.time for r in cache.get(store, ["s1"], start + timedelta(seconds=1))["s1"]] == [start]
+    store.write(Batch(readings=[hr("s1", 31), hr("s2", 31)]))
+
+    within = cache.get(store, ["s1"], start + timedelta(seconds=5))
+    assert len(within["s1"]) == 1  # not asked again within the interval
+    after = cache.get(store, ["s1"], start + timedelta(seconds=6))
+    assert [r.time for r in after["s1"]] == [start, start + timedelta(seconds=30)]
+    # A session it has not seen is fetched at once, whatever the interval.
+    assert len(cache.get(store, ["s1", "s2"], start + timedelta(seconds=7))["s2"]) == 2
