@@ -152,8 +152,9 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     context = queries.current()
     now = context.clock()
     try:
-        alarms = queries.alarms_frame(context.store, now, context.active_window)
-        active, newest = queries.newest_reading(context.store, now, context.active_window)
+        live = queries.active(context.store, now, context.active_window)
+        alarms = queries.alarms_frame(live)
+        active, newest = queries.newest_reading(live)
     except StoreError as err:
         log.warning("shell cannot read the store: %s", err)
         problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))

@@ -21,7 +21,7 @@ from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
 from vitals.settings import Settings
-from vitals.storage.base import SessionSummary, Store
+from vitals.storage.base import Live, SessionSummary, Store
 from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -286,21 +286,18 @@ def overview_frame(
 ) -> pd.DataFrame:
     """One row per active session: latest values, their ages and staleness, dose, top alarm.
 
-    A few set-wise queries whatever the number of sessions, and no frame per session: a wall
-    screen of 48 rooms refreshes every 2 s.
+    One `Store.live` read whatever the number of sessions, and no frame per session: a wall
+    screen of 48 rooms refreshes every half second.
     """
-    summaries = active_summaries(store, now, window)
+    live = active(store, now, window)
     # Stable order (start of session, then id): tiles must not jump around on a wall screen.
-    summaries.sort(key=lambda s: (s.started or s.first_time, s.session))
-    names = [s.session for s in summaries]
-    if not names:
+    summaries = sorted(live.sessions, key=lambda s: (s.started or s.first_time, s.session))
+    if not summaries:
         return pd.DataFrame([], columns=list(OVERVIEW_COLUMNS))
-    latest = store.latest_by_session(min(s.first_time for s in summaries))
-    events = store.events_by_session(names)
-    alerts = store.alerts_by_session(names)
     rows = [
-        _overview_row(summary, latest.get(summary.session, {}), events.get(summary.session, []),
-                      alerts.get(summary.session, []), now, stale_after)
+        _overview_row(summary, live.latest.get(summary.session, {}),
+                      live.events.get(summary.session, []), live.alerts.get(summary.session, []),
+                      now, stale_after)
         for summary in summaries
     ]
     return pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
@@ -447,21 +444,23 @@ ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state"
                         "message", "by", "note")
 
 
-def active_summaries(store: Store, now: datetime,
-                     window: timedelta = DEFAULT_ACTIVE_WINDOW) -> list[SessionSummary]:
-    """The sessions the live pages show: any reading or event within the window, not ended."""
-    return [s for s in store.sessions(since=now - window) if not has_ended(s.ended, s.started)]
+def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
+    """What the live pages show: the sessions with any reading or event within the window and
+    not ended, with their newest readings, events and alerts (`Store.live`)."""
+    live = store.live(now - window)
+    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)]
+    names = {s.session for s in shown}
+    return Live(shown, {k: v for k, v in live.latest.items() if k in names},
+                {k: v for k, v in live.events.items() if k in names},
+                {k: v for k, v in live.alerts.items() if k in names})
 
 
-def alarms_frame(store: Store, now: datetime,
-                 window: timedelta = DEFAULT_ACTIVE_WINDOW) -> pd.DataFrame:
+def alarms_frame(live: Live) -> pd.DataFrame:
     """Every alarm showing in an active session (active, or acknowledged and not cleared): the
     latest event per (session, metric). Unacknowledged first, then highest priority, then the
-    longest waiting. Two set-wise reads whatever the number of sessions (every page's shell
-    runs this each refresh)."""
-    names = [s.session for s in active_summaries(store, now, window)]
+    longest waiting. From `active` (every page's shell reads it each refresh)."""
     rows: list[dict[str, Any]] = []
-    for session, alerts in store.alerts_by_session(names).items():
+    for session, alerts in live.alerts.items():
         latest: dict[str, AlertEvent] = {}
         for alert in alerts:  # in time order: the last one per metric wins
             latest[alert.metric.value] = alert
@@ -481,9 +480,8 @@ def alarms_frame(store: Store, now: datetime,
     return frame.drop(columns="unacked").reset_index(drop=True)
 
 
-def newest_reading(store: Store, now: datetime,
-                   window: timedelta = DEFAULT_ACTIVE_WINDOW) -> tuple[int, datetime | None]:
-    """How many sessions are active, and the time of the newest reading among them."""
-    active = active_summaries(store, now, window)
-    times = [t for s in active for t in s.last_reading.values()]
-    return len(active), max(times, default=None)
+def newest_reading(live: Live) -> tuple[int, datetime | None]:
+    """How many sessions are active (from `active`), and the time of the newest reading among
+    them."""
+    times = [t for s in live.sessions for t in s.last_reading.values()]
+    return len(live.sessions), max(times, default=None)

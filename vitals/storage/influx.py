@@ -63,6 +63,7 @@ from vitals.storage import lineprotocol
 from vitals.storage.base import (
     MAX_REJECTION_TEXT,
     Batch,
+    Live,
     SessionSummary,
     StoreError,
     StoreUnavailable,
@@ -306,30 +307,8 @@ class InfluxStore:
     # -- set-wise reads ------------------------------------------------------------------------
 
     def latest_by_session(self, since: datetime) -> dict[str, dict[Kind, Reading]]:
-        # `last()` is a selector, so the plain fields beside it (`*`) are those of the selected
-        # point, and its time is that point's. Per (session, device) series; the newest device
-        # per session and kind is chosen here. Points without a device come as device "".
-        kinds = ",".join(self._from(kind) for kind in Kind)
-        (result,) = self._query(
-            [f'SELECT last("time_inferred"), * FROM {kinds} WHERE time >= $since '
-             'GROUP BY "session", "device"'],
-            {"since": _ns(since)},
-        )
-        latest: dict[str, dict[Kind, Reading]] = {}
-        for series in result:
-            kind = Kind(_measurement_kind(series["name"]))
-            # Column 0 is time, column 1 the selector's own copy of time_inferred: dropped.
-            selected = {
-                **series,
-                "columns": [c for i, c in enumerate(series["columns"]) if i != 1],
-                "values": [[v for i, v in enumerate(row) if i != 1] for row in series["values"]],
-            }
-            for reading in _series_readings(kind, selected):
-                per_kind = latest.setdefault(reading.session, {})
-                current = per_kind.get(kind)
-                if current is None or _newer(reading, current):
-                    per_kind[kind] = reading
-        return latest
+        (result,) = self._query([self._latest("time >= $since")], {"since": _ns(since)})
+        return _newest_by_session(result)
 
     def events_by_session(self, sessions: Sequence[str]) -> dict[str, list[SessionEvent]]:
         wanted = list(dict.fromkeys(sessions))
@@ -337,14 +316,7 @@ class InfluxStore:
             return {}
         match, params = _any_session(wanted)
         (result,) = self._query([f"SELECT * FROM {self._from(EVENT)} WHERE {match}"], params)
-        found: dict[str, list[SessionEvent]] = {session: [] for session in wanted}
-        for row in _rows(result):
-            event = _event(row)
-            if event.session in found:  # belt and braces: never hand out an unlisted session
-                found[event.session].append(event)
-        for events in found.values():
-            events.sort(key=lambda e: (e.time, e.event.value))
-        return found
+        return _events_by_session(result, wanted)
 
     def alerts_by_session(
         self, sessions: Sequence[str], since: datetime | None = None
@@ -357,14 +329,68 @@ class InfluxStore:
             match += " AND time >= $since"
             params["since"] = _ns(since)
         (result,) = self._query([f"SELECT * FROM {self._from(ALERT)} WHERE {match}"], params)
-        found: dict[str, list[AlertEvent]] = {session: [] for session in wanted}
-        for row in _rows(result):
-            event = _alert(row)
-            if event.session in found:
-                found[event.session].append(event)
-        for alerts in found.values():
-            alerts.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
-        return found
+        return _alerts_by_session(result, wanted)
+
+    def live(self, since: datetime) -> Live:
+        # Two requests whatever the number of sessions, and few passes over the readings (on
+        # influxd 1.6 each statement touching every live series costs ~5-10 ms, however short
+        # its time range). The first request finds the active sessions and, in the same pass,
+        # their newest readings in the window; the second reads the rest of their history:
+        # first times, events, alerts, and the newest reading of a kind silent all the window.
+        recent, event_times = self._query(
+            [self._latest("time >= $since"),
+             f'SELECT last("time_inferred") FROM {self._from(EVENT)} WHERE time >= $since '
+             'GROUP BY "session"'],
+            {"since": _ns(since)},
+        )
+        latest = _newest_by_session(recent)
+        names = sorted(set(latest) | {tags["session"] for _n, tags, _r in _grouped(event_times)})
+        if not names:
+            return Live([], {}, {}, {})
+        match, params = _any_session(names)
+        kinds = ",".join(self._from(kind) for kind in Kind)
+        statements = [
+            f'SELECT first("time_inferred") FROM {kinds} WHERE {match} GROUP BY "session"',
+            f"SELECT * FROM {self._from(EVENT)} WHERE {match}",
+            f"SELECT * FROM {self._from(ALERT)} WHERE {match}",
+        ]
+        quiet = [name for name in names if len(latest.get(name, {})) < len(Kind)]
+        if quiet:
+            quiet_match, quiet_params = _any_session(quiet, prefix="q")
+            params.update(quiet_params, since=_ns(since))
+            statements.append(self._latest(f"{quiet_match} AND time < $since"))
+        firsts, event_rows, alert_rows, *older = self._query(statements, params)
+        for result in older:
+            _newest_by_session(result, into=latest)
+        events = _events_by_session(event_rows, names)
+        first = {name: [e.time for e in events[name][:1]] for name in names}
+        for _name, tags, row in _grouped(firsts):
+            first[tags["session"]].append(from_us(row["time"]))
+        summaries = []
+        for name in names:
+            newest = {kind: reading.time for kind, reading in latest.get(name, {}).items()}
+            protocol: dict[SessionEventType, datetime] = {}
+            for event in events[name]:  # in time order: the latest of each type wins
+                protocol[event.event] = event.time
+            summaries.append(SessionSummary(
+                session=name,
+                first_time=min(first[name]),
+                last_time=max([*newest.values(), *(e.time for e in events[name][-1:])]),
+                last_reading=newest,
+                started=protocol.get(SessionEventType.START),
+                dosed=protocol.get(SessionEventType.DOSE),
+                ended=protocol.get(SessionEventType.END),
+            ))
+        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
+        return Live(summaries, latest, events, _alerts_by_session(alert_rows, names))
+
+    def _latest(self, where: str) -> str:
+        """The statement for the newest reading of each kind per (session, device): `last()` is
+        a selector, so the fields beside it (`*`) are those of the selected point, and its time
+        is that point's. Points without a device come as device ""."""
+        kinds = ",".join(self._from(kind) for kind in Kind)
+        return (f'SELECT last("time_inferred"), * FROM {kinds} WHERE {where} '
+                'GROUP BY "session", "device"')
 
     def trends(
         self, sessions: Sequence[str], since: datetime, bucket: timedelta
@@ -640,6 +666,52 @@ def _series_readings(kind: Kind, series: Series) -> Iterator[Reading]:
         )
 
 
+def _newest_by_session(
+    result: Sequence[Series], into: dict[str, dict[Kind, Reading]] | None = None
+) -> dict[str, dict[Kind, Reading]]:
+    """The newest reading per session and kind from a `_latest` statement's answer (one series
+    per session and device): the newest device's, at one instant the greater device id."""
+    latest: dict[str, dict[Kind, Reading]] = {} if into is None else into
+    for series in result:
+        kind = Kind(_measurement_kind(series["name"]))
+        # Column 0 is time, column 1 the selector's own copy of time_inferred: dropped.
+        selected = {
+            **series,
+            "columns": [c for i, c in enumerate(series["columns"]) if i != 1],
+            "values": [[v for i, v in enumerate(row) if i != 1] for row in series["values"]],
+        }
+        for reading in _series_readings(kind, selected):
+            per_kind = latest.setdefault(reading.session, {})
+            current = per_kind.get(kind)
+            if current is None or _newer(reading, current):
+                per_kind[kind] = reading
+    return latest
+
+
+def _events_by_session(result: Sequence[Series],
+                       wanted: Sequence[str]) -> dict[str, list[SessionEvent]]:
+    found: dict[str, list[SessionEvent]] = {session: [] for session in wanted}
+    for row in _rows(result):
+        event = _event(row)
+        if event.session in found:  # belt and braces: never hand out an unlisted session
+            found[event.session].append(event)
+    for events in found.values():
+        events.sort(key=lambda e: (e.time, e.event.value))
+    return found
+
+
+def _alerts_by_session(result: Sequence[Series],
+                       wanted: Sequence[str]) -> dict[str, list[AlertEvent]]:
+    found: dict[str, list[AlertEvent]] = {session: [] for session in wanted}
+    for row in _rows(result):
+        alert = _alert(row)
+        if alert.session in found:
+            found[alert.session].append(alert)
+    for alerts in found.values():
+        alerts.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
+    return found
+
+
 def _measurement_kind(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
@@ -711,9 +783,9 @@ def _where(
     return " AND ".join(clauses), params
 
 
-def _any_session(sessions: Sequence[str]) -> tuple[str, dict[str, Any]]:
+def _any_session(sessions: Sequence[str], prefix: str = "s") -> tuple[str, dict[str, Any]]:
     """`("session" = $s0 OR "session" = $s1 ...)` with every id bound, never spliced in."""
-    names = [f"s{i}" for i in range(len(sessions))]
+    names = [f"{prefix}{i}" for i in range(len(sessions))]
     clause = "(" + " OR ".join(f'"session" = ${name}' for name in names) + ")"
     return clause, dict(zip(names, sessions, strict=True))
 
