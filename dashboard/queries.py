@@ -7,9 +7,13 @@ so several apps (tests) can run in one process, each with its own store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -69,6 +73,7 @@ class DashboardContext:
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force
     trends: TrendCache = field(default_factory=lambda: TrendCache())  # tiles' sparklines
+    histories: HistoryCache = field(default_factory=lambda: HistoryCache())  # session views
     clock: Callable[[], datetime] = field(default=utcnow)
     profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
@@ -83,6 +88,21 @@ def attach(server: Flask, context: DashboardContext) -> None:
 def current() -> DashboardContext:
     """The context of the app serving this request (callbacks and page layouts run in one)."""
     return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: reading a long session builds ~100,000 objects, and
+    each full collection the allocations trigger walks every object of the process (Dash,
+    plotly, pandas): half the session view's load time. Only memory in reference cycles waits
+    until the end; other threads' collections too, which is harmless for a few hundred ms."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -117,30 +137,41 @@ MAX_POINTS_PER_KIND: Final = 1500
 MAIN_FIELD: Final[Mapping[str, str]] = {"bp": "systolic", "hr": "bpm", "spo2": "spo2"}
 
 
-def thin(readings: pd.DataFrame, max_points: int = MAX_POINTS_PER_KIND) -> pd.DataFrame:
-    """At most about `max_points` rows per kind for plotting, keeping every extreme.
+def thin(readings: Sequence[Reading], max_points: int = MAX_POINTS_PER_KIND) -> list[Reading]:
+    """At most about `max_points` readings per kind for plotting, keeping every extreme.
 
     Hours of 1 Hz HR and SpO2 would make every refresh send megabytes; averaging would hide a
-    brief desaturation. So each time bucket keeps its lowest and its highest reading.
+    brief desaturation. So each time bucket keeps its lowest and its highest reading (of the
+    kind's main field), and each kind keeps its first and its last (the trace reaches now).
+    `readings` in time order, as the store returns them; the result too. On the readings, before
+    any frame is built: a 4-hour session at 1 Hz is ~30,000 of them.
     """
-    parts = []
-    for kind, part in readings.groupby("kind", sort=False):
-        if len(part) <= max_points:
-            parts.append(part)
+    by_kind: dict[Kind, list[int]] = {}
+    for index, reading in enumerate(readings):
+        by_kind.setdefault(reading.kind, []).append(index)
+    kept: list[int] = []
+    for kind, indices in by_kind.items():
+        if len(indices) <= max_points:
+            kept.extend(indices)
             continue
-        field = MAIN_FIELD.get(str(kind), "")
-        buckets = max(1, max_points // 2)
-        span_us = (part["time"].max() - part["time"].min()) / pd.Timedelta(microseconds=1)
-        width_us = max(1.0, span_us / buckets)
-        bucket = ((part["time"] - part["time"].min()) / pd.Timedelta(microseconds=1)
-                  // width_us).astype("int64")
-        values = part[field]
-        keep = pd.Index(values.groupby(bucket).idxmin().dropna()).union(
-            pd.Index(values.groupby(bucket).idxmax().dropna()))
-        parts.append(part.loc[keep])
-    if not parts:
-        return readings
-    return pd.concat(parts).sort_values("time", kind="stable").reset_index(drop=True)
+        field = MAIN_FIELD[kind.value]
+        start = min(readings[i].time for i in indices)
+        span = max(readings[i].time for i in indices) - start
+        width = max(span / max(1, max_points // 2), timedelta(microseconds=1))
+        low: dict[int, tuple[float, int]] = {}
+        high: dict[int, tuple[float, int]] = {}
+        for i in indices:
+            value = readings[i].values.get(field)
+            if value is None:
+                continue
+            bucket = (readings[i].time - start) // width
+            if bucket not in low or value < low[bucket][0]:  # the first of equals
+                low[bucket] = (value, i)
+            if bucket not in high or value > high[bucket][0]:
+                high[bucket] = (value, i)
+        kept.extend({indices[0], indices[-1], *(i for _, i in low.values()),
+                     *(i for _, i in high.values())})
+    return [readings[i] for i in sorted(kept)]
 
 
 def events_frame(store: Store, session: str) -> pd.DataFrame:
@@ -358,6 +389,38 @@ class TrendCache:
         step = self.bucket.total_seconds()
         epoch = moment.timestamp()
         return datetime.fromtimestamp(epoch - epoch % step, tz=UTC)
+
+
+class HistoryCache:
+    """The readings of the sessions open in a session view, kept between refreshes: a refresh
+    reads only those since the newest kept, less `overlap` (a reading may arrive a little after
+    later ones: a cuff sends its result when the measurement ends), and everything again every
+    `reread` (anything later still). At most `size` sessions, the least recently viewed
+    dropped: a 4-hour session at 1 Hz is ~30,000 readings, ~15 MB."""
+
+    def __init__(self, size: int = 4, overlap: timedelta = timedelta(minutes=2),
+                 reread: timedelta = timedelta(minutes=1),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.overlap, self.reread = size, overlap, reread
+        self._monotonic = monotonic  # real time, whatever clock the pages show
+        self._kept: OrderedDict[str, tuple[float, list[Reading]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def readings(self, store: Store, session: str) -> list[Reading]:
+        """The session's readings in time order, as `store.readings(session)`."""
+        now = self._monotonic()
+        with self._lock:
+            read_at, kept = self._kept.pop(session, (None, []))
+        if read_at is None or not kept or now >= read_at + self.reread.total_seconds():
+            read_at, readings = now, store.readings(session)
+        else:
+            since = kept[-1].time - self.overlap
+            readings = [r for r in kept if r.time < since] + store.readings(session, since=since)
+        with self._lock:
+            self._kept[session] = (read_at, readings)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return readings
 
 
 def _overview_row(

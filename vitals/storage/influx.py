@@ -643,26 +643,28 @@ def _grouped(result: Sequence[Series]) -> Iterator[tuple[str, dict[str, str], Ro
 def _series_readings(kind: Kind, series: Series) -> Iterator[Reading]:
     """The readings of one result series, decoded column-wise: a 4-hour session at 1 Hz is
     tens of thousands of rows, and a dict per row (`_rows`) was most of the session view's
-    load time."""
+    load time. What is the same for the whole series (tags) is looked up once."""
     columns = series["columns"]
     tags = series.get("tags") or {}  # GROUP BY tags: no column of their own
-    at = columns.index("time")
-    session_at = columns.index("session") if "session" in columns else None
-    device_at = columns.index("device") if "device" in columns else None
-    inferred_at = columns.index("time_inferred") if "time_inferred" in columns else None
-    problems_at = columns.index("problems") if "problems" in columns else None
+
+    def column(name: str) -> int | None:
+        return columns.index(name) if name in columns else None
+
+    at, session_at, device_at = columns.index("time"), column("session"), column("device")
+    inferred_at, problems_at = column("time_inferred"), column("problems")
     fields = [(i, name) for i, name in enumerate(columns) if name not in READING_META]
+    session = tags.get("session", "")
+    device = tags.get("device") or None
     for values in series["values"]:
         problems = None if problems_at is None else values[problems_at]
-        device = tags.get("device") if device_at is None else values[device_at]
         yield Reading(
-            session=tags.get("session", "") if session_at is None else values[session_at],
-            kind=kind,
-            time=from_us(values[at]),
-            values={name: float(values[i]) for i, name in fields if values[i] is not None},
-            device=device or None,
-            time_inferred=inferred_at is not None and bool(values[inferred_at]),
-            problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
+            session if session_at is None else values[session_at],
+            kind,
+            from_us(values[at]),
+            {name: float(values[i]) for i, name in fields if values[i] is not None},
+            device if device_at is None else (values[device_at] or None),
+            inferred_at is not None and bool(values[inferred_at]),
+            tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
         )
 
 
