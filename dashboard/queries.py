@@ -406,6 +406,11 @@ class HistoryCache:
         self._kept: OrderedDict[str, tuple[float, list[Reading]]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every session kept (the next view of each reads it whole)."""
+        with self._lock:
+            self._kept.clear()
+
     def readings(self, store: Store, session: str) -> list[Reading]:
         """The session's readings in time order, as `store.readings(session)`."""
         now = self._monotonic()
