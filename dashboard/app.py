@@ -47,7 +47,7 @@ def create_app(
     store: Store,
     settings: Settings,
     *,
-    refresh_ms: int = 1000,
+    refresh_ms: int = 500,
     profile: Any = None,
     active_minutes: float = 30,
     clock: Callable[[], datetime] = utcnow,
