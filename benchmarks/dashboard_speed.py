@@ -36,7 +36,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+# The project before tests/: tests/dashboard would otherwise shadow the dashboard package.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from services import InfluxServer  # noqa: E402
 

@@ -33,7 +33,8 @@ from selenium.webdriver.common.by import By
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+# The project before tests/: tests/dashboard would otherwise shadow the dashboard package.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from dashboard_speed import Writer, session_batch  # noqa: E402
 from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402

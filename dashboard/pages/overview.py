@@ -10,7 +10,6 @@ import hashlib
 
 import dash
 import pandas as pd
-import plotly.io
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
 
 from dashboard import figures, ids, queries
@@ -112,9 +111,15 @@ def part_keys(cell: Any) -> list[str]:
     if "tile-cell" not in str(getattr(cell, "className", "")):
         return [""]
     link = cell.children[0]
-    return [str(link.id), str(link.className), *(
-        hashlib.blake2b(plotly.io.json.to_json_plotly(part).encode(), digest_size=8).hexdigest()
-        for part in link.children)]
+    return [str(link.id), str(link.className), *(_digest(part) for part in link.children)]
+
+
+def _digest(part: Any) -> str:
+    # A component's repr spells every prop, recursively; a sparkline's points are its content
+    # (spelling the whole figure costs more than all the other parts together).
+    text = (repr([(t["x"], t["y"]) for t in part.figure["data"]]) if isinstance(part, dcc.Graph)
+            else repr(part))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def tile_check_in(_clicks: list[int | None]) -> str:
