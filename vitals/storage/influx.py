@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -496,7 +496,7 @@ class InfluxStore:
         try:
             answer = response.json()
         except ValueError as err:
-            raise StoreError(f"InfluxDB at {self.url} answered a query without JSON: {err}") from err
+            raise StoreError(f"InfluxDB at {self.url} answered without JSON: {err}") from err
         if "error" in answer:
             raise StoreError(f"InfluxDB at {self.url} refused query: {answer['error']}")
         results = answer.get("results", [])
@@ -690,28 +690,36 @@ def _newest_by_session(
     return latest
 
 
+class _Sessioned(Protocol):
+    @property
+    def session(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Sessioned)
+
+
+def _by_session(result: Sequence[Series], wanted: Sequence[str], decode: Callable[[Row], S],
+                order: Callable[[S], Any]) -> dict[str, list[S]]:
+    """Each wanted session's decoded rows (none: []), sorted by `order`."""
+    found: dict[str, list[S]] = {session: [] for session in wanted}
+    for row in _rows(result):
+        item = decode(row)
+        if item.session in found:  # belt and braces: never hand out an unlisted session
+            found[item.session].append(item)
+    for items in found.values():
+        items.sort(key=order)
+    return found
+
+
 def _events_by_session(result: Sequence[Series],
                        wanted: Sequence[str]) -> dict[str, list[SessionEvent]]:
-    found: dict[str, list[SessionEvent]] = {session: [] for session in wanted}
-    for row in _rows(result):
-        event = _event(row)
-        if event.session in found:  # belt and braces: never hand out an unlisted session
-            found[event.session].append(event)
-    for events in found.values():
-        events.sort(key=lambda e: (e.time, e.event.value))
-    return found
+    return _by_session(result, wanted, _event, lambda e: (e.time, e.event.value))
 
 
 def _alerts_by_session(result: Sequence[Series],
                        wanted: Sequence[str]) -> dict[str, list[AlertEvent]]:
-    found: dict[str, list[AlertEvent]] = {session: [] for session in wanted}
-    for row in _rows(result):
-        alert = _alert(row)
-        if alert.session in found:
-            found[alert.session].append(alert)
-    for alerts in found.values():
-        alerts.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
-    return found
+    return _by_session(result, wanted, _alert,
+                       lambda a: (a.time, a.metric.value, a.rule, a.state.value))
 
 
 def _measurement_kind(name: str) -> str:
