@@ -48,7 +48,7 @@ def create_app(
     store: Store,
     settings: Settings,
     *,
-    refresh_ms: int = 1000,
+    refresh_ms: int = 500,
     profile: Any = None,
     active_minutes: float = 30,
     clock: Callable[[], datetime] = utcnow,
@@ -159,8 +159,9 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     context = queries.current()
     now = context.clock()
     try:
-        alarms = queries.alarms_frame(context.store, now, context.active_window)
-        active, newest = queries.newest_reading(context.store, now, context.active_window)
+        live = queries.active(context.store, now, context.active_window)
+        alarms = queries.alarms_frame(live)
+        active, newest = queries.newest_reading(live)
     except StoreError as err:
         log.warning("shell cannot read the store: %s", err)
         problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))

@@ -103,8 +103,9 @@ def register(server: Flask) -> None:
                                                cadence.reassessment_minutes,
                                                cadence.reassessment_window_minutes)
             protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: in the table
-            fig = figures.session_figure(queries.thin(frames[0]), protocol, frames[2], origin,
-                                         label, context.limits or figures.LIMITS, marks=marks,
+            fig = figures.session_figure(queries.reading_rows(queries.thin(readings)), protocol,
+                                         frames[2], origin, label,
+                                         context.limits or figures.LIMITS, marks=marks,
                                          observations=queries.observation_rows(observations))
             chart = fig.to_html(full_html=False, include_plotlyjs="inline",
                                 default_width="100%", config={"responsive": True})

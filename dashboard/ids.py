@@ -29,6 +29,7 @@ OVERVIEW_INTERVAL: Final = "overview-interval"
 OVERVIEW_TILES: Final = "overview-tiles"
 OVERVIEW_STATUS: Final = "overview-status"
 OVERVIEW_FEEDBACK: Final = "overview-feedback"
+OVERVIEW_RENDERED: Final = "overview-rendered"  # what the browser shows: keys of tiles' parts
 TILE_CHECKIN: Final = "tile-checkin"  # pattern-matching type, with session
 
 # Session view (/session/<id>)

@@ -7,9 +7,13 @@ so several apps (tests) can run in one process, each with its own store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -21,7 +25,7 @@ from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
 from vitals.settings import Settings
-from vitals.storage.base import SessionSummary, Store
+from vitals.storage.base import Live, SessionSummary, Store
 from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ EXTENSION_KEY: Final = "vitals_dashboard"
 DEFAULT_ACTIVE_WINDOW: Final = timedelta(minutes=30)
 TREND_WINDOW: Final = timedelta(minutes=30)
 TREND_BUCKET: Final = timedelta(seconds=30)  # 60 points a sparkline: a few pixels each
+TREND_REFETCH: Final = timedelta(seconds=5)
 
 # A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
 # streams every few seconds (a 30 s gap is already a technical alarm).
@@ -63,11 +68,12 @@ class DashboardContext:
 
     store: Store
     settings: Settings
-    refresh_ms: int = 1000
+    refresh_ms: int = 500  # a new value is on screen within ~0.5 s + the pipeline
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force
     trends: TrendCache = field(default_factory=lambda: TrendCache())  # tiles' sparklines
+    histories: HistoryCache = field(default_factory=lambda: HistoryCache())  # session views
     clock: Callable[[], datetime] = field(default=utcnow)
     profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
@@ -84,6 +90,21 @@ def current() -> DashboardContext:
     return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: reading a long session builds ~100,000 objects, and
+    each full collection the allocations trigger walks every object of the process (Dash,
+    plotly, pandas): half the session view's load time. Only memory in reference cycles waits
+    until the end; other threads' collections too, which is harmless for a few hundred ms."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # --- frames -----------------------------------------------------------------------------------
 
 
@@ -92,14 +113,16 @@ def _utc(values: Sequence[datetime | None]) -> pd.Series:
 
 
 def reading_rows(readings: Sequence[Reading]) -> pd.DataFrame:
-    rows = [
-        {"time": r.time, "kind": r.kind.value, "device": r.device, **dict(r.values)}
-        for r in readings
-    ]
-    frame = pd.DataFrame(rows, columns=list(READING_COLUMNS))
-    frame["time"] = _utc(frame["time"].tolist())
+    # Column by column, no dict per row: a 4-hour session at 1 Hz is tens of thousands of rows.
+    nan = float("nan")
+    columns: dict[str, Any] = {
+        "time": _utc([r.time for r in readings]),
+        "kind": pd.Series([r.kind.value for r in readings], dtype="object"),
+        "device": pd.Series([r.device for r in readings], dtype="object"),
+    }
     for name in READING_COLUMNS[3:]:
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        columns[name] = pd.Series([r.values.get(name, nan) for r in readings], dtype="float64")
+    frame = pd.DataFrame(columns, columns=list(READING_COLUMNS))
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
 
 
@@ -114,30 +137,41 @@ MAX_POINTS_PER_KIND: Final = 1500
 MAIN_FIELD: Final[Mapping[str, str]] = {"bp": "systolic", "hr": "bpm", "spo2": "spo2"}
 
 
-def thin(readings: pd.DataFrame, max_points: int = MAX_POINTS_PER_KIND) -> pd.DataFrame:
-    """At most about `max_points` rows per kind for plotting, keeping every extreme.
+def thin(readings: Sequence[Reading], max_points: int = MAX_POINTS_PER_KIND) -> list[Reading]:
+    """At most about `max_points` readings per kind for plotting, keeping every extreme.
 
     Hours of 1 Hz HR and SpO2 would make every refresh send megabytes; averaging would hide a
-    brief desaturation. So each time bucket keeps its lowest and its highest reading.
+    brief desaturation. So each time bucket keeps its lowest and its highest reading (of the
+    kind's main field), and each kind keeps its first and its last (the trace reaches now).
+    `readings` in time order, as the store returns them; the result too. On the readings, before
+    any frame is built: a 4-hour session at 1 Hz is ~30,000 of them.
     """
-    parts = []
-    for kind, part in readings.groupby("kind", sort=False):
-        if len(part) <= max_points:
-            parts.append(part)
+    by_kind: dict[Kind, list[int]] = {}
+    for index, reading in enumerate(readings):
+        by_kind.setdefault(reading.kind, []).append(index)
+    kept: list[int] = []
+    for kind, indices in by_kind.items():
+        if len(indices) <= max_points:
+            kept.extend(indices)
             continue
-        field = MAIN_FIELD.get(str(kind), "")
-        buckets = max(1, max_points // 2)
-        span_us = (part["time"].max() - part["time"].min()) / pd.Timedelta(microseconds=1)
-        width_us = max(1.0, span_us / buckets)
-        bucket = ((part["time"] - part["time"].min()) / pd.Timedelta(microseconds=1)
-                  // width_us).astype("int64")
-        values = part[field]
-        keep = pd.Index(values.groupby(bucket).idxmin().dropna()).union(
-            pd.Index(values.groupby(bucket).idxmax().dropna()))
-        parts.append(part.loc[keep])
-    if not parts:
-        return readings
-    return pd.concat(parts).sort_values("time", kind="stable").reset_index(drop=True)
+        field = MAIN_FIELD[kind.value]
+        start = min(readings[i].time for i in indices)
+        span = max(readings[i].time for i in indices) - start
+        width = max(span / max(1, max_points // 2), timedelta(microseconds=1))
+        low: dict[int, tuple[float, int]] = {}
+        high: dict[int, tuple[float, int]] = {}
+        for i in indices:
+            value = readings[i].values.get(field)
+            if value is None:
+                continue
+            bucket = (readings[i].time - start) // width
+            if bucket not in low or value < low[bucket][0]:  # the first of equals
+                low[bucket] = (value, i)
+            if bucket not in high or value > high[bucket][0]:
+                high[bucket] = (value, i)
+        kept.extend({indices[0], indices[-1], *(i for _, i in low.values()),
+                     *(i for _, i in high.values())})
+    return [readings[i] for i in sorted(kept)]
 
 
 def events_frame(store: Store, session: str) -> pd.DataFrame:
@@ -283,22 +317,18 @@ def overview_frame(
 ) -> pd.DataFrame:
     """One row per active session: latest values, their ages and staleness, dose, top alarm.
 
-    A few set-wise queries whatever the number of sessions, and no frame per session: a wall
-    screen of 48 rooms refreshes every 2 s.
+    One `Store.live` read whatever the number of sessions, and no frame per session: a wall
+    screen of 48 rooms refreshes every half second.
     """
-    summaries = [s for s in store.sessions(since=now - window)
-                 if not has_ended(s.ended, s.started)]
+    live = active(store, now, window)
     # Stable order (start of session, then id): tiles must not jump around on a wall screen.
-    summaries.sort(key=lambda s: (s.started or s.first_time, s.session))
-    names = [s.session for s in summaries]
-    if not names:
+    summaries = sorted(live.sessions, key=lambda s: (s.started or s.first_time, s.session))
+    if not summaries:
         return pd.DataFrame([], columns=list(OVERVIEW_COLUMNS))
-    latest = store.latest_by_session(min(s.first_time for s in summaries))
-    events = store.events_by_session(names)
-    alerts = store.alerts_by_session(names)
     rows = [
-        _overview_row(summary, latest.get(summary.session, {}), events.get(summary.session, []),
-                      alerts.get(summary.session, []), now, stale_after)
+        _overview_row(summary, live.latest.get(summary.session, {}),
+                      live.events.get(summary.session, []), live.alerts.get(summary.session, []),
+                      now, stale_after)
         for summary in summaries
     ]
     return pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
@@ -317,12 +347,16 @@ def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
 class TrendCache:
     """Sparkline data per session, fetched incrementally: each refresh asks the store only for
     the buckets since the last complete one, so the overview's cost does not grow with the
-    trend window."""
+    trend window. And at most every `refetch`: a sparkline of 30 s buckets looks the same a few
+    seconds later, and the tile's numerals (read every refresh) carry the news. Holds only the
+    sessions last asked for (the active ones), so it stays bounded."""
 
-    def __init__(self, window: timedelta = TREND_WINDOW, bucket: timedelta = TREND_BUCKET) -> None:
-        self.window, self.bucket = window, bucket
+    def __init__(self, window: timedelta = TREND_WINDOW, bucket: timedelta = TREND_BUCKET,
+                 refetch: timedelta = TREND_REFETCH) -> None:
+        self.window, self.bucket, self.refetch = window, bucket, refetch
         self._readings: dict[str, list[Reading]] = {}
         self._complete: dict[str, datetime] = {}  # start of the newest bucket still filling
+        self._fetched: datetime | None = None
         self._lock = threading.Lock()
 
     def get(self, store: Store, sessions: Sequence[str], now: datetime) -> dict[str, list[Reading]]:
@@ -330,23 +364,68 @@ class TrendCache:
             return {}
         horizon = self._floor(now - self.window)
         with self._lock:
-            since = min(max(self._complete.get(s, horizon), horizon) for s in sessions)
-            fresh = store.trends(list(sessions), since=since, bucket=self.bucket)
-            for session in sessions:
-                kept = [r for r in self._readings.get(session, []) if horizon <= r.time < since]
-                merged = kept + fresh.get(session, [])
-                self._readings[session] = merged
-                streams = [r.time for r in merged if r.kind is not Kind.BP]
-                self._complete[session] = self._floor(max(streams)) if streams else since
+            fresh_enough = (self._fetched is not None
+                            and self._fetched <= now < self._fetched + self.refetch
+                            and all(s in self._readings for s in sessions))
+            if not fresh_enough:
+                self._fetch(store, sessions, horizon)
+                self._fetched = now
             for gone in set(self._readings) - set(sessions):
                 self._readings.pop(gone, None)
                 self._complete.pop(gone, None)
             return {session: self._readings[session] for session in sessions}
 
+    def _fetch(self, store: Store, sessions: Sequence[str], horizon: datetime) -> None:
+        since = min(max(self._complete.get(s, horizon), horizon) for s in sessions)
+        fresh = store.trends(list(sessions), since=since, bucket=self.bucket)
+        for session in sessions:
+            kept = [r for r in self._readings.get(session, []) if horizon <= r.time < since]
+            merged = kept + fresh.get(session, [])
+            self._readings[session] = merged
+            streams = [r.time for r in merged if r.kind is not Kind.BP]
+            self._complete[session] = self._floor(max(streams)) if streams else since
+
     def _floor(self, moment: datetime) -> datetime:
         step = self.bucket.total_seconds()
         epoch = moment.timestamp()
         return datetime.fromtimestamp(epoch - epoch % step, tz=UTC)
+
+
+class HistoryCache:
+    """The readings of the sessions open in a session view, kept between refreshes: a refresh
+    reads only those since the newest kept, less `overlap` (a reading may arrive a little after
+    later ones: a cuff sends its result when the measurement ends), and everything again every
+    `reread` (anything later still). At most `size` sessions, the least recently viewed
+    dropped: a 4-hour session at 1 Hz is ~30,000 readings, ~15 MB."""
+
+    def __init__(self, size: int = 4, overlap: timedelta = timedelta(minutes=2),
+                 reread: timedelta = timedelta(minutes=1),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.overlap, self.reread = size, overlap, reread
+        self._monotonic = monotonic  # real time, whatever clock the pages show
+        self._kept: OrderedDict[str, tuple[float, list[Reading]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every session kept (the next view of each reads it whole)."""
+        with self._lock:
+            self._kept.clear()
+
+    def readings(self, store: Store, session: str) -> list[Reading]:
+        """The session's readings in time order, as `store.readings(session)`."""
+        now = self._monotonic()
+        with self._lock:
+            read_at, kept = self._kept.pop(session, (None, []))
+        if read_at is None or not kept or now >= read_at + self.reread.total_seconds():
+            read_at, readings = now, store.readings(session)
+        else:
+            since = kept[-1].time - self.overlap
+            readings = [r for r in kept if r.time < since] + store.readings(session, since=since)
+        with self._lock:
+            self._kept[session] = (read_at, readings)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return readings
 
 
 def _overview_row(
@@ -433,22 +512,32 @@ ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state"
                         "message", "by", "note")
 
 
-def alarms_frame(store: Store, now: datetime,
-                 window: timedelta = DEFAULT_ACTIVE_WINDOW) -> pd.DataFrame:
+def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
+    """What the live pages show: the sessions with any reading or event within the window and
+    not ended, with their newest readings, events and alerts (`Store.live`)."""
+    live = store.live(now - window)
+    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)]
+    names = {s.session for s in shown}
+    return Live(shown, {k: v for k, v in live.latest.items() if k in names},
+                {k: v for k, v in live.events.items() if k in names},
+                {k: v for k, v in live.alerts.items() if k in names})
+
+
+def alarms_frame(live: Live) -> pd.DataFrame:
     """Every alarm showing in an active session (active, or acknowledged and not cleared): the
     latest event per (session, metric). Unacknowledged first, then highest priority, then the
-    longest waiting."""
+    longest waiting. From `active` (every page's shell reads it each refresh)."""
     rows: list[dict[str, Any]] = []
-    for summary in store.sessions(since=now - window):
-        if has_ended(summary.ended, summary.started):
-            continue
-        alerts = alerts_frame(store, summary.session)
-        if alerts.empty:
-            continue
-        latest = alerts.groupby("metric", sort=False).tail(1)
-        for alert in latest[latest["state"] != AlertState.CLEARED.value].to_dict("records"):
-            rows.append({"session": summary.session,
-                         **{k: alert[k] for k in ALARM_COLUMNS if k != "session"}})
+    for session, alerts in live.alerts.items():
+        latest: dict[str, AlertEvent] = {}
+        for alert in alerts:  # in time order: the last one per metric wins
+            latest[alert.metric.value] = alert
+        rows.extend(
+            {"session": session, "time": a.time, "metric": a.metric.value,
+             "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
+             "value": a.value, "message": a.message, "by": a.by, "note": a.note}
+            for a in latest.values() if a.state is not AlertState.CLEARED
+        )
     frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
     if frame.empty:
         return frame
@@ -459,16 +548,8 @@ def alarms_frame(store: Store, now: datetime,
     return frame.drop(columns="unacked").reset_index(drop=True)
 
 
-def newest_reading(store: Store, now: datetime,
-                   window: timedelta = DEFAULT_ACTIVE_WINDOW) -> tuple[int, datetime | None]:
-    """How many sessions are active, and the time of the newest reading among them."""
-    newest: datetime | None = None
-    active = 0
-    for summary in store.sessions(since=now - window):
-        if has_ended(summary.ended, summary.started):
-            continue
-        active += 1
-        for reading in store.latest(summary.session).values():
-            if newest is None or reading.time > newest:
-                newest = reading.time
-    return active, newest
+def newest_reading(live: Live) -> tuple[int, datetime | None]:
+    """How many sessions are active (from `active`), and the time of the newest reading among
+    them."""
+    times = [t for s in live.sessions for t in s.last_reading.values()]
+    return len(live.sessions), max(times, default=None)

@@ -122,12 +122,12 @@ class MetricSpec(_Model):
 
     def values(self, kind: Kind, values: Mapping[str, float]) -> list[float]:
         """The values of this metric carried by a reading of `kind`."""
-        out: list[float] = []
-        for source in self.sources:
-            source_kind, _, name = source.partition(".")
-            if source_kind == kind.value and name in values:
-                out.append(values[name])
-        return out
+        return [values[name] for name in self.sources_in(kind) if name in values]
+
+    def sources_in(self, kind: Kind) -> list[str]:
+        """The field names of `kind` this metric reads, in the order of `sources`."""
+        return [name for source_kind, _, name in (s.partition(".") for s in self.sources)
+                if source_kind == kind.value]
 
 
 class LimitRule(_Model):

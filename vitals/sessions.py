@@ -266,10 +266,15 @@ def session_status(
 
     samples: dict[Metric, list[Sample]] = {m: [] for m in LIMIT_METRICS}
     blood_pressures: list[tuple[datetime, float, float]] = []
+    # Which metric values each kind of reading carries, asked once per kind, not per reading:
+    # a 4-hour session at 1 Hz is tens of thousands of readings.
+    carried = {kind: [(metric, name) for metric in LIMIT_METRICS
+                      for name in profile.metrics[metric].sources_in(kind)] for kind in Kind}
     for reading in readings:
-        for metric in LIMIT_METRICS:
-            for value in profile.metrics[metric].values(reading.kind, reading.values):
-                samples[metric].append((reading.time, value))
+        values = reading.values
+        for metric, name in carried[reading.kind]:
+            if name in values:
+                samples[metric].append((reading.time, values[name]))
         if reading.kind is Kind.BP:
             blood_pressures.append((reading.time, reading["systolic"], reading["diastolic"]))
 

@@ -95,24 +95,27 @@ class History:
 
 
 def load(session_id: str) -> History:
-    store = queries.current().store
-    return History(store.events(session_id), store.readings(session_id),
+    context = queries.current()
+    store = context.store
+    return History(store.events(session_id),
+                   context.histories.readings(store, session_id),
                    store.alerts(session_id), store.observations(session_id))
 
 
 def refresh_view(n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]:
     """The one callback of the refresh: reads the session once, renders every live part."""
-    if not session_id:
-        history: History | StoreError | None = None
-    else:
-        try:
-            history = load(session_id)
-        except StoreError as err:
-            log.warning("session view cannot read the store: %s", err)
-            history = err
-    return (*refresh(n_intervals, session_id, history),
-            *refresh_protocol(n_intervals, session_id, history),
-            *refresh_presence(n_intervals, session_id, history))
+    with queries.gc_paused():
+        if not session_id:
+            history: History | StoreError | None = None
+        else:
+            try:
+                history = load(session_id)
+            except StoreError as err:
+                log.warning("session view cannot read the store: %s", err)
+                history = err
+        return (*refresh(n_intervals, session_id, history),
+                *refresh_protocol(n_intervals, session_id, history),
+                *refresh_presence(n_intervals, session_id, history))
 
 
 def _history(session_id: str, given: History | StoreError | None) -> History:
@@ -134,7 +137,9 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     except StoreError as err:
         return (dash.no_update, dash.no_update, dash.no_update,
                 f"⚠ Not updating: cannot read the database ({err})", False)
-    readings = queries.reading_rows(loaded.readings)
+    # Thinned for the chart; its first and last reading of each kind stay, so status and origin
+    # are those of the whole session.
+    readings = queries.reading_rows(queries.thin(loaded.readings))
     events = queries.event_rows(loaded.events)
     alerts = queries.alert_rows(loaded.alerts)
     observed = queries.observation_rows(loaded.observations)
@@ -364,7 +369,7 @@ def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: 
     marks = figures.reassessment_marks(origin, queries.dose_time(events),
                                        cadence.reassessment_minutes,
                                        cadence.reassessment_window_minutes)
-    return figures.session_figure(queries.thin(readings), events, alerts, origin, origin_label,
+    return figures.session_figure(readings, events, alerts, origin, origin_label,
                                   context.limits or figures.LIMITS, marks=marks,
                                   observations=observed)
 

@@ -27,12 +27,13 @@ def client(app):
 
 
 OVERVIEW_UPDATE = {
-    "output": "..overview-tiles.children...overview-status.children..",
+    "output": "..overview-tiles.children...overview-status.children...overview-rendered.data..",
     "outputs": [{"id": "overview-tiles", "property": "children"},
-                {"id": "overview-status", "property": "children"}],
+                {"id": "overview-status", "property": "children"},
+                {"id": "overview-rendered", "property": "data"}],
     "inputs": [{"id": "overview-interval", "property": "n_intervals", "value": 1}],
     "changedPropIds": ["overview-interval.n_intervals"],
-    "state": [],
+    "state": [{"id": "overview-rendered", "property": "data", "value": None}],
 }
 
 

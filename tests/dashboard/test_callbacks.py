@@ -103,6 +103,28 @@ def test_overview_leaves_out_ended_sessions(store, in_app):
     assert [t.id for t in shown] == ["tile-live"]
 
 
+def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_rendered(
+    store, in_app
+):
+    store.write(Batch(readings=[hr("a", NOW - minutes(1), 70), hr("b", NOW - minutes(1), 80)]))
+    shown, _status, rendered = overview.update(1, None)
+    assert [cell.children[0].id for cell in shown] == ["tile-a", "tile-b"]  # all, at first
+
+    unchanged, _status, same = overview.update(2, rendered)
+    assert same == rendered and unchanged.to_plotly_json()["operations"] == []
+
+    store.write(Batch(readings=[hr("b", NOW, 99)]))
+    patch, _status, now_rendered = overview.update(3, rendered)
+    [assign] = patch.to_plotly_json()["operations"]
+    vitals = assign["params"]["value"]  # only b's vitals (the tile's third part)
+    assert assign["location"] == [1, "props", "children", 0, "props", "children", 2]
+    assert "99" in text_of(vitals) and now_rendered[0] == rendered[0]
+
+    store.write(Batch(readings=[hr("c", NOW, 60)]))  # a new tile: all of them again
+    shown, _status, _rendered = overview.update(4, now_rendered)
+    assert [cell.children[0].id for cell in shown] == ["tile-a", "tile-b", "tile-c"]
+
+
 def test_overview_status_counts_the_active_sessions(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 70), hr("b", NOW, 70)]))
 

@@ -122,7 +122,7 @@ def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(
         alert("b", NOW - minutes(8), Metric.DIASTOLIC, Priority.MEDIUM, AlertState.CLEARED),
     ]))
 
-    frame = queries.alarms_frame(store, NOW)
+    frame = queries.alarms_frame(queries.active(store, NOW))
 
     assert list(zip(frame["session"], frame["metric"], strict=True)) == [
         ("c", "systolic"), ("b", "systolic"), ("a", "heart_rate"), ("a", "spo2"),

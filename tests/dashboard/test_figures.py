@@ -215,3 +215,19 @@ def test_limit_lines_come_from_the_profile_in_force():
 
 def test_without_a_profile_the_guidance_limits_are_drawn():
     assert figures.limits_from_profile(None) == figures.LIMITS
+
+
+def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():
+    from datetime import UTC, datetime, timedelta
+
+    from vitals.readings import Kind, Reading
+
+    t0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    trend = [Reading("s1", Kind.HR, t0, {"bpm": 60.0}),
+             Reading("s1", Kind.BP, t0 + timedelta(seconds=90),
+                     {"systolic": 120.0, "diastolic": 80.0}),
+             Reading("s1", Kind.HR, t0 + timedelta(seconds=120), {"bpm": 80.0})]
+
+    traces = figures.sparkline(trend)["data"]
+
+    assert [t["x"] for t in traces] == [[90], [0, 120]]  # BP then HR, aligned in time

@@ -8,7 +8,7 @@ import pytest
 from dashboard import queries
 from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import SessionEventType
+from vitals.readings import Kind, SessionEventType
 from vitals.storage.base import Batch
 
 
@@ -145,15 +145,16 @@ def test_thinning_a_long_stream_keeps_its_extremes_and_leaves_short_ones_alone()
 
     stream = [spo2("a", NOW + timedelta(seconds=i), 97) for i in range(3600)]
     stream[1800] = spo2("a", NOW + timedelta(seconds=1800), 84)  # a one-second desaturation
-    readings = queries.reading_rows([*stream, bp("a", NOW, 120, 80)])
+    readings = [bp("a", NOW, 120, 80), *stream]
 
     thinned = queries.thin(readings, max_points=200)
 
-    oximetry = thinned[thinned["kind"] == "spo2"]
-    assert len(oximetry) <= 202
-    assert oximetry["spo2"].min() == 84
-    assert (thinned["kind"] == "bp").sum() == 1
-    assert thinned["time"].is_monotonic_increasing
+    oximetry = [r for r in thinned if r.kind is Kind.SPO2]
+    assert len(oximetry) <= 204
+    assert min(r["spo2"] for r in oximetry) == 84
+    assert (oximetry[0], oximetry[-1]) == (stream[0], stream[-1])  # the trace spans it all
+    assert [r for r in thinned if r.kind is Kind.BP] == [readings[0]]
+    assert [r.time for r in thinned] == sorted(r.time for r in thinned)
 
 
 def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_clock(tmp_path):
@@ -202,3 +203,57 @@ def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path)
     assert incremental == full.get(store, ["s1"], now)["s1"]
     assert incremental[-1].values["bpm"] == sum(90 + s % 5 for s in range(870, 900, 5)) / 6
     assert min(r.time for r in incremental) >= now - timedelta(minutes=10)
+
+
+def test_the_sparkline_cache_asks_the_store_again_only_after_its_refetch_interval(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.queries import TrendCache
+    from vitals.readings import Kind, Reading
+    from vitals.storage.base import Batch
+    from vitals.storage.sqlite import SqliteStore
+
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    store = SqliteStore(tmp_path / "v.sqlite3")
+
+    def hr(session: str, second: int) -> Reading:
+        return Reading(session, Kind.HR, start + timedelta(seconds=second), {"bpm": 70.0})
+
+    cache = TrendCache(bucket=timedelta(seconds=30), refetch=timedelta(seconds=5))
+    store.write(Batch(readings=[hr("s1", 0), hr("s2", 0)]))
+    assert [r.time for r in cache.get(store, ["s1"], start + timedelta(seconds=1))["s1"]] == [start]
+    store.write(Batch(readings=[hr("s1", 31), hr("s2", 31)]))
+
+    within = cache.get(store, ["s1"], start + timedelta(seconds=5))
+    assert len(within["s1"]) == 1  # not asked again within the interval
+    after = cache.get(store, ["s1"], start + timedelta(seconds=6))
+    assert [r.time for r in after["s1"]] == [start, start + timedelta(seconds=30)]
+    # A session it has not seen is fetched at once, whatever the interval.
+    assert len(cache.get(store, ["s1", "s2"], start + timedelta(seconds=7))["s2"]) == 2
+
+
+def test_the_history_cache_reads_only_recent_readings_and_everything_after_reread(tmp_path):
+    from datetime import timedelta
+
+    from dashboard.queries import HistoryCache
+    from vitals.storage.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "v.sqlite3")
+    seconds = [0.0]
+    cache = HistoryCache(size=1, overlap=timedelta(minutes=2), reread=timedelta(minutes=1),
+                         monotonic=lambda: seconds[0])
+    store.write(Batch(readings=[hr("a", NOW - minutes(30), 70), hr("a", NOW, 71)]))
+    assert cache.readings(store, "a") == store.readings("a")
+
+    # A new reading, one arriving late within the overlap, and one far too late.
+    store.write(Batch(readings=[hr("a", NOW + minutes(1), 72), bp("a", NOW - minutes(1), 120, 80),
+                                hr("a", NOW - minutes(20), 99)]))
+    seconds[0] = 59
+    incremental = cache.readings(store, "a")
+    assert incremental == [r for r in store.readings("a") if r.time != NOW - minutes(20)]
+    seconds[0] = 60
+    assert cache.readings(store, "a") == store.readings("a")  # the reread finds the late one
+
+    cache.readings(store, "b")  # size 1: viewing another session drops the first
+    store.write(Batch(readings=[hr("a", NOW - minutes(25), 98)]))
+    assert cache.readings(store, "a") == store.readings("a")

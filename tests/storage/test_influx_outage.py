@@ -88,7 +88,7 @@ def test_a_write_that_times_out_raises_store_unavailable(
     assert store.readings("s1") == [reading(0)]
 
 
-def test_a_request_influxd_refuses_raises_store_error_not_store_unavailable(
+def test_a_write_influxd_refuses_raises_store_error_not_store_unavailable(
     influxd_factory: Callable[[], InfluxServer],
 ) -> None:
     server = influxd_factory()
@@ -103,3 +103,20 @@ def test_a_request_influxd_refuses_raises_store_error_not_store_unavailable(
 
 def test_an_empty_batch_needs_no_server() -> None:
     InfluxStore("http://127.0.0.1:9", "vitals", timeout=0.5).write(Batch())
+
+
+def test_a_query_influxd_refuses_raises_store_error_naming_its_reason(
+    influxd_factory: Callable[[], InfluxServer],
+) -> None:
+    server = influxd_factory()
+    store = InfluxStore(server.url, "vitals", timeout=2)
+    store.ping()
+    server.query('DROP DATABASE "vitals"')  # a query now answers 200 with an error inside
+
+    with pytest.raises(StoreError, match="database not found") as raised:
+        store.events("s1")
+    assert not isinstance(raised.value, StoreUnavailable)
+    # Several statements in one request: influxd 1.6 then says only "not executed".
+    with pytest.raises(StoreError, match="refused query") as raised:
+        store.readings("s1")
+    assert not isinstance(raised.value, StoreUnavailable)

@@ -23,7 +23,14 @@ from vitals.readings import (
     SessionEventType,
     Severity,
 )
-from vitals.storage.base import MAX_REJECTION_TEXT, Batch, SessionSummary, Store
+from vitals.storage.base import (
+    MAX_REJECTION_TEXT,
+    Batch,
+    Live,
+    SessionSummary,
+    Store,
+    live_from_parts,
+)
 from vitals.storage.influx import InfluxStore
 from vitals.storage.sqlite import SqliteStore
 
@@ -542,6 +549,44 @@ def test_alerts_by_session_equals_alerts_of_each_listed_session_since(store: Sto
     assert len(store.alerts_by_session(["s1"], since=at(10))["s1"]) == 2
 
 
+def test_live_equals_the_reads_it_stands_for(store: Store) -> None:
+    store.write(Batch(
+        readings=[
+            # busy: every kind in the window, BP from two cuffs at one instant.
+            hr("busy", at(0), 60), hr("busy", at(100), 70), spo2("busy", at(95)),
+            bp("busy", at(90), 120, device="cuff-a"), bp("busy", at(90), 130, device="cuff-b"),
+            # stale-bp: its only BP long before the window, the newest reading of its kind.
+            bp("stale-bp", at(5), 140), hr("stale-bp", at(80), 88),
+            # quiet: nothing since the window began, so not live.
+            hr("quiet", at(10)),
+            # ended: live (its end is in the window), for the pages to leave out.
+            hr("ended", at(70), device=None),
+        ],
+        events=[
+            SessionEvent("busy", SessionEventType.START, at(1)),
+            SessionEvent("busy", SessionEventType.DOSE, at(20)),
+            SessionEvent("busy", SessionEventType.CHECKIN, at(99), by="nurse"),
+            # events-only: a check-in in the window, its readings all before it.
+            SessionEvent("events-only", SessionEventType.START, at(2)),
+            SessionEvent("events-only", SessionEventType.CHECKIN, at(75)),
+            SessionEvent("ended", SessionEventType.START, at(3)),
+            SessionEvent("ended", SessionEventType.END, at(76)),
+        ],
+        alerts=[alert("busy", at(30)), alert("busy", at(40), AlertState.CLEARED),
+                alert("stale-bp", at(80), metric=Metric.HEART_RATE), alert("quiet", at(10))],
+    ))
+    store.write(Batch(readings=[spo2("events-only", at(4), 91)]))
+
+    live = store.live(at(60))
+
+    assert live == live_from_parts(store, at(60))
+    assert [s.session for s in live.sessions] == ["busy", "stale-bp", "ended", "events-only"]
+    assert live.latest["stale-bp"][Kind.BP] == bp("stale-bp", at(5), 140)
+    assert live.latest["busy"][Kind.BP].device == "cuff-b"
+    assert live.latest["events-only"] == {Kind.SPO2: spo2("events-only", at(4), 91)}
+    assert store.live(at(200)) == Live([], {}, {}, {})
+
+
 def test_set_wise_reads_of_no_sessions_are_empty(store: Store) -> None:
     store.write(Batch(readings=[hr("s1", at(0))], events=[
         SessionEvent("s1", SessionEventType.START, at(0))], alerts=[alert("s1", at(0))]))
@@ -578,6 +623,7 @@ def test_a_hostile_session_id_with_data_reads_back_only_its_own(store: Store) ->
     assert store.trends([hostile], at(0), timedelta(seconds=5)) == {
         hostile: [Reading(hostile, Kind.HR, at(0), {"bpm": 61.0})]}
     assert store.latest_by_session(at(0))[hostile] == store.latest(hostile)
+    assert store.live(at(0)) == live_from_parts(store, at(0))
 
 
 def test_trends_are_the_mean_of_each_field_per_bucket_since(store: Store) -> None:

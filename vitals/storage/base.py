@@ -61,6 +61,29 @@ class SessionSummary:
     ended: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What the live pages read every refresh, for the sessions with any reading or event at or
+    after a time (see `Store.live`)."""
+
+    sessions: list[SessionSummary]  # as `sessions(since)`: newest first, ended ones included
+    latest: dict[str, dict[Kind, Reading]]  # each one's newest reading of each kind, ever
+    events: dict[str, list[SessionEvent]]  # as `events_by_session`
+    alerts: dict[str, list[AlertEvent]]  # as `alerts_by_session`
+
+
+def live_from_parts(store: Store, since: datetime) -> Live:
+    """`Store.live` composed from the other reads: what every store's `live` must equal."""
+    sessions = store.sessions(since=since)
+    names = [s.session for s in sessions]
+    if not names:
+        return Live([], {}, {}, {})
+    # From the earliest first time on, `latest_by_session` sees each session whole.
+    latest = store.latest_by_session(min(s.first_time for s in sessions))
+    return Live(sessions, {name: latest[name] for name in names if name in latest},
+                store.events_by_session(names), store.alerts_by_session(names))
+
+
 class Store(Protocol):
     """Durable storage of readings, session events, alert events and rejections."""
 
@@ -115,6 +138,10 @@ class Store(Protocol):
         self, sessions: Sequence[str], since: datetime | None = None
     ) -> dict[str, list[AlertEvent]]:
         """Each listed session's alert events in time order, as `alerts` (none: [])."""
+
+    def live(self, since: datetime) -> Live:
+        """Equal to `live_from_parts(self, since)`, in as few round trips as the store can: the
+        overview and every page's alarm panel read it each refresh, for dozens of sessions."""
 
     def trends(
         self, sessions: Sequence[str], since: datetime, bucket: timedelta

@@ -39,9 +39,11 @@ from vitals.readings import (
 from vitals.storage.base import (
     MAX_REJECTION_TEXT,
     Batch,
+    Live,
     SessionSummary,
     StoreError,
     StoreUnavailable,
+    live_from_parts,
 )
 from vitals.timefmt import from_us, to_us
 
@@ -423,6 +425,9 @@ class SqliteStore:
         for row in self._select(sql, params):
             found[row["session"]].append(_alert(row))
         return found
+
+    def live(self, since: datetime) -> Live:
+        return live_from_parts(self, since)  # local reads: composing them costs little
 
     def trends(
         self, sessions: Sequence[str], since: datetime, bucket: timedelta
