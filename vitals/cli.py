@@ -192,7 +192,7 @@ def user_add(name: str, role: str, password_stdin: bool) -> None:
     if not password_stdin:
         raise Failure("pass --password-stdin and the password on standard input")
     # One line: the password, without its line ending (echo adds one).
-    password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    password = sys.stdin.readline().rstrip("\r\n")
     path, saved = _change_login(ensure_user, name, password, role)
     click.echo(f"login {saved.name!r} saved with role {saved.role.value} in {path}")
 
