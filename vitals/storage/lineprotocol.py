@@ -52,6 +52,8 @@ def escape_tag_value(value: str) -> str:
 
 def format_field(value: FieldValue) -> str:
     """A field value: floats for every number, `true`/`false`, or a quoted string."""
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return repr(value)
     if isinstance(value, bool):  # before the number case: bool is an int in Python
         return "true" if value else "false"
     if isinstance(value, int | float):
