@@ -8,7 +8,9 @@ Zero loss is the design rule:
   broker is the buffer. What we hold is bounded by the broker's in-flight window: over MQTT 3.1.1
   (what we speak, for the embedded broker's sake) the client cannot announce a receive maximum, so
   Mosquitto's `max_inflight_messages` decides how many unacknowledged messages it sends us.
-  `ingest_inflight` only bounds our own outgoing publications; set both to the same value;
+  `ingest_inflight` bounds our own outgoing publications; set both to the same value. Mosquitto
+  2.0 can overshoot its window while acknowledgements flow fast, so past twice `ingest_inflight`
+  held we stop reading from the socket until the writer has caught up;
 - acknowledgements never cross a reconnect (a message id is only meaningful on its connection:
   acking an old id could acknowledge a different, unprocessed message);
 - a graceful stop takes no new message, stores and acknowledges what it holds, publishes its
@@ -71,6 +73,7 @@ RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 30
+HOLD_FACTOR = 2  # messages held unacknowledged, in in-flight windows, before reading pauses
 RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
@@ -118,6 +121,9 @@ class IngestWorker:
             persistent=True,
             manual_ack=True,
             inflight=settings.ingest_inflight,
+            # Mosquitto 2.0 can send beyond its in-flight window while acknowledgements flow
+            # (a drain): past twice the window we read no more until the writer catches up.
+            hold=lambda: self._inbox.unfinished >= HOLD_FACTOR * settings.ingest_inflight,
         )
         # Before connecting: the broker announces our death if we vanish without a goodbye.
         self.client.will_set(self.status_topic,

@@ -41,3 +41,37 @@ def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: Mo
             client.disconnect()
             client.loop_stop()
 
+
+
+def test_a_held_client_reads_nothing_until_released_and_then_everything(
+        mosquitto: MosquittoServer):
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    held = threading.Event()
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    receiver = make_client(endpoint, hold=held.is_set)
+    receiver.on_subscribe = lambda *_: subscribed.set()
+    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    receiver.connect(endpoint.host, endpoint.port)
+    receiver.loop_start()
+    sender = make_client(endpoint)
+    try:
+        receiver.subscribe("hold/test", qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+        held.set()
+        sender.connect(endpoint.host, endpoint.port)
+        sender.loop_start()
+        infos = [sender.publish("hold/test", str(n).encode(), qos=1) for n in range(50)]
+        for info in infos:
+            info.wait_for_publish(10)
+        # Absence can only be observed over a while: the broker has had the messages since
+        # their PUBACKs, and a held receiver must still show none.
+        assert not threading.Event().wait(0.5)
+        assert received == []
+        held.clear()
+        wait_until(lambda: len(received) == 50, 30, "the held messages after release")
+        assert received == [str(n).encode() for n in range(50)]
+    finally:
+        for client in (sender, receiver):
+            client.disconnect()
+            client.loop_stop()

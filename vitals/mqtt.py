@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -70,9 +73,15 @@ def make_client(
     persistent: bool = False,
     manual_ack: bool = False,
     inflight: int = 20,
+    hold: Callable[[], bool] | None = None,
 ) -> mqtt.Client:
-    """A paho 2.x client for the endpoint; `persistent` keeps the broker session across restarts."""
+    """A paho 2.x client for the endpoint; `persistent` keeps the broker session across restarts.
+
+    While `hold()` is true the client reads nothing more from the broker (it still sends):
+    unread messages stay in the socket and TCP makes the broker wait.
+    """
     client = _Client(
+        hold or _never,
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id or f"vitals-{uuid.uuid4().hex[:12]}",
         clean_session=not persistent,
@@ -90,6 +99,11 @@ def make_client(
 
 # Reads from the broker in chunks of this many bytes (a few hundred readings).
 READ_CHUNK_BYTES = 64 * 1024
+HOLD_PAUSE_SECONDS = 0.002  # how often a held client looks again whether it may read
+
+
+def _never() -> bool:
+    return False
 
 
 class _Client(mqtt.Client):
@@ -102,14 +116,30 @@ class _Client(mqtt.Client):
     next `select`. What paho does with the packets is unchanged.
     """
 
+    def __init__(self, hold: Callable[[], bool], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hold = hold
+
     def _create_socket(self):  # type: ignore[override]
         return _ChunkedReader(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        while rc == mqtt.MQTT_ERR_SUCCESS and isinstance(self._sock, _ChunkedReader) and (
-                self._sock.buffered):
-            rc = super().loop_read(max_packets)
+        if self._hold():
+            # The socket stays readable, so the network loop would spin: pause it a moment (it
+            # goes on writing acknowledgements and publications between pauses).
+            time.sleep(HOLD_PAUSE_SECONDS)
+            return mqtt.MQTT_ERR_SUCCESS
+        rc = super().loop_read(max_packets)  # reads one chunk from the socket if need be
+        sock = self._sock
+        if not isinstance(sock, _ChunkedReader):
+            return rc
+        # Then the packets already read, and no more: acknowledgements go out between chunks.
+        sock.refill = False
+        try:
+            while rc == mqtt.MQTT_ERR_SUCCESS and sock.buffered and not self._hold():
+                rc = super().loop_read(max_packets)
+        finally:
+            sock.refill = True
         return rc
 
 
@@ -120,9 +150,12 @@ class _ChunkedReader:
         self._sock = sock
         self._chunk = b""
         self._position = 0
+        self.refill = True  # False: behave as if the socket had nothing more for now
 
     def recv(self, size: int) -> bytes:
         if self._position >= len(self._chunk):
+            if not self.refill:
+                raise BlockingIOError  # what paho expects of a non-blocking socket with no data
             chunk = self._sock.recv(max(size, READ_CHUNK_BYTES))
             if not chunk:
                 return chunk  # the broker closed the connection
