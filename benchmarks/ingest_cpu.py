@@ -4,13 +4,13 @@ The ingest worker is CPU-bound in one Python process; this splits what one messa
 between the stages the worker runs in its judging and writing threads:
 - parse: `vitals.readings.parse` (topic, JSON, validation, time);
 - pipeline: `Pipeline.process` (parse + duplicate check + alert rules), on fresh state;
-- rules: pipeline minus parse;
+- rules and pipeline: pipeline minus parse (duplicate check, alert rules, the batch);
 - line protocol: `vitals.storage.influx.batch_lines` for the batches the pipeline produced.
 Two workloads: the simulator's sessions (every scenario, messages merged by time: BP, HR, SpO2,
 session events, observations, check-ins) and the throughput benchmark's heart rates
 (`ingest_throughput.payloads`). Process CPU time, median of `--repeats`.
 
-    .venv/bin/python benchmarks/ingest_cpu.py [--sessions 48] [--repeats 5] [--batch 1000]
+    .venv/bin/python benchmarks/ingest_cpu.py [--sessions 16] [--repeats 5] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -91,37 +91,34 @@ def stages(messages: Sequence[Inbound], batch: int, repeats: int) -> dict[str, f
             batch_lines(b)
 
     n = len(messages)
-    figures = {"parse": cpu_us(parse_all, n, repeats),
-               "pipeline": cpu_us(pipeline_all, n, repeats),
-               "line protocol": cpu_us(lines_all, n, repeats)}
-    figures["rules (pipeline - parse)"] = figures["pipeline"] - figures["parse"]
-    figures["pipeline + line protocol"] = figures["pipeline"] + figures["line protocol"]
-    return figures
+    parse_us = cpu_us(parse_all, n, repeats)
+    pipeline_us = cpu_us(pipeline_all, n, repeats)
+    lines_us = cpu_us(lines_all, n, repeats)
+    return {"parse": parse_us, "rules and pipeline (pipeline - parse)": pipeline_us - parse_us,
+            "line protocol": lines_us, "total (pipeline + line protocol)": pipeline_us + lines_us}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=48, help="simulated sessions")
-    parser.add_argument("--heart-rates", type=int, default=50_000)
+    parser.add_argument("--sessions", type=int, default=16, help="simulated sessions")
+    parser.add_argument("--heart-rates", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1000, help="messages per pipeline cycle")
     args = parser.parse_args()
     workloads = {
         "simulator": simulated(args.sessions),
-        "throughput benchmark (hr)": heart_rates(args.heart_rates),
+        "heart rates of ingest_throughput": heart_rates(args.heart_rates),
     }
     results = {name: stages(messages, args.batch, args.repeats)
                for name, messages in workloads.items()}
     print(f"# Ingest CPU per message ({platform.node()}, {os.cpu_count()} cores, "
           f"batches of {args.batch}, median of {args.repeats})")
     print()
-    print("| figure | " + " | ".join(f"{name}, {len(workloads[name]):,} messages, median µs"
-                                       for name in workloads) + " |")
-    print("| --- |" + " --- |" * len(workloads))
-    for figure in next(iter(results.values())):
-        print(f"| {figure} | " + " | ".join(f"{results[name][figure]:.1f}" for name in results)
-              + " |")
-
+    print("| figure | messages | median µs CPU per message |")
+    print("| --- | --- | --- |")
+    for name, figures in results.items():
+        for stage, value in figures.items():
+            print(f"| {stage}, {name} | {len(workloads[name]):,} | {value:.1f} |")
 
 if __name__ == "__main__":
     main()
