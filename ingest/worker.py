@@ -69,11 +69,11 @@ from vitals.timefmt import rfc3339, utcnow
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+HOLD_FACTOR = 2  # messages held unacknowledged, in in-flight windows, before reading pauses
 RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 30
-HOLD_FACTOR = 2  # messages held unacknowledged, in in-flight windows, before reading pauses
 RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
