@@ -189,7 +189,7 @@ def wait_stored(db: InfluxDBClient, run: str, n: int, timeout: float = 600) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="readings per sustained run")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="sustained runs (0: skip)")
     parser.add_argument("--drain", type=int, default=100_000, help="backlog to drain (0: skip)")
     parser.add_argument("--outage", type=float, default=60.0, help="database outage, s (0: skip)")
     parser.add_argument("--rate", type=float, default=1000.0, help="readings/s during the outage")
@@ -217,9 +217,10 @@ def main() -> None:
             ingest.stop()
             print(f"run {i + 1}: {args.n} in {elapsed:.2f} s ({args.n / elapsed:.0f}/s; "
                   f"published in {published:.2f} s), peak RSS {peaks[-1]:.0f} MB", file=sys.stderr)
-        rows.append(("sustained (publish while running)", f"{args.n:,} x {args.runs}",
-                     f"{statistics.median(rates):,.0f} (runs: "
-                     + ", ".join(f"{r:,.0f}" for r in rates) + ")", f"{max(peaks):.0f}"))
+        if rates:
+            rows.append(("sustained (publish while running)", f"{args.n:,} x {args.runs}",
+                         f"{statistics.median(rates):,.0f} (runs: "
+                         + ", ".join(f"{r:,.0f}" for r in rates) + ")", f"{max(peaks):.0f}"))
 
         if args.drain:
             ingest = Ingest(broker, influx, "bench").start()

@@ -8,7 +8,9 @@ Zero loss is the design rule:
   broker is the buffer. What we hold is bounded by the broker's in-flight window: over MQTT 3.1.1
   (what we speak, for the embedded broker's sake) the client cannot announce a receive maximum, so
   Mosquitto's `max_inflight_messages` decides how many unacknowledged messages it sends us.
-  `ingest_inflight` only bounds our own outgoing publications; set both to the same value;
+  `ingest_inflight` bounds our own outgoing publications; set both to the same value. Mosquitto
+  2.0 can overshoot its window while acknowledgements flow fast, so past twice `ingest_inflight`
+  held we stop reading from the socket until the writer has caught up;
 - acknowledgements never cross a reconnect (a message id is only meaningful on its connection:
   acking an old id could acknowledge a different, unprocessed message);
 - a graceful stop takes no new message, stores and acknowledges what it holds, publishes its
@@ -55,6 +57,7 @@ from ingest.health import (
     should_publish,
     status_document,
 )
+from ingest.inbox import Inbox
 from ingest.pipeline import Inbound, Outcome, Pipeline
 from ingest.shards import envelope
 from vitals.engine import AlertEngine
@@ -75,6 +78,7 @@ from vitals.timefmt import rfc3339, utcnow
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+HOLD_FACTOR = 2  # messages held unacknowledged, in in-flight windows, before reading pauses
 RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
@@ -104,7 +108,7 @@ class IngestWorker:
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
         self.max_backlog = 0  # high-water mark of messages held unacknowledged
-        self._inbox: queue.Queue[Inbound | None] = queue.Queue()
+        self._inbox: Inbox[Inbound | None] = Inbox()
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -133,6 +137,9 @@ class IngestWorker:
             persistent=True,
             manual_ack=True,
             inflight=settings.ingest_inflight,
+            # Mosquitto 2.0 can send beyond its in-flight window while acknowledgements flow
+            # (a drain): past twice the window we read no more until the writer catches up.
+            hold=lambda: self._inbox.unfinished >= HOLD_FACTOR * settings.ingest_inflight,
         )
         # Before connecting: the broker announces our death if we vanish without a goodbye.
         self.client.will_set(self.status_topic,
@@ -230,7 +237,7 @@ class IngestWorker:
     @property
     def backlog(self) -> int:
         """Messages received and not yet finished (stored and acknowledged, or given up)."""
-        return self._inbox.unfinished_tasks
+        return self._inbox.unfinished
 
     @property
     def store_up(self) -> bool:
@@ -245,7 +252,7 @@ class IngestWorker:
         """True once everything received so far is processed (tests and the demo use this)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._inbox.unfinished_tasks == 0:
+            if self._inbox.unfinished == 0:
                 return True
             time.sleep(0.01)
         return False
@@ -326,7 +333,7 @@ class IngestWorker:
                 topic = bytes(message._topic).decode("utf-8", "replace")
             self._inbox.put(Inbound(topic, bytes(message.payload), self.clock(), message.mid,
                                     message.qos, self._generation))
-            self.max_backlog = max(self.max_backlog, self._inbox.unfinished_tasks)
+            self.max_backlog = max(self.max_backlog, self._inbox.unfinished)
         except Exception:
             log.exception("could not take a message in; it stays with the broker")
 
@@ -417,27 +424,13 @@ class IngestWorker:
 
     def _give_up(self, messages: list[Inbound]) -> None:
         """Not acknowledged: the broker redelivers them after the next reconnect."""
-        for _ in messages:
-            self._inbox.task_done()
+        self._inbox.finished(len(messages))
 
     def _take_batch(self, timeout: float) -> list[Inbound]:
-        try:
-            first = self._inbox.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        batch: list[Inbound] = []
-        item = first
-        while True:
-            if item is _WAKE:
-                self._inbox.task_done()
-            else:
-                batch.append(item)
-            if len(batch) >= self.settings.ingest_batch_max:
-                break
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
+        items = self._inbox.take(self.settings.ingest_batch_max, timeout)
+        batch = [item for item in items if item is not _WAKE]
+        if len(batch) < len(items):
+            self._inbox.finished(len(items) - len(batch))
         return batch
 
     def _publish_alerts(self, outcome: Outcome) -> None:
@@ -506,10 +499,10 @@ class IngestWorker:
     def _ack(self, messages: list[Inbound]) -> None:
         generation = self._generation
         acked = 0
+        # Finished before the acks go out: the broker's answer (the next messages) may arrive
+        # at once, and the backlog must count only what is really still held.
+        self._inbox.finished(len(messages))
         for message in messages:
-            # Finished before its ack goes out: the broker's answer (the next message) may
-            # arrive at once, and the backlog must count only what is really still held.
-            self._inbox.task_done()
             if message.qos > 0 and message.generation == generation:
                 self.client.ack(message.mid, message.qos)
                 acked += 1

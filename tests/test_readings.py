@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vitals import readings
 from vitals.readings import (
     MAX_NOTE_CHARS,
     MAX_PAYLOAD_BYTES,
@@ -148,6 +151,36 @@ def test_nan_and_infinity_are_refused(payload):
 ])
 def test_malformed_payloads_are_refused_with_a_reason(payload, words):
     assert words in reason("vitals/s1/hr", payload)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                  max_size=4),
+    max_leaves=10,
+)
+payloads = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),  # NaN and Infinity included
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=40),
+)
+
+
+def decoded(decode, payload: bytes) -> tuple[str, str]:
+    try:
+        return "document", repr(decode(payload))  # repr: 1, 1.0 and True differ
+    except readings.InvalidMessage as err:
+        return "refused", str(err)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(payload=payloads)
+def test_the_fast_json_path_decides_exactly_as_the_standard_library(payload):
+    """pydantic-core parses first; what it accepts must be what `json` makes of it, and what
+    it refuses must get the standard library's verdict and reason."""
+    assert decoded(readings.from_json_or_standard, payload) == decoded(
+        readings.decode_json_strictly, payload)
 
 
 def test_an_oversized_payload_is_refused_and_its_preview_truncated():

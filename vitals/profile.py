@@ -17,6 +17,7 @@ import operator
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -46,7 +47,7 @@ class Comparison(StrEnum):
     LT = "<"
 
     def holds(self, value: float, limit: float) -> bool:
-        return _OPERATORS[self](value, limit)
+        return _OPERATORS[self._value_](value, limit)  # a str key: enum hashing is Python code
 
     @property
     def alarms_above(self) -> bool:
@@ -62,11 +63,11 @@ class Comparison(StrEnum):
         return {">=": "at or above", ">": "above", "<=": "at or below", "<": "below"}[self.value]
 
 
-_OPERATORS: Final[Mapping[Comparison, Callable[[float, float], bool]]] = {
-    Comparison.GE: operator.ge,
-    Comparison.GT: operator.gt,
-    Comparison.LE: operator.le,
-    Comparison.LT: operator.lt,
+_OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
+    Comparison.GE.value: operator.ge,
+    Comparison.GT.value: operator.gt,
+    Comparison.LE.value: operator.le,
+    Comparison.LT.value: operator.lt,
 }
 
 # Fields a message template may use; a template naming any other fails at load.
@@ -413,24 +414,47 @@ class Profile(_Model):
 
     def rules_for(self, metric: Metric) -> tuple[LimitRule, ...]:
         """The enabled limit rules of a metric, in profile order."""
-        # Looked up on every reading; a profile is immutable, so the table is computed once per
-        # profile object (held in the cache so its id cannot be reused while cached).
-        cached = _RULES_BY_METRIC.get(id(self))
+        return self._tables().rules.get(metric, ())
+
+    def fields_of(self, kind: Kind) -> tuple[tuple[Metric, tuple[str, ...]], ...]:
+        """The limit metrics a reading of `kind` can carry, each with the payload fields it
+        takes from it (`MetricSpec.values`, decided once), in `LIMIT_METRICS` order."""
+        return self._tables().fields[kind]
+
+    def _tables(self) -> _Tables:
+        # Looked up on every reading; a profile is immutable, so the tables are computed once
+        # per profile object (held in the cache so its id cannot be reused while cached).
+        cached = _TABLES.get(id(self))
         if cached is None or cached[0] is not self:
-            if len(_RULES_BY_METRIC) > 64:
-                _RULES_BY_METRIC.clear()
-            table = {
+            if len(_TABLES) > 64:
+                _TABLES.clear()
+            rules = {
                 m: tuple(r for r in self.rules.values() if r.metric is m and r.enabled)
                 for m in LIMIT_METRICS
             }
-            cached = _RULES_BY_METRIC[id(self)] = (self, table)
-        return cached[1].get(metric, ())
+            fields = {
+                kind: tuple(
+                    (m, names) for m in LIMIT_METRICS
+                    if (names := tuple(name for source_kind, _, name in (
+                        source.partition(".") for source in self.metrics[m].sources)
+                        if source_kind == kind.value))
+                )
+                for kind in Kind
+            }
+            cached = _TABLES[id(self)] = (self, _Tables(rules, fields))
+        return cached[1]
 
     def source_text(self, key: str) -> str:
         return self.sources.get(key, key)
 
 
-_RULES_BY_METRIC: dict[int, tuple[Profile, dict[Metric, tuple[LimitRule, ...]]]] = {}
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    rules: dict[Metric, tuple[LimitRule, ...]]
+    fields: dict[Kind, tuple[tuple[Metric, tuple[str, ...]], ...]]
+
+
+_TABLES: dict[int, tuple[Profile, _Tables]] = {}
 
 
 def load_profile(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Profile:

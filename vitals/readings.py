@@ -17,7 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final, TypeVar
+
+from pydantic_core import from_json
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -243,9 +246,8 @@ class InvalidMessage(ValueError):
 def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals") -> Parsed:
     """Turn one MQTT message into a `Reading`, a `SessionEvent`, an `Observation`, an
     `Acknowledgement` or a `Rejection` (never raises)."""
-    session = _session_of(topic, prefix)
     try:
-        where = parse_topic(topic, prefix)
+        where = _known_topic(topic, prefix)
         if where.leaf == GATT_LEAF:
             return _gatt_reading(where, payload, received_at)
         document = decode_json(payload)
@@ -260,7 +262,7 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
                  if topic.split("/")[2:3] == [GATT_LEAF] else preview(payload))
-        return Rejection(topic, str(err), shown, received_at, session)
+        return Rejection(topic, str(err), shown, received_at, _session_of(topic, prefix))
 
 
 def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
@@ -284,6 +286,18 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
     return Topic(session, leaf)
 
 
+# Topics repeat message after message (a few leaves per session): each valid one is split and
+# checked once. Only short topics are kept, so hostile 64 KiB topics cannot fill the memory.
+_CACHED_TOPIC_CHARS: Final = 200
+_cached_topic = lru_cache(maxsize=8192)(parse_topic)
+
+
+def _known_topic(topic: str, prefix: str) -> Topic:
+    if len(topic) > _CACHED_TOPIC_CHARS:
+        return parse_topic(topic, prefix)
+    return _cached_topic(topic, prefix)
+
+
 def _gatt_reading(where: Topic, payload: bytes, received_at: datetime) -> Reading:
     from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
 
@@ -296,21 +310,38 @@ def _gatt_reading(where: Topic, payload: bytes, received_at: datetime) -> Readin
 def decode_json(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidMessage(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    document = from_json_or_standard(payload)
+    if not isinstance(document, dict):
+        raise InvalidMessage(f"payload must be a JSON object, got {type(document).__name__}")
+    if any(isinstance(v, dict | list) for v in document.values()) and (
+            _depth(document) > MAX_JSON_DEPTH):
+        raise InvalidMessage(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return document
+
+
+def from_json_or_standard(payload: bytes) -> Any:
+    """Fast path: pydantic-core's parser (Rust, ~6x faster than `json` on a reading). It accepts
+    less than `json` (no NaN or Infinity, no lone surrogate escape) and builds the same objects
+    from what it accepts; what it refuses goes to `json`, which decides as it always has and
+    gives the reasons."""
+    try:
+        return from_json(payload, allow_inf_nan=False)
+    except ValueError:
+        return decode_json_strictly(payload)
+
+
+def decode_json_strictly(payload: bytes) -> Any:
+    """The payload as the standard library's `json` decodes it, or the refusal with its reason."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidMessage(f"payload is not UTF-8 ({err.reason} at byte {err.start})") from err
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as err:
         raise InvalidMessage(f"payload is not valid JSON: {err.msg} at char {err.pos}") from err
     except RecursionError as err:
         raise InvalidMessage("payload JSON is nested too deeply") from err
-    if not isinstance(document, dict):
-        raise InvalidMessage(f"payload must be a JSON object, got {type(document).__name__}")
-    if _depth(document) > MAX_JSON_DEPTH:
-        raise InvalidMessage(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
-    return document
 
 
 def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:

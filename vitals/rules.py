@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.profile import LIMIT_METRICS, LimitRule, ObservationRule, Profile
+from vitals.profile import LimitRule, ObservationRule, Profile
 from vitals.readings import Kind, Observation, Reading
 from vitals.sessions import baseline_of
 
@@ -183,13 +183,14 @@ def evaluate(reading: Reading, state: SessionState, profile: Profile) -> list[Al
     """
     if state.ended is not None:
         return []
-    events: list[AlertEvent] = []
-    events += _device_problems(reading, state, profile)
-    for metric in LIMIT_METRICS:
-        spec = profile.metrics[metric]
-        for value in spec.values(reading.kind, reading.values):
-            state.record_sample(metric, reading.time, value)
-            events += _evaluate_metric(metric, value, reading.time, state, profile)
+    events = _device_problems(reading, state, profile)
+    values = reading.values
+    for metric, names in profile.fields_of(reading.kind):  # what `MetricSpec.values` picks
+        for name in names:
+            if name in values:
+                value = values[name]
+                state.record_sample(metric, reading.time, value)
+                events += _evaluate_metric(metric, value, reading.time, state, profile)
     return events
 
 
@@ -197,12 +198,17 @@ def _evaluate_metric(
     metric: Metric, value: float, time: datetime, state: SessionState, profile: Profile
 ) -> list[AlertEvent]:
     baseline = state.baseline(metric)
-    margin = profile.metrics[metric].margin
+    spec = profile.metrics[metric]
+    margin = spec.margin
+    consecutive = profile.hysteresis.consecutive
+    tracks = state.tracks
     in_effect: list[tuple[LimitRule, RuleTrack]] = []
     for rule in profile.rules_for(metric):
-        track = state.tracks.setdefault(rule.id, RuleTrack())
+        track = tracks.get(rule.id)
+        if track is None:
+            track = tracks[rule.id] = RuleTrack()
         try:
-            step_rule(rule, track, value, time, baseline, margin, profile.hysteresis.consecutive)
+            step_rule(rule, track, value, time, baseline, margin, consecutive)
         except Exception:
             # Isolation: one broken rule must not silence the others.
             state.rule_errors += 1
@@ -211,8 +217,9 @@ def _evaluate_metric(
             continue
         if track.in_effect:
             in_effect.append((rule, track))
-    worst = _worst_cause(in_effect, baseline, profile)
-    spec = profile.metrics[metric]
+    worst = _worst_cause(in_effect, baseline, profile) if in_effect else None
+    if worst is None and metric not in state.alarms:
+        return []  # nothing in effect, nothing showing: what `reconcile` would conclude
     return reconcile(
         state, metric, worst, time,
         lambda: f"{spec.label} {_fmt(value)} {spec.unit}: back inside the limits.", value,
@@ -345,7 +352,7 @@ def acknowledge(
 
 def escalate(state: SessionState, profile: Profile, now: datetime) -> list[AlertEvent]:
     """Unacknowledged medium alarms older than the escalation delay become high."""
-    if state.ended is not None:
+    if state.ended is not None or not state.alarms:
         return []
     after = timedelta(minutes=profile.escalation.after_minutes)
     events: list[AlertEvent] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -13,9 +14,10 @@ def rfc3339(moment: datetime) -> str:
 
 
 def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    delta = moment.astimezone(UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """Microseconds since the epoch, exactly (integer arithmetic, no float rounding)."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone(UTC)  # naive: local time, as `astimezone` reads it
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def from_us(micros: int) -> datetime:

@@ -105,6 +105,22 @@ def test_a_graceful_stop_acknowledges_everything_it_took_and_the_next_worker_get
     assert second.pipeline.counters.duplicates == 0
 
 
+def test_a_backlog_drains_holding_at_most_two_windows_even_when_the_broker_overshoots_its_own(
+        mosquitto, influxd, influx_db, ingest_factory, probe_factory, session_id, tmp_path):
+    # The test broker's window is 1000; Mosquitto 2.0 may send beyond it while acks flow. The
+    # worker reads no more past twice its own `ingest_inflight`: that bounds its memory.
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
+    first, _ = ingest_factory(settings)
+    first.stop()  # the persistent session stays: the broker queues what follows
+    probe = probe_factory(settings, [])
+    publish_stream(probe, session_id, range(2000))
+
+    second, store = ingest_factory(settings)
+    wait_stored(store, session_id, 2000)
+    assert stored_numbers(store, session_id) == expected_numbers(range(2000))
+    assert 0 < second.max_backlog <= 2 * 50
+
+
 def test_readings_survive_a_broker_restart_in_flight_and_while_the_worker_reconnects(
         mosquitto_factory, influxd, influx_db, ingest_factory, probe_factory, session_id,
         tmp_path):

@@ -52,6 +52,8 @@ def escape_tag_value(value: str) -> str:
 
 def format_field(value: FieldValue) -> str:
     """A field value: floats for every number, `true`/`false`, or a quoted string."""
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return repr(value)
     if isinstance(value, bool):  # before the number case: bool is an int in Python
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -72,12 +74,7 @@ def line(
 ) -> str:
     """One point: tags and fields that are None (or empty tags) are left out; at least one
     field must remain. Tags are sorted by key, as InfluxDB recommends."""
-    parts = [escape_measurement(measurement)]
-    for key in sorted(tags):
-        value = tags[key]
-        if value is None or value == "":
-            continue
-        parts.append(f"{escape_key(key)}={escape_tag_value(value)}")
+    head = series(measurement, tuple(tags.items()))
     field_text = ",".join(
         f"{escape_key(key)}={format_field(value)}"
         for key, value in fields.items()
@@ -87,7 +84,18 @@ def line(
         raise ValueError(f"a {measurement!r} point needs at least one field")
     if isinstance(time_us, bool) or not isinstance(time_us, int):
         raise TypeError(f"time must be integer microseconds, got {time_us!r}")
-    return f"{','.join(parts)} {field_text} {time_us}"
+    return f"{head} {field_text} {time_us}"
+
+
+@lru_cache(maxsize=8192)  # a series (session, device, ...) repeats point after point
+def series(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    """The measurement and its tag set, escaped: what a point's line starts with."""
+    parts = [escape_measurement(measurement)]
+    for key, value in sorted(tags, key=lambda tag: tag[0]):
+        if value is None or value == "":
+            continue
+        parts.append(f"{escape_key(key)}={escape_tag_value(value)}")
+    return ",".join(parts)
 
 
 def _check_name(name: str, what: str) -> None:
