@@ -414,8 +414,9 @@ class IngestWorker:
                     self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
                                   rejection_json(rejection))
                 if self._forwards_delivered([f for judged in work for f in judged.forwards]):
-                    self._ack(messages)
+                    # `_ack` counts them finished before anything in it can fail: never twice.
                     finished = True
+                    self._ack(messages)
         except Exception:  # the worker never dies; the messages stay unacknowledged
             log.exception("writing %d messages failed; they stay with the broker", len(messages))
         finally:
