@@ -139,7 +139,11 @@ class IngestWorker:
             inflight=settings.ingest_inflight,
             # Mosquitto 2.0 can send beyond its in-flight window while acknowledgements flow
             # (a drain): past twice the window we read no more until the writer catches up.
-            hold=lambda: self._inbox.unfinished >= HOLD_FACTOR * settings.ingest_inflight,
+            # Never while the store is down: no acknowledgement flows then, so the broker's
+            # window bounds what comes, and an unread PINGRESP would end in a keepalive
+            # reconnect (a false "broker lost" during a database outage).
+            hold=lambda: (self._store_down_since is None
+                          and self._inbox.unfinished >= HOLD_FACTOR * settings.ingest_inflight),
         )
         # Before connecting: the broker announces our death if we vanish without a goodbye.
         self.client.will_set(self.status_topic,
