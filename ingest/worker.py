@@ -166,10 +166,20 @@ class IngestWorker:
                         "only the part of a session it receives (set VITALS_INGEST_SHARDS and "
                         "VITALS_INGEST_SHARD)", self.settings.ingest_share_group)
         self._restore()
+        # Processing runs before the connection: a returning worker's session may bring its
+        # backlog before the broker answers our subscriptions, and the client stops reading
+        # past two in-flight windows held, so nobody taking them would hide the answer.
+        self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
+                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_forever, name="ingest-write",
+                                        daemon=True)
+        self._thread.start()
+        self._writer.start()
         endpoint = self.settings.mqtt
         try:
             self.client.connect(endpoint.host, endpoint.port, keepalive=30)
         except OSError as err:
+            self._abandon()
             raise BrokerUnavailable(
                 f"cannot reach the MQTT broker at {endpoint.host}:{endpoint.port} "
                 f"(VITALS_MQTT_URL): {err}"
@@ -192,16 +202,9 @@ class IngestWorker:
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not grant the ingest's "
                 f"subscriptions ({why}; check the broker's ACL for the VITALS_MQTT_URL user)"
             )
-        self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
-                                        daemon=True)
-        self._writer = threading.Thread(target=self._write_forever, name="ingest-write",
-                                        daemon=True)
-        self._thread.start()
-        self._writer.start()
 
     def _abandon(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.stop(timeout=5.0)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, store and acknowledge what was received, disconnect.
