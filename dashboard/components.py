@@ -15,7 +15,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.figures import ALARM_LABEL, METRIC_LABEL, duration
+from dashboard.figures import ALARM_LABEL, METRIC_LABEL
 from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
 
 # --- pipeline health ---------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
                     for a in alarms.to_dict("records"))
 
 
-def alarms_panel(alarms: pd.DataFrame, now: datetime, can_ack: bool) -> list[Any]:
+def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
     """Active and acknowledged alarms across sessions, each with its acknowledge control."""
     if alarms.empty:
         return [html.Div("✓ No alarms in any active session", className="alarms-none")]
@@ -79,7 +79,9 @@ def alarms_panel(alarms: pd.DataFrame, now: datetime, can_ack: bool) -> list[Any
     for alarm in alarms.to_dict("records"):
         session, metric, priority = alarm["session"], alarm["metric"], alarm["priority"]
         acked = alarm["state"] == "acknowledged"
-        since = duration((pd.Timestamp(now) - alarm["time"]).total_seconds())
+        # A clock time, not "12 s ago": the panel is re-rendered only when an alarm changes
+        # (so a note being typed survives), and a relative age would freeze where it was drawn.
+        since = f"since {alarm['time']:%H:%M:%S}"
         label = ALARM_LABEL.get(priority, priority.upper())
         body: list[Any] = [
             html.Span(label, className=f"prio prio--{priority}"),
