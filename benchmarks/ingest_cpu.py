@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ingest_throughput import payloads  # noqa: E402
+
 from ingest.pipeline import Inbound, Pipeline  # noqa: E402
 from ingest.worker import build_engine  # noqa: E402
-from ingest_throughput import payloads  # noqa: E402
 from simulators.publisher import plan  # noqa: E402
 from simulators.scenarios import SCENARIOS  # noqa: E402
 from vitals.mqtt import reading_topic  # noqa: E402

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from services import MosquittoServer, wait_until
+
 from vitals.mqtt import READ_CHUNK_BYTES, make_client
 from vitals.settings import MqttEndpoint
 
