@@ -257,14 +257,17 @@ def test_navigating_to_the_users_page_inside_the_app_shows_others_only_a_refusal
     assert (find(page, ids.NEW_USER_SUBMIT) is None) is refused
 
 
+def reset_password(admin, name: str, password: str) -> None:
+    feedback(admin.post("/_dash-update-component", json=click(
+        ids.EDIT_PASSWORD_SUBMIT, **{ids.EDIT_USER: name, ids.EDIT_PASSWORD: password,
+                                     ids.EDIT_PASSWORD_AGAIN: password})))
+
+
 def test_a_reset_password_ends_the_logins_open_sessions(app, admin):
     nurse = app.server.test_client()
     login(nurse, "nurse")
 
-    feedback(admin.post("/_dash-update-component", json=click(
-        ids.EDIT_PASSWORD_SUBMIT, **{ids.EDIT_USER: "nurse",
-                                     ids.EDIT_PASSWORD: "nurses-new-password",
-                                     ids.EDIT_PASSWORD_AGAIN: "nurses-new-password"})))
+    reset_password(admin, "nurse", "nurses-new-password")
 
     assert nurse.get("/_dash-layout").status_code == 401
 
@@ -283,10 +286,7 @@ def test_an_admin_who_resets_their_own_password_stays_logged_in_here_only(app, a
     elsewhere = app.server.test_client()
     login(elsewhere, "boss")
 
-    feedback(admin.post("/_dash-update-component", json=click(
-        ids.EDIT_PASSWORD_SUBMIT, **{ids.EDIT_USER: "boss",
-                                     ids.EDIT_PASSWORD: "bosses-new-password",
-                                     ids.EDIT_PASSWORD_AGAIN: "bosses-new-password"})))
+    reset_password(admin, "boss", "bosses-new-password")
 
     assert admin.get("/_dash-layout").status_code == 200
     assert elsewhere.get("/_dash-layout").status_code == 401
