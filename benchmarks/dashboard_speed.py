@@ -176,7 +176,7 @@ def main() -> None:
                 # As a browser opening the page: every tile sent (no `rendered` state yet).
                 body = dash_request(
                     [(ids.OVERVIEW_TILES, "children"), (ids.OVERVIEW_STATUS, "children"),
-                     (ids.OVERVIEW_RENDERED, "data")],
+                     (ids.OVERVIEW_CHANGES, "data")],
                     [(ids.OVERVIEW_INTERVAL, "n_intervals", 1)],
                     [(ids.OVERVIEW_RENDERED, "data", None)])
 
