@@ -8,6 +8,7 @@ from typing import Any
 
 import dash
 import pytest
+from dash.development.base_component import Component
 
 from dashboard import auth, ids
 from dashboard.app import create_app
@@ -158,6 +159,25 @@ def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(stor
     tiles, _status, pending = overview.publish(3, pending["rendered"])
     assert tiles is dash.no_update and pending["changes"]["tile-a-hr"]["children"] == "72"
     assert overview.publish(4, pending["rendered"])[2] is dash.no_update
+
+
+def test_overview_reads_the_props_of_every_part_of_a_tile_as_dash_sends_them(store, in_app):
+    store.write(Batch(readings=[bp("a", NOW, 150, 95), hr("a", NOW, 70), spo2("a", NOW, 97)],
+                      alerts=[alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH)]))
+    cells, _status = overview.refresh(1)
+
+    def every(node: Any) -> Iterator[Any]:
+        if isinstance(node, list | tuple):
+            for child in node:
+                yield from every(child)
+        elif isinstance(node, Component):
+            yield node
+            yield from every(getattr(node, "children", None))
+
+    components = list(every(cells))
+    assert len(components) > 20  # the tile, its parts, its check-in button
+    for component in components:
+        assert overview.props_of(component) == component.to_plotly_json()["props"]
 
 
 def test_overview_status_counts_the_active_sessions(store, in_app):
