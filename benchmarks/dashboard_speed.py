@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from services import InfluxServer  # noqa: E402
+from tests.dashboard.conftest import login  # noqa: E402
 
 from dashboard import ids, queries  # noqa: E402
 from dashboard.app import create_app, refresh_shell  # noqa: E402
@@ -172,11 +173,11 @@ def main() -> None:
                                  timed(lambda: session.refresh_view(1, LONG), cold, every_s),
                                  "-"))
                 client = app.server.test_client()
-                client.post("/login", data={"username": "bench", "password": "bench-password"})
+                login(client, "bench", "bench-password")  # through the form, with its CSRF token
                 # As a browser opening the page: every tile sent (no `rendered` state yet).
                 body = dash_request(
                     [(ids.OVERVIEW_TILES, "children"), (ids.OVERVIEW_STATUS, "children"),
-                     (ids.OVERVIEW_RENDERED, "data")],
+                     (ids.OVERVIEW_CHANGES, "data")],
                     [(ids.OVERVIEW_INTERVAL, "n_intervals", 1)],
                     [(ids.OVERVIEW_RENDERED, "data", None)])
 

@@ -203,11 +203,13 @@ def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: An
            stale: bool) -> html.Div:
     note = stale_text(label, age_s) if stale else age_text(age_s)
     return html.Div(
+        id=ids.tile_vital(session, what),
         className=f"vital vital--{what}" + (" vital--stale" if stale else ""),
         children=[
             _vital_label(label, unit),
             html.Div(value, id=ids.tile_value(session, what), className="vital-value"),
-            html.Div(("⚠ " if stale else "") + note, className="vital-age"),
+            html.Div(("⚠ " if stale else "") + note, id=ids.tile_age(session, what),
+                     className="vital-age"),
         ],
     )
 
@@ -239,7 +241,8 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
     children: list[Any] = [
         html.Div(className="tile-head", children=[
             html.Span(session, className="tile-session"),
-            html.Span(dose_text(row.get("since_dose_min")), className="tile-dose"),
+            html.Span(dose_text(row.get("since_dose_min")), id=ids.tile_dose(session),
+                      className="tile-dose"),
         ]),
         alarm,
         html.Div(className="tile-vitals", children=[
@@ -255,6 +258,7 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
     if trend:
         children.append(dcc.Graph(
+            id=ids.tile_trend(session),
             figure=sparkline(trend),
             config={"staticPlot": True, "displayModeBar": False},
             className="tile-trend",

@@ -29,7 +29,8 @@ OVERVIEW_INTERVAL: Final = "overview-interval"
 OVERVIEW_TILES: Final = "overview-tiles"
 OVERVIEW_STATUS: Final = "overview-status"
 OVERVIEW_FEEDBACK: Final = "overview-feedback"
-OVERVIEW_RENDERED: Final = "overview-rendered"  # what the browser shows: keys of tiles' parts
+OVERVIEW_RENDERED: Final = "overview-rendered"  # what the browser shows: digests of tile parts
+OVERVIEW_CHANGES: Final = "overview-changes"  # a refresh's changed tile parts, to set in place
 TILE_CHECKIN: Final = "tile-checkin"  # pattern-matching type, with session
 
 # Session view (/session/<id>)
@@ -101,6 +102,24 @@ def tile_value(session: str, what: str) -> str:
 
 def tile_alarm(session: str) -> str:
     return f"tile-{session}-alarm"
+
+
+def tile_dose(session: str) -> str:
+    return f"tile-{session}-dose"
+
+
+def tile_vital(session: str, what: str) -> str:
+    """The id of one vital's box on a tile (its class says whether the value is stale)."""
+    return f"tile-{session}-{what}-box"
+
+
+def tile_age(session: str, what: str) -> str:
+    """The id of how old one vital's value on a tile is (or how long it has been missing)."""
+    return f"tile-{session}-{what}-age"
+
+
+def tile_trend(session: str) -> str:
+    return f"tile-{session}-trend"
 
 
 def tile_checkin_status(session: str) -> str:

@@ -3,14 +3,14 @@ its check-in countdown and has a compact "I'm here" button."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 import hashlib
+import logging
+from typing import Any, Final
 
 import dash
 import pandas as pd
-from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
 
 from dashboard import figures, ids, queries
 from dashboard import observations as obs
@@ -27,6 +27,7 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(className="page page--overview", children=[
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         dcc.Store(id=ids.OVERVIEW_RENDERED, data=None),
+        dcc.Store(id=ids.OVERVIEW_CHANGES, data=None),
         html.Div(id=ids.OVERVIEW_STATUS, className="status-line"),
         html.Div(id=ids.OVERVIEW_FEEDBACK, className="feedback", role="status"),
         html.Div(id=ids.OVERVIEW_TILES, className="tiles"),
@@ -71,54 +72,103 @@ def _refresh() -> tuple[list[Any], str]:
     )
 
 
-def update(n_intervals: int | None, rendered: list[list[str]] | None
-           ) -> tuple[Any, str, list[list[str]]]:
-    """The registered refresh: `refresh`, sent as a `Patch` of only the parts of tiles that
-    changed since the browser rendered them (`rendered`: the keys of their parts) when it shows
-    the same sessions in the same order; else all the tiles.
+def update(n_intervals: int | None, rendered: dict[str, Any] | None
+           ) -> tuple[Any, str, dict[str, Any], dict[str, dict[str, Any]]]:
+    """`refresh`, as only what changed since the browser rendered the tiles (`rendered`: what
+    `shown` digested then): the tiles (all of them) only when their layout changed (a session
+    came or went, a sparkline appeared), else no_update and the live props of each part that
+    changed (by id). Returns the tiles, the status line, the new `rendered` and the changes.
 
-    Re-rendering 48 tiles (1,200 components, 48 sparklines) every half second kept a browser
-    busy for seconds, so a new value took ~5 s to show; now a new heart rate re-renders one
-    tile's numerals, and a sparkline only when its trend changed."""
+    Dash's renderer re-renders every component below a changed `children`: even a `Patch` of
+    the tiles container re-rendered 48 tiles (1,200 components) every half second and kept a
+    browser busy for about a second per refresh, so a new value took seconds to show. A prop
+    set on one part re-renders that part alone."""
     with queries.gc_paused():
         cells, status = _refresh()
-        keys = [part_keys(cell) for cell in cells]
-        same_tiles = (rendered is not None and len(rendered) == len(keys)
-                      and all(old[:1] == new[:1] != [""] for old, new in zip(rendered, keys)))
-        if not same_tiles:
-            return cells, status, keys
-        patch = Patch()
-        for index, (old, new, cell) in enumerate(zip(rendered or [], keys, cells)):
-            if old == new:
-                continue
-            if len(old) != len(new):  # a part came or went (the first sparkline)
-                patch[index] = cell
-                continue
-            link = patch[index]["props"]["children"][0]["props"]
-            if old[1] != new[1]:
-                link["className"] = new[1]
-            parts = cell.children[0].children
-            for part, (was, now) in enumerate(zip(old[2:], new[2:])):
-                if was != now:
-                    link["children"][part] = parts[part]
-        return patch, status, keys
+        layout, live = shown(cells)
+        digests = {part: _digest(props) for part, props in live.items()}
+        now_rendered = {"layout": layout, "parts": digests}
+        if rendered is None or rendered.get("layout") != layout:
+            return cells, status, now_rendered, {}
+        was = rendered.get("parts") or {}
+        changed = {part: live[part] for part, digest in digests.items() if was.get(part) != digest}
+        return dash.no_update, status, now_rendered, changed
 
 
-def part_keys(cell: Any) -> list[str]:
-    """What identifies what a tile cell shows: its session, its class, and a digest of each
-    part of the tile (head, alarm, vitals, check-in, sparkline). [""] for anything else (the
-    empty state, a store error)."""
-    if "tile-cell" not in str(getattr(cell, "className", "")):
-        return [""]
-    link = cell.children[0]
-    return [str(link.id), str(link.className), *(_digest(part) for part in link.children)]
+def publish(n_intervals: int | None, rendered: dict[str, Any] | None) -> tuple[Any, str, Any]:
+    """The registered refresh (login-guarded like every server callback): `update`, its
+    changes and new `rendered` handed to `APPLY_CHANGES` in the browser (none when nothing
+    changed)."""
+    tiles, status, now_rendered, changed = update(n_intervals, rendered)
+    if tiles is dash.no_update and not changed:
+        return tiles, status, dash.no_update
+    return tiles, status, {"changes": changed, "rendered": now_rendered}
 
 
-def _digest(part: Any) -> str:
-    # A component's repr spells every prop, recursively; a sparkline's points are its content
-    # (spelling the whole figure costs more than all the other parts together).
-    text = (repr([(t["x"], t["y"]) for t in part.figure["data"]]) if isinstance(part, dcc.Graph)
-            else repr(part))
+# Sets each changed part's props in place (Dash's own `set_props`, so Dash's layout stays the
+# truth), then records what the browser now shows, in the same step: a refresh whose response
+# Dash dropped (a newer one overtook it) changes neither, so the next one diffs against what is
+# really on screen.
+APPLY_CHANGES: Final = """
+function (pending) {
+    if (!pending) {
+        return window.dash_clientside.no_update;
+    }
+    for (const [part, props] of Object.entries(pending.changes)) {
+        window.dash_clientside.set_props(part, props);
+    }
+    return pending.rendered;
+}
+"""
+
+# The props a refresh may change in place on a tile part with a string id (text, class, role,
+# figure); any other change re-renders the tiles.
+LIVE_PROPS: Final = ("children", "className", "role", "figure")
+
+
+def shown(cells: list[Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """What the tiles show, in two: a digest of their layout (which components in which order,
+    with their fixed props) and, for each part with a string id, its live props (None where
+    unset, so that setting them clears what was there)."""
+    live: dict[str, dict[str, Any]] = {}
+    layout = repr(_skeleton(cells, live))
+    return hashlib.blake2b(layout.encode(), digest_size=8).hexdigest(), live
+
+
+def _skeleton(node: Any, live: dict[str, dict[str, Any]]) -> Any:
+    if isinstance(node, list | tuple):
+        return [_skeleton(child, live) for child in node]
+    if not isinstance(node, Component):
+        return node
+    props = props_of(node)
+    if isinstance(props.get("id"), str):
+        live[props["id"]] = {
+            name: props.pop(name, None) for name in LIVE_PROPS
+            if name in node._prop_names and not _has_component(props.get(name))}
+    return node._type, {
+        name: _skeleton(value, live) if isinstance(value, list | tuple | Component) else value
+        for name, value in props.items()}
+
+
+def props_of(component: Component) -> dict[str, Any]:
+    """The props set on a component, as `to_plotly_json` gives them, at a third of its cost (a
+    tenth of a refresh's CPU with 48 tiles): Dash keeps its own attributes under these
+    prefixes."""
+    return {name: value for name, value in vars(component).items()
+            if not name.startswith(("_", "available_"))}
+
+
+def _has_component(value: Any) -> bool:
+    return isinstance(value, Component) or (
+        isinstance(value, list | tuple) and any(isinstance(v, Component) for v in value))
+
+
+def _digest(props: dict[str, Any]) -> str:
+    # A sparkline's points are its content (spelling the whole figure costs more than all the
+    # other parts together; its layout is fixed).
+    figure = props.get("figure")
+    text = repr({**props, "figure": [(t["x"], t["y"]) for t in figure["data"]]}
+                if figure else props)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -136,10 +186,16 @@ def register(app: dash.Dash) -> None:
     app.callback(
         Output(ids.OVERVIEW_TILES, "children"),
         Output(ids.OVERVIEW_STATUS, "children"),
-        Output(ids.OVERVIEW_RENDERED, "data"),
+        Output(ids.OVERVIEW_CHANGES, "data"),
         Input(ids.OVERVIEW_INTERVAL, "n_intervals"),
         State(ids.OVERVIEW_RENDERED, "data"),
-    )(update)
+    )(publish)
+    app.clientside_callback(
+        APPLY_CHANGES,
+        Output(ids.OVERVIEW_RENDERED, "data"),
+        Input(ids.OVERVIEW_CHANGES, "data"),
+        prevent_initial_call=True,
+    )
     app.callback(
         Output(ids.OVERVIEW_FEEDBACK, "children"),
         Input({"type": ids.TILE_CHECKIN, "session": ALL}, "n_clicks"),

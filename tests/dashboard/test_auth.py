@@ -27,10 +27,10 @@ def client(app):
 
 
 OVERVIEW_UPDATE = {
-    "output": "..overview-tiles.children...overview-status.children...overview-rendered.data..",
+    "output": "..overview-tiles.children...overview-status.children...overview-changes.data..",
     "outputs": [{"id": "overview-tiles", "property": "children"},
                 {"id": "overview-status", "property": "children"},
-                {"id": "overview-rendered", "property": "data"}],
+                {"id": "overview-changes", "property": "data"}],
     "inputs": [{"id": "overview-interval", "property": "n_intervals", "value": 1}],
     "changedPropIds": ["overview-interval.n_intervals"],
     "state": [{"id": "overview-rendered", "property": "data", "value": None}],

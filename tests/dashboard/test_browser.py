@@ -23,7 +23,7 @@ from tests.dashboard.conftest import (
     minutes,
     spo2,
 )
-from vitals.alerts import Metric, Priority
+from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow
@@ -59,6 +59,34 @@ def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, s
     store.write(Batch(readings=[bp("bed-1", utcnow(), 164, 102)]))
 
     dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "164/102", timeout=WAIT_S)
+    assert dash_duo.get_logs() == []
+
+
+def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_role(
+        dash_duo, store, settings, users):
+    # The tiles stay on screen: a refresh sets the parts that changed in place.
+    now = utcnow()
+    store.write(Batch(readings=[bp("bed-2", now, 150, 95), hr("bed-2", now, 80)]))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm", "✓ No active alarm", timeout=WAIT_S)
+
+    store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
+                                    value=186, message="Systolic 186 mmHg: at or above 180.")]))
+
+    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm",
+                                    "▲ HIGH — Systolic 186 mmHg: at or above 180.",
+                                    timeout=WAIT_S)
+    dash_duo.wait_for_contains_class("#tile-bed-2", "tile--high", timeout=WAIT_S)
+    assert dash_duo.find_element("#tile-bed-2-alarm").get_attribute("role") == "alert"
+
+    store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
+                                    state=AlertState.CLEARED, value=150)]))
+
+    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm", "✓ No active alarm", timeout=WAIT_S)
+    wait_until(lambda: "tile--high" not in dash_duo.find_element("#tile-bed-2")
+               .get_attribute("class"), WAIT_S, "the tile's alarm class gone")
+    assert dash_duo.find_element("#tile-bed-2-alarm").get_attribute("role") is None
     assert dash_duo.get_logs() == []
 
 

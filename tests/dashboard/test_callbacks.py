@@ -6,9 +6,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import dash
 import pytest
+from dash.development.base_component import Component
 
-from dashboard import auth
+from dashboard import auth, ids
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
@@ -59,9 +61,9 @@ def test_overview_tile_shows_the_latest_reading_of_each_vital(store, in_app):
 
     [tile] = tiles(in_app)
 
-    assert text_of(find(tile, "tile-a-bp")) == "162/101"
-    assert text_of(find(tile, "tile-a-hr")) == "91"
-    assert text_of(find(tile, "tile-a-spo2")) == "96"
+    assert text_of(find(tile, ids.tile_value("a", "bp"))) == "162/101"
+    assert text_of(find(tile, ids.tile_value("a", "hr"))) == "91"
+    assert text_of(find(tile, ids.tile_value("a", "spo2"))) == "96"
 
 
 def test_overview_marks_a_stale_blood_pressure_with_its_age(store, in_app):
@@ -88,7 +90,7 @@ def test_overview_tile_shows_the_highest_active_alarm(store, in_app):
     [tile] = tiles(in_app)
 
     assert "tile--high" in classes_of(tile)
-    assert text_of(find(tile, "tile-a-alarm")) == (
+    assert text_of(find(tile, ids.tile_alarm("a"))) == (
         "▲ HIGH — Systolic 186 mmHg: at or above 180  (+1 more)")
 
 
@@ -100,29 +102,82 @@ def test_overview_leaves_out_ended_sessions(store, in_app):
 
     shown = tiles(in_app)
 
-    assert [t.id for t in shown] == ["tile-live"]
+    assert [t.id for t in shown] == [ids.tile("live")]
 
 
 def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_rendered(
     store, in_app
 ):
     store.write(Batch(readings=[hr("a", NOW - minutes(1), 70), hr("b", NOW - minutes(1), 80)]))
-    shown, _status, rendered = overview.update(1, None)
-    assert [cell.children[0].id for cell in shown] == ["tile-a", "tile-b"]  # all, at first
+    shown, _status, rendered, changed = overview.update(1, None)
+    assert [cell.children[0].id for cell in shown] == [ids.tile("a"), ids.tile("b")]  # all
+    assert changed == {}
 
-    unchanged, _status, same = overview.update(2, rendered)
-    assert same == rendered and unchanged.to_plotly_json()["operations"] == []
+    unchanged, _status, same, changed = overview.update(2, rendered)
+    assert unchanged is dash.no_update and same == rendered and changed == {}
 
-    store.write(Batch(readings=[hr("b", NOW, 99)]))
-    patch, _status, now_rendered = overview.update(3, rendered)
-    [assign] = patch.to_plotly_json()["operations"]
-    vitals = assign["params"]["value"]  # only b's vitals (the tile's third part)
-    assert assign["location"] == [1, "props", "children", 0, "props", "children", 2]
-    assert "99" in text_of(vitals) and now_rendered[0] == rendered[0]
+    store.write(Batch(readings=[hr("b", NOW, 99)]))  # b's heart rate, no longer stale
+    unchanged, _status, now_rendered, changed = overview.update(3, rendered)
+    assert unchanged is dash.no_update
+    assert changed == {
+        ids.tile_value("b", "hr"): {"children": "99", "className": "vital-value", "role": None},
+        ids.tile_age("b", "hr"): {"children": "just now", "className": "vital-age", "role": None},
+        ids.tile_vital("b", "hr"): {"className": "vital vital--hr", "role": None}}
+    assert now_rendered["layout"] == rendered["layout"]
 
     store.write(Batch(readings=[hr("c", NOW, 60)]))  # a new tile: all of them again
-    shown, _status, _rendered = overview.update(4, now_rendered)
-    assert [cell.children[0].id for cell in shown] == ["tile-a", "tile-b", "tile-c"]
+    shown, _status, _rendered, changed = overview.update(4, now_rendered)
+    assert [cell.children[0].id for cell in shown] == [ids.tile(s) for s in "abc"]
+    assert changed == {}
+
+
+def test_overview_sets_a_raised_alarm_in_place_with_its_text_class_and_role(store, in_app):
+    store.write(Batch(readings=[bp("a", NOW - minutes(1), 120, 80)]))
+    _shown, _status, rendered, _changed = overview.update(1, None)
+
+    store.write(Batch(alerts=[alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH,
+                                    message="Systolic 186 mmHg: at or above 180")]))
+    unchanged, _status, _rendered, changed = overview.update(2, rendered)
+
+    assert unchanged is dash.no_update
+    assert changed == {
+        ids.tile("a"): {"className": "tile tile--alarm tile--high"},
+        ids.tile_alarm("a"): {
+            "children": "▲ HIGH — Systolic 186 mmHg: at or above 180",
+            "className": "tile-alarm tile-alarm--high", "role": "alert"}}
+
+
+def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(store, in_app):
+    store.write(Batch(readings=[hr("a", NOW - minutes(1), 70)]))
+    tiles, _status, pending = overview.publish(1, None)
+    assert pending["changes"] == {} and tiles[0].children[0].id == "tile-a"
+
+    _tiles, _status, nothing = overview.publish(2, pending["rendered"])
+    assert nothing is dash.no_update  # the browser keeps what it shows and what it recorded
+
+    store.write(Batch(readings=[hr("a", NOW, 72)]))
+    tiles, _status, pending = overview.publish(3, pending["rendered"])
+    assert tiles is dash.no_update and pending["changes"]["tile-a-hr"]["children"] == "72"
+    assert overview.publish(4, pending["rendered"])[2] is dash.no_update
+
+
+def test_overview_reads_the_props_of_every_part_of_a_tile_as_dash_sends_them(store, in_app):
+    store.write(Batch(readings=[bp("a", NOW, 150, 95), hr("a", NOW, 70), spo2("a", NOW, 97)],
+                      alerts=[alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH)]))
+    cells, _status = overview.refresh(1)
+
+    def every(node: Any) -> Iterator[Any]:
+        if isinstance(node, list | tuple):
+            for child in node:
+                yield from every(child)
+        elif isinstance(node, Component):
+            yield node
+            yield from every(getattr(node, "children", None))
+
+    components = list(every(cells))
+    assert len(components) > 20  # the tile, its parts, its check-in button
+    for component in components:
+        assert overview.props_of(component) == component.to_plotly_json()["props"]
 
 
 def test_overview_status_counts_the_active_sessions(store, in_app):
@@ -210,7 +265,7 @@ def test_each_app_reads_its_own_store(tmp_path, settings, users):
         for app in apps:
             with app.server.test_request_context("/"):
                 seen.append([t.id for t in tiles(app)])
-        assert seen == [["tile-one"], ["tile-two"]]
+        assert seen == [[ids.tile("one")], [ids.tile("two")]]
     finally:
         first.close()
         second.close()
