@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from services import InfluxServer  # noqa: E402
-from tests.dashboard.conftest import login  # noqa: E402
 
 from dashboard import ids, queries  # noqa: E402
 from dashboard.app import create_app, refresh_shell  # noqa: E402
 from dashboard.auth import login_as  # noqa: E402
 from dashboard.pages import overview, session  # noqa: E402
+from tests.dashboard.conftest import login  # noqa: E402
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
 from vitals.storage import Batch, open_store  # noqa: E402

@@ -90,40 +90,47 @@ EDIT_DISABLE: Final = "edit-disable"
 EDIT_ENABLE: Final = "edit-enable"
 
 
+def _tile_key(session: str) -> str:
+    # Session ids may hold "-", and so do the tile parts' ids: doubled here, so session "a"'s
+    # `tile-a-hr` can never be the tile of session "a-hr" (`tile-a--hr`). Two elements with one
+    # id would show one patient's values on another's tile.
+    return session.replace("-", "--")
+
+
 def tile(session: str) -> str:
     """The id of one overview tile (session ids are safe in HTML ids by the contract)."""
-    return f"tile-{session}"
+    return f"tile-{_tile_key(session)}"
 
 
 def tile_value(session: str, what: str) -> str:
     """The id of one big number on a tile: `what` is bp, hr or spo2."""
-    return f"tile-{session}-{what}"
+    return f"tile-{_tile_key(session)}-{what}"
 
 
 def tile_alarm(session: str) -> str:
-    return f"tile-{session}-alarm"
+    return f"tile-{_tile_key(session)}-alarm"
 
 
 def tile_dose(session: str) -> str:
-    return f"tile-{session}-dose"
+    return f"tile-{_tile_key(session)}-dose"
 
 
 def tile_vital(session: str, what: str) -> str:
     """The id of one vital's box on a tile (its class says whether the value is stale)."""
-    return f"tile-{session}-{what}-box"
+    return f"tile-{_tile_key(session)}-{what}-box"
 
 
 def tile_age(session: str, what: str) -> str:
     """The id of how old one vital's value on a tile is (or how long it has been missing)."""
-    return f"tile-{session}-{what}-age"
+    return f"tile-{_tile_key(session)}-{what}-age"
 
 
 def tile_trend(session: str) -> str:
-    return f"tile-{session}-trend"
+    return f"tile-{_tile_key(session)}-trend"
 
 
 def tile_checkin_status(session: str) -> str:
-    return f"tile-{session}-checkin"
+    return f"tile-{_tile_key(session)}-checkin"
 
 
 def observation_button(observation: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from services import free_port, wait_until
 
+from dashboard import ids
 from dashboard.app import create_app
 from tests.dashboard.conftest import (
     MQTT_WAIT_S,
@@ -36,6 +37,11 @@ DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-ove
 WAIT_S = 10
 
 
+def at(element_id: str) -> str:
+    """The CSS selector of the element with this id."""
+    return f"#{element_id}"
+
+
 def test_pages_need_a_login_and_the_login_form_says_decision_support_only(
         dash_duo, store, settings, users):
     dash_duo.start_server(create_app(store, settings, users_path=users, secret_key=SECRET),
@@ -54,11 +60,11 @@ def test_a_new_reading_appears_on_the_overview_without_reload(dash_duo, store, s
     store.write(Batch(readings=[bp("bed-1", now - minutes(1), 121, 79), hr("bed-1", now, 72)]))
     browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
                                        secret_key=SECRET), port=free_port())
-    dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "121/79", timeout=WAIT_S)
+    dash_duo.wait_for_text_to_equal(at(ids.tile_value("bed-1", "bp")), "121/79", timeout=WAIT_S)
 
     store.write(Batch(readings=[bp("bed-1", utcnow(), 164, 102)]))
 
-    dash_duo.wait_for_text_to_equal("#tile-bed-1-bp", "164/102", timeout=WAIT_S)
+    dash_duo.wait_for_text_to_equal(at(ids.tile_value("bed-1", "bp")), "164/102", timeout=WAIT_S)
     assert dash_duo.get_logs() == []
 
 
@@ -69,24 +75,26 @@ def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_
     store.write(Batch(readings=[bp("bed-2", now, 150, 95), hr("bed-2", now, 80)]))
     browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
                                        secret_key=SECRET), port=free_port())
-    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm", "✓ No active alarm", timeout=WAIT_S)
+    dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-2")), "✓ No active alarm",
+                                    timeout=WAIT_S)
 
     store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
                                     value=186, message="Systolic 186 mmHg: at or above 180.")]))
 
-    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm",
+    dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-2")),
                                     "▲ HIGH — Systolic 186 mmHg: at or above 180.",
                                     timeout=WAIT_S)
-    dash_duo.wait_for_contains_class("#tile-bed-2", "tile--high", timeout=WAIT_S)
-    assert dash_duo.find_element("#tile-bed-2-alarm").get_attribute("role") == "alert"
+    dash_duo.wait_for_contains_class(at(ids.tile("bed-2")), "tile--high", timeout=WAIT_S)
+    assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") == "alert"
 
     store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
                                     state=AlertState.CLEARED, value=150)]))
 
-    dash_duo.wait_for_text_to_equal("#tile-bed-2-alarm", "✓ No active alarm", timeout=WAIT_S)
-    wait_until(lambda: "tile--high" not in dash_duo.find_element("#tile-bed-2")
+    dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-2")), "✓ No active alarm",
+                                    timeout=WAIT_S)
+    wait_until(lambda: "tile--high" not in dash_duo.find_element(at(ids.tile("bed-2")))
                .get_attribute("class"), WAIT_S, "the tile's alarm class gone")
-    assert dash_duo.find_element("#tile-bed-2-alarm").get_attribute("role") is None
+    assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") is None
     assert dash_duo.get_logs() == []
 
 
@@ -118,11 +126,11 @@ def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, se
     browser_login(dash_duo, create_app(store, settings, refresh_ms=500, users_path=users,
                                        secret_key=SECRET), port=free_port())
 
-    dash_duo.wait_for_contains_text("#tile-room-A-alarm", "▲ HIGH — Systolic 186 mmHg",
+    dash_duo.wait_for_contains_text(at(ids.tile_alarm("room-A")), "▲ HIGH — Systolic 186 mmHg",
                                     timeout=WAIT_S)
-    dash_duo.wait_for_contains_text("#tile-room-C", "no BP for 17 min", timeout=WAIT_S)
+    dash_duo.wait_for_contains_text(at(ids.tile("room-C")), "no BP for 17 min", timeout=WAIT_S)
     # Tiles re-render on every refresh: wait on the class rather than hold a stale element.
-    dash_duo.wait_for_contains_class("#tile-room-A", "tile--high", timeout=WAIT_S)
+    dash_duo.wait_for_contains_class(at(ids.tile("room-A")), "tile--high", timeout=WAIT_S)
 
     dash_duo.driver.set_window_size(1680, 1000)
     dash_duo.wait_for_element(".tile-trend .main-svg", timeout=WAIT_S)
@@ -141,7 +149,7 @@ def test_a_monitor_acknowledges_an_alarm_and_the_ack_goes_out_over_mqtt(
     ))
     browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
                                        secret_key=SECRET, commands=commands), port=free_port())
-    dash_duo.wait_for_contains_text(f"#tile-{session_id}-alarm", "▲ HIGH", timeout=WAIT_S)
+    dash_duo.wait_for_contains_text(at(ids.tile_alarm(session_id)), "▲ HIGH", timeout=WAIT_S)
     row = f"#alarm-{session_id}-systolic"
     dash_duo.wait_for_element(row, timeout=WAIT_S)
     # A reloaded wall screen has had no click yet: sound is blocked, and the screen says so.
