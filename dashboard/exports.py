@@ -88,8 +88,6 @@ def register(server: Flask) -> None:
             events = store.events(session)
             alerts = store.alerts(session)
             observations = store.observations(session)
-            frames = (queries.readings_frame(store, session), queries.events_frame(store, session),
-                      queries.alerts_frame(store, session))
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
         summary = reports.rems_summary(session, events, readings, alerts,
@@ -97,6 +95,9 @@ def register(server: Flask) -> None:
                                        observations)
         chart = ""
         if readings:
+            # Frames of what was read above: the database is read once per report.
+            frames = (queries.reading_rows(readings), queries.event_rows(events),
+                      queries.alert_rows(alerts))
             origin, label = queries.session_origin(frames[1], frames[0])
             cadence = context.profile.cadence
             marks = figures.reassessment_marks(origin, queries.dose_time(frames[1]),
