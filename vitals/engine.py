@@ -128,8 +128,7 @@ class AlertEngine:
         if received_at is not None:
             self._offsets[event.session] = event.time - received_at
         if state is None:  # a dose or end before any start or reading starts it implicitly
-            state = self._sessions[event.session] = SessionState(event.session)
-            state.set_start(event.time)
+            state = self._implicit_start(event.session, event.time)
         if state.ended is not None:
             return []
         if event.event is SessionEventType.END:
@@ -172,11 +171,16 @@ class AlertEngine:
         showing = [alarm.event for state in states for alarm in state.alarms.values()]
         return sorted(showing, key=lambda e: (e.session, e.metric.value))
 
+    def _implicit_start(self, session: str, at: datetime) -> SessionState:
+        """A session's first message other than `start` starts it (the contract) at its time."""
+        state = self._sessions[session] = SessionState(session)
+        state.set_start(at)
+        return state
+
     def _apply_reading(self, reading: Reading) -> list[AlertEvent]:
         state = self._sessions.get(reading.session)
         if state is None:  # a reading for a session never started starts it
-            state = self._sessions[reading.session] = SessionState(reading.session)
-            state.set_start(reading.time)
+            state = self._implicit_start(reading.session, reading.time)
         if state.ended is not None:
             return []
         events = escalate(state, self.profile, reading.time)
@@ -188,8 +192,7 @@ class AlertEngine:
     def _apply_observation(self, observation: Observation) -> list[AlertEvent]:
         state = self._sessions.get(observation.session)
         if state is None:  # an observation for a session never started starts it
-            state = self._sessions[observation.session] = SessionState(observation.session)
-            state.set_start(observation.time)
+            state = self._implicit_start(observation.session, observation.time)
         if state.ended is not None:
             return []
         events = escalate(state, self.profile, observation.time)
