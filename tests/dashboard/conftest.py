@@ -84,6 +84,14 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def dash_id(component_id: Any) -> str:
+    """A component id as the Dash renderer writes it in a callback request (a pattern-matching
+    id as sorted, compact JSON)."""
+    if isinstance(component_id, dict):
+        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
+    return component_id
+
+
 def csrf_token(client: Any, path: str = "/login") -> str:
     """The CSRF token the page at `path` carries in its form, as a browser would read it."""
     import re

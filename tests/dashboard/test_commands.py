@@ -14,7 +14,18 @@ import pytest
 from dashboard import ids
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed, Commands
-from tests.dashboard.conftest import NOW, SECRET, alert, bp, event, hr, login, minutes, spo2
+from tests.dashboard.conftest import (
+    NOW,
+    SECRET,
+    alert,
+    bp,
+    dash_id,
+    event,
+    hr,
+    login,
+    minutes,
+    spo2,
+)
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.settings import Settings
@@ -29,17 +40,11 @@ def app(store, broker_settings, users, commands):
                       users_path=users, secret_key=SECRET, commands=commands)
 
 
-def _id_text(component_id: Any) -> str:
-    if isinstance(component_id, dict):
-        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
-    return component_id
-
-
 def update(client: Any, output: dict[str, str], inputs: list[Any], state: list[Any],
            changed: str) -> Any:
     """POST one callback as the Dash renderer does."""
     body = {
-        "output": f"{_id_text(output['id'])}.{output['property']}",
+        "output": f"{dash_id(output['id'])}.{output['property']}",
         "outputs": output,
         "inputs": inputs,
         "state": state,
@@ -56,7 +61,7 @@ def ack_click(client: Any, session: str, metric: str, note: str | None) -> Any:
         client, {"id": ids.ACK_FEEDBACK, "property": "children"},
         [[{"id": button, "property": "n_clicks", "value": 1}]],
         [[{"id": note_id, "property": "value", "value": note}]],
-        f"{_id_text(button)}.n_clicks",
+        f"{dash_id(button)}.n_clicks",
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.dashboard.conftest import (
     SECRET,
     bp,
     classes_of,
+    dash_id,
     find,
     hr,
     login,
@@ -324,12 +324,6 @@ def mqtt_app(store, broker_settings, users, commands):
                       users_path=users, secret_key=SECRET, commands=commands)
 
 
-def _id_text(component_id: Any) -> str:
-    if isinstance(component_id, dict):
-        return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
-    return component_id
-
-
 def observation_click(client: Any, session_id: str, kind: str, severity: str | None,
                       note: str | None = None) -> Any:
     buttons = [ids.observation_button(k.value) for k in ObservationKind]
@@ -343,7 +337,7 @@ def observation_click(client: Any, session_id: str, kind: str, severity: str | N
         "state": [{"id": ids.OBSERVATION_SEVERITY, "property": "value", "value": severity},
                   {"id": ids.OBSERVATION_NOTE, "property": "value", "value": note},
                   {"id": ids.SESSION_ID_STORE, "property": "data", "value": session_id}],
-        "changedPropIds": [f"{_id_text(ids.observation_button(kind))}.n_clicks"],
+        "changedPropIds": [f"{dash_id(ids.observation_button(kind))}.n_clicks"],
     }
     return client.post("/_dash-update-component", json=body)
 
@@ -365,7 +359,7 @@ def tile_checkin_click(client: Any, session_id: str) -> Any:
         "outputs": {"id": ids.OVERVIEW_FEEDBACK, "property": "children"},
         "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
         "state": [],
-        "changedPropIds": [f"{_id_text(button)}.n_clicks"],
+        "changedPropIds": [f"{dash_id(button)}.n_clicks"],
     })
 
 
