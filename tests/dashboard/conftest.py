@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from dashboard import auth
+from dashboard.app import create_app
 from dashboard.commands import Commands
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import make_client
@@ -223,3 +225,16 @@ def heard(broker_settings, session_id) -> Iterator[queue.Queue[tuple[str, dict[s
         client.loop_stop()
 
 
+@pytest.fixture
+def app(store, settings, users):
+    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
+                      secret_key=SECRET)
+
+
+@pytest.fixture
+def in_app(app) -> Iterator[Any]:
+    """A request context of `app`, which is where Dash runs callbacks and page layouts, with
+    the monitor logged in."""
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        yield app

@@ -16,12 +16,6 @@ from vitals.storage.base import Batch
 
 
 @pytest.fixture
-def app(store, settings, users):
-    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
-                      secret_key=SECRET)
-
-
-@pytest.fixture
 def client(app):
     return app.server.test_client()
 

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import dash
-import pytest
 from dash.development.base_component import Component
 
-from dashboard import auth, ids
+from dashboard import ids
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
@@ -31,21 +30,6 @@ from tests.dashboard.conftest import (
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
-
-
-@pytest.fixture
-def app(store, settings, users):
-    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
-                      secret_key=SECRET)
-
-
-@pytest.fixture
-def in_app(app) -> Iterator[Any]:
-    """A request context of `app`, which is where Dash runs callbacks and page layouts, with
-    the monitor logged in."""
-    with app.server.test_request_context("/"):
-        auth.login_as("nurse")
-        yield app
 
 
 def tiles(_in_app: Any) -> list[Any]:

@@ -3,9 +3,7 @@ and the shell's callbacks called inside their app against a real SqliteStore."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -28,20 +26,6 @@ from tests.dashboard.conftest import (
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
-
-
-@pytest.fixture
-def app(store, settings, users):
-    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
-                      secret_key=SECRET)
-
-
-@pytest.fixture
-def as_nurse(app) -> Iterator[Any]:
-    with app.server.test_request_context("/"):
-        auth.login_as("nurse")
-        yield app
-
 
 # --- pipeline health --------------------------------------------------------------------------
 
@@ -132,7 +116,7 @@ def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(
     ]
 
 
-def test_the_shell_shows_alarms_across_sessions_and_the_tone(store, as_nurse):
+def test_the_shell_shows_alarms_across_sessions_and_the_tone(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 80), hr("b", NOW, 80)], alerts=[
         alert("a", NOW - minutes(1), Metric.HEART_RATE, Priority.MEDIUM, message="HR 125"),
         alert("b", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH, message="SBP 186"),
@@ -148,7 +132,7 @@ def test_the_shell_shows_alarms_across_sessions_and_the_tone(store, as_nurse):
     assert refresh_shell(2, signature)[1] is no_update
 
 
-def test_the_shell_shows_a_red_banner_when_the_ingest_is_silent(store, as_nurse):
+def test_the_shell_shows_a_red_banner_when_the_ingest_is_silent(store, in_app):
     store.write(Batch(readings=[hr("a", NOW - minutes(2), 80)]))
 
     banner, *_rest = refresh_shell(1, None)
@@ -156,7 +140,7 @@ def test_the_shell_shows_a_red_banner_when_the_ingest_is_silent(store, as_nurse)
     assert "No data from the ingest for 120 s" in text_of(banner)
 
 
-def test_the_shell_shows_a_red_banner_when_the_store_cannot_be_read(store, as_nurse):
+def test_the_shell_shows_a_red_banner_when_the_store_cannot_be_read(store, in_app):
     store.close()
 
     banner, _panel, level, _sig = refresh_shell(1, None)
@@ -197,7 +181,7 @@ def test_a_checklist_names_what_is_not_confirmed_and_each_contraindication():
 
 
 def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(store,
-                                                                                 as_nurse):
+                                                                                 in_app):
     dose = NOW - minutes(20)
     store.write(Batch(
         readings=[bp("a", dose - minutes(5), 190, 112), hr("a", dose - minutes(5), 80),
@@ -218,7 +202,7 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
     assert "checklist" in text_of(audit)
 
 
-def test_the_session_chart_marks_the_40_minute_reassessment(store, as_nurse):
+def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):
     dose = NOW - minutes(20)
     store.write(Batch(readings=[hr("a", NOW, 82)],
                       events=[event("a", dose, SessionEventType.DOSE)]))
@@ -232,7 +216,7 @@ def test_the_session_chart_marks_the_40_minute_reassessment(store, as_nurse):
 # --- history ------------------------------------------------------------------------------------
 
 
-def test_history_finds_sessions_by_id_and_by_date(store, as_nurse):
+def test_history_finds_sessions_by_id_and_by_date(store, in_app):
     store.write(Batch(readings=[hr("alpha-1", NOW - minutes(60 * 24 * 2), 70),
                                 hr("alpha-2", NOW, 70), hr("beta-1", NOW, 70)]))
 

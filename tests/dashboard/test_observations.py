@@ -252,19 +252,6 @@ def test_the_fhir_bundle_carries_the_observations_as_exam_observations_with_seve
 # --- the views, from a real store --------------------------------------------------------------
 
 
-@pytest.fixture
-def app(store, settings, users):
-    return create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
-                      secret_key=SECRET)
-
-
-@pytest.fixture
-def in_app(app):
-    with app.server.test_request_context("/"):
-        auth.login_as("nurse")
-        yield app
-
-
 def test_the_session_view_shows_the_log_markers_and_checkin_from_the_store(store, in_app):
     store.write(Batch(
         readings=[hr("s1", NOW - minutes(1), 80)],
