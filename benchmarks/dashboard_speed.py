@@ -80,10 +80,13 @@ class Writer(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(1.0):
             now = utcnow()
+            # Values that change every second, as a patient's do: every tile's numerals change,
+            # so the overview's per-part caches are measured at their worst, not all hits.
+            bpm, spo2 = 60.0 + now.second, 90.0 + now.second % 10
             self.store.write(Batch(readings=[
                 reading for name in self.sessions for reading in (
-                    Reading(name, Kind.HR, now, {"bpm": 72.0}, "ox-1"),
-                    Reading(name, Kind.SPO2, now, {"spo2": 96.0, "pulse": 72.0}, "ox-1"))]))
+                    Reading(name, Kind.HR, now, {"bpm": bpm}, "ox-1"),
+                    Reading(name, Kind.SPO2, now, {"spo2": spo2, "pulse": bpm}, "ox-1"))]))
 
     def stop(self) -> None:
         self.stopped.set()

@@ -191,6 +191,29 @@ def alarm_text(priority: str, message: str, metric: str | None = None) -> str:
 
 # --- overview tiles ----------------------------------------------------------------------------
 
+# Each part of a tile is built once per distinct content and then reused, the same object, until
+# its content changes: a wall of 48 tiles refreshes every half second and most parts show what
+# they showed last time, so a refresh builds only the parts that changed (and `overview.shown`
+# digests each part once per object). Parts are never changed once built. Enough for a few
+# versions of each part of ~100 tiles; the least recently used go first.
+PART_CACHE: Final = 2048
+
+
+class _Same:
+    """A value as a cache key by identity (a sparkline's trend: a list, rebuilt by
+    `queries.TrendCache` only when it refetches), holding it so that its id stays its own."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
 
 @functools.cache
 def _vital_label(label: str, unit: str) -> html.Div:
@@ -199,9 +222,9 @@ def _vital_label(label: str, unit: str) -> html.Div:
     return html.Div(className="vital-label", children=[label, html.Span(unit, className="unit")])
 
 
-def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: Any,
+@functools.lru_cache(maxsize=PART_CACHE)
+def _vital(session: str, what: str, label: str, unit: str, value: str, note: str,
            stale: bool) -> html.Div:
-    note = stale_text(label, age_s) if stale else age_text(age_s)
     return html.Div(
         id=ids.tile_vital(session, what),
         className=f"vital vital--{what}" + (" vital--stale" if stale else ""),
@@ -214,6 +237,65 @@ def _vital(session: str, what: str, label: str, unit: str, value: str, age_s: An
     )
 
 
+def _vital_of(session: str, what: str, label: str, unit: str, value: str, age_s: Any,
+              stale: bool) -> html.Div:
+    # The age as its words: the part changes when what it says does, not every second.
+    note = stale_text(label, age_s) if stale else age_text(age_s)
+    return _vital(session, what, label, unit, value, note, stale)
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_head(session: str, dose: str) -> html.Div:
+    return html.Div(className="tile-head", children=[
+        html.Span(session, className="tile-session"),
+        html.Span(dose, id=ids.tile_dose(session), className="tile-dose"),
+    ])
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_alarm(session: str, priority: str | None, text: str) -> html.Div:
+    if priority is None:
+        return html.Div(text, id=ids.tile_alarm(session), className="tile-alarm tile-alarm--none")
+    return html.Div(text, id=ids.tile_alarm(session),
+                    className=f"tile-alarm tile-alarm--{priority}", role="alert")
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_vitals(*vitals: html.Div) -> html.Div:
+    return html.Div(className="tile-vitals", children=list(vitals))
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_trend(session: str, trend: _Same) -> dcc.Graph:
+    return dcc.Graph(
+        id=ids.tile_trend(session),
+        figure=sparkline(trend.value),
+        config={"staticPlot": True, "displayModeBar": False},
+        className="tile-trend",
+        responsive=True,
+        style={"height": f"{SPARKLINE_PX}px", "width": "100%"},  # inline: beats Dash's 100%
+    )
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_link(session: str, priority: str | None, *children: Any) -> dcc.Link:
+    return dcc.Link(
+        href=f"/session/{session}",
+        id=ids.tile(session),
+        className="tile" + (f" tile--alarm tile--{priority}" if priority else ""),
+        children=list(children),
+    )
+
+
+@functools.lru_cache(maxsize=PART_CACHE)
+def _tile_cell(session: str, link: dcc.Link) -> html.Div:
+    return html.Div(className="tile-cell", children=[
+        link,
+        html.Button("✓ I'm here — check in", id={"type": ids.TILE_CHECKIN, "session": session},
+                    className="tile-checkin-button", n_clicks=0),
+    ])
+
+
 def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
          checkin: Checkin | None = None) -> dcc.Link:
     """One active session on the overview: big numbers, freshness, dose time, top alarm, and
@@ -222,76 +304,50 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
     priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
     alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
     if priority is None:
-        alarm = html.Div("✓ No active alarm", id=ids.tile_alarm(session),
-                         className="tile-alarm tile-alarm--none")
+        alarm = _tile_alarm(session, None, "✓ No active alarm")
     else:
         more = f"  (+{alarm_count - 1} more)" if alarm_count > 1 else ""
-        alarm = html.Div(
-            alarm_text(priority, str(row.get("alarm_message") or ""),
-                       None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]))
-            + more,
-            id=ids.tile_alarm(session),
-            className=f"tile-alarm tile-alarm--{priority}",
-            role="alert",
-        )
+        alarm = _tile_alarm(session, priority, alarm_text(
+            priority, str(row.get("alarm_message") or ""),
+            None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"])) + more)
     bp = (
         "—/—" if _missing(row.get("systolic"))
         else f"{number(row['systolic'])}/{number(row['diastolic'])}"
     )
     children: list[Any] = [
-        html.Div(className="tile-head", children=[
-            html.Span(session, className="tile-session"),
-            html.Span(dose_text(row.get("since_dose_min")), id=ids.tile_dose(session),
-                      className="tile-dose"),
-        ]),
+        _tile_head(session, dose_text(row.get("since_dose_min"))),
         alarm,
-        html.Div(className="tile-vitals", children=[
-            _vital(session, "bp", "BP", "mmHg", bp, row.get("bp_age_s"), bool(row.get("bp_stale"))),
-            _vital(session, "hr", "HR", "/min", number(row.get("hr")), row.get("hr_age_s"),
-                   bool(row.get("hr_stale"))),
-            _vital(session, "spo2", "SpO2", "%", number(row.get("spo2")), row.get("spo2_age_s"),
-                   bool(row.get("spo2_stale"))),
-        ]),
+        _tile_vitals(
+            _vital_of(session, "bp", "BP", "mmHg", bp, row.get("bp_age_s"),
+                      bool(row.get("bp_stale"))),
+            _vital_of(session, "hr", "HR", "/min", number(row.get("hr")), row.get("hr_age_s"),
+                      bool(row.get("hr_stale"))),
+            _vital_of(session, "spo2", "SpO2", "%", number(row.get("spo2")),
+                      row.get("spo2_age_s"), bool(row.get("spo2_stale"))),
+        ),
     ]
     if checkin is not None:
         by = None if _missing(row.get("checkin_by")) else str(row["checkin_by"])
         children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
     if trend:
-        children.append(dcc.Graph(
-            id=ids.tile_trend(session),
-            figure=sparkline(trend),
-            config={"staticPlot": True, "displayModeBar": False},
-            className="tile-trend",
-            responsive=True,
-            style={"height": f"{SPARKLINE_PX}px", "width": "100%"},  # inline: beats Dash's 100%
-        ))
-    return dcc.Link(
-        href=f"/session/{session}",
-        id=ids.tile(session),
-        className="tile" + (f" tile--alarm tile--{priority}" if priority else ""),
-        children=children,
-    )
+        children.append(_tile_trend(session, _Same(trend)))
+    return _tile_link(session, priority, *children)
 
 
-def tiles(overview: pd.DataFrame, trends: Mapping[str, Sequence[Reading]] | None = None,
+def tiles(overview: Sequence[Mapping[str, Any]],
+          trends: Mapping[str, Sequence[Reading]] | None = None,
           checkins: Mapping[str, Checkin] | None = None) -> list[Any]:
-    """Every active session's tile, or the empty state. With `checkins` (session -> status),
-    each tile shows its check-in countdown and has a compact check-in button beside the link
-    (a button inside a link would navigate)."""
-    if overview.empty:
+    """Every active session's tile (`queries.overview_rows`), or the empty state. With
+    `checkins` (session -> status), each tile shows its check-in countdown and has a compact
+    check-in button beside the link (a button inside a link would navigate)."""
+    if not overview:
         return [empty_state()]
     trends = trends or {}
     if checkins is None:
-        return [tile(row, trends.get(row["session"])) for row in overview.to_dict("records")]
-    cells = []
-    for row in overview.to_dict("records"):
-        session = str(row["session"])
-        cells.append(html.Div(className="tile-cell", children=[
-            tile(row, trends.get(session), checkins.get(session)),
-            html.Button("✓ I'm here — check in", id={"type": ids.TILE_CHECKIN, "session": session},
-                        className="tile-checkin-button", n_clicks=0),
-        ]))
-    return cells
+        return [tile(row, trends.get(row["session"])) for row in overview]
+    return [_tile_cell(str(row["session"]), tile(row, trends.get(str(row["session"])),
+                                                 checkins.get(str(row["session"]))))
+            for row in overview]
 
 
 def empty_state() -> html.Div:

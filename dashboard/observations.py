@@ -8,6 +8,7 @@ ingest's (a technical alarm, metric `data`); this is the prompt that should make
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,13 +128,21 @@ def checkin_text(status: Checkin, by: str | None = None) -> str:
 def checkin_badge(status: Checkin | None, by: str | None = None,
                   component_id: str | None = None) -> html.Div:
     """The check-in line in its state's colour (None: the session is not active)."""
-    extra: dict[str, Any] = {} if component_id is None else {"id": component_id}
     if status is None:
-        return html.Div("No check-ins due (session not active)",
-                        className="checkin checkin--inactive", **extra)
-    return html.Div(checkin_text(status, by),
-                    className=f"checkin checkin--{status.state.value}",
-                    role="alert" if status.state is CheckinState.OVERDUE else "status", **extra)
+        return _badge("No check-ins due (session not active)", "checkin checkin--inactive",
+                      None, component_id)
+    return _badge(checkin_text(status, by), f"checkin checkin--{status.state.value}",
+                  "alert" if status.state is CheckinState.OVERDUE else "status", component_id)
+
+
+@functools.lru_cache(maxsize=2048)
+def _badge(text: str, class_name: str, role: str | None, component_id: str | None) -> html.Div:
+    # One object per distinct badge, never changed once built: an overview tile's badge is
+    # rebuilt only when its words change (see `figures.PART_CACHE`).
+    extra: dict[str, Any] = {} if component_id is None else {"id": component_id}
+    if role is not None:
+        extra["role"] = role
+    return html.Div(text, className=class_name, **extra)
 
 
 def latest_checkin(events: pd.DataFrame) -> tuple[datetime | None, str | None]:

@@ -315,23 +315,30 @@ def overview_frame(
     window: timedelta = DEFAULT_ACTIVE_WINDOW,
     stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
 ) -> pd.DataFrame:
-    """One row per active session: latest values, their ages and staleness, dose, top alarm.
+    """`overview_rows` of the active sessions, as a frame."""
+    return pd.DataFrame(overview_rows(active(store, now, window), now, stale_after),
+                        columns=list(OVERVIEW_COLUMNS))
 
-    One `Store.live` read whatever the number of sessions, and no frame per session: a wall
-    screen of 48 rooms refreshes every half second.
+
+def overview_rows(
+    live: Live,
+    now: datetime,
+    stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
+) -> list[dict[str, Any]]:
+    """One row (`OVERVIEW_COLUMNS`) per session of `live` (`active`): latest values, their ages
+    and staleness, dose, top alarm, check-in.
+
+    From one `Store.live` read whatever the number of sessions, and plain dicts, no frame: a
+    wall screen of 48 rooms refreshes every half second.
     """
-    live = active(store, now, window)
     # Stable order (start of session, then id): tiles must not jump around on a wall screen.
     summaries = sorted(live.sessions, key=lambda s: (s.started or s.first_time, s.session))
-    if not summaries:
-        return pd.DataFrame([], columns=list(OVERVIEW_COLUMNS))
-    rows = [
+    return [
         _overview_row(summary, live.latest.get(summary.session, {}),
                       live.events.get(summary.session, []), live.alerts.get(summary.session, []),
                       now, stale_after)
         for summary in summaries
     ]
-    return pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
 
 
 def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
@@ -501,10 +508,11 @@ def _latest_fields(prefix: str, reading: Reading | None, now: datetime,
     }
 
 
-def age_seconds(now: datetime, then: datetime | pd.Timestamp) -> float:
-    """Seconds from `then` to `now`, never negative: a time-compressed simulator stamps readings
-    slightly in the future, which is "just now", not minus a minute."""
-    return max(0.0, (pd.Timestamp(now) - pd.Timestamp(then)).total_seconds())
+def age_seconds(now: datetime, then: datetime) -> float:
+    """Seconds from `then` to `now` (both aware; a `pd.Timestamp` is one), never negative: a
+    time-compressed simulator stamps readings slightly in the future, which is "just now", not
+    minus a minute."""
+    return max(0.0, (now - then).total_seconds())
 
 
 

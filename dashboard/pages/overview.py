@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import dash
-import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash.development.base_component import Component
 
@@ -34,18 +35,13 @@ def layout(**_query: Any) -> html.Div:
     ])
 
 
-def checkins(overview: pd.DataFrame, now: Any,
+def checkins(overview: Sequence[Mapping[str, Any]], now: datetime,
              policy: obs.CheckinPolicy) -> dict[str, obs.Checkin]:
-    """Each active session's check-in countdown (from its last check-in, else its start)."""
-    found = {}
-    for row in overview.to_dict("records"):
-        last, reference = row.get("checkin_last"), row.get("checkin_reference")
-        found[str(row["session"])] = obs.checkin_status(
-            None if last is None or pd.isna(last) else pd.Timestamp(last).to_pydatetime(),
-            None if reference is None or pd.isna(reference)
-            else pd.Timestamp(reference).to_pydatetime(),
-            now, policy)
-    return found
+    """Each active session's check-in countdown (from its last check-in, else its start), from
+    `queries.overview_rows`."""
+    return {str(row["session"]): obs.checkin_status(row.get("checkin_last"),
+                                                    row.get("checkin_reference"), now, policy)
+            for row in overview}
 
 
 def refresh(_n_intervals: int | None) -> tuple[list[Any], str]:
@@ -58,8 +54,9 @@ def _refresh() -> tuple[list[Any], str]:
     context = queries.current()
     now = context.clock()
     try:
-        overview = queries.overview_frame(context.store, now, context.active_window)
-        trends = context.trends.get(context.store, list(overview["session"]), now)
+        overview = queries.overview_rows(
+            queries.active(context.store, now, context.active_window), now)
+        trends = context.trends.get(context.store, [row["session"] for row in overview], now)
     except StoreError as err:
         log.warning("overview cannot read the store: %s", err)
         return [figures.store_error(str(err))], f"⚠ Not updating — {now:%H:%M:%S} UTC"
@@ -85,8 +82,7 @@ def update(n_intervals: int | None, rendered: dict[str, Any] | None
     set on one part re-renders that part alone."""
     with queries.gc_paused():
         cells, status = _refresh()
-        layout, live = shown(cells)
-        digests = {part: _digest(props) for part, props in live.items()}
+        layout, live, digests = shown(cells)
         now_rendered = {"layout": layout, "parts": digests}
         if rendered is None or rendered.get("layout") != layout:
             return cells, status, now_rendered, {}
@@ -126,28 +122,51 @@ function (pending) {
 LIVE_PROPS: Final = ("children", "className", "role", "figure")
 
 
-def shown(cells: list[Any]) -> tuple[str, dict[str, dict[str, Any]]]:
-    """What the tiles show, in two: a digest of their layout (which components in which order,
-    with their fixed props) and, for each part with a string id, its live props (None where
-    unset, so that setting them clears what was there)."""
+def shown(cells: list[Any]) -> tuple[str, dict[str, dict[str, Any]], dict[str, str]]:
+    """What the tiles show, in three: a digest of their layout (which components in which
+    order, with their fixed props); for each part with a string id, its live props (None where
+    unset, so that setting them clears what was there); and a digest of those, by id."""
     live: dict[str, dict[str, Any]] = {}
-    layout = repr(_skeleton(cells, live))
-    return hashlib.blake2b(layout.encode(), digest_size=8).hexdigest(), live
+    digests: dict[str, str] = {}
+    layout = repr(_skeleton(cells, live, digests))
+    return _hash(layout), live, digests
 
 
-def _skeleton(node: Any, live: dict[str, dict[str, Any]]) -> Any:
+# Where a component keeps what `shown` made of it: the tiles' parts are built once per content
+# and reused (`figures.PART_CACHE`), so each part is digested once, not every refresh. Dash
+# sends only props, never attributes starting with "_" (`props_of`).
+_SHOWN: Final = "_overview_shown"
+
+
+def _skeleton(node: Any, live: dict[str, dict[str, Any]], digests: dict[str, str]) -> Any:
     if isinstance(node, list | tuple):
-        return [_skeleton(child, live) for child in node]
+        return [_skeleton(child, live, digests) for child in node]
     if not isinstance(node, Component):
         return node
+    memo = vars(node).get(_SHOWN)
+    if memo is None:
+        memo = _shown_component(node)
+        setattr(node, _SHOWN, memo)
+    skeleton, own_live, own_digests = memo
+    live.update(own_live)
+    digests.update(own_digests)
+    return skeleton
+
+
+def _shown_component(node: Component) -> tuple[str, dict[str, dict[str, Any]], dict[str, str]]:
+    """`shown` of one component and what is below it, its layout as a digest."""
+    live: dict[str, dict[str, Any]] = {}
+    digests: dict[str, str] = {}
     props = props_of(node)
     if isinstance(props.get("id"), str):
-        live[props["id"]] = {
-            name: props.pop(name, None) for name in LIVE_PROPS
-            if name in node._prop_names and not _has_component(props.get(name))}
-    return node._type, {
-        name: _skeleton(value, live) if isinstance(value, list | tuple | Component) else value
-        for name, value in props.items()}
+        own = {name: props.pop(name, None) for name in LIVE_PROPS
+               if name in node._prop_names and not _has_component(props.get(name))}
+        live[props["id"]], digests[props["id"]] = own, _digest(own)
+    layout = repr((node._type, {
+        name: _skeleton(value, live, digests) if isinstance(value, list | tuple | Component)
+        else value
+        for name, value in props.items()}))
+    return _hash(layout), live, digests
 
 
 def props_of(component: Component) -> dict[str, Any]:
@@ -167,8 +186,11 @@ def _digest(props: dict[str, Any]) -> str:
     # A sparkline's points are its content (spelling the whole figure costs more than all the
     # other parts together; its layout is fixed).
     figure = props.get("figure")
-    text = repr({**props, "figure": [(t["x"], t["y"]) for t in figure["data"]]}
-                if figure else props)
+    return _hash(repr({**props, "figure": [(t["x"], t["y"]) for t in figure["data"]]}
+                      if figure else props))
+
+
+def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

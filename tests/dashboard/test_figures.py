@@ -112,7 +112,7 @@ def test_tile_counts_further_active_alarms():
 
 
 def test_no_active_sessions_shows_the_empty_state_with_a_hint():
-    shown = figures.tiles(pd.DataFrame(columns=list(queries.OVERVIEW_COLUMNS)))
+    shown = figures.tiles([])
 
     assert "No active sessions" in text_of(shown)
     assert "vitals simulate" in text_of(shown)
