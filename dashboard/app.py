@@ -12,7 +12,9 @@ WebAudio, `assets/alarm-sound.js`). Writes go over MQTT (`commands.Commands`), n
 
 Live updates are `dcc.Interval` polling on the Flask backend, deliberately: Dash's WebSocket
 callbacks need its FastAPI/Quart backends, where a Flask `before_request` login guard does not
-exist, and a login on every callback matters more here than saving a poll.
+exist, and a login on every callback matters more here than saving a poll. The overview and the
+shell poll the live snapshot (`snapshots.LiveReader`), which one thread reads from the store for
+every browser, not the store.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from flask import has_request_context
 from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.commands import CommandFailed, Commands
 from dashboard.pages import history, overview, session, users
+from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
 from vitals.settings import Settings
@@ -80,11 +83,13 @@ def create_app(
         title="Session vitals",
         update_title=None,  # no "Updating..." flicker in the tab every refresh
     )
+    window, trends = timedelta(minutes=active_minutes), queries.TrendCache()
     queries.attach(app.server, queries.DashboardContext(
         store=store,
         settings=settings,
         refresh_ms=refresh_ms,
-        active_window=timedelta(minutes=active_minutes),
+        active_window=window,
+        trends=trends,
         profile_name=_profile_name(profile),
         limits=figures.limits_from_profile(profile),
         clock=clock,
@@ -92,6 +97,7 @@ def create_app(
         commands=commands if commands is not None else Commands(settings),
         stale_after_s=settings.stale_seconds or rules.technical.stream_seconds,
         health=health,
+        reader=LiveReader(store, clock, window, trends),
     ))
     auth.protect(app.server, users_path or default_users_path(settings), figures.DISCLAIMER,
                  secret_key or auth.secret_key(settings),
@@ -159,7 +165,7 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     context = queries.current()
     now = context.clock()
     try:
-        live = queries.active(context.store, now, context.active_window)
+        live = context.reader.snapshot().live
         alarms = queries.alarms_frame(live)
         active, newest = queries.newest_reading(live)
     except StoreError as err:
@@ -271,6 +277,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
         try:
             app.run(host=host, port=port, debug=False)
         finally:
+            queries.context_of(app.server).reader.close()
             ingest_status.close()
             commands.close()
     finally:

@@ -194,9 +194,11 @@ def alarm_text(priority: str, message: str, metric: str | None = None) -> str:
 # Each part of a tile is built once per distinct content and then reused, the same object, until
 # its content changes: a wall of 48 tiles refreshes every half second and most parts show what
 # they showed last time, so a refresh builds only the parts that changed (and `overview.shown`
-# digests each part once per object). Parts are never changed once built. Enough for a few
-# versions of each part of ~100 tiles; the least recently used go first.
-PART_CACHE: Final = 2048
+# digests each part once per object). Parts are never changed once built. Each cache holds the
+# parts of ~150 tiles (3 numerals a tile) with a few versions each, the least recently used
+# going first; sparklines, which hold their trend's readings, only the current one of ~128.
+PART_CACHE: Final = 512
+TREND_CACHE: Final = 128
 
 
 class _Same:
@@ -265,7 +267,7 @@ def _tile_vitals(*vitals: html.Div) -> html.Div:
     return html.Div(className="tile-vitals", children=list(vitals))
 
 
-@functools.lru_cache(maxsize=PART_CACHE)
+@functools.lru_cache(maxsize=TREND_CACHE)
 def _tile_trend(session: str, trend: _Same) -> dcc.Graph:
     return dcc.Graph(
         id=ids.tile_trend(session),

@@ -135,7 +135,7 @@ def checkin_badge(status: Checkin | None, by: str | None = None,
                   "alert" if status.state is CheckinState.OVERDUE else "status", component_id)
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=512)
 def _badge(text: str, class_name: str, role: str | None, component_id: str | None) -> html.Div:
     # One object per distinct badge, never changed once built: an overview tile's badge is
     # rebuilt only when its words change (see `figures.PART_CACHE`).

@@ -54,18 +54,18 @@ def _refresh() -> tuple[list[Any], str]:
     context = queries.current()
     now = context.clock()
     try:
-        overview = queries.overview_rows(
-            queries.active(context.store, now, context.active_window), now)
-        trends = context.trends.get(context.store, [row["session"] for row in overview], now)
+        snapshot = context.reader.snapshot()
     except StoreError as err:
         log.warning("overview cannot read the store: %s", err)
         return [figures.store_error(str(err))], f"⚠ Not updating — {now:%H:%M:%S} UTC"
+    # Ages from now: a snapshot read a moment ago shows each value as old as it is.
+    overview = queries.overview_rows(snapshot.live, now)
     count = len(overview)
     plural = "session" if count == 1 else "sessions"
     policy = obs.checkin_policy(context.profile)
     return (
-        figures.tiles(overview, trends, checkins(overview, now, policy)),
-        f"{count} active {plural} · updated {now:%H:%M:%S} UTC",
+        figures.tiles(overview, snapshot.trends, checkins(overview, now, policy)),
+        f"{count} active {plural} · updated {snapshot.read_at:%H:%M:%S} UTC",
     )
 
 

@@ -24,6 +24,7 @@ from tests.dashboard.conftest import (
     hr,
     login,
     minutes,
+    reread,
     spo2,
     text_of,
 )
@@ -101,6 +102,7 @@ def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_r
     assert unchanged is dash.no_update and same == rendered and changed == {}
 
     store.write(Batch(readings=[hr("b", NOW, 99)]))  # b's heart rate, no longer stale
+    reread(in_app)
     unchanged, _status, now_rendered, changed = overview.update(3, rendered)
     assert unchanged is dash.no_update
     assert changed == {
@@ -110,6 +112,7 @@ def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_r
     assert now_rendered["layout"] == rendered["layout"]
 
     store.write(Batch(readings=[hr("c", NOW, 60)]))  # a new tile: all of them again
+    reread(in_app)
     shown, _status, _rendered, changed = overview.update(4, now_rendered)
     assert [cell.children[0].id for cell in shown] == [ids.tile(s) for s in "abc"]
     assert changed == {}
@@ -121,6 +124,7 @@ def test_overview_sets_a_raised_alarm_in_place_with_its_text_class_and_role(stor
 
     store.write(Batch(alerts=[alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH,
                                     message="Systolic 186 mmHg: at or above 180")]))
+    reread(in_app)
     unchanged, _status, _rendered, changed = overview.update(2, rendered)
 
     assert unchanged is dash.no_update
@@ -140,6 +144,7 @@ def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(stor
     assert nothing is dash.no_update  # the browser keeps what it shows and what it recorded
 
     store.write(Batch(readings=[hr("a", NOW, 72)]))
+    reread(in_app)
     tiles, _status, pending = overview.publish(3, pending["rendered"])
     assert tiles is dash.no_update and pending["changes"]["tile-a-hr"]["children"] == "72"
     assert overview.publish(4, pending["rendered"])[2] is dash.no_update

@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from services import free_port, wait_until
 
-from dashboard import auth
+from dashboard import auth, queries
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
 from dashboard.pages import session
@@ -90,14 +90,23 @@ def test_an_acknowledged_alarm_stops_the_tone_and_shows_who_acknowledged_it(
 
         wait_until(lambda: AlertState.ACKNOWLEDGED.value in states(dashboard_store, session_id),
                    WAIT_S, "the ingest to store the acknowledgement")
+
+        def shell() -> tuple[Any, ...]:
+            with app.server.test_request_context("/"):
+                auth.login_as("nurse")
+                return refresh_shell(2, None)
+
+        # The shell shows the live reader's newest snapshot, read in the background.
+        wait_until(lambda: shell()[2] is None, WAIT_S, "the live reader to see it")
+        _banner, panel, level, _sig = shell()
         with app.server.test_request_context("/"):
             auth.login_as("nurse")
-            _banner, panel, level, _sig = refresh_shell(2, None)
             *_head, table, _status, _stop = session.refresh(1, session_id)
         assert level is None
         assert "acknowledged by nurse" in text_of(panel)
         assert "re-measured, cuff repositioned" in text_of(table)
     finally:
+        queries.context_of(app.server).reader.close()
         commands.close()
 
 
