@@ -11,7 +11,7 @@ and for the 4-hour one, so the caches of the dashboard see the store change as i
 - the same through Dash's HTTP endpoint as a browser opening the page (login check, callback
   dispatch, JSON of every tile);
 - the shell (banner and alarms panel): every page runs it each refresh, beside the page's own;
-- the live snapshot both read, which one background thread reads from the store every 250 ms
+- the live snapshot both read, which one background thread reads from the store every 100 ms
   for every browser (the refreshes above run while it does);
 - session view, first load: a 4-hour session at 1 Hz opened with nothing cached;
 - session view, refresh: the same view refreshed while open (its history cached).
@@ -170,8 +170,8 @@ def main() -> None:
                     rows.append(("shell refresh (banner, alarms; every page)",
                                  timed(lambda: refresh_shell(1, None), args.runs, every_s), "-"))
                     # What the two refreshes no longer wait for: the one background read of the
-                    # store, every 250 ms, for every browser (as it runs, beside the writer).
-                    rows.append(("live snapshot read (background, every 250 ms)",
+                    # store, every 100 ms, for every browser (as it runs, beside the writer).
+                    rows.append(("live snapshot read (background, every 100 ms)",
                                  timed(context.reader.refresh, args.runs,
                                        context.reader.period_s), "-"))
                     cold = max(5, args.runs // 4)

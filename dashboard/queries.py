@@ -68,7 +68,7 @@ class DashboardContext:
 
     store: Store
     settings: Settings
-    refresh_ms: int = 500  # a new value shows within this + the live reader's 0.25 s + the pipeline
+    refresh_ms: int = 500  # a new value shows within this + the live reader's 0.1 s + the pipeline
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW
     profile_name: str = "default"
     limits: tuple[Any, ...] = ()  # figures.Limit lines of the profile in force

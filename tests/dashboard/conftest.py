@@ -235,7 +235,7 @@ def app(store, settings, users) -> Iterator[Any]:
 
 def reread(app: Any) -> None:
     """The live snapshot read again now, after the test stored something: the overview and the
-    shell show the newest snapshot, and the reader's own next read is up to 250 ms away."""
+    shell show the newest snapshot, and the reader's own next read is up to 100 ms away."""
     queries.context_of(app.server).reader.refresh()
 
 
