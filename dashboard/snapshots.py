@@ -47,7 +47,7 @@ class Snapshot:
     live: Live  # `queries.active`: the active sessions, their newest readings, events, alerts
     trends: Mapping[str, Sequence[Reading]]  # their sparklines (`queries.TrendCache`)
     read_at: datetime  # the dashboard's clock when the read began ("updated at" on screen)
-    taken: float  # monotonic seconds when the read ended: its freshness
+    taken: float  # monotonic seconds when the read began: how old its data may be
 
 
 class LiveReader:
@@ -96,14 +96,14 @@ class LiveReader:
     def refresh(self) -> Snapshot:
         """Read a snapshot now and make it the newest (the reader's loop calls this; so may a
         test that has just stored something)."""
-        began = self._clock()
+        began, taken = self._clock(), self._monotonic()
         try:
             live = active(self._store, began, self._window)
             trends = self._trends.get(self._store, [s.session for s in live.sessions], began)
         except StoreError as err:
             self._failed(str(err))
             raise
-        snapshot = Snapshot(live, trends, began, self._monotonic())
+        snapshot = Snapshot(live, trends, began, taken)
         with self._lock:
             if self._newest is None or snapshot.taken >= self._newest.taken:
                 self._newest = snapshot
