@@ -315,17 +315,6 @@ def session_origin(events: pd.DataFrame, readings: pd.DataFrame) -> tuple[pd.Tim
     return None, "dose"
 
 
-def overview_frame(
-    store: Store,
-    now: datetime,
-    window: timedelta = DEFAULT_ACTIVE_WINDOW,
-    stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
-) -> pd.DataFrame:
-    """`overview_rows` of the active sessions, as a frame."""
-    return pd.DataFrame(overview_rows(active(store, now, window), now, stale_after),
-                        columns=list(OVERVIEW_COLUMNS))
-
-
 def overview_rows(
     live: Live,
     now: datetime,

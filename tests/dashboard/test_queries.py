@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -10,6 +13,11 @@ from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import Kind, SessionEventType
 from vitals.storage.base import Batch
+
+
+def overview(store: Any, now: datetime = NOW) -> list[dict[str, Any]]:
+    """The overview's rows, as its refresh builds them from the live read."""
+    return queries.overview_rows(queries.active(store, now), now)
 
 
 def test_readings_frame_has_one_row_per_reading_in_time_order_with_utc_times(store):
@@ -51,9 +59,7 @@ def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store)
                 event("ended", NOW - minutes(0.5), SessionEventType.END)],
     ))
 
-    frame = queries.overview_frame(store, NOW, minutes(30))
-
-    assert list(frame["session"]) == ["live"]
+    assert [row["session"] for row in overview(store)] == ["live"]
 
 
 def test_overview_row_carries_latest_values_ages_and_minutes_since_dose(store):
@@ -63,8 +69,9 @@ def test_overview_row_carries_latest_values_ages_and_minutes_since_dose(store):
         events=[event("a", NOW - minutes(42), SessionEventType.DOSE)],
     ))
 
-    row = queries.overview_frame(store, NOW).iloc[0]
+    [row] = overview(store)
 
+    assert set(row) == set(queries.OVERVIEW_COLUMNS)
     assert (row["systolic"], row["diastolic"], row["hr"], row["spo2"]) == (150, 95, 88, 97)
     assert row["bp_age_s"] == pytest.approx(120)
     assert row["since_dose_min"] == pytest.approx(42)
@@ -84,7 +91,7 @@ def test_values_older_than_the_guidance_expects_are_stale(
     store.write(Batch(readings=[bp("a", NOW - minutes(bp_age_min), 120, 80),
                                 hr("a", NOW - minutes(hr_age_s / 60), 70)]))
 
-    row = queries.overview_frame(store, NOW).iloc[0]
+    [row] = overview(store)
 
     assert (bool(row["bp_stale"]), bool(row["hr_stale"])) == (bp_stale, hr_stale)
     assert bool(row["spo2_stale"])  # never measured counts as stale
@@ -93,7 +100,7 @@ def test_values_older_than_the_guidance_expects_are_stale(
 def test_a_reading_stamped_in_the_future_has_age_zero_not_negative(store):
     store.write(Batch(readings=[hr("a", NOW + minutes(1), 70)]))
 
-    row = queries.overview_frame(store, NOW).iloc[0]
+    [row] = overview(store)
 
     assert row["hr_age_s"] == 0 and not row["hr_stale"]
 
@@ -101,7 +108,7 @@ def test_a_reading_stamped_in_the_future_has_age_zero_not_negative(store):
 def test_heart_rate_falls_back_to_the_oximeter_pulse_without_an_hr_stream(store):
     store.write(Batch(readings=[spo2("a", NOW, 96, pulse=77)]))
 
-    assert queries.overview_frame(store, NOW).iloc[0]["hr"] == 77
+    assert overview(store)[0]["hr"] == 77
 
 
 def test_overview_row_names_the_highest_active_alarm_and_counts_them(store):
@@ -110,7 +117,7 @@ def test_overview_row_names_the_highest_active_alarm_and_counts_them(store):
         alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH, message="SBP high"),
     ]))
 
-    row = queries.overview_frame(store, NOW).iloc[0]
+    [row] = overview(store)
 
     assert (row["alarm_priority"], row["alarm_message"], row["alarm_count"]) == (
         "high", "SBP high", 2)
@@ -161,7 +168,6 @@ def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_
     """A time-compressed simulation stamps readings ahead of now: its dose is 30 min ago for it."""
     from datetime import UTC, datetime, timedelta
 
-    from dashboard.queries import overview_frame
     from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
     from vitals.storage.base import Batch
     from vitals.storage.sqlite import SqliteStore
@@ -173,8 +179,8 @@ def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_
         events=[SessionEvent("fast", SessionEventType.START, now),
                 SessionEvent("fast", SessionEventType.DOSE, now)],
     ))
-    frame = overview_frame(store, now)
-    assert frame.loc[0, "since_dose_min"] == 30
+    [row] = overview(store, now)
+    assert row["since_dose_min"] == 30
 
 
 def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path):
