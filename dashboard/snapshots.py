@@ -139,6 +139,7 @@ class LiveReader:
 
     def _loop(self) -> None:
         next_read = self._monotonic()
+        failing = False  # log an outage once when it begins and once when it ends, not per read
         while not self._closed.wait(max(0.0, next_read - self._monotonic())):
             with self._lock:
                 if self._monotonic() - self._asked > self.idle_s:
@@ -150,7 +151,16 @@ class LiveReader:
             try:
                 self.refresh()
             except StoreError as err:
-                log.warning("live reader cannot read the store: %s", err)
+                if not failing:
+                    log.warning("live reader cannot read the store: %s", err)
+                failing = True
+                continue
             except Exception as err:  # never a silent stop: the pages show it as a failure
-                log.exception("live reader failed")
+                if not failing:
+                    log.exception("live reader failed")
+                failing = True
                 self._failed(f"the dashboard's database reader failed: {err!r}")
+                continue
+            if failing:
+                log.warning("live reader reads the store again")
+                failing = False

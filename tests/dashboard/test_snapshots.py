@@ -69,6 +69,25 @@ def test_a_failed_read_is_reported_not_hidden_behind_the_last_snapshot(store, re
     wait_until(lambda: _fails(reader), WAIT_S, "the reader to report the failed read")
 
 
+def test_an_outage_is_logged_once_not_at_every_read(store, reader, caplog):
+    store.write(Batch(readings=[hr("a", NOW, 70)]))
+    assert sessions(reader) == ["a"]
+    failures: set[float] = set()
+
+    store.close()
+
+    def failed_three_times() -> bool:
+        _fails(reader)  # a request keeps the reader from idling out
+        if reader._failure is not None:
+            failures.add(reader._failure[0])
+        return len(failures) >= 3
+
+    wait_until(failed_three_times, WAIT_S, "the reader to fail three reads")
+    warnings = [r for r in caplog.records
+                if r.name == "dashboard.snapshots" and r.levelname == "WARNING"]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+
+
 def _fails(reader: LiveReader) -> bool:
     try:
         reader.snapshot()
