@@ -238,8 +238,9 @@ class IngestWorker:
         self.client.loop_stop()
         c = self.pipeline.counters
         log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d, "
-                 "stored %d, forwarded %d, judged for others %d", c.received, c.readings,
-                 c.events, c.rejected, c.alerts, c.stored, c.forwarded, c.judged_for_others)
+                 "stored %d in %d writes, forwarded %d, judged for others %d", c.received,
+                 c.readings, c.events, c.rejected, c.alerts, c.stored, c.stored_batches,
+                 c.forwarded, c.judged_for_others)
 
     @property
     def backlog(self) -> int:
@@ -506,15 +507,16 @@ class IngestWorker:
 
     def _ack(self, messages: list[Inbound]) -> None:
         generation = self._generation
-        acked = 0
         # Finished before the acks go out: the broker's answer (the next messages) may arrive
         # at once, and the backlog must count only what is really still held.
         self._inbox.finished(len(messages))
-        for message in messages:
-            if message.qos > 0 and message.generation == generation:
+        current = [m for m in messages if m.qos > 0 and m.generation == generation]
+        # One write for the whole batch (we subscribe at QoS 1; a QoS 2 one is paho's alone).
+        self.client.ack_all([m.mid for m in current if m.qos == 1])
+        for message in current:
+            if message.qos == 2:
                 self.client.ack(message.mid, message.qos)
-                acked += 1
-        self.pipeline.counters.acknowledged += acked
+        self.pipeline.counters.acknowledged += len(current)
 
     def _publish(self, topic: str, document: dict[str, object],
                  retain: bool = False) -> mqtt.MQTTMessageInfo:
