@@ -313,8 +313,9 @@ def decode_json(payload: bytes) -> dict[str, Any]:
     document = from_json_or_standard(payload)
     if not isinstance(document, dict):
         raise InvalidMessage(f"payload must be a JSON object, got {type(document).__name__}")
-    if any(isinstance(v, dict | list) for v in document.values()) and (
-            _depth(document) > MAX_JSON_DEPTH):
+    # Nesting needs a second `{` or a `[` in the bytes (JSON cannot escape its brackets), so
+    # a flat reading skips the walk.
+    if (b"[" in payload or payload.count(b"{") > 1) and _depth(document) > MAX_JSON_DEPTH:
         raise InvalidMessage(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
     return document
 
