@@ -35,6 +35,7 @@ Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import queue
@@ -86,6 +87,10 @@ RECONNECT_MAX_SECONDS = 30
 # How long a write waits for the broker to confirm its forwards (the PUBACKs have usually
 # arrived while the batch was being stored).
 FORWARD_TIMEOUT_SECONDS = 10.0
+# The worker allocates tens of objects per message; at Python's default threshold (a young
+# collection every 700 allocations) the cyclic garbage collector took ~20% of the CPU of a
+# backlog drain. Hardly anything here forms cycles, so collecting every 10,000 costs no memory.
+GC_YOUNG_THRESHOLD = 10_000
 RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
@@ -605,6 +610,7 @@ def build_engine(settings: Settings) -> AlertEngine:
 
 def run_worker(settings: Settings) -> None:
     """`vitals ingest`: run until SIGTERM or SIGINT, then shut down gracefully."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # the process is ours
     store = open_store(settings)
     store.ping()
     worker = IngestWorker(settings, store, build_engine(settings))
