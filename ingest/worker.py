@@ -608,9 +608,14 @@ def build_engine(settings: Settings) -> AlertEngine:
     return AlertEngine(load_profile(settings.profile), stale_seconds=settings.stale_seconds)
 
 
+def tune_gc() -> None:
+    """The garbage collector's setting for a process that runs the ingest (`GC_YOUNG_THRESHOLD`)."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run_worker(settings: Settings) -> None:
     """`vitals ingest`: run until SIGTERM or SIGINT, then shut down gracefully."""
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # the process is ours
+    tune_gc()  # the process is ours
     store = open_store(settings)
     store.ping()
     worker = IngestWorker(settings, store, build_engine(settings))
