@@ -283,4 +283,3 @@ class _ChunkedReader:
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
-
