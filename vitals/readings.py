@@ -235,6 +235,7 @@ class Topic:
 
 
 GATT_LEAF: Final = "gatt"
+_KIND_OF_LEAF: Final = {kind.value: kind for kind in Kind}  # `Kind(leaf)` is Python-level code
 OBSERVATION_LEAF: Final = "observation"
 _EVENT_LEAVES: Final = ("session", "ack")
 
@@ -257,7 +258,7 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
             return _acknowledgement(where.session, document, received_at)
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at)
-        return _reading(where.session, Kind(where.leaf), document, received_at)
+        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
