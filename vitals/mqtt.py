@@ -139,10 +139,11 @@ class _Client(mqtt.Client):
     next `select`.
 
     A PUBLISH at QoS 0 or 1 (MQTT 3.1.1) that lies whole in a chunk is taken from it and handed
-    to `on_message` directly (`_packet_read`): paho's generic path (a dict per packet, a `recv`
-    per byte of length, a topic-filter walk for `message_callback_add`, a debug log line) costs
-    several times what the message does. Everything else (any other packet, QoS 2, MQTT 5, a
-    packet cut by the chunk's end, a client with per-filter callbacks) goes through paho.
+    to `on_message` directly (`_packet_read`, which also reads the next chunk): paho's generic
+    path (a dict per packet, a `recv` per byte of length, a topic-filter walk for
+    `message_callback_add`, a debug log line) costs several times what the message does.
+    Everything else (any other packet, QoS 2, MQTT 5, a packet cut by the chunk's end, a client
+    with per-filter callbacks) goes through paho.
 
     `ack_all` acknowledges many QoS 1 messages in one write: paho's `ack` queues, wakes the
     network thread and sends each 4-byte PUBACK on its own.
@@ -177,6 +178,14 @@ class _Client(mqtt.Client):
     def _packet_read(self) -> mqtt.MQTTErrorCode:  # type: ignore[override]
         sock = self._sock
         if type(sock) is _ChunkedReader and self._in_packet["command"] == 0:
+            if sock.refill and not sock.buffered:
+                try:
+                    sock.fill()
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    return mqtt.MQTT_ERR_AGAIN  # nothing to read now: paho's answer too
+                except OSError as err:
+                    self._easy_log(mqtt.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+                    return mqtt.MQTT_ERR_CONN_LOST
             packet = sock.whole_packet()
             if packet is not None:
                 command, body = packet
@@ -249,6 +258,14 @@ class _ChunkedReader:
         data = self._chunk[self._position : self._position + size]
         self._position += len(data)
         return data
+
+    def fill(self) -> None:
+        """Read the next chunk once everything read before is handed out (an end of stream is
+        left for `recv` to report); raises what the socket's `recv` raises."""
+        if self._position >= len(self._chunk):
+            chunk = self._sock.recv(READ_CHUNK_BYTES)
+            if chunk:
+                self._chunk, self._position = chunk, 0
 
     def whole_packet(self) -> tuple[int, bytes] | None:
         """The next MQTT packet (command byte, body) if it lies whole in the chunk, else None."""
