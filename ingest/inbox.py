@@ -24,18 +24,24 @@ class Inbox(Generic[T]):
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._unfinished = 0
+        self._waiting = 0  # takers waiting for an item: only they need a notification
 
     def put(self, item: T) -> None:
         with self._lock:
             self._items.append(item)
             self._unfinished += 1
-            self._arrived.notify()
+            if self._waiting:
+                self._arrived.notify()
 
     def take(self, limit: int, timeout: float) -> list[T]:
         """Up to `limit` items in order, waiting up to `timeout` s for the first; [] if none."""
         with self._lock:
             if not self._items:
-                self._arrived.wait(timeout)
+                self._waiting += 1
+                try:
+                    self._arrived.wait(timeout)
+                finally:
+                    self._waiting -= 1
             items = self._items
             count = min(limit, len(items))
             return [items.popleft() for _ in range(count)]

@@ -35,6 +35,7 @@ Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import queue
@@ -86,6 +87,10 @@ RECONNECT_MAX_SECONDS = 30
 # How long a write waits for the broker to confirm its forwards (the PUBACKs have usually
 # arrived while the batch was being stored).
 FORWARD_TIMEOUT_SECONDS = 10.0
+# The worker allocates tens of objects per message; at Python's default threshold (a young
+# collection every 700 allocations) the cyclic garbage collector took ~20% of the CPU of a
+# backlog drain. Hardly anything here forms cycles, so collecting every 10,000 costs no memory.
+GC_YOUNG_THRESHOLD = 10_000
 RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
@@ -238,8 +243,9 @@ class IngestWorker:
         self.client.loop_stop()
         c = self.pipeline.counters
         log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d, "
-                 "stored %d, forwarded %d, judged for others %d", c.received, c.readings,
-                 c.events, c.rejected, c.alerts, c.stored, c.forwarded, c.judged_for_others)
+                 "stored %d in %d writes, forwarded %d, judged for others %d", c.received,
+                 c.readings, c.events, c.rejected, c.alerts, c.stored, c.stored_batches,
+                 c.forwarded, c.judged_for_others)
 
     @property
     def backlog(self) -> int:
@@ -506,15 +512,16 @@ class IngestWorker:
 
     def _ack(self, messages: list[Inbound]) -> None:
         generation = self._generation
-        acked = 0
         # Finished before the acks go out: the broker's answer (the next messages) may arrive
         # at once, and the backlog must count only what is really still held.
         self._inbox.finished(len(messages))
-        for message in messages:
-            if message.qos > 0 and message.generation == generation:
+        current = [m for m in messages if m.qos > 0 and m.generation == generation]
+        # One write for the whole batch (we subscribe at QoS 1; a QoS 2 one is paho's alone).
+        self.client.ack_all([m.mid for m in current if m.qos == 1])
+        for message in current:
+            if message.qos == 2:
                 self.client.ack(message.mid, message.qos)
-                acked += 1
-        self.pipeline.counters.acknowledged += acked
+        self.pipeline.counters.acknowledged += len(current)
 
     def _publish(self, topic: str, document: dict[str, object],
                  retain: bool = False) -> mqtt.MQTTMessageInfo:
@@ -601,8 +608,14 @@ def build_engine(settings: Settings) -> AlertEngine:
     return AlertEngine(load_profile(settings.profile), stale_seconds=settings.stale_seconds)
 
 
+def tune_gc() -> None:
+    """The garbage collector's setting for a process that runs the ingest (`GC_YOUNG_THRESHOLD`)."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run_worker(settings: Settings) -> None:
     """`vitals ingest`: run until SIGTERM or SIGINT, then shut down gracefully."""
+    tune_gc()  # the process is ours
     store = open_store(settings)
     store.ping()
     worker = IngestWorker(settings, store, build_engine(settings))

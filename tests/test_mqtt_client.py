@@ -76,3 +76,117 @@ def test_a_held_client_reads_nothing_until_released_and_then_everything(
         for client in (sender, receiver):
             client.disconnect()
             client.loop_stop()
+
+
+def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) -> None:
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    client.subscribe(subscription, qos=qos)
+    assert subscribed.wait(10), "no SUBACK"
+
+
+def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto: MosquittoServer):
+    """The guard on the private hook `_packet_read`: if paho stops calling it, messages still
+    arrive but each costs paho's generic path again; this test then fails."""
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    sender = make_client(endpoint)
+    sender.connect(endpoint.host, endpoint.port)
+    sender.loop_start()
+    receiver = make_client(endpoint)
+    generic = []
+    handle_publish = receiver._handle_publish
+    receiver._handle_publish = lambda: (generic.append(1), handle_publish())[1]
+    received: list[tuple[str, bytes, int, bool]] = []
+    receiver.on_message = lambda _c, _u, m: received.append(
+        (m.topic, bytes(m.payload), m.qos, m.retain))
+    try:
+        sender.publish("fast/retained", b"kept", qos=1, retain=True).wait_for_publish(10)
+        _connected(receiver, endpoint, "fast/#")
+        wait_until(lambda: len(received) == 1, 10, "the retained message")
+        infos = [sender.publish(f"fast/{n % 3}", str(n).encode(), qos=n % 2)
+                 for n in range(2000)]
+        for info in infos:
+            info.wait_for_publish(10)
+        wait_until(lambda: len(received) == 2001, 30, "every message")
+        assert received[0] == ("fast/retained", b"kept", 1, True)
+        for qos in (0, 1):  # the broker keeps the order within a QoS, not across them
+            assert [m for m in received[1:] if m[2] == qos] == [
+                (f"fast/{n % 3}", str(n).encode(), qos, False) for n in range(qos, 2000, 2)]
+        # Only a packet cut by a chunk's end goes paho's way.
+        assert len(generic) < 100, f"{len(generic)} of 2001 publishes took paho's generic path"
+    finally:
+        for client in (sender, receiver):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_per_filter_callbacks_still_get_their_messages(mosquitto: MosquittoServer):
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    receiver = make_client(endpoint)
+    filtered: list[bytes] = []
+    other: list[bytes] = []
+    receiver.message_callback_add("cb/special", lambda _c, _u, m: filtered.append(m.payload))
+    receiver.on_message = lambda _c, _u, m: other.append(m.payload)
+    sender = make_client(endpoint)
+    try:
+        _connected(receiver, endpoint, "cb/#")
+        sender.connect(endpoint.host, endpoint.port)
+        sender.loop_start()
+        for n in range(20):
+            sender.publish("cb/special" if n % 2 else "cb/plain", str(n).encode(), qos=1)
+        wait_until(lambda: len(filtered) + len(other) == 20, 10, "every message")
+        assert filtered == [str(n).encode() for n in range(1, 20, 2)]
+        assert other == [str(n).encode() for n in range(0, 20, 2)]
+    finally:
+        for client in (sender, receiver):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
+        mosquitto: MosquittoServer):
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    client_id = f"bulk-{threading.get_ident()}"
+    sender = make_client(endpoint)
+    received: list[tuple[bytes, int]] = []
+
+    def consumer():
+        client = make_client(endpoint, client_id, persistent=True, manual_ack=True, inflight=500)
+        client.on_message = lambda _c, _u, m: received.append((bytes(m.payload), m.mid))
+        return client
+
+    first = consumer()
+    try:
+        _connected(first, endpoint, "bulk/test")
+        sender.connect(endpoint.host, endpoint.port)
+        sender.loop_start()
+        for n in range(300):
+            sender.publish("bulk/test", str(n).encode(), qos=1)
+        wait_until(lambda: len(received) == 300, 30, "every message")
+        first.ack_all([mid for _, mid in received[:200]])
+        # The acknowledgements are on the wire once a later request has its answer (TCP keeps
+        # the order): a subscription's SUBACK.
+        subscribed = threading.Event()
+        first.on_subscribe = lambda *_: subscribed.set()
+        first.subscribe("bulk/other", qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+    finally:
+        first.disconnect()
+        first.loop_stop()
+    redelivered = len(received)
+    second = consumer()
+    try:
+        second.connect(endpoint.host, endpoint.port)  # the session keeps the subscription
+        second.loop_start()
+        wait_until(lambda: len(received) == redelivered + 100, 30, "the unacknowledged ones")
+        assert [payload for payload, _ in received[redelivered:]] == [
+            str(n).encode() for n in range(200, 300)]
+        # And no more: absence is observed over a while.
+        assert not threading.Event().wait(0.5)
+        assert len(received) == redelivered + 100
+    finally:
+        for client in (sender, second):
+            client.disconnect()
+            client.loop_stop()

@@ -235,6 +235,7 @@ class Topic:
 
 
 GATT_LEAF: Final = "gatt"
+_KIND_OF_LEAF: Final = {kind.value: kind for kind in Kind}  # `Kind(leaf)` is Python-level code
 OBSERVATION_LEAF: Final = "observation"
 _EVENT_LEAVES: Final = ("session", "ack")
 
@@ -257,7 +258,7 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
             return _acknowledgement(where.session, document, received_at)
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at)
-        return _reading(where.session, Kind(where.leaf), document, received_at)
+        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
@@ -313,8 +314,9 @@ def decode_json(payload: bytes) -> dict[str, Any]:
     document = from_json_or_standard(payload)
     if not isinstance(document, dict):
         raise InvalidMessage(f"payload must be a JSON object, got {type(document).__name__}")
-    if any(isinstance(v, dict | list) for v in document.values()) and (
-            _depth(document) > MAX_JSON_DEPTH):
+    # Nesting needs a second `{` or a `[` in the bytes (JSON cannot escape its brackets), so
+    # a flat reading skips the walk.
+    if (b"[" in payload or payload.count(b"{") > 1) and _depth(document) > MAX_JSON_DEPTH:
         raise InvalidMessage(f"payload JSON is nested deeper than {MAX_JSON_DEPTH} levels")
     return document
 

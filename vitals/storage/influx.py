@@ -538,12 +538,13 @@ def batch_lines(batch: Batch) -> list[str]:
 
 
 def reading_line(reading: Reading) -> str:
-    clash = READING_META.intersection(reading.values)
-    if clash:
-        raise ValueError(f"reading value names clash with the schema: {sorted(clash)}")
+    if not READING_META.isdisjoint(reading.values):
+        clash = sorted(READING_META.intersection(reading.values))
+        raise ValueError(f"reading value names clash with the schema: {clash}")
     fields: dict[str, lineprotocol.FieldValue | None] = dict(reading.values)
     fields["time_inferred"] = reading.time_inferred
-    fields["problems"] = ",".join(p.value for p in reading.problems) or None
+    if reading.problems:
+        fields["problems"] = ",".join([p.value for p in reading.problems])
     return lineprotocol.line(
         reading.kind.value,
         {"session": reading.session, "device": reading.device},

@@ -75,11 +75,11 @@ def line(
     """One point: tags and fields that are None (or empty tags) are left out; at least one
     field must remain. Tags are sorted by key, as InfluxDB recommends."""
     head = series(measurement, tuple(tags.items()))
-    field_text = ",".join(
+    field_text = ",".join([  # a list: `join` makes one from a generator anyway
         f"{escape_key(key)}={format_field(value)}"
         for key, value in fields.items()
         if value is not None
-    )
+    ])
     if not field_text:
         raise ValueError(f"a {measurement!r} point needs at least one field")
     if isinstance(time_us, bool) or not isinstance(time_us, int):
