@@ -11,6 +11,15 @@ from vitals.mqtt import READ_CHUNK_BYTES, make_client
 from vitals.settings import MqttEndpoint
 
 
+def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) -> None:
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    client.subscribe(subscription, qos=qos)
+    assert subscribed.wait(10), "no SUBACK"
+
+
 def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: MosquittoServer):
     endpoint = MqttEndpoint.parse(mosquitto.url)
     # Small messages by the thousand (many per chunk, some cut by a chunk's end) and a few
@@ -19,16 +28,11 @@ def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: Mo
         1 + n % 500 for n in range(3000)]
     sent = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
     received: list[bytes] = []
-    subscribed = threading.Event()
     receiver = make_client(endpoint)
-    receiver.on_subscribe = lambda *_: subscribed.set()
     receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
-    receiver.connect(endpoint.host, endpoint.port)
-    receiver.loop_start()
     sender = make_client(endpoint, inflight=100)
     try:
-        receiver.subscribe("chunks/test", qos=1)
-        assert subscribed.wait(10), "no SUBACK"
+        _connected(receiver, endpoint, "chunks/test")
         sender.connect(endpoint.host, endpoint.port)
         sender.loop_start()
         for payload in sent:
@@ -43,22 +47,16 @@ def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: Mo
             client.loop_stop()
 
 
-
 def test_a_held_client_reads_nothing_until_released_and_then_everything(
         mosquitto: MosquittoServer):
     endpoint = MqttEndpoint.parse(mosquitto.url)
     held = threading.Event()
     received: list[bytes] = []
-    subscribed = threading.Event()
     receiver = make_client(endpoint, hold=held.is_set)
-    receiver.on_subscribe = lambda *_: subscribed.set()
     receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
-    receiver.connect(endpoint.host, endpoint.port)
-    receiver.loop_start()
     sender = make_client(endpoint)
     try:
-        receiver.subscribe("hold/test", qos=1)
-        assert subscribed.wait(10), "no SUBACK"
+        _connected(receiver, endpoint, "hold/test")
         held.set()
         sender.connect(endpoint.host, endpoint.port)
         sender.loop_start()
@@ -76,15 +74,6 @@ def test_a_held_client_reads_nothing_until_released_and_then_everything(
         for client in (sender, receiver):
             client.disconnect()
             client.loop_stop()
-
-
-def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) -> None:
-    subscribed = threading.Event()
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect(endpoint.host, endpoint.port)
-    client.loop_start()
-    client.subscribe(subscription, qos=qos)
-    assert subscribed.wait(10), "no SUBACK"
 
 
 def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto: MosquittoServer):
