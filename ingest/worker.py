@@ -515,12 +515,10 @@ class IngestWorker:
         # Finished before the acks go out: the broker's answer (the next messages) may arrive
         # at once, and the backlog must count only what is really still held.
         self._inbox.finished(len(messages))
-        current = [m for m in messages if m.qos > 0 and m.generation == generation]
-        # One write for the whole batch (we subscribe at QoS 1; a QoS 2 one is paho's alone).
-        self.client.ack_all([m.mid for m in current if m.qos == 1])
-        for message in current:
-            if message.qos == 2:
-                self.client.ack(message.mid, message.qos)
+        # We subscribe at QoS 1, so the broker sends at most QoS 1; QoS 0 needs no ack. One
+        # write for the whole batch.
+        current = [m.mid for m in messages if m.qos == 1 and m.generation == generation]
+        self.client.ack_all(current)
         self.pipeline.counters.acknowledged += len(current)
 
     def _publish(self, topic: str, document: dict[str, object],
