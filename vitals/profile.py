@@ -121,10 +121,6 @@ class MetricSpec(_Model):
                 raise ValueError(f"source {source!r} must be '<bp|hr|spo2>.<field>'")
         return self
 
-    def values(self, kind: Kind, values: Mapping[str, float]) -> list[float]:
-        """The values of this metric carried by a reading of `kind`."""
-        return [values[name] for name in self.sources_in(kind) if name in values]
-
     def sources_in(self, kind: Kind) -> list[str]:
         """The field names of `kind` this metric reads, in the order of `sources`."""
         return [name for source_kind, _, name in (s.partition(".") for s in self.sources)
@@ -418,7 +414,7 @@ class Profile(_Model):
 
     def fields_of(self, kind: Kind) -> tuple[tuple[Metric, tuple[str, ...]], ...]:
         """The limit metrics a reading of `kind` can carry, each with the payload fields it
-        takes from it (`MetricSpec.values`, decided once), in `LIMIT_METRICS` order."""
+        takes from it (`MetricSpec.sources_in`, decided once), in `LIMIT_METRICS` order."""
         return self._tables().fields[kind]
 
     def _tables(self) -> _Tables:
@@ -433,12 +429,8 @@ class Profile(_Model):
                 for m in LIMIT_METRICS
             }
             fields = {
-                kind: tuple(
-                    (m, names) for m in LIMIT_METRICS
-                    if (names := tuple(name for source_kind, _, name in (
-                        source.partition(".") for source in self.metrics[m].sources)
-                        if source_kind == kind.value))
-                )
+                kind: tuple((m, names) for m in LIMIT_METRICS
+                            if (names := tuple(self.metrics[m].sources_in(kind))))
                 for kind in Kind
             }
             cached = _TABLES[id(self)] = (self, _Tables(rules, fields))

@@ -185,7 +185,7 @@ def evaluate(reading: Reading, state: SessionState, profile: Profile) -> list[Al
         return []
     events = _device_problems(reading, state, profile)
     values = reading.values
-    for metric, names in profile.fields_of(reading.kind):  # what `MetricSpec.values` picks
+    for metric, names in profile.fields_of(reading.kind):
         for name in names:
             if name in values:
                 value = values[name]

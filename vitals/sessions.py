@@ -266,15 +266,13 @@ def session_status(
 
     samples: dict[Metric, list[Sample]] = {m: [] for m in LIMIT_METRICS}
     blood_pressures: list[tuple[datetime, float, float]] = []
-    # Which metric values each kind of reading carries, asked once per kind, not per reading:
-    # a 4-hour session at 1 Hz is tens of thousands of readings.
-    carried = {kind: [(metric, name) for metric in LIMIT_METRICS
-                      for name in profile.metrics[metric].sources_in(kind)] for kind in Kind}
+    carried = {kind: profile.fields_of(kind) for kind in Kind}  # as the alert rules read them
     for reading in readings:
         values = reading.values
-        for metric, name in carried[reading.kind]:
-            if name in values:
-                samples[metric].append((reading.time, values[name]))
+        for metric, names in carried[reading.kind]:
+            for name in names:
+                if name in values:
+                    samples[metric].append((reading.time, values[name]))
         if reading.kind is Kind.BP:
             blood_pressures.append((reading.time, reading["systolic"], reading["diastolic"]))
 
