@@ -251,9 +251,8 @@ class InfluxStore:
             active = self._active_sessions(since)
             if not active:
                 return []
-            names = [f"s{i}" for i in range(len(active))]
-            match = " WHERE (" + " OR ".join(f'"session" = ${n}' for n in names) + ")"
-            params = dict(zip(names, active, strict=True))
+            clause, params = _any_session(active)
+            match = f" WHERE {clause}"
         kinds = ",".join(self._from(kind) for kind in Kind)
         results = self._query(
             [
