@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -36,50 +36,56 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
     """What is wrong with the ingest workers that reported a status, or None.
 
     No status at all says nothing (a deployment without status documents still has the
-    staleness check). A stopped worker was stopped on purpose; only when every worker is
-    stopped is nobody ingesting.
+    staleness check). Every worker is a full replica judging every session: one down of
+    several is named, with the replicas that carry on. A stopped worker was stopped on purpose;
+    only when every worker is stopped is nobody ingesting.
     """
     problems: list[str] = []
     stopped = 0
+    judging: list[str] = []  # running, fresh and able to take readings in
+    down: list[str] = []  # offline or silent: its share of alarms is carried by the others
     for key in sorted(statuses):
         document = statuses[key]
         name = str(document.get("client_id") or key)
         state = document.get("state")
         if state == "offline":
-            problems.append(f"ingest {name} is offline")
+            down.append(f"ingest {name} is offline")
             continue
         if state == "stopped":
             stopped += 1
             continue
-        if document.get("store") == "down":
-            since = document.get("store_down_since")
-            problems.append(f"ingest {name} cannot write to the database"
-                            + (f" since {since}" if since else ""))
-        if document.get("broker") == "down":
-            problems.append(f"ingest {name} has lost the MQTT broker")
         at = _time(document)
         interval = float(document.get("interval_s") or 5.0)
         if at is not None and (now - at).total_seconds() > SILENT_AFTER_INTERVALS * interval:
-            problems.append(f"ingest {name} silent for {(now - at).total_seconds():.0f} s")
+            down.append(f"ingest {name} silent for {(now - at).total_seconds():.0f} s")
+            continue
+        if document.get("broker") == "down":
+            problems.append(f"ingest {name} has lost the MQTT broker")
+            continue
+        judging.append(name)
+        if document.get("store") == "down":
+            since = document.get("store_down_since")
+            text = (f"ingest {name} cannot write to the database"
+                    + (f" since {since}" if since else "") + ": alarms are judged, nothing "
+                    "is stored")
+            if _window_full(document):
+                text += (f"; it holds its full window of {document.get('window')} readings, "
+                         "so newer readings wait unjudged")
+            problems.append(text)
+    if down and judging:
+        problems.append("; ".join(down) + f" (alarms continue on {', '.join(judging)})")
+    else:
+        problems += down
     if statuses and stopped == len(statuses):
         problems.append("no ingest worker is running")
-    problems += _unjudged_shards(statuses.values())
     return "; ".join(problems) + " — check the pipeline" if problems else None
 
 
-def _unjudged_shards(documents: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Sharded workers: a shard with no running worker leaves its sessions' alarms unjudged.
-
-    Each session is judged by the worker of its shard only, so one stopped (or never started)
-    worker of several is not "the others carry on": its sessions have no alarms at all.
-    """
-    documents = list(documents)
-    shards = max((int(d.get("shards") or 1) for d in documents), default=1)
-    if shards <= 1:
-        return []
-    running = {d.get("shard") for d in documents if d.get("state") == "running"}
-    return [f"no running ingest worker judges shard {k} of {shards}: its sessions have no alarms"
-            for k in range(shards) if k not in running]
+def _window_full(document: Mapping[str, Any]) -> bool:
+    """The worker holds as many unstored readings as the broker will send it unacknowledged."""
+    window, backlog = document.get("window"), document.get("backlog")
+    return (isinstance(window, int) and isinstance(backlog, int) and window > 0
+            and backlog >= window)
 
 
 class IngestStatus:

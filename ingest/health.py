@@ -10,11 +10,15 @@ as down (a broker that restarts without persistence forgets retained messages an
     {"state": "running", "time": "2026-11-28T17:05:00Z", "client_id": "vitals-ingest",
      "interval_s": 5.0, "broker": "up", "store": "up", "store_down_since": null,
      "received": 1200, "stored": 1180, "rejected": 20, "duplicates": 0, "alerts": 3,
-     "backlog": 0, "max_backlog": 812, "write_latency_ms": {"p50": 3.1, "p99": 12.4}}
+     "backlog": 0, "max_backlog": 812, "write_latency_ms": {"p50": 3.1, "p99": 12.4},
+     "state_restored": true, "window": 1000}
 
 `backlog` is the number of messages received and not yet stored and acknowledged (while the store
 is down it is what the worker holds; the broker keeps everything beyond it). `max_backlog` is its
-high-water mark since start, bounded by the broker's in-flight window.
+high-water mark since start, bounded by the broker's in-flight window. `window` is that window as
+configured: while the store is down and `backlog` reaches it, the broker sends nothing more and
+new readings wait unjudged (the dashboard says so). `state_restored` is false while a worker
+that started with the store down has not yet rebuilt its alarm state from storage.
 """
 
 from __future__ import annotations
@@ -60,10 +64,8 @@ class Snapshot:
     max_backlog: int
     write_latency_ms: Mapping[str, float | None]
     interval_s: float = STATUS_SECONDS
-    shard: int = 0
-    shards: int = 1
-    forwarded: int = 0  # messages of other shards' sessions sent to their owner to judge
-    judged_for_others: int = 0  # messages other workers received and forwarded here
+    state_restored: bool = True  # False: started while the store was down, not rebuilt yet
+    window: int = 0  # the most messages it may hold unacknowledged (its in-flight window)
 
 
 def status_document(snapshot: Snapshot) -> dict[str, Any]:
@@ -84,11 +86,9 @@ def status_document(snapshot: Snapshot) -> dict[str, Any]:
         "backlog": snapshot.backlog,
         "max_backlog": snapshot.max_backlog,
         "write_latency_ms": dict(snapshot.write_latency_ms),
+        "state_restored": snapshot.state_restored,
+        "window": snapshot.window,
     }
-    if snapshot.shards > 1:  # one of several workers judging pinned sessions
-        document |= {"shard": snapshot.shard, "shards": snapshot.shards,
-                     "forwarded": snapshot.forwarded,
-                     "judged_for_others": snapshot.judged_for_others}
     return document
 
 

@@ -6,9 +6,9 @@ owns what happens in between, so it is tested without a broker.
 A failure inside the alert rules must not lose the reading nor silence the session: the reading
 is still stored and a technical alarm says the rules failed.
 
-With several shards (`ingest.shards`) a cycle stores every valid message it received but judges
-only those of its own sessions, plus what other workers forwarded on its judge topic (judged, not
-stored again); the others come out as `forwards` for their owners.
+Every replica of the worker judges every message it receives, and every output is a function of
+the input alone (a reading's point identity, an alert event's (session, metric, rule, state,
+time)), so what two replicas store collapses into one record.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ingest.shards import Forwarded, shard_of, unwrap
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.mqtt import is_judge_topic, is_output, judge_topic
+from vitals.mqtt import is_output
 from vitals.readings import (
     Acknowledgement,
     Observation,
@@ -45,8 +44,6 @@ REJECTION_REASON_CHARS = 512
 
 
 Valid = Reading | SessionEvent | Observation | Acknowledgement
-# At one instant a start or dose governs a reading (as in `AlertEngine.restore`).
-_KIND_ORDER = {SessionEvent: 0, Observation: 1, Reading: 2, Acknowledgement: 3}
 
 
 def _identity(item: SessionEvent | Observation | Reading) -> tuple[object, ...]:
@@ -56,10 +53,6 @@ def _identity(item: SessionEvent | Observation | Reading) -> tuple[object, ...]:
     if isinstance(item, Observation):
         return ("observation", item.session, item.observation, item.by, item.time)
     return (item.session, item.kind, item.device, item.time)
-
-
-def _judging_order(item: tuple[Valid, datetime]) -> tuple[datetime, int]:
-    return item[0].time, _KIND_ORDER[type(item[0])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,39 +82,22 @@ class Counters:
     stored_batches: int = 0
     stored: int = 0  # readings, session events and observations written (redeliveries again)
     acknowledged: int = 0  # messages acknowledged to the broker after their batch was stored
-    forwarded: int = 0  # valid messages of other shards' sessions, sent to their owner to judge
-    judged_for_others: int = 0  # messages other workers received and forwarded here to judge
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
-class Forward:
-    """A valid message of another shard's session: to publish on that shard's judge topic."""
-
-    topic: str
-    message: Forwarded
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one cycle produced: `batch` to store, then `alerts` and `rejections` to publish,
-    and `forwards` for the owners of other sessions (acknowledge only once they have them)."""
+    """What one cycle produced: `batch` to store, then `alerts` and `rejections` to publish."""
 
     batch: Batch
     alerts: Sequence[AlertEvent]
     rejections: Sequence[Rejection]
-    forwards: Sequence[Forward] = ()
 
 
 class Pipeline:
-    def __init__(self, engine: AlertEngine, prefix: str = "vitals", *, shard: int = 0,
-                 shards: int = 1) -> None:
-        if not 0 <= shard < shards:
-            raise ValueError(f"shard {shard} is not one of {shards} shards")
+    def __init__(self, engine: AlertEngine, prefix: str = "vitals") -> None:
         self.engine = engine
         self.prefix = prefix
-        self.shard = shard
-        self.shards = shards
         self.counters = Counters()
         self._recent: OrderedDict[tuple[object, ...], None] = OrderedDict()
 
@@ -131,73 +107,38 @@ class Pipeline:
         observations: list[Observation] = []
         alerts: list[AlertEvent] = []
         rejections: list[Rejection] = []
-        forwards: list[Forward] = []
-        judged: list[tuple[Valid, datetime]] = []
         for message in messages:
             if is_output(message.topic, self.prefix):
                 continue  # our own alert or rejection coming back: acknowledged, not input
-            # Only a sharded worker subscribes to a judge topic.
-            forwarded = self.shards > 1 and is_judge_topic(message.topic, self.prefix)
-            if forwarded:
-                # Stored by the worker that received it: here it is only judged.
-                try:
-                    original = unwrap(message.payload)
-                except ValueError as err:
-                    rejections.append(self._reject_envelope(message, str(err)))
-                    continue
-                self.counters.judged_for_others += 1
-                topic, payload, received_at = original.topic, original.payload, original.received_at
-            else:
-                self.counters.received += 1
-                topic, payload, received_at = message.topic, message.payload, message.received_at
-            parsed = parse(topic, payload, received_at, self.prefix)
+            self.counters.received += 1
+            parsed = parse(message.topic, message.payload, message.received_at, self.prefix)
             if isinstance(parsed, Rejection):
-                if forwarded:  # valid where it was received: the workers run different versions
-                    rejections.append(self._reject_envelope(message, parsed.reason))
-                    continue
                 parsed = replace(parsed, topic=truncate(parsed.topic, REJECTION_TOPIC_CHARS),
                                  reason=truncate(parsed.reason, REJECTION_REASON_CHARS))
                 self._count_rejection(parsed)
                 rejections.append(parsed)
                 continue
-            if not forwarded:
-                if isinstance(parsed, SessionEvent):
-                    self.counters.events += 1
-                    events.append(parsed)
-                elif isinstance(parsed, Observation):
-                    self.counters.observations += 1
-                    observations.append(parsed)
-                elif isinstance(parsed, Reading):
-                    self.counters.readings += 1
-                    readings.append(parsed)
-            if forwarded or self.owns(parsed.session):
-                judged.append((parsed, received_at))
-            else:
-                forwards.append(Forward(
-                    judge_topic(self.prefix, shard_of(parsed.session, self.shards)),
-                    Forwarded(topic, payload, received_at)))
-        if self.shards > 1:
-            # A session's messages reach its engine by two paths (direct, or forwarded a few ms
-            # later) that may cross: what arrived together is judged in time order.
-            judged.sort(key=_judging_order)
-        for parsed, received_at in judged:
-            alerts += self._judge_message(parsed, received_at)
+            if isinstance(parsed, SessionEvent):
+                self.counters.events += 1
+                events.append(parsed)
+            elif isinstance(parsed, Observation):
+                self.counters.observations += 1
+                observations.append(parsed)
+            elif isinstance(parsed, Reading):
+                self.counters.readings += 1
+                readings.append(parsed)
+            alerts += self._judge_message(parsed, message.received_at)
         self.counters.alerts += len(alerts)
-        self.counters.forwarded += len(forwards)
         return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,
-                       rejections, forwards)
-
-    def owns(self, session: str) -> bool:
-        """True when this worker's engine judges `session` (always, with one shard)."""
-        return self.shards == 1 or shard_of(session, self.shards) == self.shard
+                       rejections)
 
     def restore(self, session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
                 alerts: Sequence[AlertEvent], observations: Sequence[Observation] = ()) -> None:
         """Rebuild a session's alarm state from storage after a restart (`AlertEngine.restore`).
 
         What was restored counts as judged: the broker redelivers what the last run stored but
-        did not acknowledge (and another shard forwards what it stored while this one was down);
-        judging it again would count it twice in baselines, hysteresis and sustained breaches.
+        did not acknowledge; judging it again would count it twice in baselines, hysteresis and
+        sustained breaches.
         """
         self.engine.restore(session, events, readings, alerts, observations)
         for item in sorted([*events, *observations, *readings], key=lambda x: x.time):
@@ -220,17 +161,6 @@ class Pipeline:
                                lambda o=parsed: self.engine.on_observation(o, received_at))
         return self._judge(parsed.session, parsed.time,
                            lambda r=parsed: self.engine.on_reading(r, received_at))
-
-    def _reject_envelope(self, message: Inbound, reason: str) -> Rejection:
-        """A forward that cannot be judged: refused loudly, never silently dropped."""
-        log.error("cannot judge a message forwarded on %s: %s", message.topic, reason[:200])
-        rejection = Rejection(
-            time=message.received_at, topic=truncate(message.topic, REJECTION_TOPIC_CHARS),
-            reason=truncate(f"forwarded message not judged: {reason}", REJECTION_REASON_CHARS),
-            payload=truncate(message.payload[:4096].decode("utf-8", "replace"),
-                             REJECTION_REASON_CHARS))
-        self._count_rejection(rejection)
-        return rejection
 
     def tick(self, now: datetime) -> Outcome:
         """Time-driven rules (no data, escalation), run while no message arrives."""

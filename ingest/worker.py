@@ -22,12 +22,18 @@ database, not even during an outage, as far as the in-flight window reaches. Bat
 naturally: one write takes everything judged while the previous write ran, so latency stays low
 at low load and writes grow large under load.
 
-Several workers (`VITALS_INGEST_SHARE_GROUP` + `VITALS_INGEST_SHARDS`): the shared subscription
-splits the messages; whoever receives one stores it, but only the owner of its session
-(`ingest.shards.shard_of`) judges it. Another shard's message is forwarded (QoS 1) to the owner's
-judge topic, which only the owner subscribes to, and the original is acknowledged only once it is
-stored and the broker confirmed the forward. What arrives on the judge topic is judged, its
-alarms published and stored, and acknowledged like any message; it is not stored again.
+Start without the database: alarm state is rebuilt from storage at start (`_restore`). If the
+store does not answer then, the worker starts anyway and judges from a blank state (readings
+start their sessions; an alarm acknowledged before the restart may sound again, never the
+reverse), holding acknowledgements. Once the store answers and everything judged meanwhile is
+written, the judging thread rebuilds every live session from the stored record, which by then
+holds the gap's readings and alarm events too: nothing is emitted again and no latch is lost.
+
+Replicas: run several identical workers, each with its own client id and persistent session,
+each taking every message and judging every session. Outputs are deterministic (point
+identities; alert events keyed by session, metric, rule, state and the time the rule made them
+due), so what replicas store collapses into one record and `<prefix>/<session>/alert` is
+at-least-once with that identity.
 
 Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.health`).
 """
@@ -38,17 +44,19 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import queue
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from ingest.fast_client import make_ingest_client
 from ingest.health import (
     STATUS_SECONDS,
     LatencyWindow,
@@ -60,13 +68,12 @@ from ingest.health import (
 )
 from ingest.inbox import Inbox
 from ingest.pipeline import Inbound, Outcome, Pipeline
-from ingest.shards import envelope
+from vitals.alerts import AlertEvent
 from vitals.engine import AlertEngine
-from vitals.errors import BrokerUnavailable
+from vitals.errors import BrokerUnavailable, ServiceUnavailable
 from vitals.mqtt import (
     alert_topic,
-    input_subscriptions,
-    make_client,
+    input_subscription,
     rejected_topic,
     status_topic,
 )
@@ -84,9 +91,6 @@ RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 30
-# How long a write waits for the broker to confirm its forwards (the PUBACKs have usually
-# arrived while the batch was being stored).
-FORWARD_TIMEOUT_SECONDS = 10.0
 # The worker allocates tens of objects per message; at Python's default threshold (a young
 # collection every 700 allocations) the cyclic garbage collector took ~20% of the CPU of a
 # backlog drain. Hardly anything here forms cycles, so collecting every 10,000 costs no memory.
@@ -107,8 +111,7 @@ class IngestWorker:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.pipeline = Pipeline(engine, settings.topic_prefix, shard=settings.ingest_shard,
-                                 shards=settings.ingest_shards)
+        self.pipeline = Pipeline(engine, settings.topic_prefix)
         self.clock = clock
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
@@ -132,15 +135,16 @@ class IngestWorker:
         self._state = State.RUNNING
         self._thread: threading.Thread | None = None
         self._writer: threading.Thread | None = None
-        # Judged batches waiting for the write, with their forwards to other shards; bounded by
-        # the broker's in-flight window.
+        # Judged batches waiting for the write; bounded by the broker's in-flight window.
         self._outbox: queue.Queue[_Judged | None] = queue.Queue()
+        self._unwritten = 0  # judged batches put in the outbox and not yet through `_write`
+        self._written = threading.Condition()
+        # Alarm state not yet rebuilt from storage (the store did not answer at start).
+        self._restore_pending = False
         self._stopped = False
-        self.client = make_client(
+        self.client = make_ingest_client(
             settings.mqtt,
             settings.ingest_client_id,
-            persistent=True,
-            manual_ack=True,
             inflight=settings.ingest_inflight,
             # Mosquitto 2.0 can send beyond its in-flight window while acknowledgements flow
             # (a drain): past twice the window we read no more until the writer catches up.
@@ -165,12 +169,18 @@ class IngestWorker:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self, connect_timeout: float = 10.0) -> None:
-        """Rebuild alarm state from storage, connect, subscribe, start processing."""
-        if self.settings.ingest_share_group and self.settings.ingest_shards == 1:
-            log.warning("shared group %r with one shard: if other workers share it, each judges "
-                        "only the part of a session it receives (set VITALS_INGEST_SHARDS and "
-                        "VITALS_INGEST_SHARD)", self.settings.ingest_share_group)
-        self._restore()
+        """Rebuild alarm state from storage (or later, if the store is down), connect,
+        subscribe, start processing."""
+        try:
+            failures = self._restore()
+        except StoreUnavailable as err:
+            # Alarms must not wait for the database: judge from a blank state until it answers.
+            log.error("%s: starting without the stored alarm state; alarms are judged and "
+                      "published, acknowledgements held until the database answers", err)
+            self._restore_pending = True
+            self._store_down_since = time.monotonic()
+            self._store_down_at = self.clock()
+            failures = []
         # Processing runs before the connection: a returning worker's session may bring its
         # backlog before the broker answers our subscriptions, and the client stops reading
         # past two in-flight windows held, so nobody taking them would hide the answer.
@@ -197,8 +207,8 @@ class IngestWorker:
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not accept the "
                 f"connection ({why}; check VITALS_MQTT_URL credentials)"
             )
-        # Started means subscribed: a forward from another shard before our judge subscription
-        # exists would be dropped by the broker.
+        # Started means subscribed: a message published before our subscription exists is
+        # dropped by the broker.
         if not self._subscribed.wait(connect_timeout) or self._refused_filters:
             self._abandon()
             why = (f"refused {', '.join(self._refused_filters)}" if self._refused_filters
@@ -207,6 +217,7 @@ class IngestWorker:
                 f"the MQTT broker at {endpoint.host}:{endpoint.port} did not grant the ingest's "
                 f"subscriptions ({why}; check the broker's ACL for the VITALS_MQTT_URL user)"
             )
+        self._emit(failures)
 
     def _abandon(self) -> None:
         self.stop(timeout=5.0)
@@ -243,9 +254,8 @@ class IngestWorker:
         self.client.loop_stop()
         c = self.pipeline.counters
         log.info("ingest stopped: received %d, readings %d, events %d, rejected %d, alerts %d, "
-                 "stored %d in %d writes, forwarded %d, judged for others %d", c.received,
-                 c.readings, c.events, c.rejected, c.alerts, c.stored, c.stored_batches,
-                 c.forwarded, c.judged_for_others)
+                 "stored %d in %d writes", c.received, c.readings, c.events, c.rejected,
+                 c.alerts, c.stored, c.stored_batches)
 
     @property
     def backlog(self) -> int:
@@ -255,6 +265,11 @@ class IngestWorker:
     @property
     def store_up(self) -> bool:
         return self._store_down_since is None
+
+    @property
+    def state_restored(self) -> bool:
+        """The alarm state was rebuilt from storage (False while the store has not answered)."""
+        return not self._restore_pending
 
     @property
     def alive(self) -> bool:
@@ -289,10 +304,8 @@ class IngestWorker:
             max_backlog=self.max_backlog,
             write_latency_ms=self._latency.summary(),
             interval_s=self.status_interval,
-            shard=self.settings.ingest_shard,
-            shards=self.settings.ingest_shards,
-            forwarded=c.forwarded,
-            judged_for_others=c.judged_for_others,
+            state_restored=self.state_restored,
+            window=self.settings.ingest_inflight,
         ))
 
     # --- MQTT callbacks (network thread): only hand over, never block ----------------------
@@ -304,10 +317,7 @@ class IngestWorker:
             self._connect_answered.set()
             return
         self._generation += 1
-        settings = self.settings
-        filters = input_subscriptions(
-            settings.topic_prefix, settings.ingest_share_group,
-            judge_shard=settings.ingest_shard if settings.ingest_shards > 1 else None)
+        filters = [input_subscription(self.settings.topic_prefix)]
         # Renewed on every connect: harmless when the broker kept them, needed when it did not.
         self._filters = filters
         client.subscribe([(f, 1) for f in filters])
@@ -360,6 +370,14 @@ class IngestWorker:
         """
         last_tick = time.monotonic()
         while True:
+            if self._restore_pending and self.store_up and not self._stop.is_set():
+                # The store answers again: rebuild from it once everything judged meanwhile is
+                # written (the one pause of judging, once per start; see the module docstring).
+                with self._written:
+                    self._written.wait_for(lambda: self._unwritten == 0, timeout=TICK_SECONDS)
+                if self._unwritten == 0:
+                    self._restore_late()
+                continue
             batch = self._take_batch(timeout=TICK_SECONDS)
             if batch:
                 try:
@@ -370,19 +388,42 @@ class IngestWorker:
                     self._give_up(batch)
                 else:
                     self._publish_alerts(outcome)
-                    self._outbox.put(_Judged(outcome, batch, self._publish_forwards(outcome)))
+                    self._to_writer(_Judged(outcome, batch))
             elif self._stop.is_set():
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
                 try:
-                    outcome = self.pipeline.tick(self.clock())
-                    if outcome.alerts:
-                        self._publish_alerts(outcome)
-                        self._outbox.put(_Judged(outcome, [], []))
+                    self._emit(self.pipeline.tick(self.clock()).alerts)
                 except Exception:
                     log.exception("time-driven rules failed")
             self._publish_status()
+
+    def _to_writer(self, judged: _Judged) -> None:
+        with self._written:
+            self._unwritten += 1
+        self._outbox.put(judged)
+
+    def _emit(self, alerts: Sequence[AlertEvent]) -> None:
+        """Publish alert events at once and hand them to the writer (no message to ack)."""
+        if alerts:
+            outcome = Outcome(Batch(alerts=list(alerts)), alerts, ())
+            self._publish_alerts(outcome)
+            self._to_writer(_Judged(outcome, []))
+
+    def _restore_late(self) -> None:
+        """The restore the start could not do, now that the store answers (judging thread)."""
+        started = time.perf_counter()
+        try:
+            failures = self._restore()
+        except StoreUnavailable as err:
+            self._store_unavailable(err)
+            return
+        self._restore_pending = False
+        log.warning("store answered: alarm state rebuilt from storage in %.0f ms",
+                    (time.perf_counter() - started) * 1000)
+        self._emit(failures)
+        self._publish_status(force=True)
 
     def _write_forever(self) -> None:
         """Store: one write takes every outcome that queued meanwhile; then rejections, acks."""
@@ -390,6 +431,8 @@ class IngestWorker:
             try:
                 first = self._outbox.get(timeout=TICK_SECONDS)
             except queue.Empty:
+                if not self.store_up:
+                    self._probe_store()  # nothing to write: ask whether the store is back
                 self._publish_status()
                 continue
             items = [first]
@@ -405,7 +448,12 @@ class IngestWorker:
                 count += len(item.messages)
             work = [item for item in items if item is not None]
             if work:
-                self._write(work)
+                try:
+                    self._write(work)
+                finally:
+                    with self._written:
+                        self._unwritten -= len(work)
+                        self._written.notify_all()
             if items[-1] is None:
                 return  # the judging thread has finished: everything it produced is written
             self._publish_status()
@@ -426,10 +474,9 @@ class IngestWorker:
                 for rejection in batch.rejections:
                     self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
                                   rejection_json(rejection))
-                if self._forwards_delivered([f for judged in work for f in judged.forwards]):
-                    # `_ack` counts them finished before anything in it can fail: never twice.
-                    finished = True
-                    self._ack(messages)
+                # `_ack` counts them finished before anything in it can fail: never twice.
+                finished = True
+                self._ack(messages)
         except Exception:  # the worker never dies; the messages stay unacknowledged
             log.exception("writing %d messages failed; they stay with the broker", len(messages))
         finally:
@@ -451,39 +498,41 @@ class IngestWorker:
         for alert in outcome.alerts:
             self._publish(alert_topic(self.settings.topic_prefix, alert.session), alert.to_json())
 
-    def _publish_forwards(self, outcome: Outcome) -> list[mqtt.MQTTMessageInfo]:
-        """Hand other shards' messages to their owners at once (judging waits on no write)."""
-        return [self._publish(forward.topic, envelope(forward.message))
-                for forward in outcome.forwards]
+    def _probe_store(self) -> None:
+        """While the store is down and nothing waits to be written: is it back?"""
+        try:
+            self.store.ping()
+        except StoreError:
+            return
+        self._store_back()
 
-    def _forwards_delivered(self, forwards: list[mqtt.MQTTMessageInfo]) -> bool:
-        """True once the broker has taken every forward (PUBACK): only then may the originals
-        be acknowledged, or an alarm could be lost with a forward that never arrived."""
-        deadline = time.monotonic() + FORWARD_TIMEOUT_SECONDS
-        for info in forwards:
-            with contextlib.suppress(RuntimeError, ValueError):  # not sent: judged below
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-            if not _published(info):
-                log.error("the broker did not confirm %d forwards to their judging workers "
-                          "within %.0f s; their messages stay unacknowledged (redelivered "
-                          "after the next reconnect)", len(forwards), FORWARD_TIMEOUT_SECONDS)
-                return False
-        return True
+    def _store_unavailable(self, err: StoreError) -> None:
+        if self._store_down_since is None:
+            # Once per outage, not once per attempt or per message.
+            self._store_down_since = time.monotonic()
+            self._store_down_at = self.clock()
+            log.error("store unavailable, holding %d messages unacknowledged (the broker "
+                      "keeps the rest) and retrying with backoff: %s", self.backlog, err)
+            self._publish_status(force=True)
+
+    def _store_back(self) -> None:
+        if self._store_down_since is not None:
+            log.warning("store back after %.1f s; writing the %d held messages",
+                        time.monotonic() - self._store_down_since, self.backlog)
+            self._store_down_since = None
+            self._store_down_at = None
+            self._publish_status(force=True)
 
     def _store(self, batch: Batch) -> bool:
+        if not len(batch):
+            return True  # only our own outputs came back: nothing to store, nothing learnt
         delay = RETRY_MIN_SECONDS
         while True:
             started = time.perf_counter()
             try:
                 self.store.write(batch)
             except StoreUnavailable as err:
-                if self._store_down_since is None:
-                    # Once per outage, not once per attempt or per message.
-                    self._store_down_since = time.monotonic()
-                    self._store_down_at = self.clock()
-                    log.error("store unavailable, holding %d messages unacknowledged (the broker "
-                              "keeps the rest) and retrying with backoff: %s", self.backlog, err)
-                    self._publish_status(force=True)
+                self._store_unavailable(err)
                 if self._stop.is_set():
                     log.warning("stopping while the store is down: %d messages stay with the "
                                 "broker for redelivery", self.backlog)
@@ -497,14 +546,8 @@ class IngestWorker:
                 # the messages with the broker rather than acknowledge what was not stored.
                 log.exception("store refused a batch of %d; not acknowledging it", len(batch))
                 return False
-            if len(batch):  # an empty batch (only our own outputs) is no write
-                self._latency.add((time.perf_counter() - started) * 1000)
-            if self._store_down_since is not None:
-                log.warning("store back after %.1f s; writing the %d held messages",
-                            time.monotonic() - self._store_down_since, self.backlog)
-                self._store_down_since = None
-                self._store_down_at = None
-                self._publish_status(force=True)
+            self._latency.add((time.perf_counter() - started) * 1000)
+            self._store_back()
             counters = self.pipeline.counters
             counters.stored_batches += 1
             counters.stored += len(batch.readings) + len(batch.events) + len(batch.observations)
@@ -547,45 +590,49 @@ class IngestWorker:
         except Exception:  # health reporting must never stop the ingest
             log.exception("could not publish the ingest status")
 
-    def _restore(self) -> None:
-        """Rebuild active alarms, latches, baselines and session state from storage."""
+    def _restore(self) -> list[AlertEvent]:
+        """Rebuild active alarms, latches, baselines and session state from storage.
+
+        Raises `StoreUnavailable` if the store cannot list the sessions. One session that
+        cannot be rebuilt does not stop the others: it gets a high technical alarm (returned).
+        """
         now = self.clock()
         restored = 0
+        failures: list[AlertEvent] = []
         for summary in self.store.sessions(since=now - RESTORE_WINDOW):
-            if not self.pipeline.owns(summary.session):
-                continue  # another shard's worker judges it (and restores it)
-            events = self.store.events(summary.session)
-            if summary.ended is not None:
-                # Its events are enough: an ended session must never alarm again.
-                self.pipeline.restore(summary.session, events, [], [])
-                continue
-            self.pipeline.restore(
-                summary.session,
-                events,
-                self.store.readings(summary.session, since=summary.first_time),
-                self.store.alerts(summary.session),
-                self.store.observations(summary.session),
-            )
-            restored += 1
+            session = summary.session
+            try:
+                events = self.store.events(session)
+                if summary.ended is not None:
+                    # Its events are enough: an ended session must never alarm again.
+                    self.pipeline.restore(session, events, [], [])
+                    continue
+                self.pipeline.restore(
+                    session,
+                    events,
+                    self.store.readings(session, since=summary.first_time),
+                    self.store.alerts(session),
+                    self.store.observations(session),
+                )
+                restored += 1
+            except StoreUnavailable:
+                raise
+            except Exception:
+                log.exception("could not rebuild the alarm state of session %s", session)
+                failures += self.pipeline.engine.rules_failed(
+                    session, now, "Alarm state could not be restored after an ingest restart: "
+                    "watch the patient directly and check the ingest log.")
         if restored:
             log.info("restored alarm state of %d live sessions from storage", restored)
+        return failures
 
 
 @dataclass(frozen=True, slots=True)
 class _Judged:
-    """One judged batch for the writer: store, confirm the forwards, then acknowledge."""
+    """One judged batch for the writer: store, then acknowledge."""
 
     outcome: Outcome
     messages: list[Inbound]
-    forwards: list[mqtt.MQTTMessageInfo]
-
-
-def _published(info: mqtt.MQTTMessageInfo) -> bool:
-    """The broker acknowledged it (PUBACK); False while pending or if it could not be sent."""
-    try:
-        return info.is_published()
-    except (RuntimeError, ValueError):
-        return False
 
 
 def _settled(info: mqtt.MQTTMessageInfo) -> bool:
@@ -614,8 +661,12 @@ def tune_gc() -> None:
 def run_worker(settings: Settings) -> None:
     """`vitals ingest`: run until SIGTERM or SIGINT, then shut down gracefully."""
     tune_gc()  # the process is ours
+    for retired in RETIRED_SETTINGS:
+        if os.environ.get(retired):
+            log.warning("%s is no longer used: every ingest worker is a full replica that "
+                        "judges every session (README, Reliability)", retired)
     store = open_store(settings)
-    store.ping()
+    check_store(store)
     worker = IngestWorker(settings, store, build_engine(settings))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -625,3 +676,22 @@ def run_worker(settings: Settings) -> None:
     stop.wait()
     worker.stop()
     store.close()
+
+
+# Settings of the retired judge shards: a deployment that still sets them is told, not broken.
+RETIRED_SETTINGS = ("VITALS_INGEST_SHARE_GROUP", "VITALS_INGEST_SHARDS", "VITALS_INGEST_SHARD")
+
+
+def check_store(store: Store) -> None:
+    """Fail start-up on what waiting cannot fix (a database that refuses these credentials);
+    a database that does not answer is only logged: alarms must not wait for it."""
+    try:
+        store.ping()
+        # A bounded read: the ping alone needs no credentials on InfluxDB 1.x.
+        store.rejections(since=utcnow() - timedelta(minutes=1), limit=1)
+    except StoreUnavailable:
+        pass  # said once by `IngestWorker.start`, which starts without the stored state
+    except StoreError as err:
+        raise ServiceUnavailable(
+            f"{err} (check VITALS_INFLUX_DB and the credentials: VITALS_INFLUX_USERNAME and "
+            "VITALS_INFLUX_PASSWORD, or VITALS_INFLUX_TOKEN)") from err

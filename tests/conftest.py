@@ -107,7 +107,6 @@ def _settings(mosquitto: MosquittoServer, tmp_path: Path, **overrides: object) -
         "stale_seconds": None,
         "profile": None,
         "ingest_client_id": f"vitals-ingest-{uuid.uuid4().hex[:8]}",
-        "ingest_share_group": None,
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]

@@ -47,7 +47,6 @@ def settings_for(tmp_path: Path, **values: object) -> Settings:
         "data_dir": tmp_path / "data",
         "profile": None,
         "ingest_client_id": "vitals-ingest-test",
-        "ingest_share_group": None,
     }
     base.update(values)
     return Settings(**base)  # type: ignore[arg-type]
@@ -331,44 +330,6 @@ def test_clock_warns_when_the_tolerance_is_exceeded(influxd: InfluxServer, tmp_p
 
 
 # -- configuration and profile --------------------------------------------------------------------
-
-
-def test_shared_group_with_the_default_client_id_warns(tmp_path: Path) -> None:
-    result = check_configuration(settings_for(tmp_path, ingest_share_group="ingest",
-                                              ingest_client_id="vitals-ingest"))
-    assert result.ok and result.warning
-    assert "VITALS_INGEST_CLIENT_ID" in result.fix
-
-
-def test_shared_group_with_one_shard_warns_that_sessions_are_judged_in_parts(
-        tmp_path: Path) -> None:
-    result = check_configuration(settings_for(tmp_path, ingest_share_group="ingest"))
-    assert result.ok and result.warning
-    assert "VITALS_INGEST_SHARDS" in result.fix
-
-
-def test_a_worker_of_a_sharded_group_is_fine_and_says_its_shard(tmp_path: Path) -> None:
-    result = check_configuration(settings_for(tmp_path, ingest_share_group="ingest",
-                                              ingest_shards=2, ingest_shard=1))
-    assert result.ok and not result.warning
-    assert "ingest shard 1 of 2" in result.detail
-
-
-@pytest.mark.parametrize(("variables", "named", "says"), [
-    ({"VITALS_INGEST_SHARDS": "2"}, "VITALS_INGEST_SHARDS", "needs VITALS_INGEST_SHARE_GROUP"),
-    ({"VITALS_INGEST_SHARDS": "2", "VITALS_INGEST_SHARE_GROUP": "g", "VITALS_INGEST_SHARD": "2"},
-     "VITALS_INGEST_SHARD", "must be below VITALS_INGEST_SHARDS (2)"),
-    ({"VITALS_INGEST_SHARD": "1"}, "VITALS_INGEST_SHARD", "must be below VITALS_INGEST_SHARDS"),
-    ({"VITALS_INGEST_SHARD": "-1"}, "VITALS_INGEST_SHARD", "greater than or equal to 0"),
-    ({"VITALS_INGEST_SHARDS": "0"}, "VITALS_INGEST_SHARDS", "greater than or equal to 1"),
-])
-def test_inconsistent_shard_settings_fail_naming_the_variable(
-        monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str, says: str) -> None:
-    for variable, value in variables.items():
-        monkeypatch.setenv(variable, value)
-    settings, result = settings_from_environment()
-    assert settings is None and not result.ok
-    assert result.detail.startswith(f"{named}:") and says in result.detail
 
 
 def test_username_without_password_fails(tmp_path: Path) -> None:

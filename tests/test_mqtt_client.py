@@ -1,14 +1,37 @@
-"""The project's paho client (`vitals.mqtt.make_client`) reads the broker's stream in chunks:
-every message arrives whole, in order, byte for byte, whatever chunk boundary it straddles."""
+"""The ingest's paho client (`ingest.fast_client.IngestClient`) reads the broker's stream in
+chunks: every message arrives whole, in order, byte for byte, whatever chunk boundary it
+straddles. Every other client of the project is plain paho."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from services import MosquittoServer, wait_until
 
-from vitals.mqtt import READ_CHUNK_BYTES, make_client
+from ingest.fast_client import READ_CHUNK_BYTES, IngestClient
+from vitals.mqtt import make_client
 from vitals.settings import MqttEndpoint
+
+
+def ingest_client(endpoint: MqttEndpoint, *args, **options) -> IngestClient:
+    client = make_client(endpoint, *args, client_class=IngestClient, **options)
+    assert isinstance(client, IngestClient)
+    return client
+
+
+def test_only_the_ingest_worker_uses_the_client_that_reaches_into_paho() -> None:
+    root = Path(__file__).resolve().parents[1]
+    users = sorted(str(path.relative_to(root)) for folder in ("vitals", "ingest", "dashboard",
+                                                             "simulators", "benchmarks")
+                   for path in (root / folder).rglob("*.py")
+                   if "from ingest.fast_client import" in path.read_text())
+    assert users == ["ingest/worker.py"]
+
+
+def test_the_default_client_is_plain_paho() -> None:
+    assert type(make_client(MqttEndpoint.parse("mqtt://127.0.0.1:1"))) is mqtt.Client
 
 
 def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) -> None:
@@ -28,7 +51,7 @@ def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: Mo
         1 + n % 500 for n in range(3000)]
     sent = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
     received: list[bytes] = []
-    receiver = make_client(endpoint)
+    receiver = ingest_client(endpoint)
     receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
     sender = make_client(endpoint, inflight=100)
     try:
@@ -52,7 +75,7 @@ def test_a_held_client_reads_nothing_until_released_and_then_everything(
     endpoint = MqttEndpoint.parse(mosquitto.url)
     held = threading.Event()
     received: list[bytes] = []
-    receiver = make_client(endpoint, hold=held.is_set)
+    receiver = ingest_client(endpoint, hold=held.is_set)
     receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
     sender = make_client(endpoint)
     try:
@@ -83,7 +106,7 @@ def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto:
     sender = make_client(endpoint)
     sender.connect(endpoint.host, endpoint.port)
     sender.loop_start()
-    receiver = make_client(endpoint)
+    receiver = ingest_client(endpoint)
     generic = []
     handle_publish = receiver._handle_publish
     receiver._handle_publish = lambda: (generic.append(1), handle_publish())[1]
@@ -113,7 +136,7 @@ def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto:
 
 def test_per_filter_callbacks_still_get_their_messages(mosquitto: MosquittoServer):
     endpoint = MqttEndpoint.parse(mosquitto.url)
-    receiver = make_client(endpoint)
+    receiver = ingest_client(endpoint)
     filtered: list[bytes] = []
     other: list[bytes] = []
     receiver.message_callback_add("cb/special", lambda _c, _u, m: filtered.append(m.payload))
@@ -142,7 +165,8 @@ def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
     received: list[tuple[bytes, int]] = []
 
     def consumer():
-        client = make_client(endpoint, client_id, persistent=True, manual_ack=True, inflight=500)
+        client = ingest_client(endpoint, client_id, persistent=True, manual_ack=True,
+                               inflight=500)
         client.on_message = lambda _c, _u, m: received.append((bytes(m.payload), m.mid))
         return client
 

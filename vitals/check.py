@@ -107,18 +107,6 @@ def check_configuration(settings: Settings) -> CheckResult:
     if settings.influx_username and settings.influx_password is None:
         return _fail("config", detail + "; VITALS_INFLUX_USERNAME is set without a password",
                      "set VITALS_INFLUX_PASSWORD")
-    if settings.ingest_share_group and settings.ingest_client_id == DEFAULT_INGEST_CLIENT_ID:
-        return _warn("config", detail + f"; shared group {settings.ingest_share_group!r} with the "
-                     f"default client id {DEFAULT_INGEST_CLIENT_ID!r}",
-                     "give each ingest worker its own VITALS_INGEST_CLIENT_ID: two workers with "
-                     "one id disconnect each other")
-    if settings.ingest_share_group and settings.ingest_shards == 1:
-        return _warn("config", detail + f"; shared group {settings.ingest_share_group!r} with "
-                     "one shard: each worker judges only the part of a session it receives",
-                     "set VITALS_INGEST_SHARDS to the number of workers and give each its own "
-                     "VITALS_INGEST_SHARD (0, 1, ...)")
-    if settings.ingest_shards > 1:
-        detail += f"; ingest shard {settings.ingest_shard} of {settings.ingest_shards}"
     return _ok("config", detail)
 
 

@@ -24,6 +24,7 @@ from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
     OBSERVATION_RULE_PREFIX,
     Alarm,
+    Cause,
     SessionState,
     acknowledge,
     check_checkin,
@@ -33,11 +34,16 @@ from vitals.rules import (
     escalate,
     evaluate,
     evaluate_observation,
+    reconcile_data,
     record_checkin,
 )
 from vitals.sessions import alert_order
 
 log = logging.getLogger(__name__)
+
+RULES_FAILED_RULE = "ingest.rules_failed"
+RULES_FAILED_CAUSE = "rules.failed"  # a reading's rules raised
+TICK_FAILED_CAUSE = "rules.tick_failed"  # the session's timed checks raised
 
 
 class AlertEngine:
@@ -92,6 +98,7 @@ class AlertEngine:
                 return
             state = self._sessions[session] = SessionState(session)
         state.alarms = _alarms_from(stored, state, self.profile)
+        state.emitted(stored)  # new events are never dated before the stored ones
 
     def on_reading(self, reading: Reading, received_at: datetime) -> list[AlertEvent]:
         """Alert events a validated reading causes, judged by the reading's time."""
@@ -141,17 +148,53 @@ class AlertEngine:
         return events  # notes, checklists, sign-offs: the audit trail, not the alarm state
 
     def on_tick(self, now: datetime) -> list[AlertEvent]:
-        """Staleness and escalation at wall-clock `now`, mapped onto each session's clock."""
+        """Staleness and escalation at wall-clock `now`, mapped onto each session's clock.
+
+        Each session apart: one whose rules raise gets a high technical alarm, and the others
+        are judged as usual.
+        """
         events: list[AlertEvent] = []
         for session, state in self._sessions.items():
             if state.ended is not None:
                 continue
             session_now = now + self._offsets.get(session, timedelta(0))
-            events += escalate(state, self.profile, session_now)
-            events += check_stale(state, self.profile, session_now, self.stale_seconds)
-            events += check_checkin(state, self.profile, session_now)
-            events += escalate(state, self.profile, session_now)  # a stale medium may be due
+            try:
+                events += self._tick_session(state, session_now)
+            except Exception:
+                if TICK_FAILED_CAUSE not in state.data_causes:  # logged once per failure
+                    log.exception("time-driven rules failed for session %s", session)
+                events += self.rules_failed(
+                    session, session_now, "Timed alarm checks (no reading, escalation, "
+                    "check-in) failed for this session: watch the patient directly and check "
+                    "the ingest log.", cause=TICK_FAILED_CAUSE)
         return events
+
+    def _tick_session(self, state: SessionState, now: datetime) -> list[AlertEvent]:
+        events = escalate(state, self.profile, now)
+        events += check_stale(state, self.profile, now, self.stale_seconds)
+        events += check_checkin(state, self.profile, now)
+        events += escalate(state, self.profile, now)  # a stale medium may be due
+        if state.data_causes.pop(TICK_FAILED_CAUSE, None) is not None:
+            events += reconcile_data(state, now, "Timed alarm checks work again.")
+        return events
+
+    def rules_failed(self, session: str, at: datetime, message: str,
+                     cause: str = RULES_FAILED_CAUSE) -> list[AlertEvent]:
+        """A high technical alarm for a session whose rules raised: latched and acknowledged
+        like any other; raised once while the failure lasts."""
+        state = self._sessions.get(session)
+        try:
+            if state is None:
+                state = self._implicit_start(session, at)
+            if cause in state.data_causes:
+                return []
+            state.data_causes[cause] = Cause(RULES_FAILED_RULE, Priority.HIGH, message)
+            return reconcile_data(state, at)
+        except Exception:  # the session's state itself is broken: say it all the same
+            log.exception("cannot record the rules' failure for session %s", session)
+            return [AlertEvent(time=at, session=session, metric=Metric.DATA,
+                               priority=Priority.HIGH, state=AlertState.ACTIVE,
+                               rule=RULES_FAILED_RULE, message=message)]
 
     def acknowledge(
         self, session: str, metric: Metric, by: str, note: str | None, now: datetime

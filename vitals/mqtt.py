@@ -2,18 +2,15 @@
 
 MQTT 3.1.1 everywhere: it is what both brokers we run speak (Mosquitto in production, the
 embedded amqtt broker of `vitals demo`); a persistent session is `clean_session=False` with a
-fixed client id, and Mosquitto accepts `$share/<group>/...` shared subscriptions from 3.1.1
-clients, which is how several ingest workers split the load.
+fixed client id. Every client here is plain paho; only the ingest reads the broker's stream
+through `ingest.fast_client` (a measured need: drain speed).
 """
 
 from __future__ import annotations
 
 import re
 import ssl
-import struct
-import time
 import uuid
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,10 +23,6 @@ OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
 # Health of each ingest worker: `<prefix>/_ingest/<client id>/status`, retained, with a last will.
 # Four levels, so it can never be mistaken for a session's `<prefix>/<session>/<leaf>`.
 INGEST_LEVEL = "_ingest"
-# Readings forwarded between ingest workers to the one that judges their session (see
-# `ingest.shards`): `<prefix>-judge/<shard>`. Outside `<prefix>/#`, so the shared subscription
-# never takes them in as input and no dashboard or device filter on the prefix sees them.
-JUDGE_SUFFIX = "-judge"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -57,25 +50,10 @@ def status_subscription(prefix: str) -> str:
     return f"{prefix}/{INGEST_LEVEL}/+/status"
 
 
-def judge_topic(prefix: str, shard: int) -> str:
-    """Where the ingest worker of `shard` receives the messages of its sessions from the others."""
-    return f"{prefix}{JUDGE_SUFFIX}/{shard}"
-
-
-def is_judge_topic(topic: str, prefix: str) -> bool:
-    """True for a message another ingest worker forwarded to be judged here."""
-    return topic.startswith(f"{prefix}{JUDGE_SUFFIX}/")
-
-
-def input_subscriptions(prefix: str, share_group: str | None = None,
-                        judge_shard: int | None = None) -> list[str]:
-    """The topic filters the ingest consumes: everything under the prefix (shared when in a
-    group), and with `judge_shard` its own judge topic (never shared: only it may judge)."""
-    everything = f"{prefix}/#"
-    filters = [f"$share/{share_group}/{everything}" if share_group else everything]
-    if judge_shard is not None:
-        filters.append(judge_topic(prefix, judge_shard))
-    return filters
+def input_subscription(prefix: str) -> str:
+    """The topic filter the ingest consumes: everything under the prefix. Every replica takes
+    every message (no shared subscription): each judges every session."""
+    return f"{prefix}/#"
 
 
 def is_output(topic: str, prefix: str) -> bool:
@@ -93,20 +71,20 @@ def make_client(
     persistent: bool = False,
     manual_ack: bool = False,
     inflight: int = 20,
-    hold: Callable[[], bool] | None = None,
-) -> _Client:
+    client_class: type[mqtt.Client] = mqtt.Client,
+    **client_options: Any,
+) -> mqtt.Client:
     """A paho 2.x client for the endpoint; `persistent` keeps the broker session across restarts.
 
-    While `hold()` is true the client reads nothing more from the broker (it still sends):
-    unread messages stay in the socket and TCP makes the broker wait.
+    `client_class` (with its `client_options`) is for the ingest's own subclass alone.
     """
-    client = _Client(
-        hold or _never,
+    client = client_class(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id or f"vitals-{uuid.uuid4().hex[:12]}",
         clean_session=not persistent,
         protocol=mqtt.MQTTv311,
         manual_ack=manual_ack,
+        **client_options,
     )
     if endpoint.username is not None:
         client.username_pw_set(endpoint.username, endpoint.password)
@@ -115,188 +93,3 @@ def make_client(
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)  # 0 = unbounded: paho never drops what we publish
     return client
-
-
-# Reads from the broker in chunks of this many bytes (a few hundred readings).
-READ_CHUNK_BYTES = 64 * 1024
-HOLD_PAUSE_SECONDS = 0.002  # how often a held client looks again whether it may read
-
-
-def _never() -> bool:
-    return False
-
-
-_PUBACK = struct.Struct("!BBH")  # a PUBACK packet: type, remaining length 2, message id
-
-
-class _Client(mqtt.Client):
-    """paho's client, reading the broker's stream in large chunks and acknowledging in bulk.
-
-    paho reads each packet with two or three `recv` calls (command byte, length bytes, body)
-    and handles one packet per `select`; at thousands of messages a second those system calls,
-    and the GIL hand-over each of them costs, are most of what receiving a message costs. Here
-    the socket is read 64 KiB at a time and every packet already read is handled before the
-    next `select`.
-
-    A PUBLISH at QoS 0 or 1 (MQTT 3.1.1) that lies whole in a chunk is taken from it and handed
-    to `on_message` directly (`_packet_read`, which also reads the next chunk): paho's generic
-    path (a dict per packet, a `recv` per byte of length, a topic-filter walk for
-    `message_callback_add`, a debug log line) costs several times what the message does.
-    Everything else (any other packet, QoS 2, MQTT 5, a packet cut by the chunk's end, a client
-    with per-filter callbacks) goes through paho.
-
-    `ack_all` acknowledges many QoS 1 messages in one write: paho's `ack` queues, wakes the
-    network thread and sends each 4-byte PUBACK on its own.
-    """
-
-    def __init__(self, hold: Callable[[], bool], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._hold = hold
-
-    def _create_socket(self):  # type: ignore[override]
-        return _ChunkedReader(super()._create_socket())
-
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        if self._hold():
-            # The socket stays readable, so the network loop would spin: pause it a moment (it
-            # goes on writing acknowledgements and publications between pauses).
-            time.sleep(HOLD_PAUSE_SECONDS)
-            return mqtt.MQTT_ERR_SUCCESS
-        rc = super().loop_read(max_packets)  # reads one chunk from the socket if need be
-        sock = self._sock
-        if not isinstance(sock, _ChunkedReader):
-            return rc
-        # Then the packets already read, and no more: acknowledgements go out between chunks.
-        sock.refill = False
-        try:
-            while rc == mqtt.MQTT_ERR_SUCCESS and sock.buffered and not self._hold():
-                rc = super().loop_read(max_packets)
-        finally:
-            sock.refill = True
-        return rc
-
-    def _packet_read(self) -> mqtt.MQTTErrorCode:  # type: ignore[override]
-        sock = self._sock
-        if type(sock) is _ChunkedReader and self._in_packet["command"] == 0:
-            if sock.refill and not sock.buffered:
-                try:
-                    sock.fill()
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    return mqtt.MQTT_ERR_AGAIN  # nothing to read now: paho's answer too
-                except OSError as err:
-                    self._easy_log(mqtt.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
-                    return mqtt.MQTT_ERR_CONN_LOST
-            packet = sock.whole_packet()
-            if packet is not None:
-                command, body = packet
-                with self._msgtime_mutex:
-                    self._last_bytes_received = time.monotonic()  # what paho's keepalive reads
-                if self._deliver(command, body):
-                    return mqtt.MQTT_ERR_SUCCESS
-                sock.unread()  # paho's way: read it again, byte by byte
-        return super()._packet_read()
-
-    def _deliver(self, command: int, body: bytes) -> bool:
-        """Hand a QoS 0/1 PUBLISH to `on_message` as paho would; False: leave it to paho."""
-        qos = (command & 0x06) >> 1
-        if (command & 0xF0 != mqtt.PUBLISH or qos > 1 or self._protocol == mqtt.MQTTv5
-                or self._on_message_filtered._root._children):  # per-filter callbacks: paho
-            return False
-        topic_end = 2 + int.from_bytes(body[:2], "big")
-        body_start = topic_end + 2 * qos  # QoS 1 carries a message id after the topic
-        if topic_end == 2 or body_start > len(body):
-            return False  # malformed: paho refuses it and drops the connection
-        message = mqtt.MQTTMessage(int.from_bytes(body[topic_end:body_start], "big"),
-                                   body[2:topic_end])
-        message.dup = bool(command & 0x08)
-        message.qos = qos
-        message.retain = bool(command & 0x01)
-        message.payload = body[body_start:]
-        message.timestamp = time.monotonic()
-        on_message = self.on_message
-        if on_message is not None:
-            with self._in_callback_mutex:
-                try:
-                    on_message(self, self._userdata, message)
-                except Exception as err:
-                    self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
-                    if not self.suppress_exceptions:
-                        raise
-        if qos == 1 and not self._manual_ack:
-            self._send_puback(message.mid)
-        return True
-
-    def ack_all(self, mids: Iterable[int]) -> None:
-        """Acknowledge QoS 1 messages (`manual_ack`) by their ids, in one write to the broker."""
-        if not self._manual_ack:
-            return  # paho acknowledged them on arrival
-        packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
-        if packet:
-            # One queued packet, one wake-up of the network thread, one `send`; paho resets
-            # its queue on reconnect, as it would for single PUBACKs.
-            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
-
-
-class _ChunkedReader:
-    """A connected socket whose `recv` is served from chunks read ahead; all else delegates."""
-
-    def __init__(self, sock) -> None:
-        self._sock = sock
-        self._chunk = b""
-        self._position = 0
-        self._taken_from = 0
-        self.refill = True  # False: behave as if the socket had nothing more for now
-
-    def recv(self, size: int) -> bytes:
-        if self._position >= len(self._chunk):
-            if not self.refill:
-                raise BlockingIOError  # what paho expects of a non-blocking socket with no data
-            chunk = self._sock.recv(max(size, READ_CHUNK_BYTES))
-            if not chunk:
-                return chunk  # the broker closed the connection
-            self._chunk, self._position = chunk, 0
-        data = self._chunk[self._position : self._position + size]
-        self._position += len(data)
-        return data
-
-    def fill(self) -> None:
-        """Read the next chunk once everything read before is handed out (an end of stream is
-        left for `recv` to report); raises what the socket's `recv` raises."""
-        if self._position >= len(self._chunk):
-            chunk = self._sock.recv(READ_CHUNK_BYTES)
-            if chunk:
-                self._chunk, self._position = chunk, 0
-
-    def whole_packet(self) -> tuple[int, bytes] | None:
-        """The next MQTT packet (command byte, body) if it lies whole in the chunk, else None."""
-        chunk, start = self._chunk, self._position
-        end = len(chunk)
-        at, length, shift = start + 1, 0, 0
-        while at < end and shift <= 21:  # the remaining length: at most 4 bytes, 7 bits each
-            byte = chunk[at]
-            at += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                if at + length > end:
-                    return None
-                self._position, self._taken_from = at + length, start
-                return chunk[start], chunk[at : at + length]
-            shift += 7
-        return None  # cut by the chunk's end, or malformed: paho reads it and decides
-
-    def unread(self) -> None:
-        """Put back the packet `whole_packet` just took."""
-        self._position = self._taken_from
-
-    @property
-    def buffered(self) -> int:
-        """Bytes read from the socket and not yet handed to paho."""
-        return len(self._chunk) - self._position
-
-    def pending(self) -> int:
-        """What paho asks a TLS socket before `select`: bytes it can read without waiting."""
-        inner = getattr(self._sock, "pending", None)
-        return self.buffered + (inner() if inner is not None else 0)
-
-    def __getattr__(self, name: str):
-        return getattr(self._sock, name)

@@ -71,6 +71,7 @@ OBSERVATION_RULE_PREFIX = "observation."
 MAX_OBSERVATIONS = 2_000
 # Pre-dose samples kept per metric for the baseline; a bound so a session never dosed cannot grow.
 MAX_BASELINE_SAMPLES = 20_000
+_AFTER = timedelta(microseconds=1)  # the storage's resolution: a distinct, later instant
 
 
 @dataclass(slots=True)
@@ -93,6 +94,9 @@ class Cause:
     text: str | Callable[[], str]  # a callable renders only when an event needs it
     value: float | None = None
     limit: float | None = None
+    # When a time-driven condition became due (a silence reaching its limit): its alarm is dated
+    # then, not when a tick noticed it, so every replica of the ingest dates it alike.
+    due: datetime | None = None
 
     @property
     def message(self) -> str:
@@ -132,6 +136,21 @@ class SessionState:
     rule_errors: int = 0
     last_checkin: datetime | None = None
     observations: list[Observation] = field(default_factory=list)
+    # The time of each metric's latest event: an alarm dated back to when it became due is
+    # never dated before an event already emitted for the metric (stored order = emitted order).
+    last_event: dict[Metric, datetime] = field(default_factory=dict)
+
+    def emitted(self, events: list[AlertEvent]) -> list[AlertEvent]:
+        for event in events:
+            latest = self.last_event.get(event.metric)
+            if latest is None or event.time > latest:
+                self.last_event[event.metric] = event.time
+        return events
+
+    def dated(self, metric: Metric, due: datetime) -> datetime:
+        """`due`, or just after the metric's latest event if that is not before it."""
+        latest = self.last_event.get(metric)
+        return due if latest is None or due > latest else latest + _AFTER
 
     def baseline(self, metric: Metric) -> float | None:
         if metric not in self.baseline_cache:
@@ -309,6 +328,8 @@ def reconcile(
         # Compared with the raising cause, not the escalated priority: a crisis reading after a
         # medium alarm escalated to high still raises, with the crisis message.
         if alarm is None or worst.priority.rank > alarm.cause_rank:
+            if worst.due is not None:
+                time = state.dated(metric, worst.due)
             event = AlertEvent(
                 time=time,
                 session=state.session,
@@ -321,7 +342,7 @@ def reconcile(
                 limit=worst.limit,
             )
             state.alarms[metric] = Alarm(event, time, worst.priority.rank)
-            return [event]
+            return state.emitted([event])
         alarm.condition_present = True
         return []
     if alarm is None:
@@ -330,7 +351,7 @@ def reconcile(
     if alarm.priority is Priority.LOW or alarm.acknowledged:
         del state.alarms[metric]
         message = cleared_message if isinstance(cleared_message, str) else cleared_message()
-        return [_cleared(alarm, time, message, value)]
+        return state.emitted([_cleared(alarm, time, message, value)])
     return []  # latched: keeps showing until acknowledged
 
 
@@ -345,9 +366,10 @@ def acknowledge(
     alarm.event = event
     alarm.acknowledged = True
     if alarm.condition_present:
-        return [event]
+        return state.emitted([event])
     del state.alarms[metric]
-    return [event, _cleared(alarm, now, "Acknowledged after its condition ended.", None)]
+    return state.emitted(
+        [event, _cleared(alarm, now, "Acknowledged after its condition ended.", None)])
 
 
 def escalate(state: SessionState, profile: Profile, now: datetime) -> list[AlertEvent]:
@@ -373,7 +395,7 @@ def escalate(state: SessionState, profile: Profile, now: datetime) -> list[Alert
             event, due, alarm.cause_rank, condition_present=alarm.condition_present
         )
         events.append(event)
-    return events
+    return state.emitted(events)
 
 
 def end_session(state: SessionState, time: datetime) -> list[AlertEvent]:
@@ -385,7 +407,7 @@ def end_session(state: SessionState, time: datetime) -> list[AlertEvent]:
     ]
     state.alarms.clear()
     state.data_causes.clear()
-    return events
+    return state.emitted(events)
 
 
 def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
@@ -452,19 +474,22 @@ def stale_cause(
         return None
     priority, limit = hit
     technical = profile.technical
+    # Said as of the moment the silence reached its limit, whenever it is noticed: the same
+    # event in every replica of the ingest.
+    due = last + timedelta(seconds=limit)
     if kind is Kind.BP and stale_seconds is None:
         cadence = bp_cadence_minutes(state, profile, last)
         message = _render(
-            technical.bp_gap_message, value=_fmt(gap_seconds / 60), cadence=_fmt(cadence),
+            technical.bp_gap_message, value=_fmt(limit / 60), cadence=_fmt(cadence),
             limit=_fmt(limit / 60),
         )
-        return Cause(DATA_RULE_BP_GAP, priority, message, round(gap_seconds / 60, 1),
-                     round(limit / 60, 1))
+        return Cause(DATA_RULE_BP_GAP, priority, message, round(limit / 60, 1),
+                     round(limit / 60, 1), due=due)
     message = _render(
-        technical.stream_message, kind=_KIND_WORDS[kind], value=_fmt(round(gap_seconds)),
+        technical.stream_message, kind=_KIND_WORDS[kind], value=_fmt(round(limit)),
         limit=_fmt(limit),
     )
-    return Cause(DATA_RULE_STREAM, priority, message, round(gap_seconds, 1), limit)
+    return Cause(DATA_RULE_STREAM, priority, message, round(limit, 1), limit, due=due)
 
 
 def silent_since(kind: Kind, last: datetime, state: SessionState, now: datetime) -> datetime:
@@ -572,13 +597,14 @@ def check_checkin(state: SessionState, profile: Profile, now: datetime) -> list[
     limit = profile.checkin.limit_minutes * 60
     if gap <= limit:
         return []
+    # As of the moment it became due, whenever noticed (the same event in every replica).
     message = profile.checkin.message.format(
-        value=int(gap // 60), interval=_fmt(profile.checkin.interval_minutes),
+        value=int(limit // 60), interval=_fmt(profile.checkin.interval_minutes),
         limit=_fmt(profile.checkin.limit_minutes),
     )
     state.data_causes[CHECKIN_CAUSE] = Cause(
-        DATA_RULE_CHECKIN, Priority.MEDIUM, message, round(gap / 60, 1),
-        profile.checkin.limit_minutes,
+        DATA_RULE_CHECKIN, Priority.MEDIUM, message, round(limit / 60, 1),
+        profile.checkin.limit_minutes, due=since + timedelta(seconds=limit),
     )
     return reconcile_data(state, now)
 

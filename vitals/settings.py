@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitals.readings import SESSION_ID
@@ -59,21 +59,6 @@ class Settings(BaseSettings):
     ingest_client_id: Annotated[
         str, Field(description="fixed MQTT client id of the ingest (its persistent session)")
     ] = "vitals-ingest"
-    ingest_share_group: Annotated[
-        str | None,
-        Field(description="MQTT shared-subscription group, to split the load between several "
-              "ingest workers ($share/<group>/...); each worker needs its own client id"),
-    ] = None
-    ingest_shards: Annotated[
-        int, Field(ge=1, le=1024,
-                   description="ingest workers that judge alarms, each owning the sessions whose "
-                   "id hashes to its shard; every worker of the group sets the same number "
-                   "(needs VITALS_INGEST_SHARE_GROUP when above 1)")
-    ] = 1
-    ingest_shard: Annotated[
-        int, Field(ge=0, description="this worker's shard, 0 to VITALS_INGEST_SHARDS - 1, "
-                   "one worker each (like a StatefulSet ordinal)")
-    ] = 0
     ingest_batch_max: Annotated[
         int, Field(ge=1, le=50_000, description="most messages stored in one write")
     ] = 2000
@@ -102,24 +87,6 @@ class Settings(BaseSettings):
     def _prefix_is_one_level(cls, value: str) -> str:
         if not SESSION_ID.match(value):
             raise ValueError("must be one topic level of A-Z a-z 0-9 _ -")
-        return value
-
-    @field_validator("ingest_shards")
-    @classmethod
-    def _shards_share_the_input(cls, value: int, info: ValidationInfo) -> int:
-        if value > 1 and not info.data.get("ingest_share_group"):
-            # Without a group every worker receives every message: all stored N times over and
-            # all but one copy forwarded, for nothing.
-            raise ValueError("above 1 needs VITALS_INGEST_SHARE_GROUP (the workers split the "
-                             "messages through a shared subscription)")
-        return value
-
-    @field_validator("ingest_shard")
-    @classmethod
-    def _shard_is_one_of_the_shards(cls, value: int, info: ValidationInfo) -> int:
-        shards = info.data.get("ingest_shards")
-        if shards is not None and value >= shards:
-            raise ValueError(f"must be below VITALS_INGEST_SHARDS ({shards}), got {value}")
         return value
 
     @property

@@ -29,18 +29,19 @@ RUNNING = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "ing
         ({"a": RUNNING, "b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}}, None),
         ({"b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}},
          "no ingest worker is running"),
-        # Sharded workers: every shard needs a running worker, or its sessions go unjudged.
-        ({"a": {**RUNNING, "shard": 0, "shards": 2},
-          "b": {**RUNNING, "client_id": "ingest-2", "shard": 1, "shards": 2}}, None),
-        ({"a": {**RUNNING, "shard": 0, "shards": 2},
-          "b": {**RUNNING, "client_id": "ingest-2", "state": "stopped", "shard": 1,
-                "shards": 2}},
-         "no running ingest worker judges shard 1 of 2"),
-        ({"a": {**RUNNING, "shard": 0, "shards": 2}},  # shard 1's worker never started
-         "no running ingest worker judges shard 1 of 2"),
-        ({"a": {**RUNNING, "shard": 1, "shards": 2},
-          "b": {"state": "offline", "client_id": "ingest-1", "broker": "down"}},
-         "ingest ingest-1 is offline; no running ingest worker judges shard 0 of 2"),
+        # Replicas: one down of two is named, and the banner says alarms continue on the other.
+        ({"a": RUNNING, "b": {"state": "offline", "client_id": "ingest-2", "broker": "down"}},
+         "ingest ingest-2 is offline (alarms continue on ingest-1)"),
+        ({"a": RUNNING, "b": {**RUNNING, "client_id": "ingest-2",
+                              "time": "2026-11-28T16:59:00Z"}},
+         "ingest ingest-2 silent for 60 s (alarms continue on ingest-1)"),
+        ({"a": {"state": "offline", "client_id": "ingest-1", "broker": "down"},
+          "b": {"state": "offline", "client_id": "ingest-2", "broker": "down"}},
+         "ingest ingest-1 is offline; ingest ingest-2 is offline"),
+        # The store down at start: alarms are judged, and a full window is said aloud.
+        ({"a": {**RUNNING, "store": "down", "backlog": 1000, "window": 1000}},
+         "ingest ingest-1 cannot write to the database: alarms are judged, nothing is stored; "
+         "it holds its full window of 1000 readings, so newer readings wait unjudged"),
     ],
 )
 def test_ingest_problem_names_the_worker_and_what_is_wrong(statuses, expected):

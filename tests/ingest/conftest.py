@@ -102,7 +102,7 @@ def make_settings(broker_url: str, influx_url: str | None, database: str, data_d
         mqtt_url=broker_url, influx_url=influx_url, influx_db=database, influx_token=None,
         influx_username=None, influx_password=None, influx_retention_policy=None,
         data_dir=data_dir, topic_prefix="vitals", stale_seconds=None, profile=None,
-        ingest_client_id=f"vitals-ingest-{uuid.uuid4().hex[:8]}", ingest_share_group=None)
+        ingest_client_id=f"vitals-ingest-{uuid.uuid4().hex[:8]}")
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
 

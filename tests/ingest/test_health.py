@@ -35,13 +35,14 @@ def test_status_document_carries_every_field_the_dashboard_reads() -> None:
         "interval_s": 5.0, "broker": "up", "store": "up", "store_down_since": None,
         "received": 10, "stored": 8, "rejected": 2, "duplicates": 1, "alerts": 3,
         "backlog": 0, "max_backlog": 7, "write_latency_ms": {"p50": 1.5, "p99": 9.0},
+        "state_restored": True, "window": 0,
     }
 
 
-def test_a_sharded_workers_status_says_its_shard_and_what_it_forwarded_and_judged() -> None:
-    document = status_document(snapshot(shard=1, shards=2, forwarded=40, judged_for_others=38))
-    assert {k: document[k] for k in ("shard", "shards", "forwarded", "judged_for_others")} == {
-        "shard": 1, "shards": 2, "forwarded": 40, "judged_for_others": 38}
+def test_a_worker_started_without_the_store_says_its_alarm_state_is_not_restored() -> None:
+    document = status_document(snapshot(store_up=False, state_restored=False, window=1000))
+    assert (document["store"], document["state_restored"], document["window"]) == (
+        "down", False, 1000)
 
 
 def test_status_document_during_a_store_outage_says_since_when_and_what_is_held() -> None:

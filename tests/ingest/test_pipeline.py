@@ -6,14 +6,13 @@ The real alert engine and default profile; no broker, no store.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.pipeline import REJECTION_REASON_CHARS, REJECTION_TOPIC_CHARS, Inbound, Pipeline
-from ingest.shards import Forwarded, envelope
 from vitals.alerts import Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import load_profile
@@ -164,76 +163,65 @@ def test_no_message_makes_the_pipeline_raise_and_valid_neighbours_are_kept(messa
     assert len(outcome.rejections) == p.counters.rejected
 
 
-# --- sessions pinned to shards: store what arrives, judge only what this shard owns ------------
-
-OWNED_BY_1 = "a"  # shard_of("a", 2) == 1 (tests/ingest/test_shards.py)
-OWNED_BY_0 = "s1"
+# --- replicas: every worker judges every session, and their outputs are the same -------------
 
 
-def shard_pipeline(shard: int) -> Pipeline:
-    return Pipeline(AlertEngine(load_profile(None)), shard=shard, shards=2)
+def hr_at(seconds: float, bpm: int = 72, session: str = "s1") -> Inbound:
+    at = T0 + timedelta(seconds=seconds)
+    return Inbound(f"vitals/{session}/hr", json.dumps(
+        {"bpm": bpm, "time": at.isoformat().replace("+00:00", "Z"), "device": "ox-1"}).encode(),
+        at + timedelta(milliseconds=40))
 
 
-def test_another_shards_reading_is_stored_here_and_forwarded_to_its_owner_unjudged() -> None:
-    p = shard_pipeline(0)
-    outcome = p.process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)])
-    assert len(outcome.batch.readings) == 1 and outcome.alerts == []
-    [forward] = outcome.forwards
-    assert forward.topic == "vitals-judge/1"
-    assert (forward.message.topic, forward.message.received_at) == (f"vitals/{OWNED_BY_1}/hr", T0)
-    assert p.engine.state(OWNED_BY_1) is None
-    assert (p.counters.received, p.counters.forwarded) == (1, 1)
+def test_two_replicas_fed_the_same_readings_emit_the_same_alert_events() -> None:
+    first, second = pipeline(), pipeline()
+    messages = [hr_at(0), hr_at(5, 140), hr_at(10, 150), hr_at(15, 80), hr_at(20, 79)]
+    assert [first.process([m]).alerts for m in messages] == [
+        second.process([m]).alerts for m in messages]
+    assert first.engine.active() == second.engine.active()
 
 
-def test_a_forwarded_message_is_judged_by_its_owner_and_not_stored_again() -> None:
-    receiver, owner = shard_pipeline(0), shard_pipeline(1)
-    [forward] = receiver.process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)]).forwards
-    outcome = owner.process([Inbound(forward.topic, json.dumps(envelope(forward.message))
-                                     .encode(), T0)])
-    assert [a.priority for a in outcome.alerts] == [Priority.HIGH]
-    assert outcome.batch.readings == [] and outcome.batch.alerts == outcome.alerts
-    assert not outcome.forwards
-    assert (owner.counters.received, owner.counters.judged_for_others) == (0, 1)
+@pytest.mark.parametrize("late_by", [0.1, 0.9, 7.0])
+def test_a_silence_alarm_is_dated_when_it_became_due_whenever_a_tick_notices_it(
+        late_by: float) -> None:
+    # Two replicas tick at different moments; the event they store must be the same point.
+    replica = pipeline()
+    replica.process([hr_at(0)])
+    limit = replica.engine.profile.technical.stream_seconds
+    due = T0 + timedelta(seconds=limit)
+    assert replica.tick(due - timedelta(seconds=0.5)).alerts == []
+    [alert] = replica.tick(due + timedelta(seconds=late_by)).alerts
+    assert (alert.metric, alert.time, alert.value) == (Metric.DATA, due, limit)
 
 
-def test_a_shards_own_session_is_judged_at_once_and_rejections_are_never_forwarded() -> None:
-    p = shard_pipeline(0)
-    outcome = p.process([inbound(f"vitals/{OWNED_BY_0}/hr", HIGH_HR),
-                         inbound(f"vitals/{OWNED_BY_1}/hr", {"bpm": "fast"})])
-    assert [a.session for a in outcome.alerts] == [OWNED_BY_0]
-    assert len(outcome.rejections) == 1 and not outcome.forwards
+def test_a_silence_noticed_by_a_tick_or_only_by_the_next_reading_is_the_same_event() -> None:
+    ticked, unticked = pipeline(), pipeline()
+    for replica in (ticked, unticked):
+        replica.process([hr_at(0)])
+    limit = ticked.engine.profile.technical.stream_seconds
+    [raised] = ticked.tick(T0 + timedelta(seconds=limit + 2)).alerts
+    late = hr_at(limit + 5)
+    assert unticked.process([late]).alerts == [raised, *ticked.process([late]).alerts]
 
 
-def test_a_shard_judges_what_arrived_together_in_time_order() -> None:
-    # A newer reading received directly, older ones forwarded by the other worker in the same
-    # batch: in arrival order the engine would see 60 s without heart rate (limit 30 s).
-    owner, other = shard_pipeline(0), shard_pipeline(1)
+def test_a_late_noticed_alarm_is_never_dated_before_an_event_already_emitted_for_it() -> None:
+    # A device problem raised and cleared on the BP stream while the HR silence was already
+    # due: the silence alarm comes after the clearing, or the stored order would hide it.
+    p = pipeline()
+    p.process([hr_at(0)])
+    limit = p.engine.profile.technical.stream_seconds
 
-    def hr(second: int) -> Inbound:
-        return inbound(f"vitals/{OWNED_BY_0}/hr",
-                       {"bpm": 70, "time": f"2026-11-28T17:06:{second:02d}Z"})
+    def bp(seconds: float, problems: list[str]) -> Inbound:
+        at = T0 + timedelta(seconds=seconds)
+        return Inbound("vitals/s1/bp", json.dumps(
+            {"systolic": 120, "diastolic": 80, "problems": problems,
+             "time": at.isoformat().replace("+00:00", "Z")}).encode(), at)
 
-    def forwarded(second: int) -> Inbound:
-        [forward] = other.process([hr(second)]).forwards
-        return Inbound(forward.topic, json.dumps(envelope(forward.message)).encode(), T0)
-
-    assert owner.process([hr(0)]).alerts == []
-    assert owner.process([hr(59), forwarded(20), forwarded(40)]).alerts == []
-
-
-@pytest.mark.parametrize(("why", "payload"), [
-    ("a broken envelope", b"{"),
-    ("an invalid message inside", json.dumps(envelope(Forwarded(
-        f"vitals/{OWNED_BY_1}/hr", b'{"bpm": "fast"}', T0))).encode()),
-])
-def test_a_forward_that_cannot_be_judged_is_refused_aloud(why, payload) -> None:
-    outcome = shard_pipeline(1).process([Inbound("vitals-judge/1", payload, T0)])
-    [rejection] = outcome.rejections
-    assert rejection.reason.startswith("forwarded message not judged")
-    assert outcome.alerts == [] and len(outcome.batch) == 1  # the rejection, stored
-
-
-def test_one_shard_forwards_nothing() -> None:
-    outcome = pipeline().process([inbound(f"vitals/{OWNED_BY_1}/hr", HIGH_HR)])
-    assert not outcome.forwards
-    assert len(outcome.alerts) == 1
+    # The BP readings also advance the session's clock past the HR silence's due time.
+    emitted = [*p.process([bp(limit - 10, ["body_movement"])]).alerts,
+               *p.process([bp(limit + 1, [])]).alerts]
+    emitted += p.process([bp(limit + 2, [])]).alerts + p.tick(
+        T0 + timedelta(seconds=limit + 2.04)).alerts
+    times = [a.time for a in emitted if a.metric is Metric.DATA]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert emitted[-1].state.value == "active" and "heart rate" in emitted[-1].message
