@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from services import wait_until
 
+from ingest.worker import IngestWorker, build_engine
+from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
 
 # A live session: the worker restores sessions seen within its restore window.
@@ -83,3 +85,44 @@ def test_a_restarted_worker_judges_the_baseline_rise_with_the_stored_baseline(
     wait_until(lambda: bool(store.alerts(s)), 10, "an alarm on the rise over baseline")
     [alarm] = store.alerts(s)
     assert (alarm.metric.value, alarm.priority.value, alarm.limit) == ("systolic", "medium", 142)
+
+
+class UnreadableSession:
+    """The real store, except that one session's readings cannot be read back (a corrupt row)."""
+
+    def __init__(self, store, session: str) -> None:
+        self._store, self._session = store, session
+
+    def readings(self, session, *args, **kwargs):
+        if session == self._session:
+            raise ValueError("a stored row that does not decode")
+        return self._store.readings(session, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_session_that_cannot_be_restored_alarms_high_and_the_others_are_restored(
+        sqlite_settings, worker_factory, probe_factory, session_id):
+    probe = probe_factory(sqlite_settings, ["vitals/+/alert"])
+    first, store = worker_factory(sqlite_settings)
+    sessions = (f"{session_id}-bad", f"{session_id}-ok")
+    for s in sessions:
+        probe.publish(f"vitals/{s}/bp", {"systolic": 118, "diastolic": 76, "time": at(2)})
+    wait_until(lambda: all(store.readings(s) for s in sessions), 10, "both sessions stored")
+    assert first.wait_idle(10)
+    first.stop()
+
+    store = UnreadableSession(open_store(sqlite_settings), sessions[0])
+    second = IngestWorker(sqlite_settings, store, build_engine(sqlite_settings))
+    try:
+        second.start()
+        wait_until(lambda: probe.messages("/alert"), 10, "the restore failure's alarm")
+        [alarm] = probe.messages("/alert")
+        assert (alarm["session"], alarm["metric"], alarm["priority"]) == (
+            sessions[0], "data", "high")
+        assert "could not be restored" in alarm["message"]
+        assert second.pipeline.engine.state(sessions[1]) is not None, "the other not restored"
+    finally:
+        second.stop()
+        store.close()

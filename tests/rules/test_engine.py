@@ -264,3 +264,35 @@ def test_a_session_with_only_events_so_far_is_ticked_on_its_own_clock():
     assert engine.on_tick(wall + timedelta(seconds=1)) == []
     overdue = engine.on_tick(wall + timedelta(minutes=18))
     assert [(a.rule, a.priority.value) for a in overdue] == [("data.checkin_missed", "medium")]
+
+
+# ---- isolation: one session's failure never silences another's timed alarms --------------------
+
+
+def broken_engine(profile) -> AlertEngine:
+    """Two sessions with HR streams; `broken`'s state is corrupted so its timed rules raise."""
+    engine = AlertEngine(profile)
+    for session in ("broken", "fine"):
+        engine.on_reading(hr(80, at(0), session), received_at=at(0))
+    engine.state("broken").last_reading[Kind.HR] = "not a time"  # type: ignore[assignment]
+    return engine
+
+
+def test_a_session_whose_timed_rules_raise_gets_a_high_alarm_and_the_others_are_judged(profile):
+    engine = broken_engine(profile)
+    events = engine.on_tick(at(31))
+    by_session = {e.session: (e.metric, e.priority, e.state) for e in events}
+    assert by_session == {
+        "broken": (Metric.DATA, Priority.HIGH, AlertState.ACTIVE),  # its checks failed
+        "fine": (Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE),  # its HR is 31 s silent
+    }
+    [failed] = [e for e in events if e.session == "broken"]
+    assert failed.rule == "ingest.rules_failed" and "watch the patient" in failed.message
+
+
+def test_a_lasting_failure_alarms_once_and_is_acknowledged_like_any_alarm(profile):
+    engine = broken_engine(profile)
+    engine.on_tick(at(31))
+    assert [e.session for e in engine.on_tick(at(32))] == []
+    acked = engine.acknowledge("broken", Metric.DATA, "nurse-a", None, at(40))
+    assert [(e.state, e.by) for e in acked] == [(AlertState.ACKNOWLEDGED, "nurse-a")]
