@@ -19,7 +19,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -35,7 +35,7 @@ from tests.ingest.conftest import make_settings
 from vitals import gatt
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, reading_topic, rejected_topic, status_topic
-from vitals.readings import Kind, ObservationKind, Severity
+from vitals.readings import SESSION_LEAF, Kind, ObservationKind, SessionEventType, Severity
 from vitals.settings import MqttEndpoint
 from vitals.storage import open_store
 
@@ -44,6 +44,7 @@ pytestmark = pytest.mark.services
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 PREFIX = "vitals"
 SESSION = "acl-s1"  # every topic below names it; each publish carries a payload of its own
+START_OF_DEMO = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 
 
 def sample_device_blocks(acl: str) -> dict[str, list[str]]:
@@ -299,6 +300,103 @@ def test_vitals_simulate_with_the_simulator_account_delivers_every_message(
                == report.planned, 10, "every message of the simulated session")
     leaves = {t.split("/")[2] for t in watcher.topics() if t.split("/")[1] == session}
     assert leaves == set(TOPIC_LEAVES)
+
+
+def conf_value(key: str) -> int:
+    [value] = re.findall(rf"(?m)^{key} (\d+)$", (DEPLOY / "mosquitto.conf").read_text())
+    return int(value)
+
+
+def publish_packet_bytes(topic: str, payload: bytes) -> int:
+    """The size of a QoS 1 PUBLISH: fixed header, remaining length, topic, packet id, payload."""
+    remaining = 2 + len(topic.encode()) + 2 + len(payload)
+    length_bytes = 1 + (remaining >= 128) + (remaining >= 16_384) + (remaining >= 2_097_152)
+    return 1 + length_bytes + remaining
+
+
+def payload_for_packet(topic: str, size: int) -> bytes:
+    """A payload that makes the QoS 1 PUBLISH on `topic` exactly `size` bytes."""
+    payload = b"x" * (size - publish_packet_bytes(topic, b""))
+    while publish_packet_bytes(topic, payload) > size:  # the length field grew by a byte
+        payload = payload[:-1]
+    assert publish_packet_bytes(topic, payload) == size
+    return payload
+
+
+# Mosquitto 2.0.11 compares the packet without its fixed header (1 byte and a length of 1 to 4)
+# with the limit: a whole packet of the limit passes and 5 bytes more are too many, either way.
+@pytest.mark.parametrize(("extra_bytes", "delivered"), [(0, True), (5, False)])
+def test_a_publish_larger_than_max_packet_size_is_refused_and_its_sender_disconnected(
+        broker, watcher, extra_bytes, delivered) -> None:
+    topic = reading_topic(PREFIX, f"acl-{uuid.uuid4().hex[:8]}", Kind.BP)
+    payload = payload_for_packet(topic, conf_value("max_packet_size") + extra_bytes)
+    device = Client(broker, "cuff-1", ACCOUNTS["cuff-1"])
+    try:
+        device.mqtt.publish(topic, payload, qos=1)
+        if delivered:
+            wait_until(lambda: (topic, payload) in watcher.received, 10, "the largest packet")
+        else:
+            assert device.disconnected.wait(10), "the broker kept the sender of an oversized packet"
+            assert not seen_after_marker(watcher, topic, payload.decode())
+    finally:
+        device.close()
+    # ... and the account's normal readings still pass.
+    reading = json.dumps({"systolic": 120, "diastolic": 80, "probe": uuid.uuid4().hex})
+    device = Client(broker, "cuff-1", ACCOUNTS["cuff-1"])
+    try:
+        device.publish(topic, reading)
+        wait_until(lambda: (topic, reading.encode()) in watcher.received, 10, "a reading")
+    finally:
+        device.close()
+
+
+def test_max_queued_bytes_holds_max_queued_messages_of_readings() -> None:
+    # The message count stays the limit an outage meets first; the bytes bound large messages.
+    _, messages = publisher.plan(["normal", "cuff-error"], 2, 0, START_OF_DEMO)
+    largest = max(len(reading_topic(PREFIX, m.session, m.leaf)) + len(json.dumps(m.payload))
+                  for m in messages if m.leaf in {kind.value for kind in Kind})
+    assert largest * conf_value("max_queued_messages") <= conf_value("max_queued_bytes")
+    assert conf_value("max_queued_bytes") > 0
+
+
+def test_the_largest_note_the_dashboard_publishes_fits_max_packet_size(
+        broker, watcher, tmp_path) -> None:
+    session = f"acl-{uuid.uuid4().hex[:8]}"
+    commands = Commands(make_settings(url(broker, "dashboard"), None, "vitals",
+                                      tmp_path / "dashboard"))
+    try:  # JSON-escaped, a character outside the BMP takes 12 bytes
+        commands.session_event(session, SessionEventType.NOTE, "x" * 64, "\U0001F600" * 600)
+        topic = reading_topic(PREFIX, session, SESSION_LEAF)
+        wait_until(lambda: topic in watcher.topics(), 10, "the note")
+        [payload] = [p for t, p in watcher.received if t == topic]
+        assert publish_packet_bytes(topic, payload) > 6_000  # the note was not cut short
+    finally:
+        commands.close()
+
+
+def test_the_largest_rejection_the_ingest_publishes_fits_max_packet_size(
+        broker, watcher, tmp_path) -> None:
+    # Hostile input at the limit: a topic as long as fits, in 3-byte characters, naming no valid
+    # session, and a payload of control characters (each JSON-escaped to 6 bytes).
+    topic = f"{PREFIX}/{'€' * 400}/hr"
+    payload = b"\x01" * (conf_value("max_packet_size") - publish_packet_bytes(topic, b"") - 8)
+    settings = make_settings(ingest_url(broker), None, "vitals", tmp_path / "data")
+    store = open_store(settings)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    device = Client(broker, "simulator", ACCOUNTS["simulator"])
+    rejected = rejected_topic(PREFIX, None)
+    before = watcher.topics().count(rejected)
+    try:
+        worker.start()
+        device.publish(topic, payload)
+        wait_until(lambda: watcher.topics().count(rejected) > before, 10, "the rejection")
+        size = max(publish_packet_bytes(rejected, p) for t, p in watcher.received
+                   if t == rejected)
+        assert size <= conf_value("max_packet_size") // 2, size  # a margin for longer reasons
+    finally:
+        worker.stop(timeout=5)
+        store.close()
+        device.close()
 
 
 def test_an_ingest_with_a_wrong_password_fails_at_start_naming_the_setting(broker,
