@@ -20,9 +20,12 @@ import paho.mqtt.client as mqtt
 
 from vitals.mqtt import make_client, reading_topic
 from vitals.readings import (
+    ACK_LEAF,
     ALARM_METRICS,
     MAX_NOTE_CHARS,
+    OBSERVATION_LEAF,
     SESSION_ID,
+    SESSION_LEAF,
     ObservationKind,
     SessionEventType,
     Severity,
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S: Final = 5.0
 PUBLISH_TIMEOUT_S: Final = 5.0
+# Every topic leaf the dashboard publishes (`<prefix>/<session>/<leaf>`); the shipped Mosquitto
+# ACL must let the `dashboard` account write each (tests/test_mosquitto_config.py checks it).
+COMMAND_LEAVES: Final = (ACK_LEAF, SESSION_LEAF, OBSERVATION_LEAF)
 
 
 class CommandFailed(Exception):
@@ -94,7 +100,7 @@ class Commands:
         if metric not in ALARM_METRICS:
             raise CommandFailed(f"unknown alarm metric {metric!r}")
         payload = ack_payload(metric, by, note, time or utcnow())
-        self._publish(session, "ack", payload)
+        self._publish(session, ACK_LEAF, payload)
         return payload
 
     def session_event(self, session: str, event: SessionEventType | str, by: str,
@@ -102,7 +108,7 @@ class Commands:
         """Publish a session event (start, dose, end, note, checklist, override, signoff,
         checkin)."""
         payload = event_payload(SessionEventType(event), by, note, time or utcnow())
-        self._publish(session, "session", payload)
+        self._publish(session, SESSION_LEAF, payload)
         return payload
 
     def observation(self, session: str, observation: ObservationKind | str,
@@ -114,10 +120,11 @@ class Commands:
         except ValueError as err:
             raise CommandFailed(f"unknown observation or severity: {err}") from err
         payload = observation_payload(kind, level, by, note, time or utcnow())
-        self._publish(session, "observation", payload)
+        self._publish(session, OBSERVATION_LEAF, payload)
         return payload
 
     def _publish(self, session: str, leaf: str, payload: dict[str, Any]) -> None:
+        assert leaf in COMMAND_LEAVES, leaf  # a new leaf needs its ACL line (see COMMAND_LEAVES)
         if not SESSION_ID.match(session):
             raise CommandFailed(f"invalid session id {session!r}")
         client = self._ensure_connected()

@@ -52,6 +52,8 @@ SERVICE_NAMES: Final[Mapping[str, str]] = {
     "1810": "blood pressure", "180d": "heart rate", "1822": "pulse oximeter",
 }
 # Intermediate cuff pressure is progress while the cuff inflates: logged, never published.
+# The bridge publishes `gatt_topic(prefix, session, uuid16)` for these alone: the ACL's sample
+# bridge account (deploy/mosquitto/acl) must let it write each.
 FORWARDED: Final = frozenset({"2a35", "2a37", "2a5e", "2a5f"})
 DATE_TIME: Final = "2a08"  # Blood Pressure service Date Time, writable on some cuffs (A&D)
 

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from simulators.physiology import Patient
 from simulators.scenarios import Scenario, get
-from vitals.readings import SESSION_ID
+from vitals.readings import OBSERVATION_LEAF, SESSION_ID, SESSION_LEAF, Kind
 from vitals.timefmt import rfc3339
 
 CUFF_DEVICE: Final = "cuff-1"
@@ -35,7 +35,11 @@ RECHECK_AFTER_DOSE: Final = timedelta(minutes=40)  # Spravato REMS: BP at 40 min
 BASELINE_FRACTIONS: Final = (0.3, 0.8)  # of the pre-dose period: two baseline cuff readings
 
 # Topic leaves, as plain strings.
-BP, HR, SPO2, SESSION, OBSERVATION = "bp", "hr", "spo2", "session", "observation"
+BP, HR, SPO2 = Kind.BP.value, Kind.HR.value, Kind.SPO2.value
+SESSION, OBSERVATION = SESSION_LEAF, OBSERVATION_LEAF
+# Every leaf a timeline holds, so every topic the simulator publishes (`<prefix>/<session>/<leaf>`):
+# the shipped Mosquitto ACL must let the `simulator` account write each.
+TOPIC_LEAVES: Final = (BP, HR, SPO2, SESSION, OBSERVATION)
 # Ties at one instant: the start event first, then readings, then the end.
 _FIRST, _READING, _LAST = 0, 1, 2
 

@@ -125,6 +125,13 @@ def test_missing_secret_refuses_to_start_naming_it(tmp_path: Path, variable: str
     assert f"set {variable} in .env" in done.stderr
 
 
+def test_the_simulator_password_is_optional(tmp_path: Path) -> None:
+    # A clinic sets no simulator password (the account may end any session): compose accepts it.
+    done = run_compose(write_env(tmp_path, drop=("MQTT_SIMULATOR_PASSWORD",)), "config", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "# MQTT_SIMULATOR_PASSWORD=" in ENV_EXAMPLE.read_text().splitlines()
+
+
 def test_shipped_env_example_holds_no_secret(tmp_path: Path) -> None:
     for line in ENV_EXAMPLE.read_text().splitlines():
         name, _, value = line.partition("=")
@@ -370,6 +377,31 @@ def test_mosquitto_init_copies_tls_certificates_privately(
     key = folder / "certs" / "server.key"
     assert key.read_text() == "not a real key"
     assert key.stat().st_mode & 0o077 == 0
+
+
+def test_mosquitto_init_creates_the_simulator_account_only_with_its_password(
+    config: dict[str, Any], tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer]
+) -> None:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    env = {**environment(config, "mosquitto-init"), "SRC_DIR": str(MOSQUITTO_CONF.parent),
+           "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
+    simulator_password = env["MQTT_SIMULATOR_PASSWORD"]
+    assert simulator_password  # the demo's .env sets it
+    broker: MosquittoServer | None = None
+    # A demo, then the clinic's .env without the password (run twice: nothing left to delete).
+    for password, exists in ((simulator_password, True), ("", False), ("", False)):
+        subprocess.run(["/bin/sh", "-c", init_script(config)], check=True, capture_output=True,
+                       env={**env, "MQTT_SIMULATOR_PASSWORD": password}, timeout=30)
+        if broker is None:
+            broker = mosquitto_factory(["allow_anonymous false",
+                                        f"password_file {folder / 'passwd'}"])
+        else:
+            broker.restart()  # reads the password file anew
+        users = {line.split(":")[0] for line in (folder / "passwd").read_text().splitlines()}
+        assert ("simulator" in users) is exists, password
+        assert connects(broker.port, "simulator", simulator_password) is exists, password
+        assert connects(broker.port, "health", env["MQTT_HEALTH_PASSWORD"])
 
 
 def test_mosquitto_init_removes_a_device(

@@ -237,7 +237,9 @@ class Topic:
 GATT_LEAF: Final = "gatt"
 _KIND_OF_LEAF: Final = {kind.value: kind for kind in Kind}  # `Kind(leaf)` is Python-level code
 OBSERVATION_LEAF: Final = "observation"
-_EVENT_LEAVES: Final = ("session", "ack")
+SESSION_LEAF: Final = "session"
+ACK_LEAF: Final = "ack"
+_EVENT_LEAVES: Final = (SESSION_LEAF, ACK_LEAF)
 
 
 class InvalidMessage(ValueError):
@@ -252,9 +254,9 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
         if where.leaf == GATT_LEAF:
             return _gatt_reading(where, payload, received_at)
         document = decode_json(payload)
-        if where.leaf == "session":
+        if where.leaf == SESSION_LEAF:
             return _session_event(where.session, document, received_at)
-        if where.leaf == "ack":
+        if where.leaf == ACK_LEAF:
             return _acknowledgement(where.session, document, received_at)
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at)

@@ -10,7 +10,7 @@ from functools import cache
 import pytest
 
 from simulators.scenarios import SCENARIOS
-from simulators.timeline import SimMessage, merge, session_messages
+from simulators.timeline import TOPIC_LEAVES, SimMessage, merge, session_messages
 from vitals.readings import (
     Observation,
     ObservationKind,
@@ -45,6 +45,13 @@ def test_every_generated_payload_parses_as_a_reading_session_event_or_observatio
         parsed = parse(topic, json.dumps(message.payload).encode(), START)
         assert isinstance(parsed, Reading | SessionEvent | Observation), parsed
         assert parsed.time == message.time and not parsed.time_inferred
+
+
+def test_the_timelines_publish_on_exactly_the_declared_topic_leaves() -> None:
+    # TOPIC_LEAVES is what the ACL test publishes with the simulator account: a leaf a timeline
+    # gains must be declared there, or the broker could drop it unseen.
+    used = {m.leaf for name in SCENARIOS for m in session_messages(name, "s-leaves", START, 0)}
+    assert used == set(TOPIC_LEAVES)
 
 
 def test_session_starts_is_dosed_after_10_minutes_and_ends_120_minutes_after_the_dose() -> None:
