@@ -31,6 +31,7 @@ from flask import has_request_context
 
 from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.commands import CommandFailed, Commands
+from dashboard.health import blind_alarms_text
 from dashboard.pages import history, overview, session, users
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
@@ -58,6 +59,7 @@ def create_app(
     commands: Commands | None = None,
     users_path: Path | None = None,
     health: Callable[[], str | None] | None = None,
+    alarm_feed: Callable[[], list[dict[str, Any]]] | None = None,
     secret_key: str | None = None,
     login_throttle: LoginThrottle | None = None,
 ) -> dash.Dash:
@@ -69,7 +71,9 @@ def create_app(
     `commands`: the MQTT publisher for acknowledgements and session events (default: one for
     `settings`, connecting on first use). `users_path`: the logins file (default
     `VITALS_DATA_DIR/users.sqlite3`). `health`: an extra pipeline check returning a problem to
-    show in the red banner, or None. `secret_key`: default `VITALS_DASHBOARD_SECRET_KEY`.
+    show in the red banner, or None. `alarm_feed`: the alarms showing as the ingest published
+    them on MQTT (`dashboard.health.IngestStatus.alarms`), said in the banner while the database
+    cannot be read. `secret_key`: default `VITALS_DASHBOARD_SECRET_KEY`.
     `login_throttle`: counts failed logins (default: 5 per name, 20 per address in 15 minutes).
     """
     from vitals.profile import load_profile
@@ -97,6 +101,7 @@ def create_app(
         commands=commands if commands is not None else Commands(settings),
         stale_after_s=settings.stale_seconds or rules.technical.stream_seconds,
         health=health,
+        alarm_feed=alarm_feed,
         reader=LiveReader(store, clock, window, trends),
     ))
     auth.protect(app.server, users_path or default_users_path(settings), figures.DISCLAIMER,
@@ -171,8 +176,14 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     except StoreError as err:
         log.warning("shell cannot read the store: %s", err)
         problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))
-        # Cannot see the alarms: a technical alarm (medium tone), never silence.
-        return components.banner(problem), dash.no_update, "medium", dash.no_update
+        # The screens cannot show the alarms: say those the ingest published, and sound at
+        # least a technical alarm (medium tone), never silence.
+        published = _published_alarms(context)
+        said = blind_alarms_text(published)
+        tone = ("high" if any(a.get("priority") == "high" and a.get("state") == "active"
+                              for a in published) else "medium")
+        return (components.banner(f"{problem}. {said}" if said else problem), dash.no_update,
+                tone, dash.no_update)
     extra = None
     if context.health is not None:
         try:
@@ -189,6 +200,16 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     panel = (dash.no_update if new_signature == signature and signature is not None
              else components.alarms_panel(alarms, can_ack))
     return components.banner(problem), panel, components.sound_level(alarms), new_signature
+
+
+def _published_alarms(context: queries.DashboardContext) -> list[dict[str, Any]]:
+    if context.alarm_feed is None:
+        return []
+    try:
+        return context.alarm_feed()
+    except Exception:  # a broken feed must not hide the banner it adds to
+        log.exception("the MQTT alarm feed failed")
+        return []
 
 
 def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
@@ -272,7 +293,8 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
         ingest_status = IngestStatus(settings)
         ingest_status.start()
         app = create_app(store, settings, profile=load_profile(settings.profile),
-                         commands=commands, health=ingest_status.problem)
+                         commands=commands, health=ingest_status.problem,
+                         alarm_feed=ingest_status.alarms)
         log.info("dashboard on http://%s:%d/", host, port)
         try:
             app.run(host=host, port=port, debug=False)

@@ -1,8 +1,13 @@
-"""The ingest workers' retained status (`<prefix>/_ingest/<id>/status`) as a banner input.
+"""The ingest workers' retained status (`<prefix>/_ingest/<id>/status`) as a banner input, and
+the alarms they publish, for when the database cannot be read.
 
 `ingest_problem(statuses, now)` is pure: the latest status document per worker in, the sentence
-for the red pipeline banner (or None) out. `IngestStatus` is the edge: a paho subscriber that
-keeps the latest document per topic; pass its `problem` to `create_app(health=...)`.
+for the red pipeline banner (or None) out. `AlarmFeed` is pure too: alert events in, the alarms
+showing out. `IngestStatus` is the edge: a paho subscriber that keeps the latest status per
+topic and feeds the alert events; pass its `problem` to `create_app(health=...)` and its
+`alarms` to `create_app(alarm_feed=...)`. The screens read alarms from the database; the feed
+is what the banner can still say about them while the database cannot be read (alarms never
+wait for the database).
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
-from vitals.mqtt import make_client, status_subscription
+from vitals.mqtt import alert_subscription, make_client, status_subscription
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
 
@@ -88,20 +93,73 @@ def _window_full(document: Mapping[str, Any]) -> bool:
             and backlog >= window)
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_FEED_ALARMS: Final = 2000  # alarms (session, metric) the feed remembers; the oldest go first
+_PRIORITY_RANK: Final = {"high": 3, "medium": 2, "low": 1}
+
+
+class AlarmFeed:
+    """The alarms showing per (session, metric), from the alert events as the ingest publishes
+    them (each replica's copy collapses: the latest event per alarm wins)."""
+
+    def __init__(self, limit: int = MAX_FEED_ALARMS) -> None:
+        self._latest: dict[tuple[str, str], dict[str, Any]] = {}  # per alarm, oldest first
+        self._limit = limit
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        time = _time(event)
+        try:
+            key = (str(event["session"]), str(event["metric"]))
+            state = str(event["state"])
+        except KeyError:
+            return
+        if time is None:
+            return
+        current = self._latest.get(key)
+        if current is not None and (_time(current) or time) > time:
+            return  # an older event arriving late (another replica's copy): not newer news
+        # A cleared alarm stays as the latest word on it, so a late copy cannot revive it.
+        self._latest.pop(key, None)
+        self._latest[key] = dict(event, state=state)
+        while len(self._latest) > self._limit:
+            self._latest.pop(next(iter(self._latest)))
+
+    def showing(self) -> list[dict[str, Any]]:
+        """Most urgent first: priority, unacknowledged before acknowledged, then newest."""
+        newest_first = sorted((e for e in self._latest.values() if e["state"] != "cleared"),
+                              key=lambda e: _time(e) or _EPOCH, reverse=True)
+        return sorted(newest_first, key=lambda e: (
+            -_PRIORITY_RANK.get(str(e.get("priority")), 0), e.get("state") == "acknowledged"))
+
+
+def blind_alarms_text(alarms: list[Mapping[str, Any]], most: int = 3) -> str | None:
+    """What the banner says of the alarms the ingest published while the database is unread."""
+    if not alarms:
+        return None
+    parts = [f"{str(a.get('priority', '')).upper()} {a.get('session')}: {a.get('message')}"
+             + (" (acknowledged)" if a.get("state") == "acknowledged" else "")
+             for a in alarms[:most]]
+    more = f" (+{len(alarms) - most} more)" if len(alarms) > most else ""
+    return "Alarms from the ingest: " + "; ".join(parts) + more
+
+
 class IngestStatus:
-    """Subscribes to every worker's retained status; `problem()` is the banner input."""
+    """Subscribes to every worker's retained status and to the alert events; `problem()` is the
+    banner input, `alarms()` the alarms showing as published."""
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._clock = clock
         self._statuses: dict[str, dict[str, Any]] = {}
+        self._feed = AlarmFeed()
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
 
     def start(self) -> None:
         client = make_client(self._settings.mqtt)
-        topic = status_subscription(self._settings.topic_prefix)
-        client.on_connect = lambda c, *_a: c.subscribe(topic, qos=1)
+        topics = [(status_subscription(self._settings.topic_prefix), 1),
+                  (alert_subscription(self._settings.topic_prefix), 1)]
+        client.on_connect = lambda c, *_a: c.subscribe(topics)
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         endpoint = self._settings.mqtt
@@ -115,9 +173,17 @@ class IngestStatus:
         except ValueError:
             log.warning("unreadable ingest status on %s", message.topic)
             return
-        if isinstance(document, dict):
-            with self._lock:
+        if not isinstance(document, dict):
+            return
+        with self._lock:
+            if message.topic.endswith("/status"):
                 self._statuses[message.topic] = document
+            else:
+                self._feed.add(document)
+
+    def alarms(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._feed.showing()
 
     def problem(self) -> str | None:
         with self._lock:

@@ -79,6 +79,8 @@ class DashboardContext:
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
     stale_after_s: float = 30.0  # newest reading older than this: the pipeline is silent
     health: Callable[[], str | None] | None = None  # extra pipeline check (e.g. ingest status)
+    # The alarms showing as the ingest published them (dashboard.health.IngestStatus.alarms)
+    alarm_feed: Callable[[], list[dict[str, Any]]] | None = None
     # snapshots.LiveReader of `store`: the live pages' data, read once for every browser
     reader: Any = None
 

@@ -50,6 +50,11 @@ def status_subscription(prefix: str) -> str:
     return f"{prefix}/{INGEST_LEVEL}/+/status"
 
 
+def alert_subscription(prefix: str) -> str:
+    """The filter that sees every session's alert events."""
+    return f"{prefix}/+/alert"
+
+
 def input_subscription(prefix: str) -> str:
     """The topic filter the ingest consumes: everything under the prefix. Every replica takes
     every message (no shared subscription): each judges every session."""

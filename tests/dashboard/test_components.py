@@ -238,3 +238,20 @@ def test_history_offers_exports_to_clinicians_only(store, app):
     assert "/export/a/fhir.json" not in shown["nurse"]
     assert "/export/a/fhir.json" in shown["doctor"]
     assert "/export/a/report.html" in shown["doctor"]
+
+
+def test_while_the_store_cannot_be_read_the_banner_says_the_alarms_the_ingest_published(
+        store, settings, users):
+    published = [{"session": "chair-2", "metric": "systolic", "priority": "high",
+                  "state": "active", "time": "2026-11-28T16:59:00Z",
+                  "message": "Systolic 188 mmHg: at or above 180"}]
+    app = create_app(store, settings, clock=lambda: NOW, users_path=users, secret_key=SECRET,
+                     alarm_feed=lambda: published)
+    store.close()
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        banner, _panel, level, _sig = refresh_shell(1, None)
+
+    assert "Cannot read the database" in text_of(banner)
+    assert "HIGH chair-2: Systolic 188 mmHg" in text_of(banner)
+    assert level == "high"  # the alarm itself sounds, not only a technical tone

@@ -7,7 +7,7 @@ import json
 import pytest
 from services import wait_until
 
-from dashboard.health import IngestStatus, ingest_problem
+from dashboard.health import AlarmFeed, IngestStatus, ingest_problem
 from tests.dashboard.conftest import NOW
 from vitals.mqtt import make_client, status_topic
 
@@ -69,6 +69,55 @@ def test_the_watcher_reports_a_worker_the_broker_declared_offline(broker_setting
                    "the retained offline status")
     finally:
         publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear it
+        publisher.disconnect()
+        publisher.loop_stop()
+        watcher.close()
+
+
+def alert_event(time: str, state: str = "active", priority: str = "high",
+                metric: str = "systolic", session: str = "s1") -> dict:
+    return {"session": session, "metric": metric, "priority": priority, "state": state,
+            "time": time, "message": f"{metric} {state}"}
+
+
+@pytest.mark.parametrize(("events", "showing"), [
+    ([], []),
+    ([alert_event("2026-11-28T17:00:00Z")], [("s1", "systolic", "active")]),
+    # Two replicas publish each event: their copies collapse.
+    ([alert_event("2026-11-28T17:00:00Z")] * 2, [("s1", "systolic", "active")]),
+    ([alert_event("2026-11-28T17:00:00Z"), alert_event("2026-11-28T17:01:00Z", "cleared")], []),
+    # A late copy of an older event does not bring back a cleared alarm.
+    ([alert_event("2026-11-28T17:00:00Z"), alert_event("2026-11-28T17:01:00Z", "cleared"),
+      alert_event("2026-11-28T17:00:00Z")], []),
+    ([alert_event("2026-11-28T17:00:00Z", "active", "low", "spo2"),
+      alert_event("2026-11-28T17:00:05Z", "acknowledged", "high", "heart_rate"),
+      alert_event("2026-11-28T16:59:00Z", "active", "high", "systolic")],
+     [("s1", "systolic", "active"), ("s1", "heart_rate", "acknowledged"),
+      ("s1", "spo2", "active")]),
+    # Sub-second times order as times, not as text ("00.5Z" is after "00Z").
+    ([alert_event("2026-11-28T17:00:00.500Z", "cleared"), alert_event("2026-11-28T17:00:00Z")],
+     []),
+])
+def test_the_alarm_feed_keeps_the_alarms_showing_most_urgent_first(events, showing):
+    feed = AlarmFeed()
+    for event in events:
+        feed.add(event)
+    assert [(a["session"], a["metric"], a["state"]) for a in feed.showing()] == showing
+
+
+def test_the_watcher_feeds_the_alarms_the_ingest_publishes(broker_settings, session_id):
+    watcher = IngestStatus(broker_settings)
+    watcher.start()
+    publisher = make_client(broker_settings.mqtt)
+    publisher.connect(broker_settings.mqtt.host, broker_settings.mqtt.port)
+    publisher.loop_start()
+    try:
+        topic = f"{broker_settings.topic_prefix}/{session_id}/alert"
+        # The watcher subscribes once connected: publish until it has seen one.
+        wait_until(lambda: publisher.publish(topic, json.dumps(alert_event(
+            "2026-11-28T17:00:00Z", session=session_id)), qos=1) and any(
+            a["session"] == session_id for a in watcher.alarms()), 10, "the alarm in the feed")
+    finally:
         publisher.disconnect()
         publisher.loop_stop()
         watcher.close()
