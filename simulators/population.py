@@ -167,10 +167,10 @@ def default_parameters() -> PopulationParameters:
 
 @dataclass(frozen=True, slots=True)
 class PopulationPatient:
-    """One drawn patient: `number` from 1, the scenario to play, and its noise seed."""
+    """One drawn patient: `number` from 1 and the scenario to play (the noise is the player's:
+    `timeline.session_messages` takes the seed)."""
 
     number: int
-    seed: int
     scenario: Scenario
 
     @property
@@ -216,7 +216,6 @@ def draw_population(n: int, seed: int,
 
     clip_sd = float(column("noise", "clip_sd")[0])
     sys_sd, dia_sd = column("noise", "systolic_sd"), column("noise", "diastolic_sd")
-    noise_seeds = rng.integers(0, 2**63, n)
 
     patients = []
     for i in range(n):
@@ -243,7 +242,7 @@ def draw_population(n: int, seed: int,
             device_faults=_cuff_faults(rng, int(fault_counts[i])),
             dropouts=_dropouts(rng, p, int(dropout_counts[i])),
         )
-        patients.append(PopulationPatient(i + 1, int(noise_seeds[i]), scenario))
+        patients.append(PopulationPatient(i + 1, scenario))
     return patients
 
 

@@ -118,14 +118,17 @@ def _scenario_help() -> str:
 @click.option("--scenario", "scenarios", multiple=True, default=("normal", "hypertensive-spike"),
               show_default=True, help="Scenario name; repeat to mix (sessions cycle through them).")
 @click.option("--sessions", type=click.IntRange(1, 500), default=2, show_default=True)
+@click.option("--population", type=click.IntRange(1, 10_000),
+              help="Instead of scenarios: this many patients drawn from the population "
+              "distributions (simulators/population.toml), one session each.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Time compression: 60 plays an hour in a minute.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Reproducible randomness.")
 @click.option("--session-prefix", default="sim", show_default=True,
               help="Session ids are <prefix>-<n>-<scenario>.")
 @click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
-def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
-             session_prefix: str, mqtt_url: str | None) -> None:
+def simulate(scenarios: tuple[str, ...], sessions: int, population: int | None, speed: float,
+             seed: int, session_prefix: str, mqtt_url: str | None) -> None:
     """Publish simulated ketamine sessions over MQTT (see the scenarios below)."""
     from simulators.publisher import run
     from simulators.scenarios import SCENARIOS
@@ -136,8 +139,14 @@ def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
             f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}",
             param_hint="--scenario",
         )
+    played: tuple[Any, ...] = scenarios
+    if population is not None:
+        from simulators.population import draw_population
+
+        played = tuple(patient.scenario for patient in draw_population(population, seed))
+        sessions = population
     settings = load_settings(mqtt_url=mqtt_url)
-    report = _run(run, settings, scenarios=scenarios, sessions=sessions, speed=speed, seed=seed,
+    report = _run(run, settings, scenarios=played, sessions=sessions, speed=speed, seed=seed,
                   session_prefix=session_prefix)
     log.info("simulation finished: %s", report)
 

@@ -104,8 +104,7 @@ def test_an_artefact_changes_the_measured_spo2_but_not_the_true_signal() -> None
 def test_every_drawn_patient_plays_as_a_session_timeline() -> None:
     start = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
     for patient in population()[:5]:
-        messages = session_messages(patient.scenario, f"pop-{patient.number}", start,
-                                    patient.seed)
+        messages = session_messages(patient.scenario, f"pop-{patient.number}", start, 0)
         assert messages[0].payload["event"] == "start"
         assert messages[-1].payload["event"] == "end"
 
@@ -139,3 +138,16 @@ def test_a_parameter_file_missing_a_parameter_names_it(tmp_path: Path) -> None:
     broken.write_text(text[:start])
     with pytest.raises(ValueError, match="dropout_minutes"):
         load_parameters(broken)
+
+
+def test_the_publisher_plans_one_session_per_drawn_patient_as_the_burden_replays_it() -> None:
+    from simulators.publisher import plan
+    from simulators.timeline import session_seed
+
+    start = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    patients = draw_population(3, SEED)
+    chosen, messages = plan([p.scenario for p in patients], 3, SEED, start)
+    assert list(chosen) == ["sim-01-population", "sim-02-population", "sim-03-population"]
+    second = [m for m in messages if m.session == "sim-02-population"]
+    assert second == session_messages(patients[1].scenario, "sim-02-population", start,
+                                      session_seed(SEED, 1))
