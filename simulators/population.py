@@ -99,7 +99,8 @@ class Distribution(BaseModel):
                 draws = rng.exponential(self.mean, size)  # type: ignore[arg-type]
         return self.clip(draws)
 
-    def clip(self, draws: np.ndarray) -> np.ndarray:
+    def clip(self, draws: Any) -> Any:
+        """`draws` (an array or a number) clipped to [low, high] where given."""
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         return np.clip(draws, low, high)
@@ -180,70 +181,74 @@ class PopulationPatient:
 
 def draw_population(n: int, seed: int,
                     parameters: PopulationParameters | None = None) -> list[PopulationPatient]:
-    """`n` patients drawn from `parameters` (the shipped file by default); deterministic."""
+    """`n` patients drawn from `parameters` (the shipped file by default); deterministic.
+
+    Patient k has its own generator (spawned from `seed`), so it is the same patient in a
+    population of 10 as in one of 1,000.
+    """
     if n < 1:
         raise ValueError(f"a population needs at least 1 patient, got {n}")
     p = parameters or default_parameters()
-    rng = np.random.default_rng(seed)
+    streams = np.random.SeedSequence(seed).spawn(n)
+    return [draw_patient(np.random.default_rng(stream), p, number, seed)
+            for number, stream in enumerate(streams, start=1)]
 
-    def column(section: str, name: str) -> np.ndarray:
-        return p.get(section, name).draw(rng, n)
+
+def draw_patient(rng: np.random.Generator, p: PopulationParameters, number: int = 1,
+                 seed: int | None = None) -> PopulationPatient:
+    """One patient drawn from `parameters` with `rng`."""
+
+    def one(section: str, name: str) -> float:
+        return float(p.get(section, name).draw(rng, 1)[0])
 
     # Baseline: systolic and diastolic correlated through one shared standard normal.
     sys_spec, dia_spec = p.get("baseline", "systolic"), p.get("baseline", "diastolic")
-    rho = float(column("baseline", "pressure_correlation")[0])
-    z_sys, z_own = rng.standard_normal(n), rng.standard_normal(n)
+    rho = one("baseline", "pressure_correlation")
+    z_sys, z_own = rng.standard_normal(2)
     z_dia = rho * z_sys + math.sqrt(1.0 - rho**2) * z_own
-    base_sys = sys_spec.clip(sys_spec.mean + sys_spec.sd * z_sys)  # type: ignore[operator]
-    base_dia = dia_spec.clip(dia_spec.mean + dia_spec.sd * z_dia)  # type: ignore[operator]
-    base_hr = column("baseline", "heart_rate")
-    base_spo2 = column("baseline", "spo2")
-
-    responsiveness = column("response", "responsiveness")
+    baseline = Baseline(
+        systolic=float(sys_spec.clip(sys_spec.mean + sys_spec.sd * z_sys)),  # type: ignore[operator]
+        diastolic=float(dia_spec.clip(dia_spec.mean + dia_spec.sd * z_dia)),  # type: ignore[operator]
+        heart_rate=one("baseline", "heart_rate"),
+        spo2=one("baseline", "spo2"),
+    )
+    responsiveness = one("response", "responsiveness")
     rise_sys, rise_dia, rise_hr = (
-        column("response", signal) * responsiveness * column("response", f"{signal}_spread")
+        one("response", signal) * responsiveness * one("response", f"{signal}_spread")
         for signal in ("systolic", "diastolic", "heart_rate"))
-    peak = column("response", "peak_minutes")
-    settled = peak + column("response", "settled_minutes")
+    peak = one("response", "peak_minutes")
+    settled = peak + one("response", "settled_minutes")
 
-    has_dip = rng.uniform(size=n) < column("spo2", "dip_probability")
-    dip_depth, dip_minutes = column("spo2", "dip_depth"), column("spo2", "dip_minutes")
-    dip_at = column("spo2", "dip_at")
+    dips: tuple[Episode, ...] = ()
+    if rng.uniform() < one("spo2", "dip_probability"):
+        dips = (Episode(Signal.SPO2, one("spo2", "dip_at"), one("spo2", "dip_minutes"),
+                        -one("spo2", "dip_depth"), DIP_RAMP_MINUTES),)
     session_hours = (PRE_DOSE_MINUTES + SESSION_MINUTES) / 60.0
-    artefact_counts = rng.poisson(column("spo2", "artefacts_per_hour") * session_hours)
-    fault_counts = rng.poisson(column("devices", "cuff_problems_per_session"))
-    dropout_counts = rng.poisson(column("devices", "dropouts_per_session"))
+    artefact_count = int(rng.poisson(one("spo2", "artefacts_per_hour") * session_hours))
+    fault_count = int(rng.poisson(one("devices", "cuff_problems_per_session")))
+    dropout_count = int(rng.poisson(one("devices", "dropouts_per_session")))
+    clip_sd = one("noise", "clip_sd")
+    sys_sd, dia_sd = one("noise", "systolic_sd"), one("noise", "diastolic_sd")
 
-    clip_sd = float(column("noise", "clip_sd")[0])
-    sys_sd, dia_sd = column("noise", "systolic_sd"), column("noise", "diastolic_sd")
-
-    patients = []
-    for i in range(n):
-        dips = ((Episode(Signal.SPO2, float(dip_at[i]), float(dip_minutes[i]),
-                         -float(dip_depth[i]), DIP_RAMP_MINUTES),) if has_dip[i] else ())
-        physiology = Physiology(
-            baseline=Baseline(float(base_sys[i]), float(base_dia[i]), float(base_hr[i]),
-                              float(base_spo2[i])),
-            response=DoseResponse(
-                systolic=float(rise_sys[i]), diastolic=float(rise_dia[i]),
-                heart_rate=float(rise_hr[i]), peak_minutes=float(peak[i]),
-                shape=settle_shape(float(peak[i]), float(settled[i]))),
-            episodes=dips,
-            noise=Noise(systolic_sd=float(sys_sd[i]), systolic_limit=clip_sd * float(sys_sd[i]),
-                        diastolic_sd=float(dia_sd[i]),
-                        diastolic_limit=clip_sd * float(dia_sd[i])),
-            artefacts=_artefacts(rng, p, int(artefact_counts[i])),
-        )
-        scenario = Scenario(
-            name=SCENARIO_NAME,
-            description=f"patient {i + 1} of the population drawn with seed {seed}",
-            physiology=physiology,
-            pre_session=_pre_session(physiology.baseline),
-            device_faults=_cuff_faults(rng, int(fault_counts[i])),
-            dropouts=_dropouts(rng, p, int(dropout_counts[i])),
-        )
-        patients.append(PopulationPatient(i + 1, scenario))
-    return patients
+    physiology = Physiology(
+        baseline=baseline,
+        response=DoseResponse(systolic=rise_sys, diastolic=rise_dia, heart_rate=rise_hr,
+                              peak_minutes=peak, shape=settle_shape(peak, settled)),
+        episodes=dips,
+        noise=Noise(systolic_sd=sys_sd, systolic_limit=clip_sd * sys_sd,
+                    diastolic_sd=dia_sd, diastolic_limit=clip_sd * dia_sd),
+        artefacts=_artefacts(rng, p, artefact_count),
+    )
+    drawn_with = "" if seed is None else f" of the population drawn with seed {seed}"
+    scenario = Scenario(
+        name=SCENARIO_NAME,
+        description=f"patient {number}{drawn_with}",
+        physiology=physiology,
+        pre_session=_pre_session(baseline),
+        device_faults=_cuff_faults(rng, fault_count),
+        dropouts=_dropouts(rng, p, dropout_count),
+    )
+    return PopulationPatient(number, scenario)
 
 
 def _artefacts(rng: np.random.Generator, p: PopulationParameters,

@@ -67,6 +67,10 @@ def test_the_same_seed_draws_the_same_population_and_another_seed_another() -> N
     assert draw_population(20, 5) != draw_population(20, 6)
 
 
+def test_a_patient_is_the_same_in_a_small_population_as_in_a_large_one() -> None:
+    assert draw_population(3, SEED) == list(population()[:3])
+
+
 def test_patients_differ_in_baseline_response_timing_and_noise() -> None:
     patients = population()[:50]
     for attribute in ("baseline.systolic", "response.systolic", "response.peak_minutes",
