@@ -13,7 +13,7 @@ from typing import Final
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from simulators.burden import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC, BurdenSummary
+from simulators.burden import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC, BurdenSummary, RuleBurden
 from vitals.alerts import Priority
 
 # IEC 60601-1-8 as the dashboard shows it: high red, medium yellow, low cyan.
@@ -79,16 +79,22 @@ def format_table(summary: BurdenSummary) -> str:
 
 def figure(summary: BurdenSummary) -> go.Figure:
     """Alarms per session by rule (coloured by priority), and the crisis delays."""
+    alarmed = summary.crisis_patients - summary.crisis_without_high_alarm
     fig = make_subplots(
         rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.2,
         subplot_titles=("Alarms per session, by rule and priority",
-                        "True crisis: minutes to the first high BP alarm"))
+                        f"True crisis: minutes to the first high BP alarm "
+                        f"({alarmed} of {summary.crisis_patients})"))
+
+    def label(row: RuleBurden) -> str:
+        return f"{row.rule} ({row.priority.value})"
+
     for priority in Priority:
-        rows = [row for row in reversed(summary.rows) if row.priority is priority]
+        rows = [row for row in summary.rows if row.priority is priority]
         if rows:
             fig.add_trace(go.Bar(
                 x=[row.alarms_per_session for row in rows],
-                y=[f"{row.rule} ({priority.value})" for row in rows],
+                y=[label(row) for row in rows],
                 orientation="h", name=priority.value,
                 marker_color=PRIORITY_COLOURS[priority],
                 customdata=[[_percent(row.share_of_sessions), _fmt(row.minutes_per_session)]
@@ -100,6 +106,9 @@ def figure(summary: BurdenSummary) -> go.Figure:
         x=list(summary.crisis_delays_minutes), name="crisis delay", showlegend=False,
         marker_color=PRIORITY_COLOURS[Priority.HIGH], xbins={"size": 1},
     ), row=1, col=2)
+    # The table's order from the top: high first, then the most frequent.
+    fig.update_yaxes(categoryorder="array",
+                     categoryarray=[label(row) for row in reversed(summary.rows)], row=1, col=1)
     fig.update_xaxes(title_text="alarms per session", row=1, col=1)
     fig.update_xaxes(title_text="minutes after the true crossing", row=1, col=2)
     fig.update_yaxes(title_text="patients", row=1, col=2)
