@@ -7,7 +7,8 @@ the IV series of 2,342 infusions saw a mean peak rise of +16/+11 mmHg at 40 minu
 a peak at 30-40 minutes and a return to baseline within about 90 minutes; esketamine labelling
 reports that 8-19 % of patients rose by at least +40 mmHg systolic and/or +25 diastolic.
 
-Episodes (a vasovagal drop in heart rate, a desaturation) are added on top. Measurement noise is
+Episodes (a vasovagal drop in heart rate, a desaturation) are added on top; artefacts (a probe
+slipping, a movement) are episodes of the measurement only, not of the patient. Measurement noise is
 drawn from `random.Random` only, and every noise term is clipped to a stated limit, so a scenario
 can promise, with margin, which alarm limits it crosses and which it never crosses. The cuff noise
 stays well inside the ISO 81060-2 ceiling (SD 8 mmHg): that ceiling would make every scenario
@@ -26,6 +27,7 @@ from vitals.readings import FIELDS, Kind
 
 PEAK_MINUTES: Final = 35.0  # the sources: 30-40 min (IV series), about 40 min (esketamine)
 CURVE_SHAPE: Final = 3.0  # gamma exponent: 15 % of peak left at 90 min, 3 % at 120 min
+SETTLED_FRACTION: Final = 0.1  # `settle_shape`: the curve is "settled" at 10 % of its peak
 HEART_RATE_DRIFT_MEMORY: Final = 0.9  # AR(1) coefficient per oximeter sample: slow wander
 MIN_PULSE_PRESSURE: Final = 10.0  # a cuff never reports diastolic within 10 mmHg of systolic
 
@@ -103,6 +105,8 @@ class Physiology:
     response: DoseResponse = DoseResponse()
     episodes: tuple[Episode, ...] = ()
     noise: Noise = Noise()
+    # Changes of the measured values only (`expected` is the patient, without them).
+    artefacts: tuple[Episode, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,20 @@ def dose_curve(minutes: float, peak_minutes: float = PEAK_MINUTES,
     return float(x**shape * math.exp(shape * (1.0 - x)))
 
 
+def settle_shape(peak_minutes: float, settled_minutes: float,
+                 fraction: float = SETTLED_FRACTION) -> float:
+    """The `dose_curve` shape that peaks at `peak_minutes` and is down to `fraction` of the peak
+    `settled_minutes` after the dose (later than the peak).
+
+    Solves x**k * exp(k * (1 - x)) = fraction at x = settled / peak for k.
+    """
+    x = settled_minutes / peak_minutes
+    if x <= 1.0 or not 0.0 < fraction < 1.0:
+        raise ValueError(f"settling ({settled_minutes} min) must come after the peak "
+                         f"({peak_minutes} min) and fraction must be in (0, 1)")
+    return math.log(fraction) / (math.log(x) + 1.0 - x)
+
+
 def episode_level(episode: Episode, minutes: float) -> float:
     """The episode's contribution at `minutes` after the dose (trapezoid)."""
     rise_from = episode.start_minutes - episode.ramp_minutes
@@ -163,6 +181,12 @@ def expected(physiology: Physiology, signal: Signal, minutes: float) -> float:
     return float(value)
 
 
+def artefact(physiology: Physiology, signal: Signal, minutes: float) -> float:
+    """What the physiology's artefacts add to the measured `signal` at `minutes`."""
+    return sum((episode_level(a, minutes) for a in physiology.artefacts if a.signal is signal),
+               0.0)
+
+
 def bounded_gauss(rng: random.Random, sd: float, limit: float) -> float:
     """A Gaussian draw clipped to +-limit, so scenarios can rely on the limit."""
     if sd <= 0:
@@ -187,9 +211,9 @@ class Patient:
     def blood_pressure(self, minutes: float) -> BloodPressure:
         """A cuff reading `minutes` after the dose (negative: before it)."""
         noise, rng = self.physiology.noise, self._cuff_rng
-        systolic = expected(self.physiology, Signal.SYSTOLIC, minutes) + bounded_gauss(
+        systolic = self._measured(Signal.SYSTOLIC, minutes) + bounded_gauss(
             rng, noise.systolic_sd, noise.systolic_limit)
-        diastolic = expected(self.physiology, Signal.DIASTOLIC, minutes) + bounded_gauss(
+        diastolic = self._measured(Signal.DIASTOLIC, minutes) + bounded_gauss(
             rng, noise.diastolic_sd, noise.diastolic_limit)
         pulse = expected(self.physiology, Signal.HEART_RATE, minutes) + bounded_gauss(
             rng, noise.pulse_sd, noise.pulse_limit)
@@ -204,9 +228,10 @@ class Patient:
         self._drift = max(-noise.heart_rate_drift_limit, min(
             noise.heart_rate_drift_limit, HEART_RATE_DRIFT_MEMORY * self._drift + step))
         true_rate = expected(self.physiology, Signal.HEART_RATE, minutes)
-        heart_rate = true_rate + self._drift + bounded_gauss(
+        heart_rate = true_rate + self._drift + artefact(
+            self.physiology, Signal.HEART_RATE, minutes) + bounded_gauss(
             rng, noise.heart_rate_jitter_sd, noise.heart_rate_jitter_limit)
-        spo2 = expected(self.physiology, Signal.SPO2, minutes) + bounded_gauss(
+        spo2 = self._measured(Signal.SPO2, minutes) + bounded_gauss(
             rng, noise.spo2_sd, noise.spo2_limit)
         pulse = true_rate + bounded_gauss(rng, noise.pulse_sd, noise.pulse_limit)
         return Oximetry(
@@ -214,6 +239,12 @@ class Patient:
             spo2=_clamp(Kind.SPO2, "spo2", spo2),
             pulse=_clamp(Kind.SPO2, "pulse", pulse),
         )
+
+    def _measured(self, signal: Signal, minutes: float) -> float:
+        value = expected(self.physiology, signal, minutes)
+        if self.physiology.artefacts:
+            value += artefact(self.physiology, signal, minutes)
+        return value
 
 
 _BOUNDS: Final = {(kind, spec.name): (math.ceil(spec.low), math.floor(spec.high))

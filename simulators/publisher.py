@@ -21,8 +21,8 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
-from simulators.scenarios import get
-from simulators.timeline import SimMessage, merge, session_messages
+from simulators.scenarios import Scenario, get
+from simulators.timeline import SimMessage, merge, session_messages, session_seed
 from vitals.mqtt import make_client, reading_topic
 from vitals.readings import SESSION_ID
 from vitals.settings import MqttEndpoint, Settings
@@ -110,33 +110,36 @@ def session_ids(scenarios: Sequence[str], sessions: int, prefix: str = "sim") ->
 
 
 def plan(
-    scenarios: Sequence[str],
+    scenarios: Sequence[str | Scenario],
     sessions: int,
     seed: int,
     start: datetime,
     session_prefix: str = "sim",
     **timeline_options: Any,
 ) -> tuple[dict[str, str], list[SimMessage]]:
-    """The sessions (id -> scenario) and all their messages, merged by time. Pure."""
+    """The sessions (id -> scenario name) and all their messages, merged by time. Pure.
+
+    A scenario is a name or a `Scenario` (e.g. a drawn population's patients)."""
     if not scenarios:
         raise ValueError("at least one scenario is needed")
     if sessions < 1:
         raise ValueError(f"sessions must be at least 1, got {sessions}")
-    for name in scenarios:
-        get(name)  # fail fast on an unknown name, listing the valid ones
-    ids = session_ids(scenarios, sessions, session_prefix)
-    chosen = {session: scenarios[i % len(scenarios)] for i, session in enumerate(ids)}
+    # A name fails fast when unknown, listing the valid ones.
+    specs = [get(s) if isinstance(s, str) else s for s in scenarios]
+    ids = session_ids([spec.name for spec in specs], sessions, session_prefix)
+    chosen = {session: specs[i % len(specs)] for i, session in enumerate(ids)}
     timelines = [
-        session_messages(chosen[session], session, start, seed * 1000 + i, **timeline_options)
+        session_messages(chosen[session], session, start, session_seed(seed, i),
+                         **timeline_options)
         for i, session in enumerate(ids)
     ]
-    return chosen, merge(timelines)
+    return {session: spec.name for session, spec in chosen.items()}, merge(timelines)
 
 
 def run(
     settings: Settings,
     *,
-    scenarios: Sequence[str],
+    scenarios: Sequence[str | Scenario],
     sessions: int,
     speed: float,
     seed: int,

@@ -141,6 +141,12 @@ def session_messages(
             for offset, _, leaf, payload in planned]
 
 
+def session_seed(seed: int, index: int) -> int:
+    """The noise seed of the `index`-th session (from 0) of a run seeded with `seed`: the one
+    rule, so `vitals simulate` and `vitals profile burden` play the same sessions."""
+    return seed * 1000 + index
+
+
 def merge(timelines: Iterable[Sequence[SimMessage]]) -> list[SimMessage]:
     """Interleave sessions by time; ties keep the order of `timelines`."""
     return list(heapq.merge(*timelines, key=lambda message: message.time))

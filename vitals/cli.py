@@ -118,14 +118,17 @@ def _scenario_help() -> str:
 @click.option("--scenario", "scenarios", multiple=True, default=("normal", "hypertensive-spike"),
               show_default=True, help="Scenario name; repeat to mix (sessions cycle through them).")
 @click.option("--sessions", type=click.IntRange(1, 500), default=2, show_default=True)
+@click.option("--population", type=click.IntRange(1, 10_000),
+              help="Instead of scenarios: this many patients drawn from the population "
+              "distributions (simulators/population.toml), one session each.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Time compression: 60 plays an hour in a minute.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Reproducible randomness.")
 @click.option("--session-prefix", default="sim", show_default=True,
               help="Session ids are <prefix>-<n>-<scenario>.")
 @click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
-def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
-             session_prefix: str, mqtt_url: str | None) -> None:
+def simulate(scenarios: tuple[str, ...], sessions: int, population: int | None, speed: float,
+             seed: int, session_prefix: str, mqtt_url: str | None) -> None:
     """Publish simulated ketamine sessions over MQTT (see the scenarios below)."""
     from simulators.publisher import run
     from simulators.scenarios import SCENARIOS
@@ -136,8 +139,14 @@ def simulate(scenarios: tuple[str, ...], sessions: int, speed: float, seed: int,
             f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}",
             param_hint="--scenario",
         )
+    played: tuple[Any, ...] = scenarios
+    if population is not None:
+        from simulators.population import draw_population
+
+        played = tuple(patient.scenario for patient in draw_population(population, seed))
+        sessions = population
     settings = load_settings(mqtt_url=mqtt_url)
-    report = _run(run, settings, scenarios=scenarios, sessions=sessions, speed=speed, seed=seed,
+    report = _run(run, settings, scenarios=played, sessions=sessions, speed=speed, seed=seed,
                   session_prefix=session_prefix)
     log.info("simulation finished: %s", report)
 
@@ -171,6 +180,54 @@ def export(session: str, fmt: str) -> None:
         _run(export_session, store, session, fmt, sys.stdout)
     finally:
         store.close()
+
+
+@main.group("profile")
+def profile_group() -> None:
+    """Alert profiles: what a profile would do before a clinic uses it."""
+
+
+@profile_group.command("burden")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A clinic's profile TOML (merged onto the default); default: the profile "
+              "in force (VITALS_PROFILE, else the default).")
+@click.option("--population", type=click.IntRange(1, 100_000), required=True,
+              help="Simulated patients (drawn as by `vitals simulate --population`).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Population seed.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report with its plots to this HTML file.")
+@click.option("--ack-after", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Minutes after which the simulated monitor acknowledges a medium or high "
+              "alarm.")
+@click.option("--no-ack", is_flag=True, help="Nobody acknowledges (medium alarms escalate).")
+@click.option("--jobs", type=click.IntRange(1, 64),
+              help="Worker processes; default: one per CPU.")
+def profile_burden(profile_path: Path | None, population: int, seed: int,
+                   html_path: Path | None, ack_after: float, no_ack: bool,
+                   jobs: int | None) -> None:
+    """The alarm burden of a profile on a simulated population: per rule and priority, alarms
+    per session, sessions with a high alarm, time in alarm, and the delay to the first high
+    alarm for patients whose true blood pressure reached the crisis range."""
+    import os
+    from datetime import timedelta
+
+    from simulators.burden import replay_population, summarise
+    from simulators.burden_report import format_table, to_html
+    from vitals.profile import load_profile
+
+    path = profile_path if profile_path is not None else load_settings().profile
+    profile = _run(load_profile, path)
+    acknowledge = None if no_ack else timedelta(minutes=ack_after)
+    sessions = replay_population(population, seed, profile, ack_after=acknowledge,
+                                 jobs=jobs or os.cpu_count() or 1)
+    summary = summarise(sessions, profile=profile.source_path, seed=seed, ack_after=acknowledge)
+    click.echo(format_table(summary))
+    if html_path is not None:
+        try:
+            html_path.write_text(to_html(summary), encoding="utf-8")
+        except OSError as err:
+            raise Failure(f"cannot write {html_path}: {err.strerror}") from err
+        click.echo(f"\nHTML report: {html_path}")
 
 
 @main.group()
