@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
+from vitals.sessions import alarm_urgency, present_alarms
 from vitals.settings import Settings
 from vitals.storage.base import Live, SessionSummary, Store
 from vitals.timefmt import utcnow
@@ -55,7 +56,8 @@ OVERVIEW_COLUMNS: Final = (
     "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
     "hr", "hr_time", "hr_age_s", "hr_stale",
     "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
-    "alarm_priority", "alarm_metric", "alarm_message", "alarm_count",
+    "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
+    "alarm_value", "alarm_now",
     "checkin_last", "checkin_by", "checkin_reference",
 )
 SESSION_COLUMNS: Final = ("session", "first_time", "last_time", "started", "dosed", "ended",
@@ -336,16 +338,6 @@ def overview_rows(
     ]
 
 
-def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
-    """Alarms showing now: the latest event per metric, kept when its state is `active`;
-    highest priority first, then the most recent."""
-    latest: dict[str, AlertEvent] = {}
-    for alert in sorted(alerts, key=lambda a: a.time):
-        latest[alert.metric.value] = alert
-    active = [a for a in latest.values() if a.state is AlertState.ACTIVE]
-    return sorted(active, key=lambda a: (a.priority.rank, a.time), reverse=True)
-
-
 class TrendCache:
     """Sparkline data per session, fetched incrementally: each refresh asks the store only for
     the buckets since the last complete one, so the overview's cost does not grow with the
@@ -471,13 +463,20 @@ def _overview_row(
     row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
     row["spo2"] = oximeter.values.get("spo2") if oximeter else None
 
-    alarms = showing(alerts)
+    alarms = present_alarms(alerts)
     top = alarms[0] if alarms else None
+    now_values = {"systolic": row["systolic"], "diastolic": row["diastolic"],
+                  "heart_rate": hr_value, "spo2": row["spo2"]}
     row.update(
         alarm_priority=None if top is None else top.priority.value,
         alarm_metric=None if top is None else top.metric.value,
         alarm_message=None if top is None else top.message,
         alarm_count=len(alarms),
+        alarm_acked_by=(top.by or "someone" if top is not None
+                        and top.state is AlertState.ACKNOWLEDGED else None),
+        # The headline's value is the one that raised it; the latest one goes beside it.
+        alarm_value=None if top is None else top.value,
+        alarm_now=None if top is None else now_values.get(top.metric.value),
     )
     checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),
                       key=lambda e: e.time)
@@ -527,28 +526,22 @@ def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDO
 
 
 def alarms_frame(live: Live) -> pd.DataFrame:
-    """Every alarm showing in an active session (active, or acknowledged and not cleared): the
-    latest event per (session, metric). Unacknowledged first, then highest priority, then the
-    longest waiting. From `active` (every page's shell reads it each refresh)."""
-    rows: list[dict[str, Any]] = []
-    for session, alerts in live.alerts.items():
-        latest: dict[str, AlertEvent] = {}
-        for alert in alerts:  # in time order: the last one per metric wins
-            latest[alert.metric.value] = alert
-        rows.extend(
-            {"session": session, "time": a.time, "metric": a.metric.value,
-             "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
-             "value": a.value, "message": a.message, "by": a.by, "note": a.note}
-            for a in latest.values() if a.state is not AlertState.CLEARED
-        )
-    frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
-    if frame.empty:
-        return frame
-    frame["time"] = _utc(frame["time"].tolist())
-    frame["unacked"] = frame["state"] == AlertState.ACTIVE.value
-    frame = frame.sort_values(["unacked", "rank", "time", "session", "metric"],
-                              ascending=[False, False, True, True, True], kind="stable")
-    return frame.drop(columns="unacked").reset_index(drop=True)
+    """Every alarm present in an active session (active, or acknowledged and not cleared): the
+    latest event per (session, metric), most urgent first as on the tiles
+    (`vitals.sessions.alarm_urgency`). From `active` (every page's shell reads it each
+    refresh)."""
+    present = sorted(((session, a) for session, alerts in live.alerts.items()
+                      for a in present_alarms(alerts)),
+                     key=lambda item: (alarm_urgency(item[1]), item[0], item[1].metric.value))
+    frame = pd.DataFrame(
+        [{"session": session, "time": a.time, "metric": a.metric.value,
+          "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
+          "value": a.value, "message": a.message, "by": a.by, "note": a.note}
+         for session, a in present],
+        columns=list(ALARM_COLUMNS))
+    if not frame.empty:
+        frame["time"] = _utc(frame["time"].tolist())
+    return frame
 
 
 def newest_reading(live: Live) -> tuple[int, datetime | None]:

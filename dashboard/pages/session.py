@@ -22,7 +22,7 @@ from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
-from vitals.sessions import SessionStatus, Verdict, session_status
+from vitals.sessions import SessionStatus, Verdict, present_alarms, session_status
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -152,7 +152,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     since = None if origin is None else queries.age_seconds(now, origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
-                               queries.showing(loaded.alerts)),
+                               present_alarms(loaded.alerts)),
         # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
         _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value], alerts,
                 origin, origin_label, observed),

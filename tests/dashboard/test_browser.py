@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,41 @@ def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_
     wait_until(lambda: "tile--high" not in dash_duo.find_element(at(ids.tile("bed-2")))
                .get_attribute("class"), WAIT_S, "the tile's alarm class gone")
     assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") is None
+    assert dash_duo.get_logs() == []
+
+
+def test_an_acknowledged_alarm_stays_on_its_tile_and_panel_silenced_until_it_clears(
+        dash_duo, store, settings, users):
+    # SpO2 stays at 85-87 % after the acknowledgement: the alarm is silenced, not gone.
+    now = utcnow()
+    store.write(Batch(
+        readings=[spo2("bed-3", now - minutes(m / 6), 85 + m % 3) for m in range(6)],
+        alerts=[
+            alert("bed-3", now - minutes(1), Metric.SPO2, Priority.HIGH, value=86,
+                  message="SpO2 86 %: below 90 for 15 s."),
+            replace(alert("bed-3", now - minutes(0.5), Metric.SPO2, Priority.HIGH,
+                          AlertState.ACKNOWLEDGED, value=86,
+                          message="SpO2 86 %: below 90 for 15 s."), by="nurse"),
+        ],
+    ))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+
+    dash_duo.wait_for_contains_text(at(ids.tile_alarm("bed-3")), "▲ HIGH — SpO2 86 %",
+                                    timeout=WAIT_S)
+    assert "acknowledged by nurse, silenced" in dash_duo.find_element(
+        at(ids.tile_alarm("bed-3"))).text
+    dash_duo.wait_for_contains_class(at(ids.tile("bed-3")), "tile--acked", timeout=WAIT_S)
+    assert dash_duo.find_element(at(ids.tile_alarm("bed-3"))).get_attribute("role") is None
+    row = dash_duo.wait_for_element(f"#{ids.alarm_row('bed-3', 'spo2')}", timeout=WAIT_S)
+    assert "alarm--acked" in row.get_attribute("class")
+    assert dash_duo.driver.execute_script("return window.vitalsSound.state().level") is None
+
+    store.write(Batch(alerts=[alert("bed-3", utcnow(), Metric.SPO2, Priority.HIGH,
+                                    AlertState.CLEARED, value=95)]))
+
+    dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-3")), "✓ No active alarm",
+                                    timeout=WAIT_S)
     assert dash_duo.get_logs() == []
 
 

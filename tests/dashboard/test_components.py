@@ -97,7 +97,7 @@ def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     assert "since 17:00:00" in text_of(row)
 
 
-def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(store):
+def test_alarms_list_by_priority_then_unacknowledged_first_then_newest_as_the_tiles(store):
     store.write(Batch(readings=[hr(s, NOW, 80) for s in "abc"], alerts=[
         alert("a", NOW - minutes(1), Metric.SPO2, Priority.LOW),
         alert("b", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH),
@@ -111,8 +111,8 @@ def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(
     frame = queries.alarms_frame(queries.active(store, NOW))
 
     assert list(zip(frame["session"], frame["metric"], strict=True)) == [
-        ("c", "systolic"), ("b", "systolic"), ("a", "heart_rate"), ("a", "spo2"),
-        ("c", "heart_rate"),
+        ("b", "systolic"), ("c", "systolic"), ("c", "heart_rate"), ("a", "heart_rate"),
+        ("a", "spo2"),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -37,18 +38,33 @@ def test_frames_of_an_unknown_session_are_empty_with_their_columns(store):
     assert list(queries.alerts_frame(store, "nobody").columns) == list(queries.ALERT_COLUMNS)
 
 
-def test_showing_alarms_keep_the_latest_event_per_metric_only_when_active(store):
+def test_an_acknowledged_alarm_whose_condition_persists_is_the_tile_s_alarm(store):
+    store.write(Batch(readings=[spo2("a", NOW, 86)], alerts=[
+        alert("a", NOW - minutes(3), Metric.SPO2, Priority.HIGH, value=87),
+        replace(alert("a", NOW - minutes(2), Metric.SPO2, Priority.HIGH,
+                      AlertState.ACKNOWLEDGED, value=87), by="nurse"),
+    ]))
+
+    [row] = overview(store)
+
+    assert (row["alarm_priority"], row["alarm_metric"], row["alarm_count"]) == ("high", "spo2", 1)
+    assert row["alarm_acked_by"] == "nurse"
+    assert (row["alarm_value"], row["alarm_now"]) == (87, 86)
+
+
+def test_the_tile_s_alarm_is_the_most_urgent_present_one(store):
     store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
         alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH),
         alert("a", NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED),
         alert("a", NOW - minutes(2), Metric.HEART_RATE, Priority.LOW),
-        alert("a", NOW - minutes(1), Metric.SPO2, Priority.MEDIUM),
+        alert("a", NOW - minutes(1), Metric.DATA, Priority.HIGH),
+        alert("a", NOW - minutes(2), Metric.OBSERVATION, Priority.HIGH),
     ]))
 
-    active = queries.showing(store.alerts("a"))
+    [row] = overview(store)
 
-    assert [a.metric.value for a in active] == ["spo2", "heart_rate"]  # highest priority first
-    assert [a.priority.value for a in active] == ["medium", "low"]
+    # Clinical over technical at the same priority, although the technical one is newer.
+    assert (row["alarm_metric"], row["alarm_count"]) == ("observation", 3)
 
 
 def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store):

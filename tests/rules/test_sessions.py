@@ -13,8 +13,10 @@ from vitals.sessions import (
     CueKind,
     Phase,
     Verdict,
+    alarm_urgency,
     baseline_of,
     discharge_readiness,
+    present_alarms,
     presession_verdict,
     session_status,
     showing_alerts,
@@ -179,6 +181,40 @@ def test_showing_alerts_keeps_the_latest_event_of_each_alarm_not_cleared():
     ]
     assert [(a.metric, a.state) for a in showing_alerts(stored)] == [
         (Metric.SYSTOLIC, AlertState.ACKNOWLEDGED), (Metric.HEART_RATE, AlertState.ACTIVE)]
+
+
+def present(metric: Metric, priority: Priority, minutes: float,
+            state: AlertState = AlertState.ACTIVE) -> AlertEvent:
+    return AlertEvent(at(minutes), S, metric, priority, state, f"{metric} {priority}")
+
+
+@pytest.mark.parametrize(
+    ("stored", "first"),
+    [
+        pytest.param([present(Metric.SYSTOLIC, Priority.MEDIUM, 5),
+                      present(Metric.DIASTOLIC, Priority.HIGH, 1)],
+                     Metric.DIASTOLIC, id="priority first, however old"),
+        pytest.param([present(Metric.DATA, Priority.HIGH, 5),
+                      present(Metric.OBSERVATION, Priority.HIGH, 1)],
+                     Metric.OBSERVATION, id="clinical over technical at the same priority"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 5, AlertState.ACKNOWLEDGED),
+                      present(Metric.SYSTOLIC, Priority.HIGH, 1)],
+                     Metric.SYSTOLIC, id="unacknowledged over acknowledged at the same priority"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 5, AlertState.ACKNOWLEDGED),
+                      present(Metric.SYSTOLIC, Priority.MEDIUM, 6)],
+                     Metric.SPO2, id="an acknowledged high outranks an unacknowledged medium"),
+        pytest.param([present(Metric.SYSTOLIC, Priority.HIGH, 1),
+                      present(Metric.HEART_RATE, Priority.HIGH, 2)],
+                     Metric.HEART_RATE, id="then the newest"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 1),
+                      present(Metric.SPO2, Priority.HIGH, 2, AlertState.ACKNOWLEDGED)],
+                     Metric.SPO2, id="acknowledged and its condition persists: still present"),
+    ],
+)
+def test_present_alarms_most_urgent_first(stored, first):
+    alarms = present_alarms(stored)
+    assert alarms[0].metric is first
+    assert [alarm_urgency(a) for a in alarms] == sorted(alarm_urgency(a) for a in alarms)
 
 
 def test_acknowledged_then_cleared_at_the_same_instant_is_cleared():
