@@ -310,7 +310,7 @@ def reconcile(
         # medium alarm escalated to high still raises, with the crisis message.
         if alarm is None or worst.priority.rank > alarm.cause_rank:
             event = AlertEvent(
-                time=time,
+                time=time if alarm is None else _not_before(alarm, time),
                 session=state.session,
                 metric=metric,
                 priority=worst.priority,
@@ -341,6 +341,7 @@ def acknowledge(
     alarm = state.alarms.get(metric)
     if alarm is None or alarm.acknowledged:
         return []
+    now = _not_before(alarm, now)
     event = replace(alarm.event, time=now, state=AlertState.ACKNOWLEDGED, by=by, note=note)
     alarm.event = event
     alarm.acknowledged = True
@@ -396,12 +397,20 @@ def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
 _METRIC_ORDER = {metric: i for i, metric in enumerate(Metric)}
 
 
+def _not_before(alarm: Alarm, time: datetime) -> datetime:
+    """An alarm's events never go back in time: stored and shown in time order, its latest
+    event is its state. A reading stamped before an escalation a tick made (a cuff stamps when
+    it began measuring), or an acknowledgement by a wall clock behind a compressed session's,
+    is stamped at the alarm's last event."""
+    return max(time, alarm.event.time)
+
+
 def _cleared(
     alarm: Alarm, time: datetime, message: str, value: float | None, rule: str | None = None
 ) -> AlertEvent:
     return replace(
         alarm.event,
-        time=time,
+        time=_not_before(alarm, time),
         state=AlertState.CLEARED,
         message=message,
         value=value if value is not None else alarm.event.value,

@@ -264,3 +264,25 @@ def test_a_session_with_only_events_so_far_is_ticked_on_its_own_clock():
     assert engine.on_tick(wall + timedelta(seconds=1)) == []
     overdue = engine.on_tick(wall + timedelta(minutes=18))
     assert [(a.rule, a.priority.value) for a in overdue] == [("data.checkin_missed", "medium")]
+
+
+# ---- an alarm's events never go back in time ----------------------------------------------------
+
+
+def test_a_crisis_reading_stamped_before_an_escalation_still_heads_the_alarm(profile):
+    # A cuff stamps a reading when its measurement began and sends it when it ends: the crisis
+    # reading may arrive after a tick escalated the medium alarm at a later session time.
+    from vitals.sessions import present_alarms
+
+    engine = AlertEngine(profile)
+    events = engine.on_reading(bp(179, 85, at(0)), received_at=WALL)
+    events += engine.on_tick(WALL + timedelta(minutes=5, seconds=1))  # escalated at +5 min
+    events += engine.on_reading(bp(193, 99, at(minutes=4, seconds=50)),
+                                received_at=WALL + timedelta(minutes=5, seconds=2))
+
+    systolic = [e for e in events if e.metric is Metric.SYSTOLIC]
+    assert [e.rule for e in systolic] == ["systolic.urgency", "systolic.urgency",
+                                          "systolic.crisis"]
+    assert [e.time for e in systolic] == sorted(e.time for e in systolic)
+    [headline, *_] = present_alarms(events)
+    assert (headline.rule, headline.value) == ("systolic.crisis", 193)
