@@ -167,10 +167,10 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     try:
         live = context.reader.snapshot().live
         alarms = queries.alarms_frame(live)
-        active, newest = queries.newest_reading(live)
+        silent_s = queries.pipeline_silence(live, now, context.stale_after_s)
     except StoreError as err:
         log.warning("shell cannot read the store: %s", err)
-        problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))
+        problem = components.pipeline_problem(None, str(err))
         # Cannot see the alarms: a technical alarm (medium tone), never silence.
         return components.banner(problem), dash.no_update, "medium", dash.no_update
     extra = None
@@ -182,7 +182,7 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
             extra = f"pipeline health check failed: {err}"
     if extra is None and context.commands is not None:
         extra = context.commands.problem()
-    problem = components.pipeline_problem(active, newest, now, context.stale_after_s, None, extra)
+    problem = components.pipeline_problem(silent_s, None, extra)
     new_signature = components.alarms_signature(alarms)
     user = auth.current_user()
     can_ack = user is not None and user.can(Role.MONITOR)

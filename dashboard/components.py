@@ -21,22 +21,21 @@ from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict,
 # --- pipeline health ---------------------------------------------------------------------------
 
 
-def pipeline_problem(active_sessions: int, newest: datetime | None, now: datetime,
-                     stale_after_s: float, store_error: str | None = None,
+def pipeline_problem(silent_s: float | None, store_error: str | None = None,
                      extra: str | None = None) -> str | None:
     """Why the screen cannot be trusted right now, or None when the pipeline looks healthy.
 
-    Silence only counts while sessions are active: with none, no data is expected.
+    `silent_s`: `queries.pipeline_silence`, set only when every stream of every active session
+    is overdue (with none active, no data is expected; with one device silent, its session has
+    the technical alarm).
     """
     if store_error:
         return f"Cannot read the database: {store_error} — values are not updating"
     if extra:
         return extra
-    if active_sessions and newest is not None:
-        age = (now - newest).total_seconds()
-        if age > stale_after_s:
-            return (f"No data from the ingest for {age:.0f} s — check the pipeline "
-                    "(broker, ingest worker, devices)")
+    if silent_s is not None:
+        return (f"No data from the ingest for {silent_s:.0f} s, from any device of any session "
+                "— check the pipeline (broker, ingest worker)")
     return None
 
 

@@ -79,7 +79,7 @@ class DashboardContext:
     clock: Callable[[], datetime] = field(default=utcnow)
     profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
-    stale_after_s: float = 30.0  # newest reading older than this: the pipeline is silent
+    stale_after_s: float = 30.0  # a stream silent this long is overdue (`pipeline_silence`)
     health: Callable[[], str | None] | None = None  # extra pipeline check (e.g. ingest status)
     # snapshots.LiveReader of `store`: the live pages' data, read once for every browser
     reader: Any = None
@@ -544,8 +544,18 @@ def alarms_frame(live: Live) -> pd.DataFrame:
     return frame
 
 
-def newest_reading(live: Live) -> tuple[int, datetime | None]:
-    """How many sessions are active (from `active`), and the time of the newest reading among
-    them."""
-    times = [t for s in live.sessions for t in s.last_reading.values()]
-    return len(live.sessions), max(times, default=None)
+def pipeline_silence(live: Live, now: datetime, stream_after_s: float,
+                     stale_after: Mapping[Kind, timedelta] = STALE_AFTER) -> float | None:
+    """Seconds since the newest reading when every stream of every active session (from
+    `active`) is overdue, each by its own cadence (the HR and SpO2 streams after
+    `stream_after_s`, BP after `stale_after[BP]`); None while any stream is on time, or no
+    session has readings. Only then is the pipeline the likely cause: one silent device, while
+    others deliver, is that session's technical alarm, not the pipeline's banner."""
+    times = [(kind, t) for s in live.sessions for kind, t in s.last_reading.items()]
+    if not times:
+        return None
+    for kind, t in times:
+        after = (stale_after[kind].total_seconds() if kind is Kind.BP else stream_after_s)
+        if age_seconds(now, t) <= after:
+            return None
+    return age_seconds(now, max(t for _, t in times))

@@ -134,6 +134,23 @@ def test_an_acknowledged_alarm_stays_on_its_tile_and_panel_silenced_until_it_cle
     assert dash_duo.get_logs() == []
 
 
+def test_one_stopped_oximeter_raises_no_pipeline_banner(dash_duo, store, settings, users):
+    # Its cuff is on cadence: the pipeline delivers; the silent oximeter is the session's own
+    # technical alarm (the ingest raises it), not the red banner.
+    now = utcnow()
+    store.write(Batch(readings=[bp("bed-5", now - minutes(3), 128, 82),
+                                spo2("bed-5", now - minutes(2), 97, pulse=72)]))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+
+    dash_duo.wait_for_contains_text(at(ids.tile("bed-5")), "no SpO2 for 2 min", timeout=WAIT_S)
+    # The banner and the panel come from one refresh: once the panel is drawn, so is the banner.
+    dash_duo.wait_for_contains_text(at(ids.ALARMS_PANEL), "No alarms", timeout=WAIT_S)
+    assert dash_duo.driver.find_elements("css selector", ".pipeline-banner") == []
+
+    assert dash_duo.get_logs() == []
+
+
 def test_an_active_high_alarm_shows_its_text_on_the_overview(dash_duo, store, settings, users,
                                                              tmp_path):
     now = utcnow()

@@ -279,3 +279,27 @@ def test_the_history_cache_reads_only_recent_readings_and_everything_after_rerea
     cache.readings(store, "b")  # size 1: viewing another session drops the first
     store.write(Batch(readings=[hr("a", NOW - minutes(25), 98)]))
     assert cache.readings(store, "a") == store.readings("a")
+
+
+# --- the pipeline's silence (the red banner) ---
+
+
+@pytest.mark.parametrize(
+    ("readings", "silent_s"),
+    [
+        pytest.param([bp("a", NOW - minutes(4), 120, 80), spo2("a", NOW - minutes(2), 97)],
+                     None, id="one oximeter silent, its cuff on cadence: the session's alarm"),
+        pytest.param([spo2("a", NOW - minutes(2), 97), hr("b", NOW - minutes(0.1), 70)],
+                     None, id="one session silent, another delivering"),
+        pytest.param([bp("a", NOW - minutes(16), 120, 80), spo2("a", NOW - minutes(2), 97),
+                      hr("b", NOW - minutes(1), 70)],
+                     60, id="every stream of every session overdue: the pipeline"),
+        pytest.param([], None, id="no readings: nothing expected"),
+    ],
+)
+def test_the_pipeline_is_silent_only_when_every_stream_of_every_session_is_overdue(
+        store, readings, silent_s):
+    store.write(Batch(readings=readings))
+
+    assert queries.pipeline_silence(queries.active(store, NOW), NOW, 30) == (
+        None if silent_s is None else pytest.approx(silent_s))
