@@ -515,10 +515,13 @@ ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state"
 
 
 def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
-    """What the live pages show: the sessions with any reading or event within the window and
-    not ended, with their newest readings, events and alerts (`Store.live`)."""
+    """What the live pages show: the sessions with any reading or event within the window, not
+    ended or with an alarm present (an end clears every alarm: what is present since is "readings
+    after the session ended", which must not vanish with the tile), with their newest readings,
+    events and alerts (`Store.live`)."""
     live = store.live(now - window)
-    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)]
+    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)
+             or present_alarms(live.alerts.get(s.session, []))]
     names = {s.session for s in shown}
     return Live(shown, {k: v for k, v in live.latest.items() if k in names},
                 {k: v for k, v in live.events.items() if k in names},

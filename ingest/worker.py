@@ -556,8 +556,10 @@ class IngestWorker:
                 continue  # another shard's worker judges it (and restores it)
             events = self.store.events(summary.session)
             if summary.ended is not None:
-                # Its events are enough: an ended session must never alarm again.
-                self.pipeline.restore(summary.session, events, [], [])
+                # Its events are enough (an ended session judges no limits), and its alerts:
+                # a "readings after the session ended" alarm may wait for its acknowledgement.
+                self.pipeline.restore(summary.session, events, [],
+                                      self.store.alerts(summary.session))
                 continue
             self.pipeline.restore(
                 summary.session,

@@ -64,6 +64,7 @@ DATA_RULE_BP_GAP = "data.bp_gap"
 DATA_RULE_STREAM = "data.stream_silent"
 DATA_RULE_PROBLEM = "data.device_problem"
 DATA_RULE_ENDED = "session.end"
+DATA_RULE_AFTER_END = "data.after_end"
 DATA_RULE_CHECKIN = "data.checkin_missed"
 CHECKIN_CAUSE = "checkin"
 OBSERVATION_RULE_PREFIX = "observation."
@@ -132,6 +133,7 @@ class SessionState:
     rule_errors: int = 0
     last_checkin: datetime | None = None
     observations: list[Observation] = field(default_factory=list)
+    alarmed_after_end: bool = False  # "readings after the session ended" raised (once)
 
     def baseline(self, metric: Metric) -> float | None:
         if metric not in self.baseline_cache:
@@ -387,6 +389,31 @@ def end_session(state: SessionState, time: datetime) -> list[AlertEvent]:
     state.alarms.clear()
     state.data_causes.clear()
     return events
+
+
+def reading_after_end(reading: Reading, state: SessionState) -> list[AlertEvent]:
+    """A reading of an ended session, stamped after its end: its devices still send, so the
+    patient may still be attached. A medium technical alarm, raised once per ended session and
+    latched until acknowledged (acknowledging clears it); the reading is never judged against
+    the limits. A reading stamped before the end (a cuff that finished measuring late) is not."""
+    if state.ended is None or reading.time <= state.ended or state.alarmed_after_end:
+        return []
+    values = "/".join(_fmt(v) for v in reading.values.values())
+    event = AlertEvent(
+        time=reading.time,
+        session=state.session,
+        metric=Metric.DATA,
+        priority=Priority.MEDIUM,
+        state=AlertState.ACTIVE,
+        message=(f"Readings after the session ended ({_KIND_WORDS[reading.kind]} {values} at "
+                 f"{reading.time:%H:%M:%S}): its devices still send. If the patient is still "
+                 "monitored, start the session again; if not, stop the devices."),
+        rule=DATA_RULE_AFTER_END,
+    )
+    state.alarms[Metric.DATA] = Alarm(event, reading.time, Priority.MEDIUM.rank,
+                                      condition_present=False)
+    state.alarmed_after_end = True
+    return [event]
 
 
 def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:

@@ -303,3 +303,20 @@ def test_the_pipeline_is_silent_only_when_every_stream_of_every_session_is_overd
 
     assert queries.pipeline_silence(queries.active(store, NOW), NOW, 30) == (
         None if silent_s is None else pytest.approx(silent_s))
+
+
+def test_an_ended_session_stays_on_the_overview_while_an_alarm_after_its_end_is_present(store):
+    store.write(Batch(
+        readings=[spo2("a", NOW - minutes(0.5), 86)],
+        events=[event("a", NOW - minutes(30), SessionEventType.START),
+                event("a", NOW - minutes(1), SessionEventType.END)],
+        alerts=[alert("a", NOW - minutes(0.5), Metric.DATA, Priority.MEDIUM,
+                      rule="data.after_end", message="Readings after the session ended")],
+    ))
+
+    [row] = overview(store)
+    assert (row["session"], row["alarm_message"]) == ("a", "Readings after the session ended")
+
+    store.write(Batch(alerts=[alert("a", NOW, Metric.DATA, Priority.MEDIUM, AlertState.CLEARED,
+                                    rule="data.after_end")]))
+    assert overview(store) == []
