@@ -15,8 +15,14 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.figures import ALARM_LABEL, METRIC_LABEL
+from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text
+from vitals.alerts import AlertEvent, AlertState
+from vitals.readings import MAX_NOTE_CHARS
 from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
+from vitals.users import Role
+
+# Ending a session clears its alarms: with any present, only this role (or one above) may.
+END_WITH_ALARMS: Final = Role.CLINICIAN
 
 # --- pipeline health ---------------------------------------------------------------------------
 
@@ -108,6 +114,55 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
             className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),
         ))
     return rows
+
+
+# --- ending a session ---------------------------------------------------------------------------
+
+
+def end_confirmation(session: str, present: Sequence[AlertEvent]) -> list[Any]:
+    """What the "End session" confirmation says: the alarms present (`present_alarms`), the
+    unacknowledged ones marked, and who may end with them present."""
+    if not present:
+        return [html.P(f"End session {session}? No alarm is present. Its tile leaves the "
+                       "overview; readings that still arrive raise a technical alarm.")]
+    unacked = sum(a.state is AlertState.ACTIVE for a in present)
+    return [
+        html.P(f"End session {session}? {len(present)} alarm(s) present, {unacked} not "
+               "acknowledged: ending clears them all.", className="end-warning"),
+        html.Ul(className="end-alarms", children=[
+            html.Li(alarm_text(a.priority.value, a.message, a.metric.value)
+                    + (" — NOT acknowledged" if a.state is AlertState.ACTIVE
+                       else f" — acknowledged by {a.by or 'someone'}"),
+                    className=f"alarm alarm--{a.priority.value}")
+            for a in present
+        ]),
+        html.P(f"Only a {END_WITH_ALARMS.value} or admin may end a session with alarms present, "
+               "with a written reason.", className="muted"),
+    ]
+
+
+def end_refusal(present: Sequence[AlertEvent], may_end_with_alarms: bool,
+                reason: str | None) -> str | None:
+    """Why the session must not end now, or None: with an alarm present, only a role allowing
+    `END_WITH_ALARMS` may end it, and only with a written reason."""
+    if not present:
+        return None
+    if not may_end_with_alarms:
+        return (f"⚠ Not ended: {len(present)} alarm(s) present. Only a "
+                f"{END_WITH_ALARMS.value} or admin can end a session with alarms present: call "
+                "the clinician, or deal with the alarms first.")
+    if not reason:
+        return (f"⚠ Not ended: {len(present)} alarm(s) present. Write the reason for ending "
+                "with them present first.")
+    return None
+
+
+def end_note(present: Sequence[AlertEvent], reason: str | None) -> str | None:
+    """The end event's note: the reason and the alarms it cleared (the audit trail)."""
+    if not present:
+        return reason
+    alarms = ", ".join(f"{a.metric.value} {a.priority.value} {a.state.value}" for a in present)
+    return f"{reason} [alarms present at the end: {alarms}]"[:MAX_NOTE_CHARS]
 
 
 # --- pre-session checklist ---------------------------------------------------------------------

@@ -256,3 +256,29 @@ def test_an_admin_adds_a_login_who_then_logs_in(dash_duo, store, settings, users
     dash_duo.wait_for_contains_text("#user-badge", "carol (clinician)", timeout=WAIT_S)
     assert dash_duo.find_elements("#header a[href='/users']") == []
     assert dash_duo.get_logs() == []
+
+
+def test_ending_a_session_asks_first_and_lists_its_unacknowledged_alarm(
+        dash_duo, store, broker_settings, users, commands, heard, session_id):
+    now = utcnow()
+    store.write(Batch(
+        readings=[spo2(session_id, now, 86)],
+        alerts=[alert(session_id, now - minutes(1), Metric.SPO2, Priority.HIGH, value=86,
+                      message="SpO2 86 %: below 90 for 15 s.")],
+    ))
+    browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
+                                       secret_key=SECRET, commands=commands), port=free_port())
+    dash_duo.driver.get(f"{dash_duo.server.url}/session/{session_id}")
+
+    dash_duo.wait_for_element(at(ids.EVENT_END), timeout=WAIT_S).click()
+
+    dash_duo.wait_for_contains_text(at(ids.END_CONFIRM_TEXT), "1 alarm(s) present, 1 not "
+                                    "acknowledged", timeout=WAIT_S)
+    assert "SpO2 86 %: below 90 for 15 s. — NOT acknowledged" in dash_duo.find_element(
+        at(ids.END_CONFIRM_TEXT)).text
+    # A monitor confirms: refused (only a clinician or admin may end with alarms present).
+    dash_duo.find_element(at(ids.END_REASON)).send_keys("patient left")
+    dash_duo.find_element(at(ids.END_CONFIRM_SUBMIT)).click()
+    dash_duo.wait_for_contains_text(at(ids.SESSION_FEEDBACK), "Not ended", timeout=WAIT_S)
+    assert heard.empty()  # nothing was ended, by the first click or the confirmation
+    assert dash_duo.get_logs() == []

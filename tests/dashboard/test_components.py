@@ -48,6 +48,31 @@ def test_pipeline_problem_says_why_the_screen_cannot_be_trusted(silent_s, store_
         assert problem is not None and problem.startswith(expected)
 
 
+# --- ending a session ---
+
+HIGH_SPO2 = alert("a", NOW, Metric.SPO2, Priority.HIGH)
+
+
+@pytest.mark.parametrize(
+    ("present", "may_end_with_alarms", "reason", "refused"),
+    [
+        pytest.param([], False, None, None, id="no alarm: any role, no reason needed"),
+        pytest.param([HIGH_SPO2], False, "left", "Only a clinician or admin",
+                     id="alarm present: not a monitor"),
+        pytest.param([HIGH_SPO2], True, None, "Write the reason",
+                     id="alarm present: a clinician needs a reason"),
+        pytest.param([replace(HIGH_SPO2, state=AlertState.ACKNOWLEDGED)], False, "left",
+                     "Only a clinician", id="an acknowledged alarm still present counts"),
+        pytest.param([HIGH_SPO2], True, "transferred", None, id="a clinician with a reason"),
+    ],
+)
+def test_who_may_end_a_session_with_alarms_present(present, may_end_with_alarms, reason,
+                                                   refused):
+    refusal = components.end_refusal(present, may_end_with_alarms, reason)
+
+    assert refusal is None if refused is None else refused in (refusal or "")
+
+
 # --- alarms -------------------------------------------------------------------------------------
 
 
