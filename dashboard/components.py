@@ -76,8 +76,12 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
                     for a in alarms.to_dict("records"))
 
 
-def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
-    """Active and acknowledged alarms across sessions, each with its acknowledge control."""
+def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None) -> list[Any]:
+    """Active and acknowledged alarms across sessions, each with its acknowledge control.
+
+    With `now`, no clock time shown is after it: a time-compressed simulation (or a device
+    clock ahead of ours) stamps alarms ahead of the wall clock, and "since" a time still to
+    come reads as nonsense; such an alarm is "since" now."""
     if alarms.empty:
         return [html.Div("✓ No alarms in any active session", className="alarms-none")]
     rows = []
@@ -86,7 +90,8 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
         acked = alarm["state"] == "acknowledged"
         # A clock time, not "12 s ago": the panel is re-rendered only when an alarm changes
         # (so a note being typed survives), and a relative age would freeze where it was drawn.
-        since = f"since {alarm['time']:%H:%M:%S}"
+        at = alarm["time"] if now is None else min(alarm["time"], pd.Timestamp(now))
+        since = f"since {at:%H:%M:%S}"
         label = ALARM_LABEL.get(priority, priority.upper())
         body: list[Any] = [
             html.Span(label, className=f"prio prio--{priority}"),
@@ -99,7 +104,7 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
             who = alarm["by"] if isinstance(alarm["by"], str) else "someone"
             note = f" — “{alarm['note']}”" if isinstance(alarm["note"], str) and alarm["note"] \
                 else ""
-            body.append(html.Span(f"✔ acknowledged by {who} at {alarm['time']:%H:%M:%S}{note}",
+            body.append(html.Span(f"✔ acknowledged by {who} at {at:%H:%M:%S}{note}",
                                   className="alarm-acked"))
         elif can_ack:
             key = {"session": session, "metric": metric}

@@ -107,6 +107,14 @@ def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
     assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic"}) is None
 
 
+def test_an_alarm_stamped_ahead_of_the_clock_is_never_shown_since_a_time_to_come():
+    # A demo at 30x stamps its readings, and so its alarms, ahead of the wall clock.
+    [row] = components.alarms_panel(alarms(alert("a", NOW + minutes(40), Metric.SPO2,
+                                                 Priority.HIGH)), can_ack=True, now=NOW)
+
+    assert "since 17:00:00" in text_of(row) and "17:40" not in text_of(row)
+
+
 def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     [row] = components.alarms_panel(alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH)),
                                     can_ack=True)
