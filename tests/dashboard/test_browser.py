@@ -82,8 +82,9 @@ def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_
     store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
                                     value=186, message="Systolic 186 mmHg: at or above 180.")]))
 
+    # The headline carries the metric's latest value beside the one that raised it.
     dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-2")),
-                                    "▲ HIGH — Systolic 186 mmHg: at or above 180.",
+                                    "▲ HIGH — Systolic 186 mmHg: at or above 180. — now 150",
                                     timeout=WAIT_S)
     dash_duo.wait_for_contains_class(at(ids.tile("bed-2")), "tile--high", timeout=WAIT_S)
     assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") == "alert"
