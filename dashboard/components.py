@@ -18,7 +18,14 @@ from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
 from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text
 from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import MAX_NOTE_CHARS
-from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
+from vitals.sessions import (
+    Cue,
+    CueKind,
+    DischargeReadiness,
+    PresessionVerdict,
+    Verdict,
+    protocol_verdict,
+)
 from vitals.users import Role
 
 # Ending a session clears its alarms: with any present, only this role (or one above) may.
@@ -256,11 +263,10 @@ VERDICT_TEXT: Final[Mapping[Verdict, str]] = {
 
 def verdict_box(presession: PresessionVerdict, checklist: tuple[str, ...],
                 checklist_recorded: str | None, override: str | None) -> html.Div:
-    """The go / caution / no-go verdict from the baseline, with the checklist's findings."""
-    verdict = presession.verdict
-    if checklist and verdict is not Verdict.NO_GO:
-        verdict = Verdict.NO_GO  # a contraindication or an unconfirmed guideline: do not proceed
-    reasons = [*presession.reasons, *checklist]
+    """The go / caution / no-go verdict (`vitals.sessions.protocol_verdict`: the vitals with
+    the checklist's findings, pending while no checklist is recorded)."""
+    combined = protocol_verdict(presession, None if checklist_recorded is None else checklist)
+    verdict, reasons = combined.verdict, list(combined.reasons)
     children: list[Any] = [
         html.Div(VERDICT_TEXT[verdict], className=f"verdict verdict--{verdict.value}"),
         html.Ul([html.Li(r) for r in reasons]) if reasons else None,
@@ -289,11 +295,14 @@ def cue_list(cues: Sequence[Cue], origin: datetime | None) -> html.Ul:
 def discharge_box(readiness: DischargeReadiness, signed_off: str | None) -> html.Div:
     header = ("✓ Discharge criteria met — clinician sign-off pending" if readiness.ready
               else "✖ Not ready for discharge")
-    if signed_off:
+    if signed_off and readiness.ready:
         header = f"✔ Discharge signed off: {signed_off}"
+    elif signed_off:  # never green: signed with criteria unmet is an override, with its reason
+        header = f"⚑ Discharge signed off as an OVERRIDE, criteria not met: {signed_off}"
+    head_class = ("discharge-head--override" if signed_off and not readiness.ready
+                  else "discharge-head--ready" if readiness.ready else "")
     return html.Div(id=ids.DISCHARGE, className="discharge", children=[
-        html.Div(header, className="discharge-head"
-                 + (" discharge-head--ready" if readiness.ready or signed_off else "")),
+        html.Div(header, className=f"discharge-head {head_class}".strip()),
         html.Ul([html.Li(("✓ " if c.met else "✖ ") + c.detail,
                          className="criterion" + ("" if c.met else " criterion--unmet"))
                  for c in readiness.criteria]),

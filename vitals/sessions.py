@@ -142,6 +142,22 @@ def presession_verdict(values: Mapping[Metric, float], profile: Profile) -> Pres
     return PresessionVerdict(Verdict.GO, (), dict(values))
 
 
+def protocol_verdict(presession: PresessionVerdict,
+                     checklist: Sequence[str] | None) -> PresessionVerdict:
+    """The one pre-session verdict: the vitals' (`presession_verdict`) with the recorded
+    checklist's findings (None: no checklist recorded). A finding is no-go; go needs the
+    checklist recorded (pending until then), so "go" never stands beside "not recorded"."""
+    if checklist is None:
+        if presession.verdict is Verdict.GO:
+            return PresessionVerdict(Verdict.PENDING, ("checklist not recorded yet",),
+                                     presession.values)
+        return presession
+    if checklist:
+        return PresessionVerdict(Verdict.NO_GO, (*presession.reasons, *checklist),
+                                 presession.values)
+    return presession
+
+
 def discharge_readiness(
     dosed: datetime | None,
     blood_pressures: Sequence[tuple[datetime, float, float]],

@@ -22,7 +22,13 @@ from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
-from vitals.sessions import SessionStatus, Verdict, present_alarms, session_status
+from vitals.sessions import (
+    SessionStatus,
+    Verdict,
+    present_alarms,
+    protocol_verdict,
+    session_status,
+)
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -297,7 +303,9 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
             checklist = _latest(events, SessionEventType.CHECKLIST)
             findings = components.checklist_findings(None if checklist is None
                                                      else checklist["note"])
-            if status.presession.verdict is not Verdict.NO_GO and not findings:
+            verdict = protocol_verdict(status.presession,
+                                       None if checklist is None else findings).verdict
+            if verdict is not Verdict.NO_GO:
                 return "⚠ Nothing to override: the verdict is not no-go."
         elif trigger == ids.SIGNOFF_SUBMIT:
             event = SessionEventType.SIGNOFF

@@ -15,6 +15,7 @@ from tests.dashboard.conftest import (
     SECRET,
     alert,
     bp,
+    classes_of,
     event,
     find,
     hr,
@@ -229,6 +230,20 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
     assert "Reassess blood pressure about 40 min after the dose" in shown
     assert "No driving or operating machinery until after a full night's sleep." in shown
     assert "checklist" in text_of(audit)
+
+
+def test_no_go_while_the_checklist_is_not_recorded_and_a_signed_override_is_never_green():
+    from vitals.sessions import Criterion, DischargeReadiness, PresessionVerdict, Verdict
+
+    box = components.verdict_box(PresessionVerdict(Verdict.GO), (), None, None)
+    assert "✓ GO" not in text_of(box)
+    assert "… PENDING" in text_of(box) and "checklist not recorded yet" in text_of(box)
+
+    unmet = DischargeReadiness(False, (Criterion("alarms", False, "2 alarm(s) active"),), "r")
+    head = find(components.discharge_box(unmet, "by doctor at 17:44 UTC: family drives"),
+                ids.DISCHARGE).children[0]
+    assert "OVERRIDE, criteria not met" in text_of(head) and "family drives" in text_of(head)
+    assert "ready" not in classes_of(head) and "override" in classes_of(head)
 
 
 def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):

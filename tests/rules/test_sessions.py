@@ -12,12 +12,14 @@ from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     CueKind,
     Phase,
+    PresessionVerdict,
     Verdict,
     alarm_urgency,
     baseline_of,
     discharge_readiness,
     present_alarms,
     presession_verdict,
+    protocol_verdict,
     session_status,
     showing_alerts,
 )
@@ -109,6 +111,21 @@ def test_presession_verdict(profile, change, verdict):
     result = presession_verdict({**GOOD, **change}, profile)
     assert result.verdict is verdict
     assert bool(result.reasons) is (verdict is not Verdict.GO)
+
+
+@pytest.mark.parametrize(
+    ("vitals", "checklist", "verdict"),
+    [
+        pytest.param(Verdict.GO, None, Verdict.PENDING, id="go needs the checklist recorded"),
+        pytest.param(Verdict.GO, (), Verdict.GO, id="go with a clean checklist"),
+        pytest.param(Verdict.GO, ("contraindication: Pregnancy",), Verdict.NO_GO,
+                     id="a checklist finding is no-go"),
+        pytest.param(Verdict.CAUTION, None, Verdict.CAUTION, id="caution stays caution"),
+        pytest.param(Verdict.NO_GO, (), Verdict.NO_GO, id="the vitals' no-go stands"),
+    ],
+)
+def test_protocol_verdict_is_the_vitals_with_the_checklist(vitals, checklist, verdict):
+    assert protocol_verdict(PresessionVerdict(vitals), checklist).verdict is verdict
 
 
 def test_presession_verdict_pending_until_every_metric_is_measured(profile):
