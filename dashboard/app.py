@@ -172,10 +172,10 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     try:
         live = context.reader.snapshot().live
         alarms = queries.alarms_frame(live)
-        active, newest = queries.newest_reading(live)
+        silent_s = queries.pipeline_silence(live, now, context.stale_after_s)
     except StoreError as err:
         log.warning("shell cannot read the store: %s", err)
-        problem = components.pipeline_problem(0, None, now, context.stale_after_s, str(err))
+        problem = components.pipeline_problem(None, str(err))
         # The screens cannot show the alarms: say those the ingest published, and sound at
         # least a technical alarm (medium tone), never silence.
         published = _published_alarms(context)
@@ -193,12 +193,12 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
             extra = f"pipeline health check failed: {err}"
     if extra is None and context.commands is not None:
         extra = context.commands.problem()
-    problem = components.pipeline_problem(active, newest, now, context.stale_after_s, None, extra)
+    problem = components.pipeline_problem(silent_s, None, extra)
     new_signature = components.alarms_signature(alarms)
     user = auth.current_user()
     can_ack = user is not None and user.can(Role.MONITOR)
     panel = (dash.no_update if new_signature == signature and signature is not None
-             else components.alarms_panel(alarms, can_ack))
+             else components.alarms_panel(alarms, can_ack, now))
     return components.banner(problem), panel, components.sound_level(alarms), new_signature
 
 

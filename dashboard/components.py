@@ -15,28 +15,40 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.figures import ALARM_LABEL, METRIC_LABEL
-from vitals.sessions import Cue, CueKind, DischargeReadiness, PresessionVerdict, Verdict
+from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text
+from vitals.alerts import AlertEvent, AlertState
+from vitals.readings import MAX_NOTE_CHARS
+from vitals.sessions import (
+    Cue,
+    CueKind,
+    DischargeReadiness,
+    PresessionVerdict,
+    Verdict,
+    protocol_verdict,
+)
+from vitals.users import Role
+
+# Ending a session clears its alarms: with any present, only this role (or one above) may.
+END_WITH_ALARMS: Final = Role.CLINICIAN
 
 # --- pipeline health ---------------------------------------------------------------------------
 
 
-def pipeline_problem(active_sessions: int, newest: datetime | None, now: datetime,
-                     stale_after_s: float, store_error: str | None = None,
+def pipeline_problem(silent_s: float | None, store_error: str | None = None,
                      extra: str | None = None) -> str | None:
     """Why the screen cannot be trusted right now, or None when the pipeline looks healthy.
 
-    Silence only counts while sessions are active: with none, no data is expected.
+    `silent_s`: `queries.pipeline_silence`, set only when every stream of every active session
+    is overdue (with none active, no data is expected; with one device silent, its session has
+    the technical alarm).
     """
     if store_error:
         return f"Cannot read the database: {store_error} — values are not updating"
     if extra:
         return extra
-    if active_sessions and newest is not None:
-        age = (now - newest).total_seconds()
-        if age > stale_after_s:
-            return (f"No data from the ingest for {age:.0f} s — check the pipeline "
-                    "(broker, ingest worker, devices)")
+    if silent_s is not None:
+        return (f"No data from the ingest for {silent_s:.0f} s, from any device of any session "
+                "— check the pipeline (broker, ingest worker)")
     return None
 
 
@@ -71,8 +83,12 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
                     for a in alarms.to_dict("records"))
 
 
-def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
-    """Active and acknowledged alarms across sessions, each with its acknowledge control."""
+def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None) -> list[Any]:
+    """Active and acknowledged alarms across sessions, each with its acknowledge control.
+
+    With `now`, no clock time shown is after it: a time-compressed simulation (or a device
+    clock ahead of ours) stamps alarms ahead of the wall clock, and "since" a time still to
+    come reads as nonsense; such an alarm is "since" now."""
     if alarms.empty:
         return [html.Div("✓ No alarms in any active session", className="alarms-none")]
     rows = []
@@ -81,7 +97,8 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
         acked = alarm["state"] == "acknowledged"
         # A clock time, not "12 s ago": the panel is re-rendered only when an alarm changes
         # (so a note being typed survives), and a relative age would freeze where it was drawn.
-        since = f"since {alarm['time']:%H:%M:%S}"
+        at = alarm["time"] if now is None else min(alarm["time"], pd.Timestamp(now))
+        since = f"since {at:%H:%M:%S}"
         label = ALARM_LABEL.get(priority, priority.upper())
         body: list[Any] = [
             html.Span(label, className=f"prio prio--{priority}"),
@@ -94,7 +111,7 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
             who = alarm["by"] if isinstance(alarm["by"], str) else "someone"
             note = f" — “{alarm['note']}”" if isinstance(alarm["note"], str) and alarm["note"] \
                 else ""
-            body.append(html.Span(f"✔ acknowledged by {who} at {alarm['time']:%H:%M:%S}{note}",
+            body.append(html.Span(f"✔ acknowledged by {who} at {at:%H:%M:%S}{note}",
                                   className="alarm-acked"))
         elif can_ack:
             key = {"session": session, "metric": metric}
@@ -109,6 +126,55 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool) -> list[Any]:
             className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),
         ))
     return rows
+
+
+# --- ending a session ---------------------------------------------------------------------------
+
+
+def end_confirmation(session: str, present: Sequence[AlertEvent]) -> list[Any]:
+    """What the "End session" confirmation says: the alarms present (`present_alarms`), the
+    unacknowledged ones marked, and who may end with them present."""
+    if not present:
+        return [html.P(f"End session {session}? No alarm is present. Its tile leaves the "
+                       "overview; readings that still arrive raise a technical alarm.")]
+    unacked = sum(a.state is AlertState.ACTIVE for a in present)
+    return [
+        html.P(f"End session {session}? {len(present)} alarm(s) present, {unacked} not "
+               "acknowledged: ending clears them all.", className="end-warning"),
+        html.Ul(className="end-alarms", children=[
+            html.Li(alarm_text(a.priority.value, a.message, a.metric.value)
+                    + (" — NOT acknowledged" if a.state is AlertState.ACTIVE
+                       else f" — acknowledged by {a.by or 'someone'}"),
+                    className=f"alarm alarm--{a.priority.value}")
+            for a in present
+        ]),
+        html.P(f"Only a {END_WITH_ALARMS.value} or admin may end a session with alarms present, "
+               "with a written reason.", className="muted"),
+    ]
+
+
+def end_refusal(present: Sequence[AlertEvent], may_end_with_alarms: bool,
+                reason: str | None) -> str | None:
+    """Why the session must not end now, or None: with an alarm present, only a role allowing
+    `END_WITH_ALARMS` may end it, and only with a written reason."""
+    if not present:
+        return None
+    if not may_end_with_alarms:
+        return (f"⚠ Not ended: {len(present)} alarm(s) present. Only a "
+                f"{END_WITH_ALARMS.value} or admin can end a session with alarms present: call "
+                "the clinician, or deal with the alarms first.")
+    if not reason:
+        return (f"⚠ Not ended: {len(present)} alarm(s) present. Write the reason for ending "
+                "with them present first.")
+    return None
+
+
+def end_note(present: Sequence[AlertEvent], reason: str | None) -> str | None:
+    """The end event's note: the reason and the alarms it cleared (the audit trail)."""
+    if not present:
+        return reason
+    alarms = ", ".join(f"{a.metric.value} {a.priority.value} {a.state.value}" for a in present)
+    return f"{reason} [alarms present at the end: {alarms}]"[:MAX_NOTE_CHARS]
 
 
 # --- pre-session checklist ---------------------------------------------------------------------
@@ -197,11 +263,10 @@ VERDICT_TEXT: Final[Mapping[Verdict, str]] = {
 
 def verdict_box(presession: PresessionVerdict, checklist: tuple[str, ...],
                 checklist_recorded: str | None, override: str | None) -> html.Div:
-    """The go / caution / no-go verdict from the baseline, with the checklist's findings."""
-    verdict = presession.verdict
-    if checklist and verdict is not Verdict.NO_GO:
-        verdict = Verdict.NO_GO  # a contraindication or an unconfirmed guideline: do not proceed
-    reasons = [*presession.reasons, *checklist]
+    """The go / caution / no-go verdict (`vitals.sessions.protocol_verdict`: the vitals with
+    the checklist's findings, pending while no checklist is recorded)."""
+    combined = protocol_verdict(presession, None if checklist_recorded is None else checklist)
+    verdict, reasons = combined.verdict, list(combined.reasons)
     children: list[Any] = [
         html.Div(VERDICT_TEXT[verdict], className=f"verdict verdict--{verdict.value}"),
         html.Ul([html.Li(r) for r in reasons]) if reasons else None,
@@ -230,11 +295,14 @@ def cue_list(cues: Sequence[Cue], origin: datetime | None) -> html.Ul:
 def discharge_box(readiness: DischargeReadiness, signed_off: str | None) -> html.Div:
     header = ("✓ Discharge criteria met — clinician sign-off pending" if readiness.ready
               else "✖ Not ready for discharge")
-    if signed_off:
+    if signed_off and readiness.ready:
         header = f"✔ Discharge signed off: {signed_off}"
+    elif signed_off:  # never green: signed with criteria unmet is an override, with its reason
+        header = f"⚑ Discharge signed off as an OVERRIDE, criteria not met: {signed_off}"
+    head_class = ("discharge-head--override" if signed_off and not readiness.ready
+                  else "discharge-head--ready" if readiness.ready else "")
     return html.Div(id=ids.DISCHARGE, className="discharge", children=[
-        html.Div(header, className="discharge-head"
-                 + (" discharge-head--ready" if readiness.ready or signed_off else "")),
+        html.Div(header, className=f"discharge-head {head_class}".strip()),
         html.Ul([html.Li(("✓ " if c.met else "✖ ") + c.detail,
                          className="criterion" + ("" if c.met else " criterion--unmet"))
                  for c in readiness.criteria]),

@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import ids
 from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
-from vitals.alerts import AlertEvent
+from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import Kind, Reading
 
 DISCLAIMER: Final = (
@@ -182,10 +182,17 @@ def dose_text(since_dose_min: Any) -> str:
     return f"Dose +{math.floor(float(since_dose_min)):d} min"
 
 
-def alarm_text(priority: str, message: str, metric: str | None = None) -> str:
-    """The words that go with an alarm's colour: "▲ HIGH — Systolic 186 mmHg: ..."."""
+def alarm_text(priority: str, message: str, metric: str | None = None, *,
+               acked_by: str | None = None, value: Any = None, now: Any = None) -> str:
+    """The words that go with an alarm's colour: "▲ HIGH — Systolic 186 mmHg: ...", with the
+    metric's latest value when it differs from the one that raised the alarm ("now 193"), and
+    "acknowledged, silenced" for an alarm acknowledged while its condition persists."""
     label = ALARM_LABEL.get(priority, priority.upper())
     body = message or METRIC_LABEL.get(metric or "", metric or "alarm")
+    if not _missing(now) and not _missing(value) and number(now) != number(value):
+        body += f" — now {number(now)}"
+    if acked_by is not None:
+        body += f" · ✔ acknowledged by {acked_by}, silenced until its condition ends"
     return f"{label} — {body}"
 
 
@@ -255,9 +262,12 @@ def _tile_head(session: str, dose: str) -> html.Div:
 
 
 @functools.lru_cache(maxsize=PART_CACHE)
-def _tile_alarm(session: str, priority: str | None, text: str) -> html.Div:
+def _tile_alarm(session: str, priority: str | None, text: str, acked: bool = False) -> html.Div:
     if priority is None:
         return html.Div(text, id=ids.tile_alarm(session), className="tile-alarm tile-alarm--none")
+    if acked:  # still present, but seen: no alert role, no flashing (as in the alarms panel)
+        return html.Div(text, id=ids.tile_alarm(session),
+                        className=f"tile-alarm tile-alarm--{priority} tile-alarm--acked")
     return html.Div(text, id=ids.tile_alarm(session),
                     className=f"tile-alarm tile-alarm--{priority}", role="alert")
 
@@ -280,11 +290,12 @@ def _tile_trend(session: str, trend: _Same) -> dcc.Graph:
 
 
 @functools.lru_cache(maxsize=PART_CACHE)
-def _tile_link(session: str, priority: str | None, *children: Any) -> dcc.Link:
+def _tile_link(session: str, priority: str | None, acked: bool, *children: Any) -> dcc.Link:
     return dcc.Link(
         href=f"/session/{session}",
         id=ids.tile(session),
-        className="tile" + (f" tile--alarm tile--{priority}" if priority else ""),
+        className="tile" + (f" tile--alarm tile--{priority}" if priority else "")
+        + (" tile--acked" if priority and acked else ""),
         children=list(children),
     )
 
@@ -305,13 +316,16 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
     session = str(row["session"])
     priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
     alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
+    acked_by = None if _missing(row.get("alarm_acked_by")) else str(row["alarm_acked_by"])
     if priority is None:
         alarm = _tile_alarm(session, None, "✓ No active alarm")
     else:
         more = f"  (+{alarm_count - 1} more)" if alarm_count > 1 else ""
         alarm = _tile_alarm(session, priority, alarm_text(
             priority, str(row.get("alarm_message") or ""),
-            None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"])) + more)
+            None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
+            acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now")) + more,
+            acked_by is not None)
     bp = (
         "—/—" if _missing(row.get("systolic"))
         else f"{number(row['systolic'])}/{number(row['diastolic'])}"
@@ -333,7 +347,7 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
     if trend:
         children.append(_tile_trend(session, _Same(trend)))
-    return _tile_link(session, priority, *children)
+    return _tile_link(session, priority, acked_by is not None, *children)
 
 
 def tiles(overview: Sequence[Mapping[str, Any]],
@@ -663,7 +677,8 @@ def events_table(events: pd.DataFrame) -> html.Div | html.Table:
 def session_header(session: str, status: str, origin_label: str,
                    since_origin_min: float | None,
                    active: Sequence[AlertEvent] = ()) -> list[Any]:
-    """Session id, live/ended badge, session clock, and every alarm active now as text."""
+    """Session id, live/ended badge, session clock, and every alarm present now as text
+    (`vitals.sessions.present_alarms`: acknowledged ones marked silenced)."""
     badge = {"active": "LIVE", "ended": "ENDED", "idle": "NO RECENT DATA"}.get(status, status)
     parts: list[Any] = [html.H2(session, className="session-title"),
                         html.Span(badge, className=f"badge badge--{status}")]
@@ -672,11 +687,17 @@ def session_header(session: str, status: str, origin_label: str,
                                className="session-clock"))
     if active:
         parts.append(html.Div(className="session-alarms", children=[
-            html.Div(alarm_text(a.priority.value, a.message, a.metric.value), role="alert",
-                     className=f"tile-alarm tile-alarm--{a.priority.value}")
-            for a in active
-        ]))
+            _session_alarm(a, a.state is AlertState.ACKNOWLEDGED) for a in active]))
     return parts
+
+
+def _session_alarm(alert: AlertEvent, acked: bool) -> html.Div:
+    text = alarm_text(alert.priority.value, alert.message, alert.metric.value,
+                      acked_by=(alert.by or "someone") if acked else None)
+    if acked:
+        return html.Div(text, className=f"tile-alarm tile-alarm--{alert.priority.value} "
+                        "tile-alarm--acked")
+    return html.Div(text, role="alert", className=f"tile-alarm tile-alarm--{alert.priority.value}")
 
 
 # --- history -----------------------------------------------------------------------------------

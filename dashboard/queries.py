@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
+from vitals.sessions import alarm_urgency, present_alarms
 from vitals.settings import Settings
 from vitals.storage.base import Live, SessionSummary, Store
 from vitals.timefmt import utcnow
@@ -55,7 +56,8 @@ OVERVIEW_COLUMNS: Final = (
     "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
     "hr", "hr_time", "hr_age_s", "hr_stale",
     "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
-    "alarm_priority", "alarm_metric", "alarm_message", "alarm_count",
+    "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
+    "alarm_value", "alarm_now",
     "checkin_last", "checkin_by", "checkin_reference",
 )
 SESSION_COLUMNS: Final = ("session", "first_time", "last_time", "started", "dosed", "ended",
@@ -77,7 +79,7 @@ class DashboardContext:
     clock: Callable[[], datetime] = field(default=utcnow)
     profile: Any = None  # vitals.profile.Profile in force (session status, discharge)
     commands: Any = None  # dashboard.commands.Commands: every write goes over MQTT
-    stale_after_s: float = 30.0  # newest reading older than this: the pipeline is silent
+    stale_after_s: float = 30.0  # a stream silent this long is overdue (`pipeline_silence`)
     health: Callable[[], str | None] | None = None  # extra pipeline check (e.g. ingest status)
     # The alarms showing as the ingest published them (dashboard.health.IngestStatus.alarms)
     alarm_feed: Callable[[], list[dict[str, Any]]] | None = None
@@ -338,16 +340,6 @@ def overview_rows(
     ]
 
 
-def showing(alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
-    """Alarms showing now: the latest event per metric, kept when its state is `active`;
-    highest priority first, then the most recent."""
-    latest: dict[str, AlertEvent] = {}
-    for alert in sorted(alerts, key=lambda a: a.time):
-        latest[alert.metric.value] = alert
-    active = [a for a in latest.values() if a.state is AlertState.ACTIVE]
-    return sorted(active, key=lambda a: (a.priority.rank, a.time), reverse=True)
-
-
 class TrendCache:
     """Sparkline data per session, fetched incrementally: each refresh asks the store only for
     the buckets since the last complete one, so the overview's cost does not grow with the
@@ -473,13 +465,20 @@ def _overview_row(
     row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
     row["spo2"] = oximeter.values.get("spo2") if oximeter else None
 
-    alarms = showing(alerts)
+    alarms = present_alarms(alerts)
     top = alarms[0] if alarms else None
+    now_values = {"systolic": row["systolic"], "diastolic": row["diastolic"],
+                  "heart_rate": hr_value, "spo2": row["spo2"]}
     row.update(
         alarm_priority=None if top is None else top.priority.value,
         alarm_metric=None if top is None else top.metric.value,
         alarm_message=None if top is None else top.message,
         alarm_count=len(alarms),
+        alarm_acked_by=(top.by or "someone" if top is not None
+                        and top.state is AlertState.ACKNOWLEDGED else None),
+        # The headline's value is the one that raised it; the latest one goes beside it.
+        alarm_value=None if top is None else top.value,
+        alarm_now=None if top is None else now_values.get(top.metric.value),
     )
     checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),
                       key=lambda e: e.time)
@@ -518,10 +517,13 @@ ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state"
 
 
 def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
-    """What the live pages show: the sessions with any reading or event within the window and
-    not ended, with their newest readings, events and alerts (`Store.live`)."""
+    """What the live pages show: the sessions with any reading or event within the window, not
+    ended or with an alarm present (an end clears every alarm: what is present since is "readings
+    after the session ended", which must not vanish with the tile), with their newest readings,
+    events and alerts (`Store.live`)."""
     live = store.live(now - window)
-    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)]
+    shown = [s for s in live.sessions if not has_ended(s.ended, s.started)
+             or present_alarms(live.alerts.get(s.session, []))]
     names = {s.session for s in shown}
     return Live(shown, {k: v for k, v in live.latest.items() if k in names},
                 {k: v for k, v in live.events.items() if k in names},
@@ -529,32 +531,36 @@ def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDO
 
 
 def alarms_frame(live: Live) -> pd.DataFrame:
-    """Every alarm showing in an active session (active, or acknowledged and not cleared): the
-    latest event per (session, metric). Unacknowledged first, then highest priority, then the
-    longest waiting. From `active` (every page's shell reads it each refresh)."""
-    rows: list[dict[str, Any]] = []
-    for session, alerts in live.alerts.items():
-        latest: dict[str, AlertEvent] = {}
-        for alert in alerts:  # in time order: the last one per metric wins
-            latest[alert.metric.value] = alert
-        rows.extend(
-            {"session": session, "time": a.time, "metric": a.metric.value,
-             "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
-             "value": a.value, "message": a.message, "by": a.by, "note": a.note}
-            for a in latest.values() if a.state is not AlertState.CLEARED
-        )
-    frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
-    if frame.empty:
-        return frame
-    frame["time"] = _utc(frame["time"].tolist())
-    frame["unacked"] = frame["state"] == AlertState.ACTIVE.value
-    frame = frame.sort_values(["unacked", "rank", "time", "session", "metric"],
-                              ascending=[False, False, True, True, True], kind="stable")
-    return frame.drop(columns="unacked").reset_index(drop=True)
+    """Every alarm present in an active session (active, or acknowledged and not cleared): the
+    latest event per (session, metric), most urgent first as on the tiles
+    (`vitals.sessions.alarm_urgency`). From `active` (every page's shell reads it each
+    refresh)."""
+    present = sorted(((session, a) for session, alerts in live.alerts.items()
+                      for a in present_alarms(alerts)),
+                     key=lambda item: (alarm_urgency(item[1]), item[0], item[1].metric.value))
+    frame = pd.DataFrame(
+        [{"session": session, "time": a.time, "metric": a.metric.value,
+          "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
+          "value": a.value, "message": a.message, "by": a.by, "note": a.note}
+         for session, a in present],
+        columns=list(ALARM_COLUMNS))
+    if not frame.empty:
+        frame["time"] = _utc(frame["time"].tolist())
+    return frame
 
 
-def newest_reading(live: Live) -> tuple[int, datetime | None]:
-    """How many sessions are active (from `active`), and the time of the newest reading among
-    them."""
-    times = [t for s in live.sessions for t in s.last_reading.values()]
-    return len(live.sessions), max(times, default=None)
+def pipeline_silence(live: Live, now: datetime, stream_after_s: float,
+                     stale_after: Mapping[Kind, timedelta] = STALE_AFTER) -> float | None:
+    """Seconds since the newest reading when every stream of every active session (from
+    `active`) is overdue, each by its own cadence (the HR and SpO2 streams after
+    `stream_after_s`, BP after `stale_after[BP]`); None while any stream is on time, or no
+    session has readings. Only then is the pipeline the likely cause: one silent device, while
+    others deliver, is that session's technical alarm, not the pipeline's banner."""
+    times = [(kind, t) for s in live.sessions for kind, t in s.last_reading.items()]
+    if not times:
+        return None
+    for kind, t in times:
+        after = (stale_after[kind].total_seconds() if kind is Kind.BP else stream_after_s)
+        if age_seconds(now, t) <= after:
+            return None
+    return age_seconds(now, max(t for _, t in times))

@@ -604,8 +604,10 @@ class IngestWorker:
             try:
                 events = self.store.events(session)
                 if summary.ended is not None:
-                    # Its events are enough: an ended session must never alarm again.
-                    self.pipeline.restore(session, events, [], [])
+                    # Its events are enough (an ended session judges no limits), and its
+                    # alerts: a "readings after the session ended" alarm may wait for its
+                    # acknowledgement.
+                    self.pipeline.restore(session, events, [], self.store.alerts(session))
                     continue
                 self.pipeline.restore(
                     session,

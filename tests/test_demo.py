@@ -12,6 +12,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode
 
+import pytest
 from services import wait_until
 
 from vitals.storage.sqlite import SqliteStore
@@ -58,3 +59,49 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_the_demo_says_how_long_its_live_part_lasts():
+    from simulators.publisher import plan
+    from vitals.demo import DEMO_SCENARIOS, live_minutes
+    from vitals.timefmt import utcnow
+
+    start = utcnow()
+    _chosen, messages = plan(DEMO_SCENARIOS, 4, 7, start)
+    length_s = (max(m.time for m in messages) - start).total_seconds()
+
+    assert live_minutes(4, 30, 7) * 60 == pytest.approx(length_s / 30)
+    assert 3 < live_minutes(4, 30, 7) < 6  # the README's "about 4 minutes"
+
+
+def test_the_demo_with_loop_starts_new_sessions_when_they_end_and_says_how_long_they_last(
+        tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env["VITALS_DATA_DIR"] = str(tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "vitals", "demo", "--port", "0", "--sessions", "1",
+         "--speed", "100000", "--seed", "1", "--loop"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    logged: list[str] = []
+    reader = threading.Thread(target=lambda: logged.extend(demo.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("r2-01-normal" in s for s in stored_sessions(tmp_path)), 60,
+                   "a second run of the simulated sessions")
+        assert any("their live part lasts about" in line for line in logged)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
+def stored_sessions(data_dir) -> list[str]:
+    if not (data_dir / "vitals.sqlite3").exists():
+        return []
+    store = SqliteStore(data_dir / "vitals.sqlite3")
+    try:
+        return [s.session for s in store.sessions()]
+    finally:
+        store.close()

@@ -68,17 +68,21 @@ def main(verbose: bool) -> None:
               help="Time compression of the simulated sessions.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
 @click.option("--mqtt-url", help="Use this broker instead of starting the embedded one.")
+@click.option("--loop", is_flag=True,
+              help="Start new simulated sessions each time they end (at the default speed "
+              "they end after about 4 min).")
 def demo(port: int, host: str, sessions: int, speed: float, seed: int,
-         mqtt_url: str | None) -> None:
+         mqtt_url: str | None, loop: bool) -> None:
     """The whole system on the embedded default: broker, store, ingest, simulator, dashboard.
 
-    Prints the dashboard URL and a demo login; Ctrl-C stops everything cleanly.
+    Prints the dashboard URL and a demo login; Ctrl-C stops everything cleanly. The simulated
+    sessions end after a few minutes (logged at start); --loop starts new ones.
     """
     from vitals.demo import run_demo
 
     settings = load_settings(mqtt_url=mqtt_url)
     _run(run_demo, settings, host=host, port=port, sessions=sessions, speed=speed, seed=seed,
-         embedded_broker=mqtt_url is None,
+         embedded_broker=mqtt_url is None, loop=loop,
          on_ready=lambda url, login, password: click.echo(
              f"Dashboard: {url}  (login {login!r}, password {password!r}; Ctrl-C stops the demo)"))
 
@@ -169,15 +173,20 @@ def check() -> None:
               show_default=True)
 def export(session: str, fmt: str) -> None:
     """Print a session's stored readings and alerts (JSON) or readings (CSV)."""
-    from vitals.export import export_session
+    from vitals.export import UnknownSession, export_session
     from vitals.readings import SESSION_ID
     from vitals.storage import open_store
 
     if not SESSION_ID.match(session):
         raise click.BadParameter("1 to 64 characters of A-Z a-z 0-9 _ -", param_hint="SESSION")
-    store = _run(open_store, load_settings())
+    settings = load_settings()
+    store = _run(open_store, settings)
     try:
         _run(export_session, store, session, fmt, sys.stdout)
+    except UnknownSession as err:
+        where = settings.influx_url or settings.sqlite_path
+        raise Failure(f"no such session: {session!r} has nothing stored in {where} (the "
+                      "dashboard's History page lists the sessions)") from err
     finally:
         store.close()
 

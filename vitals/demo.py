@@ -33,10 +33,14 @@ def run_demo(
     speed: float = 30.0,
     seed: int = 7,
     embedded_broker: bool = True,
+    loop: bool = False,
     stop: threading.Event | None = None,
     on_ready=None,
 ) -> None:
-    """Run until Ctrl-C/SIGTERM (or `stop` is set); calls `on_ready(url, login, password)`."""
+    """Run until Ctrl-C/SIGTERM (or `stop` is set); calls `on_ready(url, login, password)`.
+
+    The simulated sessions end after `live_minutes` of wall time (their length / `speed`);
+    with `loop`, new ones start each time they end (a fresh id prefix each run)."""
     from dashboard.app import create_app
     from dashboard.commands import Commands
     from dashboard.health import IngestStatus
@@ -80,30 +84,46 @@ def run_demo(
         running.callback(server.shutdown)
         url = f"http://{host}:{server.server_port}/"
 
-        simulation = threading.Thread(
-            target=publisher.run,
-            name="simulator",
-            kwargs={
-                "settings": settings,
-                "scenarios": DEMO_SCENARIOS,
-                "sessions": sessions,
-                "speed": speed,
-                "seed": seed,
-                "stop": stop,
-                "session_prefix": demo_prefix(utcnow()),
-            },
-            daemon=True,
-        )
+        first_prefix = demo_prefix(utcnow())
+
+        def simulate() -> None:
+            prefix, run = first_prefix, 1
+            while True:
+                publisher.run(settings=settings, scenarios=DEMO_SCENARIOS, sessions=sessions,
+                              speed=speed, seed=seed, stop=stop, session_prefix=prefix)
+                if not loop or stop.is_set():
+                    return
+                run += 1  # in the id: runs within one minute must not share sessions
+                prefix = f"{demo_prefix(utcnow())}r{run}"
+                log.info("the simulated sessions ended; starting new ones (%s-...)", prefix)
+
+        simulation = threading.Thread(target=simulate, name="simulator", daemon=True)
         simulation.start()
         running.callback(simulation.join, 30)
 
         log.info("dashboard: %s  (store: %s; broker: %s)", url,
                  settings.influx_url or settings.sqlite_path, settings.mqtt_url)
+        log.info("simulated sessions: %s", ", ".join(
+            publisher.session_ids(DEMO_SCENARIOS, sessions, first_prefix)))
+        log.info("their live part lasts about %.1f min (%g times faster than real time), "
+                 "then they end and leave the overview (the History page keeps them)%s",
+                 live_minutes(sessions, speed, seed),
+                 "; new ones start each time" if loop else "; --loop starts new ones each time")
         log.info("decision support only, not a medical device. Ctrl-C stops the demo.")
         if on_ready is not None:
             on_ready(url, DEMO_LOGIN, DEMO_PASSWORD)
         stop.wait()
         log.info("stopping the demo")
+
+
+def live_minutes(sessions: int, speed: float, seed: int) -> float:
+    """Wall-clock minutes from the demo's start to its last simulated message."""
+    from simulators.publisher import plan
+
+    start = utcnow()
+    _chosen, messages = plan(DEMO_SCENARIOS, sessions, seed, start)
+    last = max((m.time for m in messages), default=start)
+    return (last - start).total_seconds() / speed / 60
 
 
 def demo_prefix(now: datetime) -> str:

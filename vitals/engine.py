@@ -22,6 +22,7 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
+    DATA_RULE_AFTER_END,
     OBSERVATION_RULE_PREFIX,
     Alarm,
     Cause,
@@ -34,6 +35,7 @@ from vitals.rules import (
     escalate,
     evaluate,
     evaluate_observation,
+    reading_after_end,
     reconcile_data,
     record_checkin,
 )
@@ -104,7 +106,7 @@ class AlertEngine:
         """Alert events a validated reading causes, judged by the reading's time."""
         state = self._sessions.get(reading.session)
         if state is not None and state.ended is not None:
-            return []
+            return reading_after_end(reading, state)
         self._offsets[reading.session] = reading.time - received_at
         return self._apply_reading(reading)
 
@@ -256,6 +258,14 @@ def _alarms_from(
             raised[alert.metric] = alert.time
     alarms: dict[Metric, Alarm] = {}
     if state.ended is not None:
+        # Only "readings after the session ended" alarms after its end: latched until acked.
+        after_end = [a for a in stored if a.rule == DATA_RULE_AFTER_END and a.time > state.ended]
+        state.alarmed_after_end = bool(after_end)
+        last = latest.get(Metric.DATA)
+        if after_end and last is not None and last.state is not AlertState.CLEARED:
+            alarms[Metric.DATA] = Alarm(last, after_end[0].time, Priority.MEDIUM.rank,
+                                        acknowledged=last.state is AlertState.ACKNOWLEDGED,
+                                        condition_present=False)
         return alarms
     for metric, alert in latest.items():
         if alert.state is AlertState.CLEARED:

@@ -20,17 +20,27 @@ CSV_COLUMNS = (
 )
 
 
+class UnknownSession(LookupError):
+    """Nothing is stored for the session: no reading, event, alert or observation."""
+
+
 def export_session(store: Store, session: str, fmt: str, out: TextIO) -> None:
+    """Write the session's stored data; raises `UnknownSession` (writing nothing, not even a
+    CSV header) when nothing is stored for it: a typo must not look like an empty session."""
     readings = store.readings(session)
+    alerts, events = store.alerts(session), store.events(session)
+    observations = store.observations(session)
+    if not (readings or alerts or events or observations):
+        raise UnknownSession(session)
     if fmt == "csv":
         write_csv(readings, out)
         return
     document = {
         "session": session,
         "readings": [reading_json(r) for r in readings],
-        "alerts": [alert_json(a) for a in store.alerts(session)],
-        "events": [event_json(e) for e in store.events(session)],
-        "observations": [observation_json(o) for o in store.observations(session)],
+        "alerts": [alert_json(a) for a in alerts],
+        "events": [event_json(e) for e in events],
+        "observations": [observation_json(o) for o in observations],
     }
     json.dump(document, out, indent=2, ensure_ascii=False)
     out.write("\n")

@@ -64,6 +64,7 @@ DATA_RULE_BP_GAP = "data.bp_gap"
 DATA_RULE_STREAM = "data.stream_silent"
 DATA_RULE_PROBLEM = "data.device_problem"
 DATA_RULE_ENDED = "session.end"
+DATA_RULE_AFTER_END = "data.after_end"
 DATA_RULE_CHECKIN = "data.checkin_missed"
 CHECKIN_CAUSE = "checkin"
 OBSERVATION_RULE_PREFIX = "observation."
@@ -136,6 +137,7 @@ class SessionState:
     rule_errors: int = 0
     last_checkin: datetime | None = None
     observations: list[Observation] = field(default_factory=list)
+    alarmed_after_end: bool = False  # "readings after the session ended" raised (once)
     # The time of each metric's latest event: an alarm dated back to when it became due is
     # never dated before an event already emitted for the metric (stored order = emitted order).
     last_event: dict[Metric, datetime] = field(default_factory=dict)
@@ -328,8 +330,9 @@ def reconcile(
         # Compared with the raising cause, not the escalated priority: a crisis reading after a
         # medium alarm escalated to high still raises, with the crisis message.
         if alarm is None or worst.priority.rank > alarm.cause_rank:
-            if worst.due is not None:
-                time = state.dated(metric, worst.due)
+            # Dated when it fell due (time-driven causes), and never before the metric's last
+            # event (a reading stamped before an escalation a tick made).
+            time = state.dated(metric, worst.due or time)
             event = AlertEvent(
                 time=time,
                 session=state.session,
@@ -362,6 +365,7 @@ def acknowledge(
     alarm = state.alarms.get(metric)
     if alarm is None or alarm.acknowledged:
         return []
+    now = _not_before(alarm, now)
     event = replace(alarm.event, time=now, state=AlertState.ACKNOWLEDGED, by=by, note=note)
     alarm.event = event
     alarm.acknowledged = True
@@ -410,6 +414,31 @@ def end_session(state: SessionState, time: datetime) -> list[AlertEvent]:
     return state.emitted(events)
 
 
+def reading_after_end(reading: Reading, state: SessionState) -> list[AlertEvent]:
+    """A reading of an ended session, stamped after its end: its devices still send, so the
+    patient may still be attached. A medium technical alarm, raised once per ended session and
+    latched until acknowledged (acknowledging clears it); the reading is never judged against
+    the limits. A reading stamped before the end (a cuff that finished measuring late) is not."""
+    if state.ended is None or reading.time <= state.ended or state.alarmed_after_end:
+        return []
+    values = "/".join(_fmt(v) for v in reading.values.values())
+    event = AlertEvent(
+        time=reading.time,
+        session=state.session,
+        metric=Metric.DATA,
+        priority=Priority.MEDIUM,
+        state=AlertState.ACTIVE,
+        message=(f"Readings after the session ended ({_KIND_WORDS[reading.kind]} {values} at "
+                 f"{reading.time:%H:%M:%S}): its devices still send. If the patient is still "
+                 "monitored, start the session again; if not, stop the devices."),
+        rule=DATA_RULE_AFTER_END,
+    )
+    state.alarms[Metric.DATA] = Alarm(event, reading.time, Priority.MEDIUM.rank,
+                                      condition_present=False)
+    state.alarmed_after_end = True
+    return state.emitted([event])
+
+
 def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
     # A fixed order, so a restored engine emits the same events in the same order.
     return sorted(alarms.items(), key=lambda item: _METRIC_ORDER[item[0]])
@@ -418,12 +447,20 @@ def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
 _METRIC_ORDER = {metric: i for i, metric in enumerate(Metric)}
 
 
+def _not_before(alarm: Alarm, time: datetime) -> datetime:
+    """An alarm's events never go back in time: stored and shown in time order, its latest
+    event is its state. A reading stamped before an escalation a tick made (a cuff stamps when
+    it began measuring), or an acknowledgement by a wall clock behind a compressed session's,
+    is stamped at the alarm's last event."""
+    return max(time, alarm.event.time)
+
+
 def _cleared(
     alarm: Alarm, time: datetime, message: str, value: float | None, rule: str | None = None
 ) -> AlertEvent:
     return replace(
         alarm.event,
-        time=time,
+        time=_not_before(alarm, time),
         state=AlertState.CLEARED,
         message=message,
         value=value if value is not None else alarm.event.value,

@@ -96,7 +96,7 @@ class SessionStatus:
     next_bp_due: datetime | None
     cues: tuple[Cue, ...]
     discharge: DischargeReadiness
-    showing_alerts: tuple[AlertEvent, ...]  # the latest event of each alarm not cleared
+    showing_alerts: tuple[AlertEvent, ...]  # `present_alarms`: most urgent first
 
 
 def baseline_of(
@@ -140,6 +140,22 @@ def presession_verdict(values: Mapping[Metric, float], profile: Profile) -> Pres
             Verdict.PENDING, tuple(f"no {label} reading yet" for label in missing), dict(values)
         )
     return PresessionVerdict(Verdict.GO, (), dict(values))
+
+
+def protocol_verdict(presession: PresessionVerdict,
+                     checklist: Sequence[str] | None) -> PresessionVerdict:
+    """The one pre-session verdict: the vitals' (`presession_verdict`) with the recorded
+    checklist's findings (None: no checklist recorded). A finding is no-go; go needs the
+    checklist recorded (pending until then), so "go" never stands beside "not recorded"."""
+    if checklist is None:
+        if presession.verdict is Verdict.GO:
+            return PresessionVerdict(Verdict.PENDING, ("checklist not recorded yet",),
+                                     presession.values)
+        return presession
+    if checklist:
+        return PresessionVerdict(Verdict.NO_GO, (*presession.reasons, *checklist),
+                                 presession.values)
+    return presession
 
 
 def discharge_readiness(
@@ -241,6 +257,20 @@ def showing_alerts(alerts: Iterable[AlertEvent]) -> tuple[AlertEvent, ...]:
     return tuple(a for a in latest.values() if a.state is not AlertState.CLEARED)
 
 
+def present_alarms(alerts: Iterable[AlertEvent]) -> tuple[AlertEvent, ...]:
+    """The alarms present, most urgent first (`alarm_urgency`): the latest event of every alarm
+    not cleared, acknowledged ones included (silenced, still present while their condition
+    persists). The tile's headline is the first; the alarms panel lists them in this order."""
+    return tuple(sorted(showing_alerts(alerts), key=alarm_urgency))
+
+
+def alarm_urgency(alert: AlertEvent) -> tuple[int, bool, bool, float]:
+    """Sort key, most urgent first: priority, then clinical over technical (`data`), then
+    unacknowledged over acknowledged (one that still needs someone), then the newest."""
+    return (-alert.priority.rank, alert.metric is Metric.DATA,
+            alert.state is AlertState.ACKNOWLEDGED, -alert.time.timestamp())
+
+
 def alert_order(alert: AlertEvent) -> tuple[datetime, int]:
     # Events at the same instant happen in this order (acknowledged then cleared, for example).
     rank = {AlertState.ACTIVE: 0, AlertState.ACKNOWLEDGED: 1, AlertState.CLEARED: 2}
@@ -291,7 +321,7 @@ def session_status(
             pre_values[metric] = pre_value
     presession = presession_verdict(pre_values, profile)
 
-    showing = showing_alerts(alerts)
+    showing = present_alarms(alerts)
     last = {m: series[-1][1] for m, series in samples.items() if series}
     discharge = discharge_readiness(
         dosed, blood_pressures, last.get(Metric.HEART_RATE), last.get(Metric.SPO2), showing,

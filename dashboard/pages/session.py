@@ -22,7 +22,13 @@ from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
-from vitals.sessions import SessionStatus, Verdict, session_status
+from vitals.sessions import (
+    SessionStatus,
+    Verdict,
+    present_alarms,
+    protocol_verdict,
+    session_status,
+)
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -53,10 +59,19 @@ def layout(session_id: str | None = None, **_query: Any) -> html.Div:
         html.Div(className="session-actions", children=[
             html.Button("Start session", id=ids.EVENT_START, className="action", n_clicks=0),
             html.Button("Record dose", id=ids.EVENT_DOSE, className="action", n_clicks=0),
-            html.Button("End session", id=ids.EVENT_END, className="action", n_clicks=0),
+            html.Button("End session…", id=ids.EVENT_END, className="action", n_clicks=0),
             dcc.Input(id=ids.NOTE_TEXT, placeholder="note (also the reason for a sign-off "
                       "with unmet criteria)", maxLength=400, className="note-input"),
             html.Button("Add note", id=ids.NOTE_SUBMIT, className="action", n_clicks=0),
+        ]),
+        # Ending clears the session's alarms: it asks first, listing them (`ask_end`).
+        html.Div(id=ids.END_CONFIRM, className="panel end-confirm", hidden=True, children=[
+            html.Div(id=ids.END_CONFIRM_TEXT),
+            dcc.Input(id=ids.END_REASON, placeholder="reason (required with alarms present)",
+                      maxLength=300, className="note-input"),
+            html.Button("Confirm: end the session", id=ids.END_CONFIRM_SUBMIT,
+                        className="action action--danger", n_clicks=0),
+            html.Button("Cancel", id=ids.END_CANCEL, className="action", n_clicks=0),
         ]),
         html.Div(id=ids.SESSION_FEEDBACK, className="feedback", role="status"),
         html.Div(id=ids.SESSION_PROTOCOL, className="protocol"),
@@ -152,7 +167,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     since = None if origin is None else queries.age_seconds(now, origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
-                               queries.showing(loaded.alerts)),
+                               present_alarms(loaded.alerts)),
         # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
         _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value], alerts,
                 origin, origin_label, observed),
@@ -221,11 +236,25 @@ def refresh_protocol(_n: int | None, session_id: str | None,
     return protocol, figures.events_table(events[events["event"].isin(AUDIT_EVENTS)])
 
 
+def ask_end(_end: int, _confirm: int, _cancel: int,
+            session_id: str | None) -> tuple[bool, Any]:
+    """"End session…" shows the confirmation with the session's present alarms; confirming
+    (`command` ends it, or says why not) or cancelling hides it."""
+    if ctx.triggered_id != ids.EVENT_END or not session_id:
+        return True, dash.no_update
+    try:
+        present = present_alarms(queries.current().store.alerts(session_id))
+    except StoreError as err:
+        return False, html.P(f"⚠ Cannot read the session's alarms ({err}): not safe to end now.")
+    return False, components.end_confirmation(session_id, present)
+
+
 def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _override: int,
             _signoff: int, session_id: str | None, note: str | None,
             guidelines: list[str] | None, contraindications: list[str] | None,
-            reason: str | None) -> str:
-    """One protocol or audit button was clicked: check the role, publish the session event."""
+            reason: str | None, end_reason: str | None = None) -> str:
+    """One protocol or audit button was clicked: check the role, publish the session event.
+    Ending (the confirmation's button) re-reads the alarms present: `components.end_refusal`."""
     trigger = ctx.triggered_id
     if trigger is None or not ctx.triggered or not ctx.triggered[0].get("value"):
         return dash.no_update
@@ -234,7 +263,7 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
     monitor_events = {
         ids.EVENT_START: SessionEventType.START,
         ids.EVENT_DOSE: SessionEventType.DOSE,
-        ids.EVENT_END: SessionEventType.END,
+        ids.END_CONFIRM_SUBMIT: SessionEventType.END,
         ids.NOTE_SUBMIT: SessionEventType.NOTE,
         ids.CHECKLIST_SUBMIT: SessionEventType.CHECKLIST,
     }
@@ -249,6 +278,17 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
             text = note
         elif event is SessionEventType.CHECKLIST:
             text = components.checklist_note(guidelines or [], contraindications or [])
+        elif event is SessionEventType.END and user is not None:
+            end_reason = (end_reason or "").strip() or None
+            try:
+                present = present_alarms(queries.current().store.alerts(session_id))
+            except StoreError as err:
+                return f"⚠ Not ended: cannot read the session's alarms ({err})."
+            refusal = components.end_refusal(present, user.can(components.END_WITH_ALARMS),
+                                             end_reason)
+            if refusal is not None:
+                return refusal
+            text = components.end_note(present, end_reason)
     else:
         user = auth.allowed(Role.CLINICIAN)
         if user is None:
@@ -263,7 +303,9 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
             checklist = _latest(events, SessionEventType.CHECKLIST)
             findings = components.checklist_findings(None if checklist is None
                                                      else checklist["note"])
-            if status.presession.verdict is not Verdict.NO_GO and not findings:
+            verdict = protocol_verdict(status.presession,
+                                       None if checklist is None else findings).verdict
+            if verdict is not Verdict.NO_GO:
                 return "⚠ Nothing to override: the verdict is not no-go."
         elif trigger == ids.SIGNOFF_SUBMIT:
             event = SessionEventType.SIGNOFF
@@ -395,7 +437,7 @@ def register(app: dash.Dash) -> None:
         Output(ids.SESSION_FEEDBACK, "children"),
         Input(ids.EVENT_START, "n_clicks"),
         Input(ids.EVENT_DOSE, "n_clicks"),
-        Input(ids.EVENT_END, "n_clicks"),
+        Input(ids.END_CONFIRM_SUBMIT, "n_clicks"),
         Input(ids.NOTE_SUBMIT, "n_clicks"),
         Input(ids.CHECKLIST_SUBMIT, "n_clicks"),
         Input(ids.OVERRIDE_SUBMIT, "n_clicks"),
@@ -405,8 +447,18 @@ def register(app: dash.Dash) -> None:
         State(ids.CHECKLIST_GUIDELINES, "value"),
         State(ids.CHECKLIST_CONTRAINDICATIONS, "value"),
         State(ids.OVERRIDE_REASON, "value"),
+        State(ids.END_REASON, "value"),
         prevent_initial_call=True,
     )(command)
+    app.callback(
+        Output(ids.END_CONFIRM, "hidden"),
+        Output(ids.END_CONFIRM_TEXT, "children"),
+        Input(ids.EVENT_END, "n_clicks"),
+        Input(ids.END_CONFIRM_SUBMIT, "n_clicks"),
+        Input(ids.END_CANCEL, "n_clicks"),
+        State(ids.SESSION_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )(ask_end)
     app.callback(
         Output(ids.CHECKIN_FEEDBACK, "children"),
         Input(ids.CHECKIN_BUTTON, "n_clicks"),

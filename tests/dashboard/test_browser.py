@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,9 @@ def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_
     store.write(Batch(alerts=[alert("bed-2", utcnow(), Metric.SYSTOLIC, Priority.HIGH,
                                     value=186, message="Systolic 186 mmHg: at or above 180.")]))
 
+    # The headline carries the metric's latest value beside the one that raised it.
     dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-2")),
-                                    "▲ HIGH — Systolic 186 mmHg: at or above 180.",
+                                    "▲ HIGH — Systolic 186 mmHg: at or above 180. — now 150",
                                     timeout=WAIT_S)
     dash_duo.wait_for_contains_class(at(ids.tile("bed-2")), "tile--high", timeout=WAIT_S)
     assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") == "alert"
@@ -95,6 +97,58 @@ def test_an_alarm_raised_and_cleared_on_a_shown_tile_changes_its_text_class_and_
     wait_until(lambda: "tile--high" not in dash_duo.find_element(at(ids.tile("bed-2")))
                .get_attribute("class"), WAIT_S, "the tile's alarm class gone")
     assert dash_duo.find_element(at(ids.tile_alarm("bed-2"))).get_attribute("role") is None
+    assert dash_duo.get_logs() == []
+
+
+def test_an_acknowledged_alarm_stays_on_its_tile_and_panel_silenced_until_it_clears(
+        dash_duo, store, settings, users):
+    # SpO2 stays at 85-87 % after the acknowledgement: the alarm is silenced, not gone.
+    now = utcnow()
+    store.write(Batch(
+        readings=[spo2("bed-3", now - minutes(m / 6), 85 + m % 3) for m in range(6)],
+        alerts=[
+            alert("bed-3", now - minutes(1), Metric.SPO2, Priority.HIGH, value=86,
+                  message="SpO2 86 %: below 90 for 15 s."),
+            replace(alert("bed-3", now - minutes(0.5), Metric.SPO2, Priority.HIGH,
+                          AlertState.ACKNOWLEDGED, value=86,
+                          message="SpO2 86 %: below 90 for 15 s."), by="nurse"),
+        ],
+    ))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+
+    dash_duo.wait_for_contains_text(at(ids.tile_alarm("bed-3")), "▲ HIGH — SpO2 86 %",
+                                    timeout=WAIT_S)
+    assert "acknowledged by nurse, silenced" in dash_duo.find_element(
+        at(ids.tile_alarm("bed-3"))).text
+    dash_duo.wait_for_contains_class(at(ids.tile("bed-3")), "tile--acked", timeout=WAIT_S)
+    assert dash_duo.find_element(at(ids.tile_alarm("bed-3"))).get_attribute("role") is None
+    row = dash_duo.wait_for_element(f"#{ids.alarm_row('bed-3', 'spo2')}", timeout=WAIT_S)
+    assert "alarm--acked" in row.get_attribute("class")
+    assert dash_duo.driver.execute_script("return window.vitalsSound.state().level") is None
+
+    store.write(Batch(alerts=[alert("bed-3", utcnow(), Metric.SPO2, Priority.HIGH,
+                                    AlertState.CLEARED, value=95)]))
+
+    dash_duo.wait_for_text_to_equal(at(ids.tile_alarm("bed-3")), "✓ No active alarm",
+                                    timeout=WAIT_S)
+    assert dash_duo.get_logs() == []
+
+
+def test_one_stopped_oximeter_raises_no_pipeline_banner(dash_duo, store, settings, users):
+    # Its cuff is on cadence: the pipeline delivers; the silent oximeter is the session's own
+    # technical alarm (the ingest raises it), not the red banner.
+    now = utcnow()
+    store.write(Batch(readings=[bp("bed-5", now - minutes(3), 128, 82),
+                                spo2("bed-5", now - minutes(2), 97, pulse=72)]))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+
+    dash_duo.wait_for_contains_text(at(ids.tile("bed-5")), "no SpO2 for 2 min", timeout=WAIT_S)
+    # The banner and the panel come from one refresh: once the panel is drawn, so is the banner.
+    dash_duo.wait_for_contains_text(at(ids.ALARMS_PANEL), "No alarms", timeout=WAIT_S)
+    assert dash_duo.driver.find_elements("css selector", ".pipeline-banner") == []
+
     assert dash_duo.get_logs() == []
 
 
@@ -202,4 +256,30 @@ def test_an_admin_adds_a_login_who_then_logs_in(dash_duo, store, settings, users
 
     dash_duo.wait_for_contains_text("#user-badge", "carol (clinician)", timeout=WAIT_S)
     assert dash_duo.find_elements("#header a[href='/users']") == []
+    assert dash_duo.get_logs() == []
+
+
+def test_ending_a_session_asks_first_and_lists_its_unacknowledged_alarm(
+        dash_duo, store, broker_settings, users, commands, heard, session_id):
+    now = utcnow()
+    store.write(Batch(
+        readings=[spo2(session_id, now, 86)],
+        alerts=[alert(session_id, now - minutes(1), Metric.SPO2, Priority.HIGH, value=86,
+                      message="SpO2 86 %: below 90 for 15 s.")],
+    ))
+    browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
+                                       secret_key=SECRET, commands=commands), port=free_port())
+    dash_duo.driver.get(f"{dash_duo.server.url}/session/{session_id}")
+
+    dash_duo.wait_for_element(at(ids.EVENT_END), timeout=WAIT_S).click()
+
+    dash_duo.wait_for_contains_text(at(ids.END_CONFIRM_TEXT), "1 alarm(s) present, 1 not "
+                                    "acknowledged", timeout=WAIT_S)
+    assert "SpO2 86 %: below 90 for 15 s. — NOT acknowledged" in dash_duo.find_element(
+        at(ids.END_CONFIRM_TEXT)).text
+    # A monitor confirms: refused (only a clinician or admin may end with alarms present).
+    dash_duo.find_element(at(ids.END_REASON)).send_keys("patient left")
+    dash_duo.find_element(at(ids.END_CONFIRM_SUBMIT)).click()
+    dash_duo.wait_for_contains_text(at(ids.SESSION_FEEDBACK), "Not ended", timeout=WAIT_S)
+    assert heard.empty()  # nothing was ended, by the first click or the confirmation
     assert dash_duo.get_logs() == []

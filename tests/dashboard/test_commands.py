@@ -67,8 +67,9 @@ def ack_click(client: Any, session: str, metric: str, note: str | None) -> Any:
 
 def session_click(client: Any, session: str, button: str, note: str | None = None,
                   reason: str | None = None, guidelines: list[str] | None = None,
-                  contraindications: list[str] | None = None) -> Any:
-    buttons = (ids.EVENT_START, ids.EVENT_DOSE, ids.EVENT_END, ids.NOTE_SUBMIT,
+                  contraindications: list[str] | None = None,
+                  end_reason: str | None = None) -> Any:
+    buttons = (ids.EVENT_START, ids.EVENT_DOSE, ids.END_CONFIRM_SUBMIT, ids.NOTE_SUBMIT,
                ids.CHECKLIST_SUBMIT, ids.OVERRIDE_SUBMIT, ids.SIGNOFF_SUBMIT)
     inputs = [{"id": b, "property": "n_clicks", "value": 1 if b == button else 0}
               for b in buttons]
@@ -79,6 +80,7 @@ def session_click(client: Any, session: str, button: str, note: str | None = Non
         {"id": ids.CHECKLIST_CONTRAINDICATIONS, "property": "value",
          "value": contraindications or []},
         {"id": ids.OVERRIDE_REASON, "property": "value", "value": reason},
+        {"id": ids.END_REASON, "property": "value", "value": end_reason},
     ]
     return update(client, {"id": ids.SESSION_FEEDBACK, "property": "children"}, inputs, state,
                   f"{button}.n_clicks")
@@ -115,7 +117,7 @@ def test_an_acknowledgement_without_a_note_has_no_note(app, heard, session_id):
 
 @pytest.mark.parametrize(
     ("button", "event"),
-    [(ids.EVENT_START, "start"), (ids.EVENT_DOSE, "dose"), (ids.EVENT_END, "end")],
+    [(ids.EVENT_START, "start"), (ids.EVENT_DOSE, "dose"), (ids.END_CONFIRM_SUBMIT, "end")],
 )
 def test_protocol_buttons_publish_session_events_with_the_user(app, heard, session_id, button,
                                                                event):
@@ -127,6 +129,38 @@ def test_protocol_buttons_publish_session_events_with_the_user(app, heard, sessi
     topic, payload = heard.get(timeout=WAIT_S)
     assert topic == f"vitals/{session_id}/session"
     assert (payload["event"], payload["by"]) == (event, "nurse")
+
+
+def test_a_monitor_cannot_end_a_session_with_an_alarm_present(app, store, heard, session_id):
+    store.write(Batch(readings=[spo2(session_id, NOW, 86)], alerts=[
+        alert(session_id, NOW - minutes(1), Metric.SPO2, Priority.HIGH, value=86)]))
+    client = app.server.test_client()
+    login(client, "nurse")
+
+    shown = feedback(session_click(client, session_id, ids.END_CONFIRM_SUBMIT,
+                                   end_reason="patient left"))
+
+    assert "Not ended: 1 alarm(s) present" in shown and "clinician" in shown
+    assert heard.empty()
+
+
+def test_a_clinician_ends_a_session_with_alarms_present_only_with_a_reason(app, store, heard,
+                                                                          session_id):
+    store.write(Batch(readings=[spo2(session_id, NOW, 86)], alerts=[
+        alert(session_id, NOW - minutes(1), Metric.SPO2, Priority.HIGH, value=86)]))
+    client = app.server.test_client()
+    login(client, "doctor")
+
+    refused = feedback(session_click(client, session_id, ids.END_CONFIRM_SUBMIT, end_reason=" "))
+    assert "Write the reason" in refused and heard.empty()
+
+    session_click(client, session_id, ids.END_CONFIRM_SUBMIT,
+                  end_reason="transferred to the emergency department")
+
+    _topic, payload = heard.get(timeout=WAIT_S)
+    assert (payload["event"], payload["by"]) == ("end", "doctor")
+    assert payload["note"] == ("transferred to the emergency department "
+                               "[alarms present at the end: spo2 high active]")
 
 
 def test_a_note_is_published_as_a_note_event(app, heard, session_id):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pandas as pd
 import pytest
 
 from dashboard import auth, components, ids, queries
@@ -16,6 +15,7 @@ from tests.dashboard.conftest import (
     SECRET,
     alert,
     bp,
+    classes_of,
     event,
     find,
     hr,
@@ -31,25 +31,47 @@ from vitals.storage.base import Batch
 
 
 @pytest.mark.parametrize(
-    ("active", "newest_age_s", "store_error", "extra", "expected"),
+    ("silent_s", "store_error", "extra", "expected"),
     [
-        (2, 5, None, None, None),
-        (2, 31, None, None, "No data from the ingest for 31 s — check the pipeline"),
-        (0, 600, None, None, None),  # nothing active: silence is expected
-        (1, None, "disk I/O error", None, "Cannot read the database: disk I/O error"),
-        (1, 5, None, "ingest reports the broker offline", "ingest reports the broker offline"),
+        (None, None, None, None),
+        (31, None, None, "No data from the ingest for 31 s, from any device of any session"),
+        (None, "disk I/O error", None, "Cannot read the database: disk I/O error"),
+        (None, None, "ingest reports the broker offline", "ingest reports the broker offline"),
     ],
 )
-def test_pipeline_problem_says_why_the_screen_cannot_be_trusted(active, newest_age_s,
-                                                                store_error, extra, expected):
-    newest = None if newest_age_s is None else NOW - pd.Timedelta(seconds=newest_age_s)
-
-    problem = components.pipeline_problem(active, newest, NOW, 30, store_error, extra)
+def test_pipeline_problem_says_why_the_screen_cannot_be_trusted(silent_s, store_error, extra,
+                                                                expected):
+    problem = components.pipeline_problem(silent_s, store_error, extra)
 
     if expected is None:
         assert problem is None
     else:
         assert problem is not None and problem.startswith(expected)
+
+
+# --- ending a session ---
+
+HIGH_SPO2 = alert("a", NOW, Metric.SPO2, Priority.HIGH)
+
+
+@pytest.mark.parametrize(
+    ("present", "may_end_with_alarms", "reason", "refused"),
+    [
+        pytest.param([], False, None, None, id="no alarm: any role, no reason needed"),
+        pytest.param([HIGH_SPO2], False, "left", "Only a clinician or admin",
+                     id="alarm present: not a monitor"),
+        pytest.param([HIGH_SPO2], True, None, "Write the reason",
+                     id="alarm present: a clinician needs a reason"),
+        pytest.param([replace(HIGH_SPO2, state=AlertState.ACKNOWLEDGED)], False, "left",
+                     "Only a clinician", id="an acknowledged alarm still present counts"),
+        pytest.param([HIGH_SPO2], True, "transferred", None, id="a clinician with a reason"),
+    ],
+)
+def test_who_may_end_a_session_with_alarms_present(present, may_end_with_alarms, reason,
+                                                   refused):
+    refusal = components.end_refusal(present, may_end_with_alarms, reason)
+
+    assert refusal is None if refused is None else refused in (refusal or "")
 
 
 # --- alarms -------------------------------------------------------------------------------------
@@ -86,6 +108,14 @@ def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
     assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic"}) is None
 
 
+def test_an_alarm_stamped_ahead_of_the_clock_is_never_shown_since_a_time_to_come():
+    # A demo at 30x stamps its readings, and so its alarms, ahead of the wall clock.
+    [row] = components.alarms_panel(alarms(alert("a", NOW + minutes(40), Metric.SPO2,
+                                                 Priority.HIGH)), can_ack=True, now=NOW)
+
+    assert "since 17:00:00" in text_of(row) and "17:40" not in text_of(row)
+
+
 def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     [row] = components.alarms_panel(alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH)),
                                     can_ack=True)
@@ -97,7 +127,7 @@ def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     assert "since 17:00:00" in text_of(row)
 
 
-def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(store):
+def test_alarms_list_by_priority_then_unacknowledged_first_then_newest_as_the_tiles(store):
     store.write(Batch(readings=[hr(s, NOW, 80) for s in "abc"], alerts=[
         alert("a", NOW - minutes(1), Metric.SPO2, Priority.LOW),
         alert("b", NOW - minutes(2), Metric.SYSTOLIC, Priority.HIGH),
@@ -111,8 +141,8 @@ def test_alarms_list_unacknowledged_first_then_by_priority_then_longest_waiting(
     frame = queries.alarms_frame(queries.active(store, NOW))
 
     assert list(zip(frame["session"], frame["metric"], strict=True)) == [
-        ("c", "systolic"), ("b", "systolic"), ("a", "heart_rate"), ("a", "spo2"),
-        ("c", "heart_rate"),
+        ("b", "systolic"), ("c", "systolic"), ("c", "heart_rate"), ("a", "heart_rate"),
+        ("a", "spo2"),
     ]
 
 
@@ -200,6 +230,20 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
     assert "Reassess blood pressure about 40 min after the dose" in shown
     assert "No driving or operating machinery until after a full night's sleep." in shown
     assert "checklist" in text_of(audit)
+
+
+def test_no_go_while_the_checklist_is_not_recorded_and_a_signed_override_is_never_green():
+    from vitals.sessions import Criterion, DischargeReadiness, PresessionVerdict, Verdict
+
+    box = components.verdict_box(PresessionVerdict(Verdict.GO), (), None, None)
+    assert "✓ GO" not in text_of(box)
+    assert "… PENDING" in text_of(box) and "checklist not recorded yet" in text_of(box)
+
+    unmet = DischargeReadiness(False, (Criterion("alarms", False, "2 alarm(s) active"),), "r")
+    head = find(components.discharge_box(unmet, "by doctor at 17:44 UTC: family drives"),
+                ids.DISCHARGE).children[0]
+    assert "OVERRIDE, criteria not met" in text_of(head) and "family drives" in text_of(head)
+    assert "ready" not in classes_of(head) and "override" in classes_of(head)
 
 
 def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):

@@ -105,6 +105,31 @@ def test_alarm_colour_class_always_comes_with_its_text(priority):
     assert alarm.role == "alert"
 
 
+def test_an_alarm_acknowledged_while_its_condition_persists_stays_on_the_tile_silenced():
+    tile = figures.tile(overview_row(alarm_priority="high", alarm_metric="spo2",
+                                     alarm_message="SpO2 86 %: below 90.", alarm_count=1,
+                                     alarm_acked_by="nurse", alarm_value=86.0, alarm_now=86.0))
+
+    alarm = find(tile, "tile-s1-alarm")
+    assert text_of(alarm).startswith("▲ HIGH — SpO2 86 %: below 90.")
+    assert "acknowledged by nurse, silenced" in text_of(alarm)
+    assert "tile--high" in classes_of(tile) and "tile--acked" in classes_of(tile)  # no flashing
+    assert getattr(alarm, "role", None) is None  # seen: not announced again
+
+
+@pytest.mark.parametrize(
+    ("value", "now", "says_now"),
+    [(179.0, 193.0, "now 193"), (186.0, 186.0, None), (None, None, None)],
+)
+def test_the_tile_headline_carries_the_metric_s_current_value(value, now, says_now):
+    tile = figures.tile(overview_row(alarm_priority="high", alarm_metric="systolic",
+                                     alarm_message="Systolic x", alarm_count=1,
+                                     alarm_value=value, alarm_now=now))
+
+    text = text_of(find(tile, "tile-s1-alarm"))
+    assert (says_now in text) if says_now else ("now" not in text)
+
+
 def test_tile_counts_further_active_alarms():
     tile = figures.tile(overview_row(alarm_priority="high", alarm_message="x", alarm_count=3))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -37,18 +38,33 @@ def test_frames_of_an_unknown_session_are_empty_with_their_columns(store):
     assert list(queries.alerts_frame(store, "nobody").columns) == list(queries.ALERT_COLUMNS)
 
 
-def test_showing_alarms_keep_the_latest_event_per_metric_only_when_active(store):
+def test_an_acknowledged_alarm_whose_condition_persists_is_the_tile_s_alarm(store):
+    store.write(Batch(readings=[spo2("a", NOW, 86)], alerts=[
+        alert("a", NOW - minutes(3), Metric.SPO2, Priority.HIGH, value=87),
+        replace(alert("a", NOW - minutes(2), Metric.SPO2, Priority.HIGH,
+                      AlertState.ACKNOWLEDGED, value=87), by="nurse"),
+    ]))
+
+    [row] = overview(store)
+
+    assert (row["alarm_priority"], row["alarm_metric"], row["alarm_count"]) == ("high", "spo2", 1)
+    assert row["alarm_acked_by"] == "nurse"
+    assert (row["alarm_value"], row["alarm_now"]) == (87, 86)
+
+
+def test_the_tile_s_alarm_is_the_most_urgent_present_one(store):
     store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
         alert("a", NOW - minutes(3), Metric.SYSTOLIC, Priority.HIGH),
         alert("a", NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED),
         alert("a", NOW - minutes(2), Metric.HEART_RATE, Priority.LOW),
-        alert("a", NOW - minutes(1), Metric.SPO2, Priority.MEDIUM),
+        alert("a", NOW - minutes(1), Metric.DATA, Priority.HIGH),
+        alert("a", NOW - minutes(2), Metric.OBSERVATION, Priority.HIGH),
     ]))
 
-    active = queries.showing(store.alerts("a"))
+    [row] = overview(store)
 
-    assert [a.metric.value for a in active] == ["spo2", "heart_rate"]  # highest priority first
-    assert [a.priority.value for a in active] == ["medium", "low"]
+    # Clinical over technical at the same priority, although the technical one is newer.
+    assert (row["alarm_metric"], row["alarm_count"]) == ("observation", 3)
 
 
 def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store):
@@ -263,3 +279,44 @@ def test_the_history_cache_reads_only_recent_readings_and_everything_after_rerea
     cache.readings(store, "b")  # size 1: viewing another session drops the first
     store.write(Batch(readings=[hr("a", NOW - minutes(25), 98)]))
     assert cache.readings(store, "a") == store.readings("a")
+
+
+# --- the pipeline's silence (the red banner) ---
+
+
+@pytest.mark.parametrize(
+    ("readings", "silent_s"),
+    [
+        pytest.param([bp("a", NOW - minutes(4), 120, 80), spo2("a", NOW - minutes(2), 97)],
+                     None, id="one oximeter silent, its cuff on cadence: the session's alarm"),
+        pytest.param([spo2("a", NOW - minutes(2), 97), hr("b", NOW - minutes(0.1), 70)],
+                     None, id="one session silent, another delivering"),
+        pytest.param([bp("a", NOW - minutes(16), 120, 80), spo2("a", NOW - minutes(2), 97),
+                      hr("b", NOW - minutes(1), 70)],
+                     60, id="every stream of every session overdue: the pipeline"),
+        pytest.param([], None, id="no readings: nothing expected"),
+    ],
+)
+def test_the_pipeline_is_silent_only_when_every_stream_of_every_session_is_overdue(
+        store, readings, silent_s):
+    store.write(Batch(readings=readings))
+
+    assert queries.pipeline_silence(queries.active(store, NOW), NOW, 30) == (
+        None if silent_s is None else pytest.approx(silent_s))
+
+
+def test_an_ended_session_stays_on_the_overview_while_an_alarm_after_its_end_is_present(store):
+    store.write(Batch(
+        readings=[spo2("a", NOW - minutes(0.5), 86)],
+        events=[event("a", NOW - minutes(30), SessionEventType.START),
+                event("a", NOW - minutes(1), SessionEventType.END)],
+        alerts=[alert("a", NOW - minutes(0.5), Metric.DATA, Priority.MEDIUM,
+                      rule="data.after_end", message="Readings after the session ended")],
+    ))
+
+    [row] = overview(store)
+    assert (row["session"], row["alarm_message"]) == ("a", "Readings after the session ended")
+
+    store.write(Batch(alerts=[alert("a", NOW, Metric.DATA, Priority.MEDIUM, AlertState.CLEARED,
+                                    rule="data.after_end")]))
+    assert overview(store) == []

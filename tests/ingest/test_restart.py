@@ -126,3 +126,30 @@ def test_a_session_that_cannot_be_restored_alarms_high_and_the_others_are_restor
     finally:
         second.stop()
         store.close()
+
+
+def rules_of(store, session):
+    return [(a.rule, a.state.value) for a in store.alerts(session)]
+
+
+def test_readings_after_the_end_raise_an_alarm_that_a_restart_keeps_until_acknowledged(
+        sqlite_settings, worker_factory, probe_factory, session_id):
+    probe = probe_factory(sqlite_settings, [])
+    first, store = worker_factory(sqlite_settings)
+    s = session_id
+    probe.publish(f"vitals/{s}/session", {"event": "start", "time": at(0)})
+    probe.publish(f"vitals/{s}/spo2", {"spo2": 97, "time": at(1)})
+    probe.publish(f"vitals/{s}/session", {"event": "end", "time": at(5)})
+    probe.publish(f"vitals/{s}/spo2", {"spo2": 86, "time": at(6)})  # still attached
+    wait_until(lambda: ("data.after_end", "active") in rules_of(store, s), 10,
+               "the readings-after-the-end alarm")
+    assert first.wait_idle(10)
+    first.stop()
+
+    _second, store = worker_factory(sqlite_settings)
+    probe.publish(f"vitals/{s}/spo2", {"spo2": 85, "time": at(7)})
+    probe.publish(f"vitals/{s}/ack", {"metric": "data", "by": "nurse-a", "time": at(8)})
+    wait_until(lambda: ("data.after_end", "cleared") in rules_of(store, s), 10,
+               "the acknowledged alarm cleared")
+    assert rules_of(store, s).count(("data.after_end", "active")) == 1  # raised once
+    assert len(store.readings(s)) == 3  # stored, never dropped

@@ -146,7 +146,10 @@ STORY = [
     Step("reading", hr(131, at(minutes=60, seconds=1))),
     Step("tick", time=at(minutes=70)),
     Step("event", ev(SessionEventType.END, at(minutes=80))),
-    Step("reading", bp(200, 120, at(minutes=81))),
+    Step("reading", bp(200, 120, at(minutes=81))),  # after the end: a technical alarm
+    Step("reading", bp(201, 121, at(minutes=82))),  # raised once
+    Step("ack", time=at(minutes=83), metric=Metric.DATA),  # clears it
+    Step("reading", hr(80, at(minutes=84))),  # acknowledged once: not raised again
 ]
 
 
@@ -185,7 +188,11 @@ def test_story_raises_what_the_rules_say(profile):
     assert ("spo2", "medium", "active") in raised
     assert ("data", "medium", "active") in raised
     assert ("systolic", "high", "active") in raised
-    assert events[-1].state is AlertState.CLEARED  # the end cleared what was showing
+    ended = next(i for i, e in enumerate(events) if e.message == "Session ended.")
+    assert all(e.state is AlertState.CLEARED for e in events[ended:-3])  # the end cleared all
+    assert [(e.rule, e.state) for e in events[-3:]] == [
+        ("data.after_end", AlertState.ACTIVE), ("data.after_end", AlertState.ACKNOWLEDGED),
+        ("data.after_end", AlertState.CLEARED)]
     assert engine.active() == []
 
 
@@ -229,11 +236,19 @@ def test_restore_keeps_a_latched_alarm_whose_condition_ended(profile):
     assert [e.state for e in events] == [AlertState.ACKNOWLEDGED, AlertState.CLEARED]
 
 
-def test_restore_of_an_ended_session_never_alarms(profile):
+def test_restore_of_an_ended_session_judges_no_limits_and_keeps_its_after_end_alarm(profile):
     restored = AlertEngine(profile)
     restored.restore("s1", [ev(SessionEventType.END, at(10))], [hr(80, at(0))], [])
-    assert restored.on_reading(hr(150, at(20)), at(20)) == []
+    [after_end] = restored.on_reading(hr(150, at(20)), at(20))
+    assert (after_end.rule, after_end.priority) == ("data.after_end", Priority.MEDIUM)
     assert restored.on_tick(at(minutes=30)) == []
+
+    again = AlertEngine(profile)
+    again.restore("s1", [ev(SessionEventType.END, at(10))], [hr(80, at(0))], [after_end])
+    assert again.active("s1") == [after_end]
+    assert again.on_reading(hr(150, at(25)), at(25)) == []  # raised once per ended session
+    assert [e.state for e in again.acknowledge("s1", Metric.DATA, "nurse", None, at(26))] == [
+        AlertState.ACKNOWLEDGED, AlertState.CLEARED]
 
 
 def test_restore_replaces_what_the_engine_held_for_the_session(profile):
@@ -296,3 +311,25 @@ def test_a_lasting_failure_alarms_once_and_is_acknowledged_like_any_alarm(profil
     assert [e.session for e in engine.on_tick(at(32))] == []
     acked = engine.acknowledge("broken", Metric.DATA, "nurse-a", None, at(40))
     assert [(e.state, e.by) for e in acked] == [(AlertState.ACKNOWLEDGED, "nurse-a")]
+
+
+# ---- an alarm's events never go back in time ----------------------------------------------------
+
+
+def test_a_crisis_reading_stamped_before_an_escalation_still_heads_the_alarm(profile):
+    # A cuff stamps a reading when its measurement began and sends it when it ends: the crisis
+    # reading may arrive after a tick escalated the medium alarm at a later session time.
+    from vitals.sessions import present_alarms
+
+    engine = AlertEngine(profile)
+    events = engine.on_reading(bp(179, 85, at(0)), received_at=WALL)
+    events += engine.on_tick(WALL + timedelta(minutes=5, seconds=1))  # escalated at +5 min
+    events += engine.on_reading(bp(193, 99, at(minutes=4, seconds=50)),
+                                received_at=WALL + timedelta(minutes=5, seconds=2))
+
+    systolic = [e for e in events if e.metric is Metric.SYSTOLIC]
+    assert [e.rule for e in systolic] == ["systolic.urgency", "systolic.urgency",
+                                          "systolic.crisis"]
+    assert [e.time for e in systolic] == sorted(e.time for e in systolic)
+    [headline, *_] = present_alarms(events)
+    assert (headline.rule, headline.value) == ("systolic.crisis", 193)

@@ -554,13 +554,30 @@ def test_end_clears_showing_alarms(profile):
         (Metric.HEART_RATE, AlertState.CLEARED, at(10))]
 
 
-def test_no_alarms_after_end(profile):
+@pytest.mark.parametrize(
+    ("readings", "raised"),
+    [
+        pytest.param([], [], id="nothing after the end: no alarm"),
+        pytest.param([bp(182, 90, at(9))], [], id="stamped before the end (a late cuff): none"),
+        pytest.param([hr(150, at(20))], ["Readings after the session ended (heart rate 150 "],
+                     id="after the end: one technical alarm, never a limit alarm"),
+        pytest.param([spo2(86, at(20)), bp(200, 120, at(21))],
+                     ["Readings after the session ended (SpO2 86 "], id="raised once"),
+    ],
+)
+def test_readings_after_the_end_raise_one_technical_alarm(profile, readings, raised):
     engine = AlertEngine(profile)
     feed(engine, hr(80, at(0)), bp(120, 80, at(0)))
     engine.on_event(event(SessionEventType.END, at(10)))
-    assert feed(engine, hr(150, at(20)), bp(200, 120, at(21))) == []
-    assert engine.on_tick(at(minutes=60)) == []
-    assert engine.active(S) == []
+
+    events = feed(engine, *readings)
+
+    assert [e.message[:len(m)] for e, m in zip(events, raised, strict=False)] == raised
+    assert len(events) == len(raised)
+    assert all((e.metric, e.priority, e.rule) == (Metric.DATA, Priority.MEDIUM, "data.after_end")
+               for e in events)
+    assert engine.on_tick(at(minutes=60)) == []  # no staleness, escalation or check-in after end
+    assert [e.rule for e in engine.active(S)] == ["data.after_end"] * len(raised)
 
 
 # ---- isolation ----------------------------------------------------------------------------------

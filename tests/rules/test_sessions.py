@@ -12,10 +12,14 @@ from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     CueKind,
     Phase,
+    PresessionVerdict,
     Verdict,
+    alarm_urgency,
     baseline_of,
     discharge_readiness,
+    present_alarms,
     presession_verdict,
+    protocol_verdict,
     session_status,
     showing_alerts,
 )
@@ -109,6 +113,21 @@ def test_presession_verdict(profile, change, verdict):
     assert bool(result.reasons) is (verdict is not Verdict.GO)
 
 
+@pytest.mark.parametrize(
+    ("vitals", "checklist", "verdict"),
+    [
+        pytest.param(Verdict.GO, None, Verdict.PENDING, id="go needs the checklist recorded"),
+        pytest.param(Verdict.GO, (), Verdict.GO, id="go with a clean checklist"),
+        pytest.param(Verdict.GO, ("contraindication: Pregnancy",), Verdict.NO_GO,
+                     id="a checklist finding is no-go"),
+        pytest.param(Verdict.CAUTION, None, Verdict.CAUTION, id="caution stays caution"),
+        pytest.param(Verdict.NO_GO, (), Verdict.NO_GO, id="the vitals' no-go stands"),
+    ],
+)
+def test_protocol_verdict_is_the_vitals_with_the_checklist(vitals, checklist, verdict):
+    assert protocol_verdict(PresessionVerdict(vitals), checklist).verdict is verdict
+
+
 def test_presession_verdict_pending_until_every_metric_is_measured(profile):
     values = {Metric.SYSTOLIC: 120, Metric.DIASTOLIC: 80}
     result = presession_verdict(values, profile)
@@ -179,6 +198,40 @@ def test_showing_alerts_keeps_the_latest_event_of_each_alarm_not_cleared():
     ]
     assert [(a.metric, a.state) for a in showing_alerts(stored)] == [
         (Metric.SYSTOLIC, AlertState.ACKNOWLEDGED), (Metric.HEART_RATE, AlertState.ACTIVE)]
+
+
+def present(metric: Metric, priority: Priority, minutes: float,
+            state: AlertState = AlertState.ACTIVE) -> AlertEvent:
+    return AlertEvent(at(minutes), S, metric, priority, state, f"{metric} {priority}")
+
+
+@pytest.mark.parametrize(
+    ("stored", "first"),
+    [
+        pytest.param([present(Metric.SYSTOLIC, Priority.MEDIUM, 5),
+                      present(Metric.DIASTOLIC, Priority.HIGH, 1)],
+                     Metric.DIASTOLIC, id="priority first, however old"),
+        pytest.param([present(Metric.DATA, Priority.HIGH, 5),
+                      present(Metric.OBSERVATION, Priority.HIGH, 1)],
+                     Metric.OBSERVATION, id="clinical over technical at the same priority"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 5, AlertState.ACKNOWLEDGED),
+                      present(Metric.SYSTOLIC, Priority.HIGH, 1)],
+                     Metric.SYSTOLIC, id="unacknowledged over acknowledged at the same priority"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 5, AlertState.ACKNOWLEDGED),
+                      present(Metric.SYSTOLIC, Priority.MEDIUM, 6)],
+                     Metric.SPO2, id="an acknowledged high outranks an unacknowledged medium"),
+        pytest.param([present(Metric.SYSTOLIC, Priority.HIGH, 1),
+                      present(Metric.HEART_RATE, Priority.HIGH, 2)],
+                     Metric.HEART_RATE, id="then the newest"),
+        pytest.param([present(Metric.SPO2, Priority.HIGH, 1),
+                      present(Metric.SPO2, Priority.HIGH, 2, AlertState.ACKNOWLEDGED)],
+                     Metric.SPO2, id="acknowledged and its condition persists: still present"),
+    ],
+)
+def test_present_alarms_most_urgent_first(stored, first):
+    alarms = present_alarms(stored)
+    assert alarms[0].metric is first
+    assert [alarm_urgency(a) for a in alarms] == sorted(alarm_urgency(a) for a in alarms)
 
 
 def test_acknowledged_then_cleared_at_the_same_instant_is_cleared():
