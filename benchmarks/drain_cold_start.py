@@ -10,8 +10,13 @@ The method of issue 20, step by step, each run on a fresh Mosquitto and influxd 
 4. `vitals ingest` started again; the clock runs from just before the process is spawned until
    InfluxDB holds the N readings, polled with `SELECT count(*) FROM /.*/` every 0.2 s.
 
+Then a restart on the same services: N more readings (the same sessions, 10 ms on) queued while
+the worker is stopped, timed the same way. The 20 sessions are stored now and live (silent less
+than the 24 h restore window), so the worker first restores them, reading their N readings back.
+
 Unlike the drain of `ingest_throughput.py` (timed from the worker's "running" status, sessions
-of today), this counts the process start-up, the restore, and the day-old sessions' clocks.
+of today, heart rates that raise no alarm), this counts the process start-up, the restore, the
+day-old sessions' clocks and the alarms: a third of these readings raise or clear one.
 Parts of each run: spawn → connected (the status says running: imports, settings, restore,
 connect), connected → first readings stored, → all stored; and the alert events the run
 produced (from the worker's log line when it stops). Each run checks that exactly N distinct
@@ -150,30 +155,39 @@ class IngestProcess:
         return tuple(int(x) for x in found[-1]) if found else (0, 0, 0, 0)
 
 
+def wait_stored(db: InfluxDBClient, target: int, started: float,
+                process: subprocess.Popen[bytes], log: Path) -> tuple[float, float, dict]:
+    """Poll as the method does until `hr` holds `target` points: (all stored, first stored
+    (perf_counter), the counts)."""
+    first_stored = 0.0
+    while True:
+        counts = points(db)
+        now = time.perf_counter()
+        if counts.get("hr", 0) and not first_stored:
+            first_stored = now
+        if counts.get("hr", 0) >= target:
+            return now, first_stored, counts
+        if now - started > 600 or process.poll() is not None:
+            raise RuntimeError(f"not all stored ({counts}); log {log}")
+        time.sleep(POLL_SECONDS)  # the method's polling interval, not a synchronisation
+
+
 def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
     broker = MosquittoServer(["max_queued_messages 500000"]).start()
     influx = InfluxServer().start()
     ingest = IngestProcess(broker, influx, workdir / f"ingest-{run}.log")
     db = InfluxDBClient(host="127.0.0.1", port=influx.port, database=DATABASE)
+    result: dict[str, float] = {}
     try:
         ingest.start()
         ingest.wait_running()
         ingest.stop()  # the persistent session stays: the broker queues what follows
-        publish_all(broker.port, payloads(n, datetime.now(UTC) - timedelta(days=1)))
+        readings = payloads(2 * n, datetime.now(UTC) - timedelta(days=1))
+        publish_all(broker.port, readings[:n])
 
         services_cpu = cpu_seconds(broker.pid), cpu_seconds(influx.pid)
         started = ingest.start()
-        first_stored = 0.0
-        while True:
-            counts = points(db)
-            now = time.perf_counter()
-            if counts.get("hr", 0) and not first_stored:
-                first_stored = now
-            if counts.get("hr", 0) >= n:
-                break
-            if now - started > 600 or ingest.process.poll() is not None:
-                raise RuntimeError(f"not all stored ({counts}); log {ingest.log_path}")
-            time.sleep(POLL_SECONDS)  # the method's polling interval, not a synchronisation
+        now, first_stored, counts = wait_stored(db, n, started, ingest.process, ingest.log_path)
         elapsed = now - started
         cpu = (cpu_seconds(ingest.process.pid), cpu_seconds(broker.pid) - services_cpu[0],
                cpu_seconds(influx.pid) - services_cpu[1])
@@ -182,13 +196,25 @@ def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
         received, _readings, rejected, alerts = ingest.last_counts()
         if counts["hr"] != n:
             raise AssertionError(f"{counts['hr']} readings stored, expected exactly {n}")
-        return {"elapsed": elapsed, "rate": n / elapsed,
-                "connected": ingest.running_at - started,
-                "first": first_stored - ingest.running_at, "rest": now - first_stored,
-                "alerts": alerts, "alert_points": counts.get("alert", 0),
-                "received": received, "rejected": rejected,
-                "total_points": sum(counts.values()), "ingest_cpu": cpu[0],
-                "mosquitto_cpu": cpu[1], "influxd_cpu": cpu[2]}
+        result.update({"elapsed": elapsed, "rate": n / elapsed,
+                       "connected": ingest.running_at - started,
+                       "first": first_stored - ingest.running_at, "rest": now - first_stored,
+                       "alerts": alerts, "received": received, "rejected": rejected,
+                       "total_points": sum(counts.values()), "ingest_cpu": cpu[0],
+                       "mosquitto_cpu": cpu[1], "influxd_cpu": cpu[2]})
+
+        # A restart with those sessions stored: they are live (silent less than the restore
+        # window), so the worker restores them, reading their readings, before it connects.
+        publish_all(broker.port, readings[n:])
+        started = ingest.start()
+        now, _first, counts = wait_stored(db, 2 * n, started, ingest.process, ingest.log_path)
+        ingest.wait_running()
+        ingest.stop()
+        if counts["hr"] != 2 * n:
+            raise AssertionError(f"{counts['hr']} readings stored, expected exactly {2 * n}")
+        result.update({"restart_rate": n / (now - started),
+                       "restart_connected": ingest.running_at - started})
+        return result
     finally:
         ingest.kill()
         broker.cleanup()
@@ -211,7 +237,10 @@ def main() -> None:
                   f"connected {r['connected']:.2f} s, first stored +{r['first']:.2f} s, "
                   f"rest {r['rest']:.2f} s; alerts {r['alerts']:.0f}, points "
                   f"{r['total_points']:.0f}; cpu s ingest {r['ingest_cpu']:.2f}, mosquitto "
-                  f"{r['mosquitto_cpu']:.2f}, influxd {r['influxd_cpu']:.2f}", file=sys.stderr)
+                  f"{r['mosquitto_cpu']:.2f}, influxd {r['influxd_cpu']:.2f}; restart "
+                  f"{r['restart_rate']:,.0f}/s (running after "
+                  f"{r['restart_connected']:.2f} s)",
+                  file=sys.stderr)
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -225,10 +254,15 @@ def main() -> None:
     print(f"| backlog drain (vitals ingest started → all stored), 20 day-old sessions "
           f"| {args.n:,} | {median('rate'):,.0f} | "
           + ", ".join(f"{r['rate']:,.0f}" for r in runs) + " |")
+    print(f"| restart with those 20 sessions stored (their {args.n:,} readings restored first) "
+          f"→ {args.n:,} more stored | {args.n:,} | {median('restart_rate'):,.0f} | "
+          + ", ".join(f"{r['restart_rate']:,.0f}" for r in runs) + " |")
     print()
     print("| part | median s |")
     print("| --- | --- |")
     print(f"| process start → running (imports, restore, connect) | {median('connected'):.2f} |")
+    print(f"| the same at the restart (restoring {args.n:,} readings) | "
+          f"{median('restart_connected'):.2f} |")
     print(f"| running → first readings stored (0.2 s polls) | {median('first'):.2f} |")
     print(f"| first readings stored → all stored | {median('rest'):.2f} |")
     print(f"| total | {median('elapsed'):.2f} |")
