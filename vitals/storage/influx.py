@@ -42,8 +42,6 @@ from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from influxdb import InfluxDBClient
-from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import (
@@ -67,6 +65,11 @@ from vitals.storage.base import (
     SessionSummary,
     StoreError,
     StoreUnavailable,
+)
+from vitals.storage.influxdb_client import (
+    InfluxDBClient,
+    InfluxDBClientError,
+    InfluxDBServerError,
 )
 from vitals.timefmt import from_us, to_us
 
