@@ -17,13 +17,14 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ingest.shards import Forwarded, shard_of, unwrap
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_judge_topic, is_output, judge_topic
 from vitals.readings import (
+    MAX_TIME_AHEAD,
     Acknowledgement,
     Observation,
     Reading,
@@ -115,11 +116,12 @@ class Outcome:
 
 class Pipeline:
     def __init__(self, engine: AlertEngine, prefix: str = "vitals", *, shard: int = 0,
-                 shards: int = 1) -> None:
+                 shards: int = 1, max_time_ahead: timedelta = MAX_TIME_AHEAD) -> None:
         if not 0 <= shard < shards:
             raise ValueError(f"shard {shard} is not one of {shards} shards")
         self.engine = engine
         self.prefix = prefix
+        self.max_time_ahead = max_time_ahead
         self.shard = shard
         self.shards = shards
         self.counters = Counters()
@@ -150,7 +152,8 @@ class Pipeline:
             else:
                 self.counters.received += 1
                 topic, payload, received_at = message.topic, message.payload, message.received_at
-            parsed = parse(topic, payload, received_at, self.prefix)
+            parsed = parse(topic, payload, received_at, self.prefix,
+                           max_ahead=self.max_time_ahead)
             if isinstance(parsed, Rejection):
                 if forwarded:  # valid where it was received: the workers run different versions
                     rejections.append(self._reject_envelope(message, parsed.reason))

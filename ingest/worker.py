@@ -108,7 +108,8 @@ class IngestWorker:
         self.settings = settings
         self.store = store
         self.pipeline = Pipeline(engine, settings.topic_prefix, shard=settings.ingest_shard,
-                                 shards=settings.ingest_shards)
+                                 shards=settings.ingest_shards,
+                                 max_time_ahead=settings.max_time_ahead)
         self.clock = clock
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Final, TypeVar
@@ -33,6 +33,11 @@ MAX_PAYLOAD_BYTES: Final = 16 * 1024
 MAX_JSON_DEPTH: Final = 4
 MAX_NOTE_CHARS: Final = 500
 REJECTED_PAYLOAD_CHARS: Final = 512
+# A measurement cannot come from the future. A time further ahead of its receipt than this is a
+# wrong (or hostile) clock: trusted, it would move its stream's clock ahead and hold off the
+# stream's "no reading" alarm. The receive time is used instead, flagged `time_inferred`. Within
+# the bound (clocks a few seconds apart) the stated time stands; a stream leads by at most this.
+MAX_TIME_AHEAD: Final = timedelta(seconds=5)
 
 
 class Kind(StrEnum):
@@ -159,7 +164,8 @@ class Reading:
     time: datetime  # aware, UTC, microsecond resolution
     values: Mapping[str, float]
     device: str | None = None
-    time_inferred: bool = False  # no `time` in the payload: the ingest's receive time was used
+    # The ingest's receive time was used: no `time` in the payload, or one too far ahead of it.
+    time_inferred: bool = False
     problems: tuple[DeviceProblem, ...] = ()
 
     def __getitem__(self, name: str) -> float:
@@ -244,21 +250,27 @@ class InvalidMessage(ValueError):
     """Raised inside the parser; turned into a `Rejection` at its one boundary, `parse`."""
 
 
-def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals") -> Parsed:
+def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals", *,
+          max_ahead: timedelta = MAX_TIME_AHEAD) -> Parsed:
     """Turn one MQTT message into a `Reading`, a `SessionEvent`, an `Observation`, an
-    `Acknowledgement` or a `Rejection` (never raises)."""
+    `Acknowledgement` or a `Rejection` (never raises).
+
+    A stated time more than `max_ahead` after `received_at` is replaced by `received_at`
+    (`time_inferred`); see `MAX_TIME_AHEAD`.
+    """
     try:
         where = _known_topic(topic, prefix)
         if where.leaf == GATT_LEAF:
-            return _gatt_reading(where, payload, received_at)
+            return _gatt_reading(where, payload, received_at, max_ahead)
         document = decode_json(payload)
         if where.leaf == "session":
-            return _session_event(where.session, document, received_at)
+            return _session_event(where.session, document, received_at, max_ahead)
         if where.leaf == "ack":
-            return _acknowledgement(where.session, document, received_at)
+            return _acknowledgement(where.session, document, received_at, max_ahead)
         if where.leaf == OBSERVATION_LEAF:
-            return _observation(where.session, document, received_at)
-        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at)
+            return _observation(where.session, document, received_at, max_ahead)
+        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at,
+                        max_ahead)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
@@ -299,11 +311,13 @@ def _known_topic(topic: str, prefix: str) -> Topic:
     return _cached_topic(topic, prefix)
 
 
-def _gatt_reading(where: Topic, payload: bytes, received_at: datetime) -> Reading:
+def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
+                  max_ahead: timedelta) -> Reading:
     from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
 
     try:
-        return gatt_reading(where.session, where.characteristic or "", payload, received_at)
+        return gatt_reading(where.session, where.characteristic or "", payload, received_at,
+                            max_ahead=max_ahead)
     except GattError as err:
         raise InvalidMessage(str(err)) from err
 
@@ -346,8 +360,10 @@ def decode_json_strictly(payload: bytes) -> Any:
         raise InvalidMessage("payload JSON is nested too deeply") from err
 
 
-def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:
-    """The reading's time in UTC and whether it was inferred from the receive time."""
+def parse_time(value: Any, received_at: datetime,
+               max_ahead: timedelta = MAX_TIME_AHEAD) -> tuple[datetime, bool]:
+    """The message's time in UTC and whether it is the receive time instead (no `time`, or one
+    more than `max_ahead` after the receive time)."""
     if value is None:
         return received_at.astimezone(UTC), True
     if not isinstance(value, str) or not RFC3339.match(value):
@@ -359,7 +375,23 @@ def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError as err:
         raise InvalidMessage(f"time {value!r} is not a real date and time: {err}") from err
-    return parsed.astimezone(UTC), False
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError:  # year 9999 (or 1) pushed past the calendar by its offset
+        if parsed.year < received_at.year:
+            raise InvalidMessage(f"time {value!r} is not a real date and time") from None
+        moment = datetime.max.replace(tzinfo=UTC)
+    return time_not_ahead(moment, received_at, max_ahead)
+
+
+def time_not_ahead(moment: datetime, received_at: datetime,
+                   max_ahead: timedelta = MAX_TIME_AHEAD) -> tuple[datetime, bool]:
+    """`moment`, or the receive time when `moment` is more than `max_ahead` after it; and
+    whether it was replaced. The one bound on the future, for JSON and GATT times alike."""
+    received = received_at.astimezone(UTC)
+    if moment - received > max_ahead:
+        return received, True
+    return moment, False
 
 
 def preview(payload: bytes) -> str:
@@ -372,7 +404,8 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime) -> Reading:
+def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime,
+             max_ahead: timedelta) -> Reading:
     values: dict[str, float] = {}
     for spec in FIELDS[kind]:
         raw = document.get(spec.name)
@@ -392,7 +425,7 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
             f"diastolic {_fmt(values['diastolic'])} is not below systolic "
             f"{_fmt(values['systolic'])}: artefact, re-measure"
         )
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return Reading(
         session=session,
         kind=kind,
@@ -404,9 +437,10 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
     )
 
 
-def _session_event(session: str, document: dict[str, Any], received_at: datetime) -> SessionEvent:
+def _session_event(session: str, document: dict[str, Any], received_at: datetime,
+                   max_ahead: timedelta) -> SessionEvent:
     event = _choice("session event", SessionEventType, document.get("event"))
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return SessionEvent(
         session=session,
         event=event,
@@ -431,8 +465,8 @@ def _choice(name: str, vocabulary: type[_Choice], raw: Any) -> _Choice:
         ) from err
 
 
-def _acknowledgement(session: str, document: dict[str, Any],
-                     received_at: datetime) -> Acknowledgement:
+def _acknowledgement(session: str, document: dict[str, Any], received_at: datetime,
+                     max_ahead: timedelta) -> Acknowledgement:
     metric = document.get("metric")
     if metric not in ALARM_METRICS:
         raise InvalidMessage(
@@ -441,15 +475,16 @@ def _acknowledgement(session: str, document: dict[str, Any],
     by = _optional_text("by", document.get("by"), 64)
     if not by:
         raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
-    time, _ = parse_time(document.get("time"), received_at)
+    time, _ = parse_time(document.get("time"), received_at, max_ahead)
     return Acknowledgement(session, metric, by, time,
                            _optional_text("note", document.get("note"), MAX_NOTE_CHARS))
 
 
-def _observation(session: str, document: dict[str, Any], received_at: datetime) -> Observation:
+def _observation(session: str, document: dict[str, Any], received_at: datetime,
+                 max_ahead: timedelta) -> Observation:
     kind = _choice("observation", ObservationKind, document.get("observation"))
     severity = _choice("severity", Severity, document.get("severity", Severity.MILD.value))
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return Observation(
         session=session,
         time=time,

@@ -6,7 +6,9 @@ Each option is described once, here. CLI options override by passing keyword arg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
@@ -14,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vitals.readings import SESSION_ID
+from vitals.readings import MAX_TIME_AHEAD, SESSION_ID
 
 
 def default_data_dir() -> Path:
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
     profile: Annotated[
         Path | None, Field(description="alert profile TOML overriding the default profile")
     ] = None
+    max_time_ahead_seconds: Annotated[
+        float, Field(ge=0, description="a message time further ahead of its receipt than this "
+                     "is replaced by the receive time (time_inferred); inf: trust every time, "
+                     "only for a simulator whose clock runs fast (vitals demo)")
+    ] = MAX_TIME_AHEAD.total_seconds()
 
     ingest_client_id: Annotated[
         str, Field(description="fixed MQTT client id of the ingest (its persistent session)")
@@ -125,6 +132,12 @@ class Settings(BaseSettings):
     @property
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint.parse(self.mqtt_url)
+
+    @property
+    def max_time_ahead(self) -> timedelta:
+        if math.isinf(self.max_time_ahead_seconds):
+            return timedelta.max
+        return timedelta(seconds=self.max_time_ahead_seconds)
 
     @property
     def sqlite_path(self) -> Path:

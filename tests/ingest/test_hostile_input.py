@@ -14,6 +14,7 @@ from services import wait_until
 
 from tests.ingest.conftest import hr_reading, make_settings
 from vitals.readings import MAX_PAYLOAD_BYTES, preview
+from vitals.timefmt import rfc3339, utcnow
 
 pytestmark = pytest.mark.services
 
@@ -130,3 +131,22 @@ def test_the_live_worker_survives_fuzzed_messages_and_stores_every_valid_neighbo
     wait_until(lambda: worker.pipeline.counters.received - before >= 2 * len(messages), 10,
                "every fuzzed message taken in and judged")
     assert worker.alive
+
+
+def test_a_heart_rate_dated_2099_does_not_silence_the_no_heart_rate_alarm(
+        sqlite_settings, ingest_factory, probe_factory, session_id):
+    settings = sqlite_settings.model_copy(update={"stale_seconds": 2.0})
+    _worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    probe.publish(f"vitals/{session_id}/hr",
+                  {"bpm": 72, "time": "2099-01-01T00:00:00Z", "device": "ox-1"})
+    # A message on the true clock after it (a monitor's check-in): the session's clock is now.
+    probe.publish(f"vitals/{session_id}/session",
+                  {"event": "checkin", "by": "nurse-a", "time": rfc3339(utcnow())})
+
+    wait_until(lambda: any(a["metric"] == "data" and a["state"] == "active"
+                           and "heart rate" in a["message"].lower()
+                           for a in probe.messages("/alert")),
+               15, "the no-heart-rate alarm although the reading claimed 2099")
+    [stored] = store.readings(session_id)
+    assert stored.time_inferred and stored.time.year == utcnow().year
