@@ -73,6 +73,7 @@ class Inbound:
     mid: int = 0
     qos: int = 1
     generation: int = 0  # the connection it arrived on; acks never cross a reconnect
+    retain: bool = False  # the broker's retained copy (sent on subscribing): refused by `parse`
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ class Pipeline:
                 self.counters.received += 1
                 topic, payload, received_at = message.topic, message.payload, message.received_at
             parsed = parse(topic, payload, received_at, self.prefix,
-                           max_ahead=self.max_time_ahead)
+                           max_ahead=self.max_time_ahead, retained=message.retain)
             if isinstance(parsed, Rejection):
                 if forwarded:  # valid where it was received: the workers run different versions
                     rejections.append(self._reject_envelope(message, parsed.reason))

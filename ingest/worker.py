@@ -346,7 +346,7 @@ class IngestWorker:
             except UnicodeDecodeError:  # a broker that lets invalid UTF-8 through: refuse later
                 topic = bytes(message._topic).decode("utf-8", "replace")
             self._inbox.put(Inbound(topic, bytes(message.payload), self.clock(), message.mid,
-                                    message.qos, self._generation))
+                                    message.qos, self._generation, message.retain))
             self.max_backlog = max(self.max_backlog, self._inbox.unfinished)
         except Exception:
             log.exception("could not take a message in; it stays with the broker")

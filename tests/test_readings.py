@@ -358,3 +358,21 @@ def test_a_checkin_is_a_session_event_with_who_checked_in():
 def test_an_observation_alarm_can_be_acknowledged():
     result = parsed("vitals/s1/ack", {"metric": "observation", "by": "nurse-a"})
     assert result.metric == "observation"
+
+
+@pytest.mark.parametrize(("topic", "document", "words"), [
+    ("vitals/s1/session", {"event": "end"}, "retained session messages are refused"),
+    ("vitals/s1/ack", {"metric": "spo2", "by": "nurse-a"}, "retained ack messages are refused"),
+    ("vitals/s1/observation", {"observation": "nausea"},
+     "retained observation messages are refused"),
+    ("vitals/s1/hr", {"bpm": 70}, "retained readings are refused"),
+    ("vitals/s1/bp", {"systolic": 120, "diastolic": 80}, "retained readings are refused"),
+    ("vitals/s1/gatt/2a37", b"\x00\x48", "retained readings are refused"),
+])
+def test_a_retained_message_is_refused_whatever_it_says(topic, document, words):
+    payload = document if isinstance(document, bytes) else json.dumps(document).encode()
+    assert not isinstance(parse(topic, payload, RECEIVED), Rejection)
+    refused = parse(topic, payload, RECEIVED, retained=True)
+    assert isinstance(refused, Rejection) and refused.session == "s1"
+    assert words in refused.reason
+    assert f"mosquitto_pub -r -n -t {topic}" in refused.reason

@@ -251,15 +251,18 @@ class InvalidMessage(ValueError):
 
 
 def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals", *,
-          max_ahead: timedelta = MAX_TIME_AHEAD) -> Parsed:
+          max_ahead: timedelta = MAX_TIME_AHEAD, retained: bool = False) -> Parsed:
     """Turn one MQTT message into a `Reading`, a `SessionEvent`, an `Observation`, an
     `Acknowledgement` or a `Rejection` (never raises).
 
     A stated time more than `max_ahead` after `received_at` is replaced by `received_at`
-    (`time_inferred`); see `MAX_TIME_AHEAD`.
+    (`time_inferred`); see `MAX_TIME_AHEAD`. A `retained` message (the broker's copy, sent on
+    subscribing) is refused whatever it says: see `retained_reason`.
     """
     try:
         where = _known_topic(topic, prefix)
+        if retained:
+            raise InvalidMessage(retained_reason(topic, where.leaf))
         if where.leaf == GATT_LEAF:
             return _gatt_reading(where, payload, received_at, max_ahead)
         document = decode_json(payload)
@@ -309,6 +312,18 @@ def _known_topic(topic: str, prefix: str) -> Topic:
     if len(topic) > _CACHED_TOPIC_CHARS:
         return parse_topic(topic, prefix)
     return _cached_topic(topic, prefix)
+
+
+def retained_reason(topic: str, leaf: str) -> str:
+    """Why a retained message is refused. The broker replays it to every new subscription, so
+    the ingest would apply it again at every restart: a command (`end`, an ack, an observation)
+    re-applied long after it was meant, a reading filed again, stale by then. Nobody publishes
+    input retained on purpose; refusing (rather than flagging) keeps it out of the alarm state."""
+    what = ("readings" if leaf in _KIND_OF_LEAF or leaf == GATT_LEAF
+            else f"{leaf} messages")
+    return (f"retained {what} are refused: the broker replays a retained message at every "
+            "subscription, so it would be applied again at each ingest restart; publish "
+            f"without retain and clear it (mosquitto_pub -r -n -t {truncate(topic, 120)})")
 
 
 def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
