@@ -7,10 +7,11 @@ or route added later can slip through. Role checks that change things happen whe
 (`allowed(role)` in callbacks, `require(role)` for callbacks only some roles may call at all,
 `role_required` on routes, `restrict(server, path, role)` on pages).
 
-The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name and the
-login's session epoch; the role, whether the login is disabled and its epoch are read from the
-users file on each request, so removing or disabling a login, resetting its password or lowering
-its role takes effect at the next click.
+The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name, the
+login's session epoch and the session's id; the role, whether the login is disabled, its epoch
+and whether the session was logged out are read from the users file on each request, so
+removing or disabling a login, resetting its password, lowering its role or logging out takes
+effect at the next click, also for a copy of the cookie.
 
 Failed logins are throttled per user name and client address (`dashboard.throttle`).
 
@@ -39,7 +40,15 @@ from flask import Flask, Response, abort, current_app, g, redirect, request, ses
 
 from dashboard.throttle import LoginThrottle, refusal
 from vitals.settings import Settings
-from vitals.users import Role, User, active_user, authenticate
+from vitals.users import (
+    Role,
+    User,
+    active_user,
+    authenticate,
+    end_session,
+    new_session_id,
+    session_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,7 @@ LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 SESSION_KEY: Final = "user"
 EPOCH_KEY: Final = "epoch"  # the login's session epoch when this session began (vitals.users)
+SESSION_ID_KEY: Final = "sid"  # this session's id; logging out records it as ended
 USERS_PATH_KEY: Final = "vitals_users_path"
 RESTRICTED_KEY: Final = "vitals_restricted_paths"
 CSRF_KEY: Final = "csrf"
@@ -150,6 +160,9 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
         if request.method != "POST":  # a POST with the CSRF token: no logout by another's link
             return Response("log out with the Log out button", status=405,
                             headers={"Allow": "POST"}, mimetype="text/plain")
+        ended = session.get(SESSION_ID_KEY)
+        if ended:
+            end_session(users_path, str(ended))
         session.clear()
         return redirect(LOGIN_PATH)
 
@@ -192,8 +205,10 @@ def current_user() -> User | None:
     if "vitals_user" in g:
         return g.vitals_user  # type: ignore[no-any-return]
     name = session.get(SESSION_KEY)
+    session_id = session.get(SESSION_ID_KEY)
     path = current_app.extensions.get(USERS_PATH_KEY)
-    user = active_user(path, name) if name and path is not None else None
+    user = (session_user(path, name, str(session_id))
+            if name and session_id and path is not None else None)
     if user is not None and session.get(EPOCH_KEY) != user.session_epoch:
         user = None  # its password was reset or it was disabled since this session began
     g.vitals_user = user
@@ -203,6 +218,7 @@ def current_user() -> User | None:
 def _begin_session(user: User) -> None:
     session[SESSION_KEY] = user.name
     session[EPOCH_KEY] = user.session_epoch
+    session[SESSION_ID_KEY] = new_session_id()
     g.pop("vitals_user", None)
 
 

@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitals.readings import MAX_TIME_AHEAD, SESSION_ID
 
+MIN_SECRET_KEY_CHARS = 32
+
 
 def default_data_dir() -> Path:
     """The user's data directory (XDG), where the embedded store keeps its file."""
@@ -91,7 +93,8 @@ class Settings(BaseSettings):
     ] = 1000
 
     dashboard_secret_key: Annotated[
-        SecretStr | None, Field(description="Flask secret key for dashboard sessions")
+        SecretStr | None, Field(description="Flask secret key for dashboard sessions, at least "
+                                f"{MIN_SECRET_KEY_CHARS} characters; unset: random per process")
     ] = None
     dashboard_secure_cookie: Annotated[
         bool, Field(description="send the dashboard's session cookie over HTTPS only (set it "
@@ -102,6 +105,16 @@ class Settings(BaseSettings):
     @classmethod
     def _mqtt_url_is_valid(cls, value: str) -> str:
         MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("dashboard_secret_key")
+    @classmethod
+    def _secret_key_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short key (`changeme`) can be guessed offline from one cookie, and with it any
+        # login forged.
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters (e.g. "
+                             "`openssl rand -hex 32`)")
         return value
 
     @field_validator("topic_prefix")

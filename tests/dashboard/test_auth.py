@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import click
 import pytest
 
 from dashboard.app import create_app
 from dashboard.auth import secret_key
 from dashboard.throttle import LoginThrottle
 from tests.dashboard.conftest import NOW, PASSWORD, SECRET, csrf_token, hr, login
+from vitals.cli import load_settings
 from vitals.settings import Settings
 from vitals.storage.base import Batch
 
@@ -95,6 +97,20 @@ def test_logging_out_ends_the_login(client):
     assert client.get("/_dash-layout").status_code == 401
 
 
+def test_logging_out_ends_a_copy_of_the_cookie_but_not_the_logins_other_sessions(app, client):
+    login(client, "nurse")
+    at_the_chair = app.server.test_client()
+    login(at_the_chair, "nurse")
+    copied = app.server.test_client()
+    copied.set_cookie("session", client.get_cookie("session").value)
+    assert copied.get("/_dash-layout").status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
+
+    assert copied.get("/_dash-layout").status_code == 401
+    assert at_the_chair.get("/_dash-layout").status_code == 200
+
+
 def test_the_header_names_the_logged_in_user_and_role(client):
     login(client, "doctor")
 
@@ -125,15 +141,26 @@ def test_static_assets_need_no_login(client):
 
 @pytest.mark.parametrize(
     ("configured", "random"),
-    [("from-the-environment", False), (None, True)],
+    [("from-the-environment-" + "k" * 11, False), (None, True)],
 )
 def test_the_secret_key_comes_from_the_settings_else_is_random(tmp_path, configured, random):
     settings = Settings(data_dir=tmp_path, dashboard_secret_key=configured)
 
     key = secret_key(settings)
 
-    assert (key != "from-the-environment") is random
+    assert (key != configured) is random
     assert len(key) >= 20
+
+
+@pytest.mark.parametrize("weak", ["changeme", "k" * 31])
+def test_a_secret_key_under_32_characters_stops_start_up_naming_the_variable(
+        tmp_path, monkeypatch, weak):
+    monkeypatch.setenv("VITALS_DASHBOARD_SECRET_KEY", weak)
+    with pytest.raises(click.UsageError) as refused:  # what `vitals dashboard` prints and exits on
+        load_settings(data_dir=tmp_path)
+    line = refused.value.format_message()
+    assert line.startswith("VITALS_DASHBOARD_SECRET_KEY: ") and "at least 32 characters" in line
+    assert "\n" not in line and weak not in line
 
 
 # --- cross-site requests ---
