@@ -139,6 +139,28 @@ def test_static_assets_need_no_login(client):
     assert client.get("/assets/dashboard.css").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/assets/", "/assets", "/_dash-component-suites/x"])
+def test_paths_beside_the_static_files_that_serve_the_app_need_a_login(client, path):
+    answer = client.get(path, headers={"Accept": "text/html"})
+    assert answer.status_code in (302, 308, 401)
+    assert b"_dash-renderer" not in answer.data and b"DOCTYPE" not in answer.data
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/dash/nope.js",
+                                  "/_dash-component-suites/dash/../../etc/passwd",
+                                  "/_dash-component-suites/nopackage/x.js"])
+def test_an_unknown_dash_dependency_is_a_plain_404_without_a_traceback(client, path, caplog):
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert b"Traceback" not in answer.data and "Traceback" not in caplog.text
+
+
+def test_a_json_logout_needs_the_csrf_token_too(client):
+    login(client, "nurse")
+    assert client.post("/logout", json={}).status_code == 400
+    assert client.get("/_dash-layout").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("configured", "random"),
     [("from-the-environment-" + "k" * 11, False), (None, True)],
