@@ -42,7 +42,7 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
         assert landed.status == 200 and "/login" not in landed.url
 
         # The second demo session is the hypertensive spike: its crisis alarm gets stored.
-        store = SqliteStore(tmp_path / "vitals.sqlite3")
+        store = SqliteStore(tmp_path / "demo" / "vitals.sqlite3")
         try:
             def spike_alarm() -> bool:
                 spikes = [s.session for s in store.sessions() if "hypertensive" in s.session]
@@ -54,6 +54,10 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
+        # Its data and its login stay in its own directory, not the one `vitals dashboard` uses.
+        assert (tmp_path / "demo" / "users.sqlite3").exists()
+        assert not (tmp_path / "users.sqlite3").exists()
+        assert not (tmp_path / "vitals.sqlite3").exists()
     finally:
         if demo.poll() is None:
             demo.kill()
