@@ -322,3 +322,19 @@ def test_a_locked_out_name_does_not_end_its_open_sessions(store, settings, users
         login(guessing, "nurse", "wrong-password")
 
     assert watching.get("/_dash-layout").status_code == 200
+
+
+def test_a_name_locked_out_by_guesses_elsewhere_still_logs_in_at_its_own_computer(
+        store, settings, users, clock):
+    app = create_app(store, settings, users_path=users, secret_key=SECRET,
+                     login_throttle=LoginThrottle(clock=clock))
+    ward = app.server.test_client()
+    assert login(ward, "nurse").status_code == 302  # she logged in here before
+    ward.post("/logout", data={"csrf_token": csrf_token(ward, "/login")})
+    elsewhere = app.server.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.6.6.6"
+    answers = [login(elsewhere, "nurse", "wrong-password").status_code for _ in range(5)]
+
+    assert answers[-1] == 429 and login(elsewhere, "nurse").status_code == 429
+    assert login(ward, "nurse").status_code == 302
+    assert ward.get("/_dash-layout").status_code == 200
