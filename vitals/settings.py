@@ -30,7 +30,9 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VITALS_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value may be a secret (a short key, a URL with a password).
+    model_config = SettingsConfigDict(env_prefix="VITALS_", extra="ignore", frozen=True,
+                                      hide_input_in_errors=True)
 
     mqtt_url: Annotated[
         str, Field(description="broker, mqtt://[user:password@]host:port (mqtts:// for TLS)")

@@ -183,6 +183,7 @@ def test_a_secret_key_under_32_characters_stops_start_up_naming_the_variable(
     line = refused.value.format_message()
     assert line.startswith("VITALS_DASHBOARD_SECRET_KEY: ") and "at least 32 characters" in line
     assert "\n" not in line and weak not in line
+    assert weak not in str(refused.value.__cause__)  # nor in the full error, should it be logged
 
 
 # --- cross-site requests ---
