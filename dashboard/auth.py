@@ -7,15 +7,17 @@ or route added later can slip through. Role checks that change things happen whe
 (`allowed(role)` in callbacks, `require(role)` for callbacks only some roles may call at all,
 `role_required` on routes, `restrict(server, path, role)` on pages).
 
-The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name and the
-login's session epoch; the role, whether the login is disabled and its epoch are read from the
-users file on each request, so removing or disabling a login, resetting its password or lowering
-its role takes effect at the next click.
+The session cookie (HttpOnly, SameSite=Lax, Secure when configured) holds the user name, the
+login's session epoch and the session's id; the role, whether the login is disabled, its epoch
+and whether the session was logged out are read from the users file on each request, so
+removing or disabling a login, resetting its password, lowering its role or logging out takes
+effect at the next click, also for a copy of the cookie.
 
 Failed logins are throttled per user name and client address (`dashboard.throttle`).
 
-Cross-site requests: every POST with a form body (the login and logout forms) must carry the
-session's CSRF token (`csrf_token()`). Dash's callbacks are JSON POSTs, which a page on another
+Cross-site requests: every POST (the login and logout forms; a JSON body too) must carry the
+session's CSRF token (`csrf_token()`), except JSON POSTs to Dash's own `/_dash-*` endpoints.
+Dash's callbacks are JSON POSTs, which a page on another
 site cannot send without a CORS preflight this server never grants; the session cookie is
 SameSite=Lax, so it is not sent with another site's POSTs; and any POST whose `Origin` header
 names another site is refused. Flask-WTF's CSRFProtect was weighed: it would also demand its
@@ -35,11 +37,21 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+from dash.exceptions import DependencyException
 from flask import Flask, Response, abort, current_app, g, redirect, request, session
+from werkzeug.routing import Rule
 
 from dashboard.throttle import LoginThrottle, refusal
 from vitals.settings import Settings
-from vitals.users import Role, User, active_user, authenticate
+from vitals.users import (
+    Role,
+    User,
+    active_user,
+    authenticate,
+    end_session,
+    new_session_id,
+    session_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +59,17 @@ LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 SESSION_KEY: Final = "user"
 EPOCH_KEY: Final = "epoch"  # the login's session epoch when this session began (vitals.users)
+SESSION_ID_KEY: Final = "sid"  # this session's id; logging out records it as ended
 USERS_PATH_KEY: Final = "vitals_users_path"
 RESTRICTED_KEY: Final = "vitals_restricted_paths"
 CSRF_KEY: Final = "csrf"
 CSRF_FIELD: Final = "csrf_token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-# Static files only: scripts, styles, the favicon. Layout and dependencies are NOT public.
+# Static files only: scripts, styles, the favicon. Layout and dependencies are NOT public. A
+# path is public when the route it matched is one of these (`/assets/` alone matches Dash's
+# catch-all page route, which serves the app's index: not public).
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+DASH_PREFIX: Final = "/_dash-"  # Dash's own JSON endpoints (callbacks, layout, dependencies)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +95,7 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
     server.extensions[USERS_PATH_KEY] = users_path
     server.extensions.setdefault(RESTRICTED_KEY, {})
     logins = throttle if throttle is not None else LoginThrottle()
+    server.register_error_handler(DependencyException, _unknown_dependency)
 
     @server.before_request
     def _refuse_cross_site() -> Any:
@@ -88,7 +105,7 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
         if origin is not None and urlsplit(origin).netloc != request.host:
             log.warning("refused a %s to %s from origin %r", request.method, request.path, origin)
             return Response("cross-site request refused", status=403, mimetype="text/plain")
-        if request.is_json:  # Dash callbacks: see the module's docstring
+        if request.is_json and request.path.startswith(DASH_PREFIX):  # see the module docstring
             return None
         if _csrf_valid(request.form.get(CSRF_FIELD, "")):
             return None
@@ -103,7 +120,7 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
     @server.before_request
     def _require_login() -> Any:
         path = request.path
-        if path in (LOGIN_PATH, LOGOUT_PATH) or path.startswith(PUBLIC_PREFIXES):
+        if path in (LOGIN_PATH, LOGOUT_PATH) or _is_static_file(request.url_rule):
             return None
         user = current_user()
         if user is not None:
@@ -150,8 +167,21 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
         if request.method != "POST":  # a POST with the CSRF token: no logout by another's link
             return Response("log out with the Log out button", status=405,
                             headers={"Allow": "POST"}, mimetype="text/plain")
+        ended = session.get(SESSION_ID_KEY)
+        if ended:
+            end_session(users_path, str(ended))
         session.clear()
         return redirect(LOGIN_PATH)
+
+
+def _is_static_file(rule: Rule | None) -> bool:
+    return rule is not None and rule.rule.startswith(PUBLIC_PREFIXES)
+
+
+def _unknown_dependency(err: DependencyException) -> Response:
+    # A component-suites path Dash never registered: a wrong URL, not a server fault.
+    log.warning("refused %s: not a registered Dash dependency", request.path[:200])
+    return Response("not found", status=404, mimetype="text/plain")
 
 
 def restrict(server: Flask, path: str, role: Role) -> None:
@@ -192,8 +222,10 @@ def current_user() -> User | None:
     if "vitals_user" in g:
         return g.vitals_user  # type: ignore[no-any-return]
     name = session.get(SESSION_KEY)
+    session_id = session.get(SESSION_ID_KEY)
     path = current_app.extensions.get(USERS_PATH_KEY)
-    user = active_user(path, name) if name and path is not None else None
+    user = (session_user(path, name, str(session_id))
+            if name and session_id and path is not None else None)
     if user is not None and session.get(EPOCH_KEY) != user.session_epoch:
         user = None  # its password was reset or it was disabled since this session began
     g.vitals_user = user
@@ -203,6 +235,7 @@ def current_user() -> User | None:
 def _begin_session(user: User) -> None:
     session[SESSION_KEY] = user.name
     session[EPOCH_KEY] = user.session_epoch
+    session[SESSION_ID_KEY] = new_session_id()
     g.pop("vitals_user", None)
 
 

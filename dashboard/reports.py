@@ -6,7 +6,6 @@ at" arrives as an argument). Served behind the login by `dashboard/exports.py`.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import uuid
@@ -17,7 +16,7 @@ from typing import Any, Final
 
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.export import number_text as _number_text
-from vitals.export import write_csv
+from vitals.export import write_csv, write_table
 from vitals.readings import (
     OBSERVATION_LABELS,
     Kind,
@@ -65,12 +64,10 @@ def _observation_label(kind: ObservationKind) -> str:
 def observations_csv(observations: Sequence[Observation]) -> str:
     """The monitor's observations, one row each in time order, header first."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(OBSERVATION_CSV_COLUMNS)
-    for o in sorted(observations, key=lambda o: o.time):
-        writer.writerow((rfc3339(o.time), o.session, o.observation.value,
-                         _observation_label(o.observation), o.severity.value, o.by or "",
-                         o.note or "", "true" if o.time_inferred else "false"))
+    write_table(out, OBSERVATION_CSV_COLUMNS, (
+        (rfc3339(o.time), o.session, o.observation.value, _observation_label(o.observation),
+         o.severity.value, o.by, o.note, "true" if o.time_inferred else "false")
+        for o in sorted(observations, key=lambda o: o.time)))
     return out.getvalue()
 
 

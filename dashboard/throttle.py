@@ -14,6 +14,13 @@ Limits are per user name (5 failures in 15 minutes) and, higher, per client addr
 computer shared by the staff must not lock everyone out for one person's typing. A lockout only
 refuses new logins; sessions already logged in keep working, so nobody watching a patient is
 thrown out by someone else's guessing.
+
+Known addresses: once a name has logged in from an address, that (name, address) pair is
+trusted and has a budget of its own (5 failures in 15 minutes, for that pair only); the name's
+and the address's lockouts do not apply to it. So guessing a nurse's password elsewhere, or a
+colleague's typos on the ward computer, can never keep her out of the computer she logs in at
+to acknowledge an alarm, while guessing at that computer is still slowed as before. Trusted
+pairs are remembered per process (at most `max_keys`, the least recently used forgotten first).
 """
 
 from __future__ import annotations
@@ -39,9 +46,11 @@ class Limit:
 
 NAME: Final = "name"
 ADDRESS: Final = "address"
+KNOWN_PAIR: Final = "known pair"  # a name from an address it has logged in from before
 LIMITS: Final = {
     NAME: Limit(5, timedelta(minutes=15), timedelta(minutes=15)),
     ADDRESS: Limit(20, timedelta(minutes=15), timedelta(minutes=15)),
+    KNOWN_PAIR: Limit(5, timedelta(minutes=15), timedelta(minutes=15)),
 }
 MAX_KEYS: Final = 10_000
 _MAX_KEY_CHARS: Final = 100  # longer names are invalid anyway; an attacker's must not cost memory
@@ -59,6 +68,7 @@ class LoginThrottle:
     clock: Callable[[], datetime] = utcnow
     max_keys: int = MAX_KEYS
     _entries: OrderedDict[tuple[str, str], _Failures] = field(default_factory=OrderedDict)
+    _known: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # the server is threaded
 
     def locked_until(self, name: str, address: str) -> datetime | None:
@@ -69,7 +79,7 @@ class LoginThrottle:
     def _locked_until(self, name: str, address: str) -> datetime | None:
         now = self.clock()
         ends = []
-        for key in self._keys(name, address):
+        for key in self._counted(name, address):
             entry = self._entries.get(key)
             if entry is None or entry.locked_until is None:
                 continue
@@ -87,7 +97,7 @@ class LoginThrottle:
 
     def _count_failure(self, name: str, address: str) -> None:
         now = self.clock()
-        for key in self._keys(name, address):
+        for key in self._counted(name, address):
             limit = self.limits[key[0]]
             entry = self._entries.get(key)
             if entry is None:
@@ -107,17 +117,35 @@ class LoginThrottle:
             self._entries.popitem(last=False)
 
     def succeeded(self, name: str, address: str) -> None:
-        """A login succeeded: the name's failures are forgiven. The address's are not, or one
-        valid login would let its owner guess other people's passwords without end."""
+        """A login succeeded: the name's failures are forgiven and the pair is known from now
+        on. The address's failures are not forgiven, or one valid login would let its owner
+        guess other people's passwords without end."""
         with self._lock:
-            self._entries.pop(self._keys(name, address)[0], None)
+            name_key, _ = self._keys(name, address)
+            self._entries.pop(name_key, None)
+            pair = self._pair(name, address)
+            self._entries.pop(pair, None)
+            self._known[pair] = None
+            self._known.move_to_end(pair)
+            while len(self._known) > self.max_keys:
+                self._known.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _counted(self, name: str, address: str) -> tuple[tuple[str, str], ...]:
+        """The keys whose failures count for (and lock out) this login attempt."""
+        pair = self._pair(name, address)
+        return (pair,) if pair in self._known else self._keys(name, address)
+
     @staticmethod
     def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
         return (NAME, name.strip().lower()[:_MAX_KEY_CHARS]), (ADDRESS, address[:_MAX_KEY_CHARS])
+
+    @staticmethod
+    def _pair(name: str, address: str) -> tuple[str, str]:
+        return (KNOWN_PAIR,
+                f"{name.strip().lower()[:_MAX_KEY_CHARS]}\n{address[:_MAX_KEY_CHARS]}")
 
 
 def refusal(until: datetime, now: datetime) -> str:

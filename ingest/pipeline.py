@@ -17,12 +17,13 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
 from vitals.readings import (
+    MAX_TIME_AHEAD,
     Acknowledgement,
     Observation,
     Reading,
@@ -65,6 +66,7 @@ class Inbound:
     mid: int = 0
     qos: int = 1
     generation: int = 0  # the connection it arrived on; acks never cross a reconnect
+    retain: bool = False  # the broker's retained copy (sent on subscribing): refused by `parse`
 
 
 @dataclass(slots=True)
@@ -95,9 +97,11 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, engine: AlertEngine, prefix: str = "vitals") -> None:
+    def __init__(self, engine: AlertEngine, prefix: str = "vitals", *,
+                 max_time_ahead: timedelta = MAX_TIME_AHEAD) -> None:
         self.engine = engine
         self.prefix = prefix
+        self.max_time_ahead = max_time_ahead
         self.counters = Counters()
         self._recent: OrderedDict[tuple[object, ...], None] = OrderedDict()
 
@@ -111,7 +115,8 @@ class Pipeline:
             if is_output(message.topic, self.prefix):
                 continue  # our own alert or rejection coming back: acknowledged, not input
             self.counters.received += 1
-            parsed = parse(message.topic, message.payload, message.received_at, self.prefix)
+            parsed = parse(message.topic, message.payload, message.received_at, self.prefix,
+                           max_ahead=self.max_time_ahead, retained=message.retain)
             if isinstance(parsed, Rejection):
                 parsed = replace(parsed, topic=truncate(parsed.topic, REJECTION_TOPIC_CHARS),
                                  reason=truncate(parsed.reason, REJECTION_REASON_CHARS))

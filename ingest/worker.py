@@ -111,7 +111,8 @@ class IngestWorker:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.pipeline = Pipeline(engine, settings.topic_prefix)
+        self.pipeline = Pipeline(engine, settings.topic_prefix,
+                                 max_time_ahead=settings.max_time_ahead)
         self.clock = clock
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
@@ -355,7 +356,7 @@ class IngestWorker:
             except UnicodeDecodeError:  # a broker that lets invalid UTF-8 through: refuse later
                 topic = bytes(message._topic).decode("utf-8", "replace")
             self._inbox.put(Inbound(topic, bytes(message.payload), self.clock(), message.mid,
-                                    message.qos, self._generation))
+                                    message.qos, self._generation, message.retain))
             self.max_backlog = max(self.max_backlog, self._inbox.unfinished)
         except Exception:
             log.exception("could not take a message in; it stays with the broker")

@@ -60,8 +60,9 @@ def example_variables() -> list[str]:
 def write_env(tmp_path: Path, drop: tuple[str, ...] = ()) -> Path:
     """A .env with a distinct, recognisable value for every variable of .env.example."""
     path = tmp_path / "test.env"
-    lines = [f"{name}=test{name.lower().replace('_', '')}" for name in example_variables()
-             if name not in drop and not name.endswith("_PORT")]
+    # Recognisable and long enough for a key (the dashboard's must be 32 characters or more).
+    lines = [f"{name}=test{name.lower().replace('_', '')}{'0' * 16}"
+             for name in example_variables() if name not in drop and not name.endswith("_PORT")]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -43,7 +43,7 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
         assert landed.status == 200 and "/login" not in landed.url
 
         # The second demo session is the hypertensive spike: its crisis alarm gets stored.
-        store = SqliteStore(tmp_path / "vitals.sqlite3")
+        store = SqliteStore(tmp_path / "demo" / "vitals.sqlite3")
         try:
             def spike_alarm() -> bool:
                 spikes = [s.session for s in store.sessions() if "hypertensive" in s.session]
@@ -55,6 +55,10 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
+        # Its data and its login stay in its own directory, not the one `vitals dashboard` uses.
+        assert (tmp_path / "demo" / "users.sqlite3").exists()
+        assert not (tmp_path / "users.sqlite3").exists()
+        assert not (tmp_path / "vitals.sqlite3").exists()
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -98,9 +102,10 @@ def test_the_demo_with_loop_starts_new_sessions_when_they_end_and_says_how_long_
 
 
 def stored_sessions(data_dir) -> list[str]:
-    if not (data_dir / "vitals.sqlite3").exists():
+    path = data_dir / "demo" / "vitals.sqlite3"  # the demo keeps its own data (issue 16)
+    if not path.exists():
         return []
-    store = SqliteStore(data_dir / "vitals.sqlite3")
+    store = SqliteStore(path)
     try:
         return [s.session for s in store.sessions()]
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +13,7 @@ from vitals import readings
 from vitals.readings import (
     MAX_NOTE_CHARS,
     MAX_PAYLOAD_BYTES,
+    MAX_TIME_AHEAD,
     OBSERVATION_LABELS,
     REJECTED_PAYLOAD_CHARS,
     DeviceProblem,
@@ -27,7 +28,7 @@ from vitals.readings import (
     parse,
 )
 
-RECEIVED = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
+RECEIVED = datetime(2026, 11, 28, 17, 30, 0, tzinfo=UTC)  # after the stated times (none ahead)
 
 
 def parsed(topic: str, document: object) -> Reading | SessionEvent | Rejection:
@@ -71,6 +72,43 @@ def test_a_reading_without_time_takes_the_receive_time_and_says_so():
 ])
 def test_rfc3339_times_with_an_offset_are_converted_to_utc(text, expected):
     assert parsed("vitals/s1/hr", {"bpm": 70, "time": text}).time == expected
+
+
+# RECEIVED is 17:30:00Z; MAX_TIME_AHEAD is 5 s.
+@pytest.mark.parametrize(("text", "time", "inferred"), [
+    ("2026-11-28T17:30:00Z", datetime(2026, 11, 28, 17, 30, tzinfo=UTC), False),
+    ("2026-11-28T17:30:05Z", datetime(2026, 11, 28, 17, 30, 5, tzinfo=UTC), False),  # at the bound
+    ("2026-11-28T17:30:05.000001Z", RECEIVED, True),   # just past it
+    ("2026-11-28T17:30:29Z", RECEIVED, True),          # under the 30 s stream limit, still ahead
+    ("2026-11-28T18:30:06+01:00", RECEIVED, True),     # ahead once converted to UTC
+    ("2099-01-01T00:00:00Z", RECEIVED, True),
+    ("9999-12-31T23:59:59-05:00", RECEIVED, True),     # past the calendar once in UTC
+    ("2020-01-01T00:00:00Z", datetime(2020, 1, 1, tzinfo=UTC), False),  # late: no bound
+])
+def test_a_time_ahead_of_the_receive_time_by_more_than_the_bound_takes_the_receive_time(
+        text, time, inferred):
+    assert timedelta(seconds=5) == MAX_TIME_AHEAD
+    for topic, document in [("vitals/s1/hr", {"bpm": 70}),
+                            ("vitals/s1/session", {"event": "checkin", "by": "nurse-a"}),
+                            ("vitals/s1/observation", {"observation": "nausea"})]:
+        result = parsed(topic, {**document, "time": text})
+        assert (result.time, result.time_inferred) == (time, inferred), topic
+    ack = parsed("vitals/s1/ack", {"metric": "spo2", "by": "nurse-a", "time": text})
+    assert ack.time == time
+
+
+def test_the_bound_on_times_ahead_is_the_callers_to_set():
+    payload = json.dumps({"bpm": 70, "time": "2026-11-28T17:40:00Z"}).encode()
+    lenient = parse("vitals/s1/hr", payload, RECEIVED, max_ahead=timedelta(minutes=15))
+    strict = parse("vitals/s1/hr", payload, RECEIVED, max_ahead=timedelta(0))
+    assert (lenient.time, lenient.time_inferred) == (datetime(2026, 11, 28, 17, 40, tzinfo=UTC),
+                                                     False)
+    assert (strict.time, strict.time_inferred) == (RECEIVED, True)
+
+
+def test_a_time_before_the_calendar_once_in_utc_is_refused():
+    assert "not a real date and time" in reason("vitals/s1/hr", {
+        "bpm": 70, "time": "0001-01-01T00:00:00+01:00"})
 
 
 @pytest.mark.parametrize("text", [
@@ -320,3 +358,21 @@ def test_a_checkin_is_a_session_event_with_who_checked_in():
 def test_an_observation_alarm_can_be_acknowledged():
     result = parsed("vitals/s1/ack", {"metric": "observation", "by": "nurse-a"})
     assert result.metric == "observation"
+
+
+@pytest.mark.parametrize(("topic", "document", "words"), [
+    ("vitals/s1/session", {"event": "end"}, "retained session messages are refused"),
+    ("vitals/s1/ack", {"metric": "spo2", "by": "nurse-a"}, "retained ack messages are refused"),
+    ("vitals/s1/observation", {"observation": "nausea"},
+     "retained observation messages are refused"),
+    ("vitals/s1/hr", {"bpm": 70}, "retained readings are refused"),
+    ("vitals/s1/bp", {"systolic": 120, "diastolic": 80}, "retained readings are refused"),
+    ("vitals/s1/gatt/2a37", b"\x00\x48", "retained readings are refused"),
+])
+def test_a_retained_message_is_refused_whatever_it_says(topic, document, words):
+    payload = document if isinstance(document, bytes) else json.dumps(document).encode()
+    assert not isinstance(parse(topic, payload, RECEIVED), Rejection)
+    refused = parse(topic, payload, RECEIVED, retained=True)
+    assert isinstance(refused, Rejection) and refused.session == "s1"
+    assert words in refused.reason
+    assert f"mosquitto_pub -r -n -t {topic}" in refused.reason

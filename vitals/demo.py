@@ -2,6 +2,10 @@
 
 Embedded broker (unless a broker URL is given) → ingest worker → SQLite store → dashboard, fed by
 the simulator with a few time-compressed sessions, one of which crosses a limit.
+
+Its store and its logins (the demo login among them) live in `demo_data_dir`, never in the data
+directory `vitals dashboard` and `vitals ingest` use, so the demo's well-known password cannot
+open a real dashboard.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import signal
 import threading
 from contextlib import ExitStack
 from datetime import datetime
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -52,6 +57,7 @@ def run_demo(
     from vitals.storage import open_store
     from vitals.users import ensure_user, users_path
 
+    settings = settings.model_copy(update={"data_dir": demo_data_dir(settings)})
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -61,6 +67,10 @@ def run_demo(
         if embedded_broker:
             broker = running.enter_context(EmbeddedBroker())
             settings = settings.model_copy(update={"mqtt_url": broker.url})
+        if speed != 1:
+            # The simulator's clock runs `speed` times faster than the wall clock, so its times
+            # lead their receipt by design: this ingest trusts them (a real one would not).
+            settings = settings.model_copy(update={"max_time_ahead_seconds": float("inf")})
         store = open_store(settings)
         running.callback(store.close)
 
@@ -124,6 +134,11 @@ def live_minutes(sessions: int, speed: float, seed: int) -> float:
     _chosen, messages = plan(DEMO_SCENARIOS, sessions, seed, start)
     last = max((m.time for m in messages), default=start)
     return (last - start).total_seconds() / speed / 60
+
+
+def demo_data_dir(settings: Settings) -> Path:
+    """`VITALS_DATA_DIR/demo`: the demo's own store and logins."""
+    return settings.data_dir / "demo"
 
 
 def demo_prefix(now: datetime) -> str:

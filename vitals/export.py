@@ -1,11 +1,15 @@
-"""`vitals export`: a session's stored data as the contract's JSON or CSV."""
+"""`vitals export`: a session's stored data as the contract's JSON or CSV.
+
+Every CSV the project writes (this export, the dashboard's readings.csv and observations.csv)
+goes through `write_table`, which neutralises spreadsheet formulas in text cells.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from vitals.alerts import AlertEvent
 from vitals.readings import FIELDS, Observation, Reading, SessionEvent
@@ -13,11 +17,8 @@ from vitals.storage.base import Store
 from vitals.timefmt import rfc3339
 
 # CSV columns: identity first, then every measured field of every kind, in the FIELDS table order.
-CSV_COLUMNS = (
-    "time", "session", "kind", "device",
-    *dict.fromkeys(spec.name for specs in FIELDS.values() for spec in specs),
-    "time_inferred", "problems",
-)
+MEASURED_COLUMNS = tuple(dict.fromkeys(spec.name for specs in FIELDS.values() for spec in specs))
+CSV_COLUMNS = ("time", "session", "kind", "device", *MEASURED_COLUMNS, "time_inferred", "problems")
 
 
 class UnknownSession(LookupError):
@@ -85,19 +86,34 @@ def observation_json(observation: Observation) -> dict[str, Any]:
 
 
 def write_csv(readings: Iterable[Reading], out: TextIO) -> None:
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for reading in readings:
-        row: dict[str, Any] = {
-            "time": rfc3339(reading.time),
-            "session": reading.session,
-            "kind": reading.kind.value,
-            "device": reading.device or "",
-            "time_inferred": "true" if reading.time_inferred else "false",
-            "problems": ";".join(p.value for p in reading.problems),
-        }
-        row.update({name: number_text(value) for name, value in reading.values.items()})
-        writer.writerow(row)
+    write_table(out, CSV_COLUMNS, (
+        (rfc3339(reading.time), reading.session, reading.kind.value, reading.device,
+         *(reading.values.get(name) for name in MEASURED_COLUMNS),
+         "true" if reading.time_inferred else "false",
+         ";".join(p.value for p in reading.problems))
+        for reading in readings))
+
+
+# OWASP CSV injection: a spreadsheet runs a cell starting with one of these as a formula
+# (`=HYPERLINK(...)`, `@SUM(...)`, `-2+3`); a leading `'` makes it text, and shows nothing.
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_table(out: TextIO, columns: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+    """A header row and `rows`: numbers as `number_text` (a negative number stays a number),
+    None as an empty cell, any other cell as text that cannot start a formula."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+
+
+def csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number_text(float(value))
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def number_text(value: float) -> str:

@@ -18,12 +18,14 @@ it would lose the systolic and diastolic values. Every other special value refus
 
 Device time: a GATT Date Time has no time zone. It is read as wall-clock time in `device_tz`
 (default: the zone of the machine running the ingest). A value without a device time gets the
-receive time and `time_inferred=True`, like a JSON reading without `time`. A device time more
-than `max_clock_skew` away from the receive time is not trusted:
-- in the future: the clock is wrong (a measurement cannot come from the future), the reading is
-  fresh: it gets the receive time, `time_inferred=True`, and a warning is logged;
-- in the past: it may be a stored measurement sent on reconnect (another time, perhaps another
-  user) as well as a late clock. It is refused with the reason, never filed as current.
+receive time and `time_inferred=True`, like a JSON reading without `time`. A device time too
+far from the receive time is not trusted:
+- more than `max_ahead` (`vitals.readings.MAX_TIME_AHEAD`, as for JSON) in the future: the clock
+  is wrong (a measurement cannot come from the future), the reading is fresh: it gets the
+  receive time, `time_inferred=True`, and a warning is logged;
+- more than `max_clock_skew` in the past: it may be a stored measurement sent on reconnect
+  (another time, perhaps another user) as well as a late clock. It is refused with the reason,
+  never filed as current.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Final
 
-from vitals.readings import FIELDS, SESSION_ID, DeviceProblem, Kind, Reading
+from vitals.readings import (
+    FIELDS,
+    MAX_TIME_AHEAD,
+    SESSION_ID,
+    DeviceProblem,
+    Kind,
+    Reading,
+    time_not_ahead,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -489,6 +499,7 @@ def gatt_reading(
     *,
     device_tz: tzinfo | None = None,
     max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    max_ahead: timedelta = MAX_TIME_AHEAD,
 ) -> Reading:
     """A `Reading` from a raw characteristic value received at `received_at` (aware).
 
@@ -505,7 +516,7 @@ def gatt_reading(
             "not a reading to store")
     _check_bounds(decoded)
     time, inferred = _reading_time(session, decoded.device_time, received_at, device_tz,
-                                   max_clock_skew)
+                                   max_clock_skew, max_ahead)
     return Reading(
         session=session,
         kind=decoded.kind,
@@ -543,7 +554,8 @@ def device_time_utc(device_time: datetime, device_tz: tzinfo | None = None) -> d
 
 
 def _reading_time(session: str, device_time: datetime | None, received_at: datetime,
-                  device_tz: tzinfo | None, max_skew: timedelta) -> tuple[datetime, bool]:
+                  device_tz: tzinfo | None, max_skew: timedelta,
+                  max_ahead: timedelta) -> tuple[datetime, bool]:
     received = received_at.astimezone(UTC)
     if device_time is None:
         return received, True
@@ -560,15 +572,15 @@ def _reading_time(session: str, device_time: datetime | None, received_at: datet
             f"device time {device_time.isoformat(sep=' ')} is {_age(received - moment)} before "
             f"it was received (more than {_age(max_skew)}): a stored measurement or a device "
             "clock running late; set the device clock and re-measure")
-    if moment - received > max_skew:
+    time, replaced = time_not_ahead(moment, received, max_ahead)
+    if replaced:
         # A time in the future cannot be a stored measurement: the reading is fresh and the
         # clock is wrong. Trusting it would file the reading where no rule looks at it.
         logger.warning(
             "session %s: device clock says %s, %s ahead of the receive time %s; using the "
             "receive time (set the device clock)", session, device_time.isoformat(sep=" "),
             _age(moment - received), received.isoformat())
-        return received, True
-    return moment, False
+    return time, replaced
 
 
 def _age(delta: timedelta) -> str:

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Final, TypeVar
@@ -33,6 +33,11 @@ MAX_PAYLOAD_BYTES: Final = 16 * 1024
 MAX_JSON_DEPTH: Final = 4
 MAX_NOTE_CHARS: Final = 500
 REJECTED_PAYLOAD_CHARS: Final = 512
+# A measurement cannot come from the future. A time further ahead of its receipt than this is a
+# wrong (or hostile) clock: trusted, it would move its stream's clock ahead and hold off the
+# stream's "no reading" alarm. The receive time is used instead, flagged `time_inferred`. Within
+# the bound (clocks a few seconds apart) the stated time stands; a stream leads by at most this.
+MAX_TIME_AHEAD: Final = timedelta(seconds=5)
 
 
 class Kind(StrEnum):
@@ -159,7 +164,8 @@ class Reading:
     time: datetime  # aware, UTC, microsecond resolution
     values: Mapping[str, float]
     device: str | None = None
-    time_inferred: bool = False  # no `time` in the payload: the ingest's receive time was used
+    # The ingest's receive time was used: no `time` in the payload, or one too far ahead of it.
+    time_inferred: bool = False
     problems: tuple[DeviceProblem, ...] = ()
 
     def __getitem__(self, name: str) -> float:
@@ -246,21 +252,30 @@ class InvalidMessage(ValueError):
     """Raised inside the parser; turned into a `Rejection` at its one boundary, `parse`."""
 
 
-def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals") -> Parsed:
+def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vitals", *,
+          max_ahead: timedelta = MAX_TIME_AHEAD, retained: bool = False) -> Parsed:
     """Turn one MQTT message into a `Reading`, a `SessionEvent`, an `Observation`, an
-    `Acknowledgement` or a `Rejection` (never raises)."""
+    `Acknowledgement` or a `Rejection` (never raises).
+
+    A stated time more than `max_ahead` after `received_at` is replaced by `received_at`
+    (`time_inferred`); see `MAX_TIME_AHEAD`. A `retained` message (the broker's copy, sent on
+    subscribing) is refused whatever it says: see `retained_reason`.
+    """
     try:
         where = _known_topic(topic, prefix)
+        if retained:
+            raise InvalidMessage(retained_reason(topic, where.leaf))
         if where.leaf == GATT_LEAF:
-            return _gatt_reading(where, payload, received_at)
+            return _gatt_reading(where, payload, received_at, max_ahead)
         document = decode_json(payload)
         if where.leaf == SESSION_LEAF:
-            return _session_event(where.session, document, received_at)
+            return _session_event(where.session, document, received_at, max_ahead)
         if where.leaf == ACK_LEAF:
-            return _acknowledgement(where.session, document, received_at)
+            return _acknowledgement(where.session, document, received_at, max_ahead)
         if where.leaf == OBSERVATION_LEAF:
-            return _observation(where.session, document, received_at)
-        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at)
+            return _observation(where.session, document, received_at, max_ahead)
+        return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at,
+                        max_ahead)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
@@ -301,11 +316,25 @@ def _known_topic(topic: str, prefix: str) -> Topic:
     return _cached_topic(topic, prefix)
 
 
-def _gatt_reading(where: Topic, payload: bytes, received_at: datetime) -> Reading:
+def retained_reason(topic: str, leaf: str) -> str:
+    """Why a retained message is refused. The broker replays it to every new subscription, so
+    the ingest would apply it again at every restart: a command (`end`, an ack, an observation)
+    re-applied long after it was meant, a reading filed again, stale by then. Nobody publishes
+    input retained on purpose; refusing (rather than flagging) keeps it out of the alarm state."""
+    what = ("readings" if leaf in _KIND_OF_LEAF or leaf == GATT_LEAF
+            else f"{leaf} messages")
+    return (f"retained {what} are refused: the broker replays a retained message at every "
+            "subscription, so it would be applied again at each ingest restart; publish "
+            f"without retain and clear it (mosquitto_pub -r -n -t {truncate(topic, 120)})")
+
+
+def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
+                  max_ahead: timedelta) -> Reading:
     from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
 
     try:
-        return gatt_reading(where.session, where.characteristic or "", payload, received_at)
+        return gatt_reading(where.session, where.characteristic or "", payload, received_at,
+                            max_ahead=max_ahead)
     except GattError as err:
         raise InvalidMessage(str(err)) from err
 
@@ -348,8 +377,10 @@ def decode_json_strictly(payload: bytes) -> Any:
         raise InvalidMessage("payload JSON is nested too deeply") from err
 
 
-def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:
-    """The reading's time in UTC and whether it was inferred from the receive time."""
+def parse_time(value: Any, received_at: datetime,
+               max_ahead: timedelta = MAX_TIME_AHEAD) -> tuple[datetime, bool]:
+    """The message's time in UTC and whether it is the receive time instead (no `time`, or one
+    more than `max_ahead` after the receive time)."""
     if value is None:
         return received_at.astimezone(UTC), True
     if not isinstance(value, str) or not RFC3339.match(value):
@@ -361,7 +392,23 @@ def parse_time(value: Any, received_at: datetime) -> tuple[datetime, bool]:
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError as err:
         raise InvalidMessage(f"time {value!r} is not a real date and time: {err}") from err
-    return parsed.astimezone(UTC), False
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError:  # year 9999 (or 1) pushed past the calendar by its offset
+        if parsed.year < received_at.year:
+            raise InvalidMessage(f"time {value!r} is not a real date and time") from None
+        moment = datetime.max.replace(tzinfo=UTC)
+    return time_not_ahead(moment, received_at, max_ahead)
+
+
+def time_not_ahead(moment: datetime, received_at: datetime,
+                   max_ahead: timedelta = MAX_TIME_AHEAD) -> tuple[datetime, bool]:
+    """`moment`, or the receive time when `moment` is more than `max_ahead` after it; and
+    whether it was replaced. The one bound on the future, for JSON and GATT times alike."""
+    received = received_at.astimezone(UTC)
+    if moment - received > max_ahead:
+        return received, True
+    return moment, False
 
 
 def preview(payload: bytes) -> str:
@@ -374,7 +421,8 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime) -> Reading:
+def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime,
+             max_ahead: timedelta) -> Reading:
     values: dict[str, float] = {}
     for spec in FIELDS[kind]:
         raw = document.get(spec.name)
@@ -394,7 +442,7 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
             f"diastolic {_fmt(values['diastolic'])} is not below systolic "
             f"{_fmt(values['systolic'])}: artefact, re-measure"
         )
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return Reading(
         session=session,
         kind=kind,
@@ -406,9 +454,10 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
     )
 
 
-def _session_event(session: str, document: dict[str, Any], received_at: datetime) -> SessionEvent:
+def _session_event(session: str, document: dict[str, Any], received_at: datetime,
+                   max_ahead: timedelta) -> SessionEvent:
     event = _choice("session event", SessionEventType, document.get("event"))
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return SessionEvent(
         session=session,
         event=event,
@@ -433,8 +482,8 @@ def _choice(name: str, vocabulary: type[_Choice], raw: Any) -> _Choice:
         ) from err
 
 
-def _acknowledgement(session: str, document: dict[str, Any],
-                     received_at: datetime) -> Acknowledgement:
+def _acknowledgement(session: str, document: dict[str, Any], received_at: datetime,
+                     max_ahead: timedelta) -> Acknowledgement:
     metric = document.get("metric")
     if metric not in ALARM_METRICS:
         raise InvalidMessage(
@@ -443,15 +492,16 @@ def _acknowledgement(session: str, document: dict[str, Any],
     by = _optional_text("by", document.get("by"), 64)
     if not by:
         raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
-    time, _ = parse_time(document.get("time"), received_at)
+    time, _ = parse_time(document.get("time"), received_at, max_ahead)
     return Acknowledgement(session, metric, by, time,
                            _optional_text("note", document.get("note"), MAX_NOTE_CHARS))
 
 
-def _observation(session: str, document: dict[str, Any], received_at: datetime) -> Observation:
+def _observation(session: str, document: dict[str, Any], received_at: datetime,
+                 max_ahead: timedelta) -> Observation:
     kind = _choice("observation", ObservationKind, document.get("observation"))
     severity = _choice("severity", Severity, document.get("severity", Severity.MILD.value))
-    time, inferred = parse_time(document.get("time"), received_at)
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return Observation(
         session=session,
         time=time,

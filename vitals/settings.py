@@ -6,7 +6,9 @@ Each option is described once, here. CLI options override by passing keyword arg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
@@ -14,7 +16,9 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vitals.readings import SESSION_ID
+from vitals.readings import MAX_TIME_AHEAD, SESSION_ID
+
+MIN_SECRET_KEY_CHARS = 32
 
 
 def default_data_dir() -> Path:
@@ -26,7 +30,9 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VITALS_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value may be a secret (a short key, a URL with a password).
+    model_config = SettingsConfigDict(env_prefix="VITALS_", extra="ignore", frozen=True,
+                                      hide_input_in_errors=True)
 
     mqtt_url: Annotated[
         str, Field(description="broker, mqtt://[user:password@]host:port (mqtts:// for TLS)")
@@ -55,6 +61,11 @@ class Settings(BaseSettings):
     profile: Annotated[
         Path | None, Field(description="alert profile TOML overriding the default profile")
     ] = None
+    max_time_ahead_seconds: Annotated[
+        float, Field(ge=0, description="a message time further ahead of its receipt than this "
+                     "is replaced by the receive time (time_inferred); inf: trust every time, "
+                     "only for a simulator whose clock runs fast (vitals demo)")
+    ] = MAX_TIME_AHEAD.total_seconds()
 
     ingest_client_id: Annotated[
         str, Field(description="fixed MQTT client id of the ingest (its persistent session)")
@@ -69,7 +80,8 @@ class Settings(BaseSettings):
     ] = 1000
 
     dashboard_secret_key: Annotated[
-        SecretStr | None, Field(description="Flask secret key for dashboard sessions")
+        SecretStr | None, Field(description="Flask secret key for dashboard sessions, at least "
+                                f"{MIN_SECRET_KEY_CHARS} characters; unset: random per process")
     ] = None
     dashboard_secure_cookie: Annotated[
         bool, Field(description="send the dashboard's session cookie over HTTPS only (set it "
@@ -82,6 +94,16 @@ class Settings(BaseSettings):
         MqttEndpoint.parse(value)
         return value
 
+    @field_validator("dashboard_secret_key")
+    @classmethod
+    def _secret_key_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short key (`changeme`) can be guessed offline from one cookie, and with it any
+        # login forged.
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters (e.g. "
+                             "`openssl rand -hex 32`)")
+        return value
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_one_level(cls, value: str) -> str:
@@ -92,6 +114,12 @@ class Settings(BaseSettings):
     @property
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint.parse(self.mqtt_url)
+
+    @property
+    def max_time_ahead(self) -> timedelta:
+        if math.isinf(self.max_time_ahead_seconds):
+            return timedelta.max
+        return timedelta(seconds=self.max_time_ahead_seconds)
 
     @property
     def sqlite_path(self) -> Path:

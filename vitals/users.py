@@ -13,6 +13,10 @@ is refused when it would leave no active admin (`leaves_no_admin`).
 Each login has a session epoch, raised when its password is set or it is disabled: the dashboard
 keeps the epoch in the session and ends sessions whose epoch is no longer the login's, so a reset
 password or a disabled login ends every session opened before, even a copied cookie.
+
+Each dashboard session also has an id (`new_session_id`); logging out records it as ended
+(`end_session`), so a copy of that session's cookie no longer logs anyone in, while the same
+login's other sessions (the monitoring screen at the chair) go on.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
@@ -31,7 +37,7 @@ from typing import Final
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vitals.settings import Settings
-from vitals.timefmt import rfc3339, utcnow
+from vitals.timefmt import rfc3339, to_us, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,9 @@ USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_CHARS: Final = 8
 MAX_PASSWORD_CHARS: Final = 1024
 COMMAND_LINE: Final = "command line"  # the actor of changes made with `vitals user ...`
+# Flask refuses a session cookie older than its permanent lifetime (31 days by default): an ended
+# session needs remembering no longer than that.
+ENDED_SESSIONS_KEPT: Final = timedelta(days=31)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS users (
@@ -49,6 +58,10 @@ _SCHEMA = (
         updated TEXT NOT NULL,
         active INTEGER NOT NULL DEFAULT 1,
         session_epoch INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS ended_sessions (
+        id TEXT PRIMARY KEY,
+        ended_us INTEGER NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS user_changes (
         time TEXT NOT NULL,
@@ -329,6 +342,32 @@ def active_user(path: Path, name: str) -> User | None:
     """The login called `name` if it may be used now (exists and is not disabled), else None."""
     user = get_user(path, name)
     return user if user is not None and user.active else None
+
+
+def session_user(path: Path, name: str, session_id: str) -> User | None:
+    """The active login `name` for the dashboard session `session_id`, or None when either the
+    login cannot be used or the session was ended (logged out)."""
+    if not path.exists():
+        return None
+    with closing(_connect(path)) as connection:
+        row = connection.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE name = ? AND active AND NOT EXISTS "
+            "(SELECT 1 FROM ended_sessions WHERE id = ?)", (name, session_id)).fetchone()
+    return None if row is None else _user(row)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def end_session(path: Path, session_id: str) -> None:
+    """Record the session as ended: its cookie, wherever a copy is, logs nobody in again."""
+    now = utcnow()
+    with closing(_connect(path)) as connection:
+        connection.execute("INSERT OR IGNORE INTO ended_sessions (id, ended_us) VALUES (?, ?)",
+                           (session_id, to_us(now)))
+        connection.execute("DELETE FROM ended_sessions WHERE ended_us < ?",
+                           (to_us(now - ENDED_SESSIONS_KEPT),))
 
 
 @functools.cache

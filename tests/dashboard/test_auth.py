@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import click
 import pytest
 
 from dashboard.app import create_app
 from dashboard.auth import secret_key
 from dashboard.throttle import LoginThrottle
 from tests.dashboard.conftest import NOW, PASSWORD, SECRET, csrf_token, hr, login
+from vitals.cli import load_settings
 from vitals.settings import Settings
 from vitals.storage.base import Batch
 
@@ -95,6 +97,20 @@ def test_logging_out_ends_the_login(client):
     assert client.get("/_dash-layout").status_code == 401
 
 
+def test_logging_out_ends_a_copy_of_the_cookie_but_not_the_logins_other_sessions(app, client):
+    login(client, "nurse")
+    at_the_chair = app.server.test_client()
+    login(at_the_chair, "nurse")
+    copied = app.server.test_client()
+    copied.set_cookie("session", client.get_cookie("session").value)
+    assert copied.get("/_dash-layout").status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
+
+    assert copied.get("/_dash-layout").status_code == 401
+    assert at_the_chair.get("/_dash-layout").status_code == 200
+
+
 def test_the_header_names_the_logged_in_user_and_role(client):
     login(client, "doctor")
 
@@ -123,17 +139,51 @@ def test_static_assets_need_no_login(client):
     assert client.get("/assets/dashboard.css").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/assets/", "/assets", "/_dash-component-suites/x"])
+def test_paths_beside_the_static_files_that_serve_the_app_need_a_login(client, path):
+    answer = client.get(path, headers={"Accept": "text/html"})
+    assert answer.status_code in (302, 308, 401)
+    assert b"_dash-renderer" not in answer.data and b"DOCTYPE" not in answer.data
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/dash/nope.js",
+                                  "/_dash-component-suites/dash/../../etc/passwd",
+                                  "/_dash-component-suites/nopackage/x.js"])
+def test_an_unknown_dash_dependency_is_a_plain_404_without_a_traceback(client, path, caplog):
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert b"Traceback" not in answer.data and "Traceback" not in caplog.text
+
+
+def test_a_json_logout_needs_the_csrf_token_too(client):
+    login(client, "nurse")
+    assert client.post("/logout", json={}).status_code == 400
+    assert client.get("/_dash-layout").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("configured", "random"),
-    [("from-the-environment", False), (None, True)],
+    [("from-the-environment-" + "k" * 11, False), (None, True)],
 )
 def test_the_secret_key_comes_from_the_settings_else_is_random(tmp_path, configured, random):
     settings = Settings(data_dir=tmp_path, dashboard_secret_key=configured)
 
     key = secret_key(settings)
 
-    assert (key != "from-the-environment") is random
+    assert (key != configured) is random
     assert len(key) >= 20
+
+
+@pytest.mark.parametrize("weak", ["changeme", "k" * 31])
+def test_a_secret_key_under_32_characters_stops_start_up_naming_the_variable(
+        tmp_path, monkeypatch, weak):
+    monkeypatch.setenv("VITALS_DASHBOARD_SECRET_KEY", weak)
+    with pytest.raises(click.UsageError) as refused:  # what `vitals dashboard` prints and exits on
+        load_settings(data_dir=tmp_path)
+    line = refused.value.format_message()
+    assert line.startswith("VITALS_DASHBOARD_SECRET_KEY: ") and "at least 32 characters" in line
+    assert "\n" not in line and weak not in line
+    assert weak not in str(refused.value.__cause__)  # nor in the full error, should it be logged
 
 
 # --- cross-site requests ---
@@ -273,3 +323,19 @@ def test_a_locked_out_name_does_not_end_its_open_sessions(store, settings, users
         login(guessing, "nurse", "wrong-password")
 
     assert watching.get("/_dash-layout").status_code == 200
+
+
+def test_a_name_locked_out_by_guesses_elsewhere_still_logs_in_at_its_own_computer(
+        store, settings, users, clock):
+    app = create_app(store, settings, users_path=users, secret_key=SECRET,
+                     login_throttle=LoginThrottle(clock=clock))
+    ward = app.server.test_client()
+    assert login(ward, "nurse").status_code == 302  # she logged in here before
+    ward.post("/logout", data={"csrf_token": csrf_token(ward, "/login")})
+    elsewhere = app.server.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.6.6.6"
+    answers = [login(elsewhere, "nurse", "wrong-password").status_code for _ in range(5)]
+
+    assert answers[-1] == 429 and login(elsewhere, "nurse").status_code == 429
+    assert login(ward, "nurse").status_code == 302
+    assert ward.get("/_dash-layout").status_code == 200

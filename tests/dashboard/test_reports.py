@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
 from dashboard import reports
 from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import SessionEventType
+from vitals.export import csv_cell
+from vitals.readings import Observation, ObservationKind, SessionEventType, Severity
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -155,11 +157,38 @@ def test_csv_export_round_trips_the_readings():
     ]
 
 
+@pytest.mark.parametrize(("cell", "written"), [
+    ("=HYPERLINK(\"http://evil\",\"x\")", "'=HYPERLINK(\"http://evil\",\"x\")"),
+    ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+    ("-2+3", "'-2+3"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1", "'\t=1"),
+    ("\r=1", "'\r=1"),
+    ("re-measured = fine", "re-measured = fine"),  # only the first character matters
+    ("", ""),
+    (None, ""),
+    (-12.5, "-12.5"),  # a number stays a number, sign and all
+    (118.0, "118"),
+])
+def test_a_csv_cell_never_starts_a_spreadsheet_formula(cell, written):
+    assert csv_cell(cell) == written
+
+
+def test_csv_exports_neutralise_formulas_in_text_and_keep_numbers():
+    reading = replace(bp("s1", NOW, 128.0, 84.0), device="-cuff-1", session="-s1")
+    [row] = csv.DictReader(io.StringIO(reports.readings_csv([reading])))
+    assert (row["session"], row["device"], row["systolic"]) == ("'-s1", "'-cuff-1", "128")
+
+    noted = Observation("s1", NOW, ObservationKind.NAUSEA, Severity.MILD,
+                        note='=HYPERLINK("http://evil","help")', by="@nurse")
+    [row] = csv.DictReader(io.StringIO(reports.observations_csv([noted])))
+    assert (row["note"], row["by"]) == ("'=HYPERLINK(\"http://evil\",\"help\")", "'@nurse")
+
+
 def test_html_report_is_self_contained_with_summary_alarms_audit_and_readings():
     readings = [bp("s1", DOSE - minutes(2), 124, 80), hr("s1", DOSE + minutes(1), 77)]
     acked = alert("s1", DOSE + minutes(41), Metric.SYSTOLIC, Priority.HIGH,
                   AlertState.ACKNOWLEDGED, message="SBP 186")
-    from dataclasses import replace
 
     alerts = [alert("s1", DOSE + minutes(40), Metric.SYSTOLIC, Priority.HIGH,
                     message="SBP 186"), replace(acked, by="nurse", note="re-measured")]

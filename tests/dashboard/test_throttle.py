@@ -150,3 +150,22 @@ def test_the_refusal_says_when_to_try_again_and_nothing_about_the_name(remaining
     assert says in message
     assert "Too many failed logins" in message
     assert "user" not in message.lower()
+
+
+def test_a_name_locked_out_elsewhere_still_logs_in_from_an_address_it_logged_in_from(throttle):
+    throttle.succeeded("nurse", "10.0.0.1")  # the ward computer, yesterday
+    fail(throttle, 5, name="nurse", address="10.6.6.6")  # someone guessing elsewhere
+    for i in range(20):  # and a colleague's typos on the ward computer
+        throttle.failed(f"typo-{i}", "10.0.0.1")
+
+    assert throttle.locked_until("nurse", "10.6.6.6") is not None
+    assert throttle.locked_until("other", "10.0.0.1") is not None
+    assert throttle.locked_until("nurse", "10.0.0.1") is None
+
+
+def test_guessing_from_a_known_address_is_still_slowed_for_that_pair(throttle):
+    throttle.succeeded("nurse", "10.0.0.1")
+
+    assert fail(throttle, 4, name="nurse", address="10.0.0.1") is None
+    assert fail(throttle, 1, name="nurse", address="10.0.0.1") is not None
+    assert throttle.locked_until("nurse", "10.0.0.2") is None  # the pair's own budget

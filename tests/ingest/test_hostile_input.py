@@ -14,6 +14,7 @@ from services import wait_until
 
 from tests.ingest.conftest import hr_reading, make_settings
 from vitals.readings import MAX_PAYLOAD_BYTES, preview
+from vitals.timefmt import rfc3339, utcnow
 
 pytestmark = pytest.mark.services
 
@@ -130,3 +131,53 @@ def test_the_live_worker_survives_fuzzed_messages_and_stores_every_valid_neighbo
     wait_until(lambda: worker.pipeline.counters.received - before >= 2 * len(messages), 10,
                "every fuzzed message taken in and judged")
     assert worker.alive
+
+
+def test_a_heart_rate_dated_2099_does_not_silence_the_no_heart_rate_alarm(
+        sqlite_settings, ingest_factory, probe_factory, session_id):
+    settings = sqlite_settings.model_copy(update={"stale_seconds": 2.0})
+    _worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    probe.publish(f"vitals/{session_id}/hr",
+                  {"bpm": 72, "time": "2099-01-01T00:00:00Z", "device": "ox-1"})
+    # A message on the true clock after it (a monitor's check-in): the session's clock is now.
+    probe.publish(f"vitals/{session_id}/session",
+                  {"event": "checkin", "by": "nurse-a", "time": rfc3339(utcnow())})
+
+    wait_until(lambda: any(a["metric"] == "data" and a["state"] == "active"
+                           and "heart rate" in a["message"].lower()
+                           for a in probe.messages("/alert")),
+               15, "the no-heart-rate alarm although the reading claimed 2099")
+    [stored] = store.readings(session_id)
+    assert stored.time_inferred and stored.time.year == utcnow().year
+
+
+def test_a_retained_end_is_refused_and_never_ends_the_session_also_after_a_restart(
+        sqlite_settings, ingest_factory, probe_factory, session_id):
+    topic = f"vitals/{session_id}/session"
+    probe = probe_factory(sqlite_settings, [f"vitals/{session_id}/rejected"])
+    first, store = ingest_factory(sqlite_settings)
+    probe.publish(topic, {"event": "start", "time": rfc3339(utcnow())})
+    probe.publish(f"vitals/{session_id}/hr", {"bpm": 72, "time": rfc3339(utcnow())})
+    wait_until(lambda: len(store.readings(session_id)) == 1, 10, "the session's reading")
+    first.stop(timeout=5)
+
+    # Published retained while no ingest with this client id ever subscribed: the broker hands
+    # its copy (retain flag set) to the next subscription, at every start.
+    probe.client.publish(topic, json.dumps({"event": "end", "by": "dr-smith"}), qos=1,
+                         retain=True).wait_for_publish(10)
+    try:
+        later = sqlite_settings.model_copy(update={"ingest_client_id": f"{session_id}-ingest"})
+        for start in (1, 2):
+            worker, store = ingest_factory(later)
+            wait_until(lambda n=start: len(probe.messages("/rejected")) == n, 10,
+                       f"the retained end refused at start {start}")
+            [rejection] = probe.messages("/rejected")[start - 1:]
+            assert rejection["topic"] == topic
+            assert "retained session messages are refused" in rejection["reason"]
+            assert worker.wait_idle(10)
+            assert worker.pipeline.engine.state(session_id).ended is None
+            assert [e.event.value for e in store.events(session_id)] == ["start"]
+            worker.stop(timeout=5)
+    finally:
+        probe.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)

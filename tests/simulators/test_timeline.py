@@ -42,7 +42,7 @@ def test_every_generated_payload_parses_as_a_reading_session_event_or_observatio
 ) -> None:
     for message in session_messages(name, "s-parse", START, seed):
         topic = f"vitals/{message.session}/{message.leaf}"
-        parsed = parse(topic, json.dumps(message.payload).encode(), START)
+        parsed = parse(topic, json.dumps(message.payload).encode(), message.time)
         assert isinstance(parsed, Reading | SessionEvent | Observation), parsed
         assert parsed.time == message.time and not parsed.time_inferred
 
@@ -182,7 +182,8 @@ def test_the_normal_scenario_records_mild_nausea_20_minutes_after_the_dose() -> 
     seen = of(normal(), "observation")
     assert [(m.offset, m.payload["observation"], m.payload["severity"], m.payload["by"])
             for m in seen] == [(30 * MINUTE, "nausea", "mild", "sim-monitor")]
-    parsed = parse("vitals/s-normal/observation", json.dumps(seen[0].payload).encode(), START)
+    parsed = parse("vitals/s-normal/observation", json.dumps(seen[0].payload).encode(),
+                   seen[0].time)
     assert parsed == Observation("s-normal", START + 30 * MINUTE, ObservationKind.NAUSEA,
                                  Severity.MILD, seen[0].payload["note"], "sim-monitor")
 
