@@ -32,23 +32,10 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from ingest_latency import client, percentile  # noqa: E402  (this folder: scripts)
 from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
 CRISIS = json.dumps({"bpm": 150})
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def client(port: int, name: str) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}",
-                    protocol=mqtt.MQTTv311)
-    c.max_inflight_messages_set(1000)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    return c
 
 
 def paced_load(port: int, rate: float, seconds: float, result) -> None:
