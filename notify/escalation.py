@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Final
 
 from notify.roster import Person, Roster
-from vitals.alerts import AlertEvent, AlertState, Priority
+from vitals.alerts import AlertEvent, AlertState
 from vitals.timefmt import rfc3339
 
 SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the replicas' copies
@@ -50,6 +50,7 @@ class _Open:
     step: int
     due: datetime | None  # when the next step falls due
     told: dict[str, Person] = field(default_factory=dict)
+    acknowledged: bool = False
 
 
 def alert_identity(event: AlertEvent) -> tuple[str, str, str, str, str]:
@@ -79,16 +80,19 @@ class Escalations:
             delay = self._roster.escalation.delay(event.priority)
             if delay <= 0:
                 return []
-            if current is not None and current.alert.priority.rank >= event.priority.rank:
+            if (current is not None and not current.acknowledged
+                    and current.alert.priority.rank >= event.priority.rank):
                 return []  # already escalating at this priority or worse
             opened = _Open(event, 0, None, dict(current.told) if current else {})
             self._open[key] = opened
             return self._step(opened, now)
         if current is None:
             return []
-        del self._open[key]
         if event.state is AlertState.ACKNOWLEDGED:
+            # Escalation stops; those told still hear the all clear when it clears.
+            current.acknowledged, current.due = True, None
             return []
+        del self._open[key]
         return [self._notification(Kind.ALL_CLEAR, person, current.alert, current.step, event)
                 for person in current.told.values()]
 

@@ -125,3 +125,11 @@ def test_each_message_links_to_the_alarm_on_the_dashboard() -> None:
     [message] = chain.on_event(ACTIVE, at(0))
     assert "https://vitals.example.org/session/room-1?alarm=systolic" in message.body
     assert "token" not in message.body
+
+
+def test_an_acknowledged_alarm_still_sends_all_clear_to_those_told() -> None:
+    chain = Escalations(ROSTER)
+    chain.on_event(ACTIVE, at(0))
+    chain.on_event(replace(ACTIVE, state=AlertState.ACKNOWLEDGED, time=at(30)), at(30))
+    cleared = chain.on_event(replace(ACTIVE, state=AlertState.CLEARED, time=at(90)), at(90))
+    assert names(cleared) == ["nurse"] and cleared[0].kind is Kind.ALL_CLEAR

@@ -53,5 +53,5 @@ def test_a_wrong_roster_is_one_line_naming_the_key(text: str, error: str) -> Non
 
 
 def test_a_missing_roster_file_names_the_setting(tmp_path) -> None:
-    with pytest.raises(RosterError, match="^VITALS_NOTIFY_ROSTER: cannot read"):
+    with pytest.raises(RosterError, match=r"^VITALS_NOTIFY_ROSTER: cannot read"):
         load_roster(tmp_path / "absent.toml")
