@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
-from vitals.mqtt import make_client, status_subscription
+from vitals.mqtt import NOTIFY_LEVEL, make_client, status_subscription
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
 
@@ -88,6 +88,27 @@ def _window_full(document: Mapping[str, Any]) -> bool:
             and backlog >= window)
 
 
+def notifier_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> str | None:
+    """What is wrong with the notifiers (`vitals notify`) that reported a status, or None: a
+    failed delivery ("could not notify Dr X by mailto: ..."), or a notifier offline or silent,
+    so that alarms no longer reach anyone off the screen. None when no notifier is deployed."""
+    problems: list[str] = []
+    for key in sorted(statuses):
+        document = statuses[key]
+        name = str(document.get("client_id") or key)
+        state = document.get("state")
+        at = _time(document)
+        interval = float(document.get("interval_s") or 5.0)
+        if state == "offline":
+            problems.append(f"notifier {name} is offline: alarms are not sent off the screen")
+        elif state == "running" and at is not None and (
+                (now - at).total_seconds() > SILENT_AFTER_INTERVALS * interval):
+            problems.append(f"notifier {name} silent for {(now - at).total_seconds():.0f} s")
+        elif state == "running":
+            problems += [str(f) for f in document.get("failures") or ()]
+    return "; ".join(dict.fromkeys(problems)) or None
+
+
 class IngestStatus:
     """Subscribes to every worker's retained status; `problem()` is the banner input."""
 
@@ -100,8 +121,9 @@ class IngestStatus:
 
     def start(self) -> None:
         client = make_client(self._settings.mqtt)
-        topic = status_subscription(self._settings.topic_prefix)
-        client.on_connect = lambda c, *_a: c.subscribe(topic, qos=1)
+        prefix = self._settings.topic_prefix
+        topics = [(status_subscription(prefix), 1), (status_subscription(prefix, NOTIFY_LEVEL), 1)]
+        client.on_connect = lambda c, *_a: c.subscribe(topics)
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         endpoint = self._settings.mqtt
@@ -122,7 +144,11 @@ class IngestStatus:
     def problem(self) -> str | None:
         with self._lock:
             statuses = dict(self._statuses)
-        return ingest_problem(statuses, self._clock())
+        notifiers = f"/{NOTIFY_LEVEL}/"
+        now = self._clock()
+        found = [ingest_problem({t: d for t, d in statuses.items() if notifiers not in t}, now),
+                 notifier_problem({t: d for t, d in statuses.items() if notifiers in t}, now)]
+        return "; ".join(p for p in found if p) or None
 
     def close(self) -> None:
         if self._client is not None:

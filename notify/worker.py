@@ -18,12 +18,18 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from notify.escalation import Escalations, Notification
+from notify.health import (
+    STATUS_SECONDS,
+    NotifierHealth,
+    offline_document,
+    stopped_document,
+)
 from notify.ledger import DeliveryRecord, Ledger
 from notify.roster import Roster
 from notify.sender import send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
-from vitals.mqtt import make_client
+from vitals.mqtt import NOTIFY_LEVEL, make_client, status_topic
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
 
@@ -58,6 +64,12 @@ class Notifier:
         self._ledger = Ledger(ledger_path(settings))
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
         self._client = make_client(settings.mqtt, settings.notify_client_id)
+        self._health = NotifierHealth(settings.notify_client_id)
+        self._status_topic = status_topic(settings.topic_prefix, settings.notify_client_id,
+                                          NOTIFY_LEVEL)
+        self._client.will_set(self._status_topic,
+                              json.dumps(offline_document(settings.notify_client_id)),
+                              qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_message = lambda _c, _u, m: self._inbox.put(m.payload)
         self._subscribed = threading.Event()
@@ -86,6 +98,9 @@ class Notifier:
     def stop(self, timeout: float = 5.0) -> None:
         self._inbox.put(None)
         self._thread.join(timeout)
+        self._client.publish(self._status_topic, json.dumps(
+            stopped_document(self._settings.notify_client_id, utcnow())),
+            qos=1, retain=True).wait_for_publish(timeout)
         self._client.disconnect()
         self._client.loop_stop()
         self._ledger.close()
@@ -96,10 +111,19 @@ class Notifier:
             return
         client.subscribe(f"{self._settings.topic_prefix}/+/alert", qos=1)
 
+    def _publish_status(self) -> None:
+        self._client.publish(self._status_topic, json.dumps(self._health.document(utcnow())),
+                             qos=1, retain=True)
+        self._status_at = utcnow()
+
     def _run(self) -> None:
+        self._publish_status()
         while True:
             next_due = self._escalations.next_due()
-            wait = None if next_due is None else max(0.0, (next_due - utcnow()).total_seconds())
+            wait = STATUS_SECONDS - (utcnow() - self._status_at).total_seconds()
+            if next_due is not None:
+                wait = min(wait, (next_due - utcnow()).total_seconds())
+            wait = max(0.0, wait)
             try:
                 payload = self._inbox.get(timeout=wait)
             except queue.Empty:
@@ -116,6 +140,8 @@ class Notifier:
             due += self._escalations.due(now)
             for notification in due:
                 self._deliver(notification)
+            if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
+                self._publish_status()
 
     def _deliver(self, notification: Notification) -> None:
         if not self._ledger.claim(notification.identity, self._settings.notify_client_id,
@@ -124,6 +150,8 @@ class Notifier:
         self.sent += 1
         for position, delivery in enumerate(send(notification)):
             alert = notification.alert
+            self._health.delivered(notification.person.name, delivery.channel,
+                                   delivery.delivered, delivery.error)
             if not delivery.delivered:
                 log.error("could not notify %s by %s: %s", notification.person.name,
                           delivery.channel, delivery.error)
