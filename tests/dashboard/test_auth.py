@@ -273,3 +273,20 @@ def test_a_locked_out_name_does_not_end_its_open_sessions(store, settings, users
         login(guessing, "nurse", "wrong-password")
 
     assert watching.get("/_dash-layout").status_code == 200
+
+
+def test_a_notification_link_asks_for_a_login_and_comes_back_to_the_alarm(client) -> None:
+    response = client.get("/session/room-3?alarm=systolic", headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/session/room-3?alarm=systolic"
+
+
+@pytest.mark.parametrize(("alarm", "shown"), [("systolic", True), ("heart_rate", True),
+                                              ("<script>", False), (None, False)])
+def test_the_session_page_points_at_the_notified_alarm(alarm, shown) -> None:
+    from dashboard.pages.session import notified_alarm
+
+    note = notified_alarm(alarm)
+    assert (note is not None) is shown
+    if shown:
+        assert alarm.replace("_", " ") in note.children
