@@ -55,3 +55,11 @@ def test_a_wrong_roster_is_one_line_naming_the_key(text: str, error: str) -> Non
 def test_a_missing_roster_file_names_the_setting(tmp_path) -> None:
     with pytest.raises(RosterError, match=r"^VITALS_NOTIFY_ROSTER: cannot read"):
         load_roster(tmp_path / "absent.toml")
+
+
+def test_the_shipped_example_roster_is_valid() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "notify" / "roster.example.toml"
+    roster = load_roster(example)
+    assert {p.role for p in roster.person} == set(Role)
