@@ -31,6 +31,7 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
 from vitals.mqtt import NOTIFY_LEVEL, make_client, status_topic
 from vitals.settings import Settings
+from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
 from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ def ledger_path(settings: Settings) -> Path:
 
 
 class Notifier:
-    def __init__(self, settings: Settings, roster: Roster) -> None:
+    def __init__(self, settings: Settings, roster: Roster, store: Store | None = None) -> None:
         self._settings = settings
+        self._store = store  # the record's audit of notifications; the ledger keeps it too
         self._escalations = Escalations(roster, link=settings.dashboard_url)
         self._ledger = Ledger(ledger_path(settings))
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
@@ -148,6 +150,7 @@ class Notifier:
                                   utcnow()):
             return  # another notifier sends this one
         self.sent += 1
+        records = []
         for position, delivery in enumerate(send(notification)):
             alert = notification.alert
             self._health.delivered(notification.person.name, delivery.channel,
@@ -155,9 +158,18 @@ class Notifier:
             if not delivery.delivered:
                 log.error("could not notify %s by %s: %s", notification.person.name,
                           delivery.channel, delivery.error)
-            self._ledger.record(notification.identity, position, DeliveryRecord(
+            record = DeliveryRecord(
                 utcnow(), alert.session, alert.metric.value, notification.person.name,
-                delivery.channel, notification.kind.value, delivery.delivered, delivery.error))
+                delivery.channel, notification.kind.value, delivery.delivered, delivery.error)
+            self._ledger.record(notification.identity, position, record)
+            records.append(NotificationRecord(
+                record.time, record.session, record.metric, record.person, record.channel,
+                record.kind, record.delivered, record.error))
+        if self._store is not None:
+            try:
+                self._store.write(Batch(notifications=records))
+            except StoreError as err:  # the ledger has it; the send is what matters
+                log.warning("cannot store the notification log (kept in the ledger): %s", err)
 
 
 def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | None = None) -> None:
@@ -166,7 +178,10 @@ def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | Non
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    notifier = Notifier(settings, roster)
+    from vitals.storage import open_store
+
+    store = open_store(settings)
+    notifier = Notifier(settings, roster, store)
     notifier.start()
     log.info("notifier %s: %d people on the roster", settings.notify_client_id,
              len(roster.person))
@@ -174,3 +189,4 @@ def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | Non
         stop.wait()
     finally:
         notifier.stop()
+        store.close()

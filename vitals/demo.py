@@ -71,7 +71,7 @@ def run_demo(
         # The notifier, with the roster of VITALS_NOTIFY_ROSTER if set, else one that notifies
         # nobody (the demo's alarms stay on the screen and in its log).
         notifier = Notifier(settings, load_roster(settings.notify_roster)
-                            if settings.notify_roster else Roster())
+                            if settings.notify_roster else Roster(), store)
         notifier.start()
         running.callback(notifier.stop)
 

@@ -23,6 +23,7 @@ from notify.worker import Notifier, ledger_path
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, make_client
 from vitals.settings import Settings
+from vitals.storage.sqlite import SqliteStore
 from vitals.timefmt import utcnow
 
 pytestmark = pytest.mark.services
@@ -131,7 +132,8 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
                                                              smtp) -> None:
     inbox, smtp_port = smtp
     settings = settings_for(mosquitto, tmp_path, dashboard_url="https://vitals.example.org")
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, smtp_port)))
+    store = SqliteStore(tmp_path / "vitals.sqlite3")
+    notifier = Notifier(settings, parse_roster(roster_text(webhook, smtp_port)), store)
     alerts = Alerts(settings)
     session = f"n-{uuid.uuid4().hex[:8]}"
     try:
@@ -164,9 +166,13 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
         assert {(r.person, r.channel) for r in records} >= {
             ("Nurse A", "json"), ("Dr X", "json"), ("Dr X", "mailto")}
         assert all(r.delivered for r in records)
+        stored = store.notifications(session)  # the audit in the record, as the ledger has it
+        assert [(r.person, r.channel, r.kind, r.delivered) for r in stored] == [
+            (r.person, r.channel, r.kind, r.delivered) for r in records]
     finally:
         alerts.close()
         notifier.stop()
+        store.close()
 
 
 def test_a_failed_delivery_is_recorded_with_its_error(mosquitto, tmp_path, webhook) -> None:
