@@ -79,6 +79,10 @@ class Notifier:
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self.sent = 0  # notifications this process claimed and sent
 
+    def next_due(self) -> datetime | None:
+        """When the next escalation or repeat falls due (None: nothing is escalating)."""
+        return self._escalations.next_due()
+
     @property
     def ledger(self) -> Ledger:
         return self._ledger

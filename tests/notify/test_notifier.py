@@ -249,3 +249,42 @@ def test_vitals_notify_with_a_wrong_roster_is_one_line_naming_the_key(tmp_path) 
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert "person.0.role" in line and str(roster) in line
+
+
+def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement(
+        mosquitto, tmp_path, webhook) -> None:
+    """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
+    clinician after the delay → acknowledged on the dashboard → no more escalation."""
+    from dashboard.commands import Commands
+    from ingest.worker import IngestWorker, build_engine
+    from tests.ingest.conftest import make_settings
+
+    settings = make_settings(mosquitto.url, None, "vitals", tmp_path / "data",
+                             notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
+    store = SqliteStore(settings.sqlite_path)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=1.0)), store)
+    commands = Commands(settings)
+    cuff = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        worker.start()
+        notifier.start()
+        commands.start()
+        cuff.client.publish(f"vitals/{session}/bp", json.dumps(
+            {"systolic": 190, "diastolic": 95, "device": "cuff-1"}), qos=1).wait_for_publish(10)
+        wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
+        wait_until(lambda: webhook.to("doctor"), 5, "the clinician after the delay")
+        commands.acknowledge(session, "systolic", by="nurse-a", note="re-measured")
+        wait_until(lambda: any(a.state is AlertState.ACKNOWLEDGED
+                               for a in store.alerts(session)), 10, "the acknowledgement")
+        # The acknowledgement reached the notifier: nothing more is due for any alarm.
+        wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped")
+        messages = [m["message"] for m in webhook.to("doctor")]
+        assert len(messages) == len(set(messages))
+    finally:
+        cuff.close()
+        commands.close()
+        notifier.stop()
+        worker.stop(timeout=5)
+        store.close()
