@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
-from vitals.mqtt import alert_subscription, make_client, status_subscription
+from vitals.mqtt import NOTIFY_LEVEL, alert_subscription, make_client, status_subscription
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
 
@@ -143,6 +143,27 @@ def blind_alarms_text(alarms: list[Mapping[str, Any]], most: int = 3) -> str | N
     return "Alarms from the ingest: " + "; ".join(parts) + more
 
 
+def notifier_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> str | None:
+    """What is wrong with the notifiers (`vitals notify`) that reported a status, or None: a
+    failed delivery ("could not notify Dr X by mailto: ..."), or a notifier offline or silent,
+    so that alarms no longer reach anyone off the screen. None when no notifier is deployed."""
+    problems: list[str] = []
+    for key in sorted(statuses):
+        document = statuses[key]
+        name = str(document.get("client_id") or key)
+        state = document.get("state")
+        at = _time(document)
+        interval = float(document.get("interval_s") or 5.0)
+        if state == "offline":
+            problems.append(f"notifier {name} is offline: alarms are not sent off the screen")
+        elif state == "running" and at is not None and (
+                (now - at).total_seconds() > SILENT_AFTER_INTERVALS * interval):
+            problems.append(f"notifier {name} silent for {(now - at).total_seconds():.0f} s")
+        elif state == "running":
+            problems += [str(f) for f in document.get("failures") or ()]
+    return "; ".join(dict.fromkeys(problems)) or None
+
+
 class IngestStatus:
     """Subscribes to every worker's retained status and to the alert events; `problem()` is the
     banner input, `alarms()` the alarms showing as published."""
@@ -157,8 +178,9 @@ class IngestStatus:
 
     def start(self) -> None:
         client = make_client(self._settings.mqtt)
-        topics = [(status_subscription(self._settings.topic_prefix), 1),
-                  (alert_subscription(self._settings.topic_prefix), 1)]
+        prefix = self._settings.topic_prefix
+        topics = [(status_subscription(prefix), 1), (status_subscription(prefix, NOTIFY_LEVEL), 1),
+                  (alert_subscription(prefix), 1)]
         client.on_connect = lambda c, *_a: c.subscribe(topics)
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
@@ -188,7 +210,11 @@ class IngestStatus:
     def problem(self) -> str | None:
         with self._lock:
             statuses = dict(self._statuses)
-        return ingest_problem(statuses, self._clock())
+        notifiers = f"/{NOTIFY_LEVEL}/"
+        now = self._clock()
+        found = [ingest_problem({t: d for t, d in statuses.items() if notifiers not in t}, now),
+                 notifier_problem({t: d for t, d in statuses.items() if notifiers in t}, now)]
+        return "; ".join(p for p in found if p) or None
 
     def close(self) -> None:
         if self._client is not None:

@@ -31,9 +31,10 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 INFLUX_INIT = ROOT / "deploy" / "influxdb" / "init"
-PROFILES = ("demo", "grafana")
-APP_SERVICES = ("ingest-1", "ingest-2", "dashboard", "simulator")
-LONG_RUNNING = ("mosquitto", "influxdb", "ingest-1", "ingest-2", "dashboard", "grafana")
+PROFILES = ("demo", "grafana", "notify")
+APP_SERVICES = ("ingest-1", "ingest-2", "dashboard", "simulator", "notifier")
+LONG_RUNNING = ("mosquitto", "influxdb", "ingest-1", "ingest-2", "dashboard", "grafana",
+                "notifier")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN")
 REFERENCE = re.compile(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 
@@ -163,8 +164,10 @@ def test_no_secret_literal_in_the_compose_file() -> None:
 
 def test_services_and_profiles(tmp_path: Path, config: dict[str, Any]) -> None:
     assert set(config["services"]) == {"mosquitto-init", "mosquitto", "influxdb", "ingest-1",
-                                       "ingest-2", "dashboard", "simulator", "grafana"}
+                                       "ingest-2", "dashboard", "simulator", "grafana",
+                                       "notifier"}
     assert config["services"]["simulator"]["profiles"] == ["demo"]
+    assert config["services"]["notifier"]["profiles"] == ["notify"]
     assert config["services"]["grafana"]["profiles"] == ["grafana"]
     done = run_compose(write_env(tmp_path), "config", "--services", profiles=())
     assert set(done.stdout.split()) == {"mosquitto-init", "mosquitto", "influxdb", "ingest-1",
@@ -291,7 +294,7 @@ def test_ingest_inflight_matches_the_broker(config: dict[str, Any]) -> None:
 def test_each_role_logs_in_to_the_broker_as_its_acl_user(config: dict[str, Any]) -> None:
     acl_users = set(re.findall(r"^user (\S+)", (MOSQUITTO_CONF.parent / "acl").read_text(), re.M))
     expected = {"ingest-1": "ingest", "ingest-2": "ingest", "dashboard": "dashboard",
-                "simulator": "simulator"}
+                "simulator": "simulator", "notifier": "notify"}
     for service, user in expected.items():
         assert vitals_settings(environment(config, service)).mqtt.username == user
         assert user in acl_users

@@ -50,6 +50,8 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
                 return any(a.metric.value == "systolic" and a.priority.value == "high"
                            for s in spikes for a in store.alerts(s))
             wait_until(spike_alarm, 120, "the simulated hypertensive spike to alarm")
+            # The demo runs the notifier too (with a roster that notifies nobody).
+            assert (tmp_path / "demo" / "notifications.sqlite3").exists()
         finally:
             store.close()
 

@@ -34,7 +34,7 @@ from simulators.timeline import TOPIC_LEAVES
 from tests.ingest.conftest import make_settings
 from vitals import gatt
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.mqtt import alert_topic, reading_topic, rejected_topic, status_topic
+from vitals.mqtt import NOTIFY_LEVEL, alert_topic, reading_topic, rejected_topic, status_topic
 from vitals.readings import SESSION_LEAF, Kind, ObservationKind, SessionEventType, Severity
 from vitals.settings import MqttEndpoint
 from vitals.storage import open_store
@@ -70,6 +70,7 @@ PUBLISHES: dict[str, list[str]] = {
                rejected_topic(PREFIX, None), status_topic(PREFIX, "vitals-ingest-1")],
     "dashboard": [reading_topic(PREFIX, SESSION, leaf) for leaf in COMMAND_LEAVES],
     "simulator": [reading_topic(PREFIX, SESSION, leaf) for leaf in TOPIC_LEAVES],
+    "notify": [status_topic(PREFIX, "vitals-notify", NOTIFY_LEVEL)],
     "health": [],
     "cuff-1": [reading_topic(PREFIX, SESSION, Kind.BP),
                gatt_topic(PREFIX, SESSION, gatt.BLOOD_PRESSURE)],
@@ -442,3 +443,31 @@ def test_an_ingest_with_a_wrong_password_fails_at_start_naming_the_setting(broke
     finally:
         store.close()
 
+
+
+def test_the_notifier_account_reads_alert_events_and_publishes_its_status(
+        broker, watcher, tmp_path) -> None:
+    from services import free_port
+
+    from notify.roster import parse_roster
+    from notify.worker import Notifier
+    from vitals.alerts import AlertEvent
+    from vitals.timefmt import utcnow
+
+    session = f"acl-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(url(broker, "notify"), None, "vitals", tmp_path / "data",
+                             notify_client_id=f"notify-{session}")
+    notifier = Notifier(settings, parse_roster(
+        f'[[person]]\nname = "A"\nrole = "monitor"\nurls = ["json://{HOST}:{free_port()}/x"]'))
+    ingest = Client(broker, "ingest", ACCOUNTS["ingest"])
+    try:
+        notifier.start()
+        wait_until(lambda: status_topic(PREFIX, settings.notify_client_id, NOTIFY_LEVEL)
+                   in watcher.topics(), 10, "the notifier's status")
+        event = AlertEvent(utcnow(), session, Metric.HEART_RATE, Priority.HIGH,
+                           AlertState.ACTIVE, "HR 150", "heart_rate.high")
+        ingest.publish(alert_topic(PREFIX, session), json.dumps(event.to_json()))
+        wait_until(lambda: notifier.ledger.deliveries(session), 10, "the alert, to the notifier")
+    finally:
+        notifier.stop()
+        ingest.close()

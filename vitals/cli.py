@@ -99,6 +99,25 @@ def ingest(client_id: str | None) -> None:
 
 
 @main.command()
+@click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="On-call roster TOML; default VITALS_NOTIFY_ROSTER.")
+@click.option("--client-id", help="MQTT client id; default VITALS_NOTIFY_CLIENT_ID.")
+def notify(roster_path: Path | None, client_id: str | None) -> None:
+    """The notifier: alarms to people off the screen (Apprise), escalating until acknowledged."""
+    from notify.roster import RosterError, load_roster
+    from notify.worker import run_notifier
+
+    settings = load_settings(notify_roster=roster_path, notify_client_id=client_id)
+    if settings.notify_roster is None:
+        raise click.UsageError("VITALS_NOTIFY_ROSTER: set it (or --roster) to the roster file")
+    try:
+        roster = load_roster(settings.notify_roster)
+    except RosterError as err:
+        raise Failure(str(err)) from err
+    _run(run_notifier, settings, roster)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8050, show_default=True)
 def dashboard(host: str, port: int) -> None:

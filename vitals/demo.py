@@ -50,6 +50,8 @@ def run_demo(
     from dashboard.commands import Commands
     from dashboard.health import IngestStatus
     from ingest.worker import IngestWorker
+    from notify.roster import Roster, load_roster
+    from notify.worker import Notifier
     from simulators import publisher
     from vitals.broker import EmbeddedBroker
     from vitals.engine import AlertEngine
@@ -79,6 +81,13 @@ def run_demo(
                                                            stale_seconds=settings.stale_seconds))
         worker.start()
         running.callback(worker.stop)
+
+        # The notifier, with the roster of VITALS_NOTIFY_ROSTER if set, else one that notifies
+        # nobody (the demo's alarms stay on the screen and in its log).
+        notifier = Notifier(settings, load_roster(settings.notify_roster)
+                            if settings.notify_roster else Roster(), store)
+        notifier.start()
+        running.callback(notifier.stop)
 
         commands = Commands(settings)
         commands.start()

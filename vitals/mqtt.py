@@ -23,6 +23,8 @@ OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
 # Health of each ingest worker: `<prefix>/_ingest/<client id>/status`, retained, with a last will.
 # Four levels, so it can never be mistaken for a session's `<prefix>/<session>/<leaf>`.
 INGEST_LEVEL = "_ingest"
+# Health of each notifier (`vitals notify`): `<prefix>/_notify/<client id>/status`, likewise.
+NOTIFY_LEVEL = "_notify"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -39,15 +41,17 @@ def rejected_topic(prefix: str, session: str | None) -> str:
     return f"{prefix}/{session or '_invalid'}/rejected"
 
 
-def status_topic(prefix: str, client_id: str) -> str:
-    """Where the ingest worker `client_id` publishes its retained health status."""
+def status_topic(prefix: str, client_id: str, level: str = INGEST_LEVEL) -> str:
+    """Where the ingest worker (or, with `NOTIFY_LEVEL`, the notifier) `client_id` publishes its
+    retained health status."""
     # A client id may hold `/`, `+` or `#`; none of them may split or widen the topic.
-    return f"{prefix}/{INGEST_LEVEL}/{_TOPIC_UNSAFE.sub('_', client_id) or '_'}/status"
+    return f"{prefix}/{level}/{_TOPIC_UNSAFE.sub('_', client_id) or '_'}/status"
 
 
-def status_subscription(prefix: str) -> str:
-    """The filter that sees the status of every ingest worker (the dashboard subscribes to it)."""
-    return f"{prefix}/{INGEST_LEVEL}/+/status"
+def status_subscription(prefix: str, level: str = INGEST_LEVEL) -> str:
+    """The filter that sees the status of every ingest worker (or notifier, with
+    `NOTIFY_LEVEL`): the dashboard subscribes to both."""
+    return f"{prefix}/{level}/+/status"
 
 
 def alert_subscription(prefix: str) -> str:
@@ -64,7 +68,7 @@ def input_subscription(prefix: str) -> str:
 def is_output(topic: str, prefix: str) -> bool:
     """True for the ingest's own publications (alerts, rejections, status), never input."""
     parts = topic.split("/")
-    if len(parts) == 4 and parts[0] == prefix and parts[1] == INGEST_LEVEL:
+    if len(parts) == 4 and parts[0] == prefix and parts[1] in (INGEST_LEVEL, NOTIFY_LEVEL):
         return parts[3] == "status"
     return len(parts) == 3 and parts[0] == prefix and parts[2] in OUTPUT_LEAVES
 

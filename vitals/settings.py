@@ -79,6 +79,18 @@ class Settings(BaseSettings):
                    "max_inflight_messages)")
     ] = 1000
 
+    notify_roster: Annotated[
+        Path | None,
+        Field(description="on-call roster TOML of `vitals notify` (docs/notifications.md)")
+    ] = None
+    notify_client_id: Annotated[
+        str, Field(description="MQTT client id of the notifier; one per notifier process")
+    ] = "vitals-notify"
+    dashboard_url: Annotated[
+        str | None, Field(description="the dashboard's public base URL, linked from every "
+                          "notification (opens the alarm; login required)")
+    ] = None
+
     dashboard_secret_key: Annotated[
         SecretStr | None, Field(description="Flask secret key for dashboard sessions, at least "
                                 f"{MIN_SECRET_KEY_CHARS} characters; unset: random per process")

@@ -20,7 +20,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from dashboard import auth, components, figures, ids, queries
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
-from vitals.alerts import AlertEvent
+from vitals.alerts import AlertEvent, Metric
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
 from vitals.sessions import (
     SessionStatus,
@@ -37,9 +37,22 @@ log = logging.getLogger(__name__)
 PATH_TEMPLATE = "/session/<session_id>"
 
 
-def layout(session_id: str | None = None, **_query: Any) -> html.Div:
+def notified_alarm(alarm: Any) -> html.Div | None:
+    """The line a notification's link (`?alarm=<metric>`) opens the page with: it points at the
+    alarm in the alarms panel, where the logged-in user acknowledges it. The link itself never
+    acknowledges anything."""
+    metrics = {m.value for m in Metric}
+    if not isinstance(alarm, str) or alarm not in metrics:
+        return None
+    return html.Div(f"You followed a notification about the {alarm.replace('_', ' ')} alarm: "
+                    "acknowledge it in the alarms panel.", className="notified-alarm",
+                    role="status")
+
+
+def layout(session_id: str | None = None, **query: Any) -> html.Div:
     context = queries.current()
     return html.Div(className="page page--session", children=[
+        notified_alarm(query.get("alarm")),
         dcc.Store(id=ids.SESSION_ID_STORE, data=session_id),
         dcc.Interval(id=ids.SESSION_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         html.Div(id=ids.SESSION_HEADER, className="session-header"),

@@ -339,3 +339,20 @@ def test_a_name_locked_out_by_guesses_elsewhere_still_logs_in_at_its_own_compute
     assert answers[-1] == 429 and login(elsewhere, "nurse").status_code == 429
     assert login(ward, "nurse").status_code == 302
     assert ward.get("/_dash-layout").status_code == 200
+
+
+def test_a_notification_link_asks_for_a_login_and_comes_back_to_the_alarm(client) -> None:
+    response = client.get("/session/room-3?alarm=systolic", headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/session/room-3?alarm=systolic"
+
+
+@pytest.mark.parametrize(("alarm", "shown"), [("systolic", True), ("heart_rate", True),
+                                              ("<script>", False), (None, False)])
+def test_the_session_page_points_at_the_notified_alarm(alarm, shown) -> None:
+    from dashboard.pages.session import notified_alarm
+
+    note = notified_alarm(alarm)
+    assert (note is not None) is shown
+    if shown:
+        assert alarm.replace("_", " ") in note.children

@@ -7,7 +7,7 @@ import json
 import pytest
 from services import wait_until
 
-from dashboard.health import AlarmFeed, IngestStatus, ingest_problem
+from dashboard.health import AlarmFeed, IngestStatus, ingest_problem, notifier_problem
 from tests.dashboard.conftest import NOW
 from vitals.mqtt import make_client, status_topic
 
@@ -118,6 +118,65 @@ def test_the_watcher_feeds_the_alarms_the_ingest_publishes(broker_settings, sess
             "2026-11-28T17:00:00Z", session=session_id)), qos=1) and any(
             a["session"] == session_id for a in watcher.alarms()), 10, "the alarm in the feed")
     finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        watcher.close()
+
+
+NOTIFIER = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "notify-1",
+            "interval_s": 5.0, "sent": 3, "failed": 0, "failures": []}
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    ({}, None),  # no notifier deployed: nothing to say
+    ({"t": NOTIFIER}, None),
+    ({"t": {**NOTIFIER, "failures": ["could not notify Dr X by mailto: connection refused"]}},
+     "could not notify Dr X by mailto: connection refused"),
+    ({"t": {"state": "offline", "client_id": "notify-1"}},
+     "notifier notify-1 is offline: alarms are not sent off the screen"),
+    ({"t": {**NOTIFIER, "time": "2026-11-28T16:59:00Z"}}, "notifier notify-1 silent for 60 s"),
+    ({"t": {"state": "stopped", "client_id": "notify-1"}}, None),
+])
+def test_notifier_problem_says_a_failed_delivery_or_a_notifier_gone(statuses, expected) -> None:
+    assert notifier_problem(statuses, NOW) == expected
+
+
+def test_a_failed_delivery_of_a_real_notifier_reaches_the_banner(broker_settings, session_id,
+                                                                 tmp_path) -> None:
+    from services import HOST, free_port
+
+    from notify.roster import parse_roster
+    from notify.worker import Notifier
+    from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+    from vitals.mqtt import alert_topic
+    from vitals.timefmt import utcnow
+
+    settings = broker_settings.model_copy(update={"data_dir": tmp_path,
+                                                  "notify_client_id": f"n-{session_id}"})
+    roster = parse_roster(f"""
+[[person]]
+name = "Dr X"
+role = "monitor"
+urls = ["json://{HOST}:{free_port()}/closed"]
+""")
+    notifier = Notifier(settings, roster)
+    watcher = IngestStatus(settings, clock=utcnow)
+    publisher = make_client(settings.mqtt)
+    publisher.connect(settings.mqtt.host, settings.mqtt.port)
+    publisher.loop_start()
+    try:
+        notifier.start()
+        watcher.start()
+        event = AlertEvent(utcnow(), session_id, Metric.SPO2, Priority.HIGH, AlertState.ACTIVE,
+                           "SpO2 86 %", "spo2.low")
+        publisher.publish(alert_topic(settings.topic_prefix, session_id),
+                          json.dumps(event.to_json()), qos=1).wait_for_publish(5)
+        wait_until(lambda: "could not notify Dr X by json" in (watcher.problem() or ""), 10,
+                   "the failed delivery on the banner")
+    finally:
+        notifier.stop()
+        publisher.publish(status_topic(settings.topic_prefix, settings.notify_client_id,
+                                       "_notify"), b"", qos=1, retain=True).wait_for_publish(5)
         publisher.disconnect()
         publisher.loop_stop()
         watcher.close()

@@ -110,6 +110,7 @@ def test_status_topic_is_one_level_per_worker_whatever_its_client_id(client_id, 
     ("vitals/s1/rejected", True),
     ("vitals/s1/hr", False),
     ("vitals/_ingest/w1/hr", False),  # only the status leaf is ours: the rest is refused input
+    ("vitals/_notify/n1/status", True),  # the notifier's status is not a reading either
     ("other/_ingest/w1/status", False),
 ])
 def test_the_ingest_skips_its_own_status_but_nothing_else_at_that_depth(topic, output) -> None:

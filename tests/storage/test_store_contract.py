@@ -27,6 +27,7 @@ from vitals.storage.base import (
     MAX_REJECTION_TEXT,
     Batch,
     Live,
+    NotificationRecord,
     SessionSummary,
     Store,
     live_from_parts,
@@ -243,6 +244,26 @@ def test_session_events_round_trip_in_time_order(store: Store) -> None:
     store.write(Batch(events=written))
 
     assert store.events("s1") == [written[1], written[2], written[0]]
+
+
+# -- notifications (issue 14) --------------------------------------------------------------------
+
+
+def test_notifications_round_trip_with_their_delivery_errors_in_time_order(store: Store) -> None:
+    written = [
+        NotificationRecord(at(2), "s1", "systolic", "Dr X", "mailtos", "alarm", False,
+                           "could not connect: Connection refused"),
+        NotificationRecord(at(0, 7), "s1", "systolic", "Nurse A\\", "json", "alarm", True),
+        NotificationRecord(at(2), "s1", "systolic", "Dr X", "ntfys", "alarm", True),
+        NotificationRecord(at(60), "s1", "systolic", "Dr X", "ntfys", "all_clear", True),
+        NotificationRecord(at(1), "s2", "spo2", "Nurse A", "json", "alarm", True),
+    ]
+    store.write(Batch(notifications=written))
+    store.write(Batch(notifications=written[:1]))  # written again: overwritten, not added
+
+    assert store.notifications("s1") == [written[1], written[0], written[2], written[3]]
+    assert store.notifications("s2") == [written[4]]
+    assert store.notifications("s3") == []
 
 
 # -- alerts --------------------------------------------------------------------------------------

@@ -34,6 +34,21 @@ class StoreUnavailable(StoreError, ServiceUnavailable):
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """One notification on one channel, as the notifier sent it (issue 14): who, how, when,
+    delivered or the delivery error. Identity: (session, metric, person, channel, kind, time)."""
+
+    time: datetime
+    session: str
+    metric: str
+    person: str
+    channel: str  # the Apprise URL's scheme ("mailtos", "ntfys"), never its credentials
+    kind: str  # "alarm" or "all_clear"
+    delivered: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Everything one ingest cycle stores; `Store.write` stores all of it or raises."""
 
@@ -42,10 +57,11 @@ class Batch:
     alerts: Sequence[AlertEvent] = ()
     rejections: Sequence[Rejection] = ()
     observations: Sequence[Observation] = ()
+    notifications: Sequence[NotificationRecord] = ()
 
     def __len__(self) -> int:
         return (len(self.readings) + len(self.events) + len(self.alerts) + len(self.rejections)
-                + len(self.observations))
+                + len(self.observations) + len(self.notifications))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,10 @@ class Store(Protocol):
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
         """Refused messages, most recent last."""
+
+    def notifications(self, session: str) -> list[NotificationRecord]:
+        """The notifications sent about the session's alarms, in time order (then person,
+        then channel)."""
 
     def sessions(self, since: datetime | None = None) -> list[SessionSummary]:
         """Sessions with any reading or event at or after `since` (all when None), newest first."""

@@ -62,6 +62,7 @@ from vitals.storage.base import (
     MAX_REJECTION_TEXT,
     Batch,
     Live,
+    NotificationRecord,
     SessionSummary,
     StoreError,
     StoreUnavailable,
@@ -79,6 +80,7 @@ EVENT: Final = "session_event"
 ALERT: Final = "alert"
 REJECTION: Final = "rejection"
 OBSERVATION: Final = "observation"
+NOTIFICATION: Final = "notification"
 READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "problems"})
 MAX_LINES_PER_WRITE: Final = 50_000  # InfluxDB advises 5-10k; one HTTP request up to this many
 DEFAULT_TIMEOUT: Final = 10.0
@@ -227,6 +229,17 @@ class InfluxStore:
             [f"SELECT * FROM {self._from(OBSERVATION)} WHERE {where}"], params)
         found = [_observation(row) for row in _rows(result)]
         found.sort(key=lambda o: (o.time, o.observation.value, o.by or ""))
+        return found
+
+    def notifications(self, session: str) -> list[NotificationRecord]:
+        where, params = _where(session)
+        (result,) = self._query(
+            [f"SELECT * FROM {self._from(NOTIFICATION)} WHERE {where}"], params)
+        found = [NotificationRecord(
+            from_us(row["time"]), row["session"], row["metric"], row.get("name") or "",
+            row["channel"], row["kind"], bool(row.get("delivered")), row.get("error"))
+            for row in _rows(result)]
+        found.sort(key=lambda n: (n.time, n.person, n.channel, n.kind))
         return found
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
@@ -529,6 +542,7 @@ def batch_lines(batch: Batch) -> list[str]:
     lines += [event_line(e) for e in batch.events]
     lines += [alert_line(a) for a in batch.alerts]
     lines += [observation_line(o) for o in batch.observations]
+    lines += [notification_line(n) for n in batch.notifications]
     used: set[tuple[str | None, int]] = set()
     for rejection in batch.rejections:
         time_us = to_us(rejection.time)
@@ -600,6 +614,23 @@ def observation_line(observation: Observation) -> str:
             "time_inferred": observation.time_inferred,
         },
         to_us(observation.time),
+    )
+
+
+def notification_line(notification: NotificationRecord) -> str:
+    return lineprotocol.line(
+        NOTIFICATION,
+        {
+            "session": notification.session,
+            "metric": notification.metric,
+            "person": by_tag(notification.person),
+            "channel": notification.channel,
+            "kind": notification.kind,
+        },
+        # `person` again as a field: the exact name, whatever its tag had to become.
+        {"delivered": notification.delivered, "error": notification.error,
+         "name": notification.person},
+        to_us(notification.time),
     )
 
 

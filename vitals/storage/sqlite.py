@@ -40,6 +40,7 @@ from vitals.storage.base import (
     MAX_REJECTION_TEXT,
     Batch,
     Live,
+    NotificationRecord,
     SessionSummary,
     StoreError,
     StoreUnavailable,
@@ -114,6 +115,18 @@ CREATE TABLE IF NOT EXISTS observation (
     PRIMARY KEY (session, observation, by, time_us)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS observation_by_time ON observation (session, time_us);
+
+CREATE TABLE IF NOT EXISTS notification (
+    session   TEXT    NOT NULL,
+    metric    TEXT    NOT NULL,
+    person    TEXT    NOT NULL,
+    channel   TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    time_us   INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    error     TEXT,
+    PRIMARY KEY (session, metric, person, channel, kind, time_us)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS rejection (
     id      INTEGER PRIMARY KEY,
@@ -216,6 +229,12 @@ class SqliteStore:
                 ],
             )
             db.executemany(
+                "INSERT OR REPLACE INTO notification (session, metric, person, channel, kind, "
+                "time_us, delivered, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(n.session, n.metric, n.person, n.channel, n.kind, to_us(n.time),
+                  int(n.delivered), n.error) for n in batch.notifications],
+            )
+            db.executemany(
                 _INSERT_REJECTION,
                 [
                     (
@@ -299,6 +318,14 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    def notifications(self, session: str) -> list[NotificationRecord]:
+        rows = self._select(
+            "SELECT * FROM notification WHERE session = ? "
+            "ORDER BY time_us, person, channel, kind", (session,))
+        return [NotificationRecord(from_us(r["time_us"]), r["session"], r["metric"], r["person"],
+                                   r["channel"], r["kind"], bool(r["delivered"]), r["error"])
+                for r in rows]
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
         sql = "SELECT * FROM rejection"

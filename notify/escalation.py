@@ -1,0 +1,139 @@
+"""Who is told what, and when: routing and escalation as pure logic (no I/O, no clock).
+
+An alarm (session, metric) that becomes active at high or medium priority is sent at once to the
+lowest level of the roster that has someone for its session; unacknowledged after the
+priority's delay it goes to the next level, and so on; at the last level it repeats at that
+interval until acknowledged. An `acknowledged` event stops it; a `cleared` event sends "all
+clear" to everyone who was told. Low alarms never leave the screen.
+
+Every notification has a deterministic identity (the alert's identity, the step, the person),
+so replicas of the notifier that see the same events compute the same notifications and a
+store-backed claim lets exactly one of them send each.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from notify.roster import Person, Roster
+from vitals.alerts import AlertEvent, AlertState
+from vitals.timefmt import rfc3339
+
+SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the replicas' copies
+
+
+class Kind(StrEnum):
+    ALARM = "alarm"
+    ALL_CLEAR = "all_clear"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one person (each of their URLs is a channel)."""
+
+    identity: str
+    kind: Kind
+    person: Person
+    alert: AlertEvent
+    step: int  # 0: the first message; n: the n-th escalation or repeat
+    title: str
+    body: str
+
+
+@dataclass(slots=True)
+class _Open:
+    alert: AlertEvent  # the active event that opened it (or raised its priority)
+    step: int
+    due: datetime | None  # when the next step falls due
+    told: dict[str, Person] = field(default_factory=dict)
+    acknowledged: bool = False
+
+
+def alert_identity(event: AlertEvent) -> tuple[str, str, str, str, str]:
+    return (event.session, event.metric.value, event.rule, event.state.value, rfc3339(event.time))
+
+
+class Escalations:
+    """The open alarms of every session and what is due next. Feed it events and ticks."""
+
+    def __init__(self, roster: Roster, link: str | None = None) -> None:
+        self._roster = roster
+        self._link = link  # the dashboard's base URL, or None
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
+
+    def on_event(self, event: AlertEvent, now: datetime) -> list[Notification]:
+        """What an alert event sends now; a replica's duplicate sends nothing."""
+        identity = alert_identity(event)
+        if identity in self._seen:
+            return []
+        self._seen[identity] = None
+        if len(self._seen) > SEEN_EVENTS:
+            self._seen.popitem(last=False)
+        key = (event.session, event.metric.value)
+        current = self._open.get(key)
+        if event.state is AlertState.ACTIVE:
+            delay = self._roster.escalation.delay(event.priority)
+            if delay <= 0:
+                return []
+            if (current is not None and not current.acknowledged
+                    and current.alert.priority.rank >= event.priority.rank):
+                return []  # already escalating at this priority or worse
+            opened = _Open(event, 0, None, dict(current.told) if current else {})
+            self._open[key] = opened
+            return self._step(opened, now)
+        if current is None:
+            return []
+        if event.state is AlertState.ACKNOWLEDGED:
+            # Escalation stops; those told still hear the all clear when it clears.
+            current.acknowledged, current.due = True, None
+            return []
+        del self._open[key]
+        return [self._notification(Kind.ALL_CLEAR, person, current.alert, current.step, event)
+                for person in current.told.values()]
+
+    def due(self, now: datetime) -> list[Notification]:
+        """The escalations and repeats due at `now`."""
+        sent: list[Notification] = []
+        for opened in list(self._open.values()):
+            while opened.due is not None and opened.due <= now:
+                opened.step += 1
+                sent.extend(self._step(opened, opened.due))
+        return sent
+
+    def next_due(self) -> datetime | None:
+        dues = [o.due for o in self._open.values() if o.due is not None]
+        return min(dues, default=None)
+
+    def _step(self, opened: _Open, at: datetime) -> list[Notification]:
+        levels = self._roster.levels(opened.alert.session)
+        delay = timedelta(seconds=self._roster.escalation.delay(opened.alert.priority))
+        opened.due = at + delay if levels else None
+        if not levels:
+            return []
+        level = levels[min(opened.step, len(levels) - 1)]
+        people = self._roster.at_level(level, opened.alert.session)
+        for person in people:
+            opened.told[person.name] = person
+        return [self._notification(Kind.ALARM, person, opened.alert, opened.step, opened.alert)
+                for person in people]
+
+    def _notification(self, kind: Kind, person: Person, alert: AlertEvent, step: int,
+                      event: AlertEvent) -> Notification:
+        identity = "|".join([*alert_identity(alert), kind.value, str(step), person.name])
+        link = (f"{self._link.rstrip('/')}/session/{alert.session}?alarm={alert.metric.value}"
+                if self._link else None)
+        if kind is Kind.ALARM:
+            title = f"{alert.priority.value.upper()} alarm, session {alert.session}"
+            body = alert.message if step == 0 else (
+                f"{alert.message} (not acknowledged; message {step + 1})")
+        else:
+            title = f"All clear, session {alert.session}"
+            body = f"Cleared: {event.message or alert.message}"
+        if link:
+            body += f"\nOpen and acknowledge (login required): {link}"
+        return Notification(identity, kind, person, alert, step, title, body)

@@ -1,0 +1,196 @@
+"""The notifier process: alert events in from MQTT, notifications out through Apprise.
+
+One thread: paho's network loop hands each alert event to a queue; the notifier thread takes
+events and timer ticks from it, asks `Escalations` what is due, claims each notification in the
+ledger (so two notifiers never both send it), sends, and records the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from notify.escalation import Escalations, Notification
+from notify.health import (
+    STATUS_SECONDS,
+    NotifierHealth,
+    offline_document,
+    stopped_document,
+)
+from notify.ledger import DeliveryRecord, Ledger
+from notify.roster import Roster
+from notify.sender import send
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.errors import BrokerUnavailable
+from vitals.mqtt import NOTIFY_LEVEL, make_client, status_topic
+from vitals.settings import Settings
+from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
+from vitals.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def alert_from_json(document: dict) -> AlertEvent:
+    """An alert event as the ingest publishes it (`AlertEvent.to_json`); raises on a bad one."""
+    return AlertEvent(
+        time=datetime.fromisoformat(document["time"]),
+        session=str(document["session"]),
+        metric=Metric(document["metric"]),
+        priority=Priority(document["priority"]),
+        state=AlertState(document["state"]),
+        message=str(document.get("message") or ""),
+        rule=str(document.get("rule") or ""),
+        value=document.get("value"),
+        limit=document.get("limit"),
+        by=document.get("by"),
+        note=document.get("note"),
+    )
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.data_dir / "notifications.sqlite3"
+
+
+class Notifier:
+    def __init__(self, settings: Settings, roster: Roster, store: Store | None = None) -> None:
+        self._settings = settings
+        self._store = store  # the record's audit of notifications; the ledger keeps it too
+        self._escalations = Escalations(roster, link=settings.dashboard_url)
+        self._ledger = Ledger(ledger_path(settings))
+        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._client = make_client(settings.mqtt, settings.notify_client_id)
+        self._health = NotifierHealth(settings.notify_client_id)
+        self._status_topic = status_topic(settings.topic_prefix, settings.notify_client_id,
+                                          NOTIFY_LEVEL)
+        self._client.will_set(self._status_topic,
+                              json.dumps(offline_document(settings.notify_client_id)),
+                              qos=1, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = lambda _c, _u, m: self._inbox.put(m.payload)
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self.sent = 0  # notifications this process claimed and sent
+
+    def next_due(self) -> datetime | None:
+        """When the next escalation or repeat falls due (None: nothing is escalating)."""
+        return self._escalations.next_due()
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    def start(self, connect_timeout: float = 10.0) -> None:
+        endpoint = self._settings.mqtt
+        try:
+            self._client.connect(endpoint.host, endpoint.port)
+        except OSError as err:
+            raise BrokerUnavailable(f"VITALS_MQTT_URL: cannot reach the broker at "
+                                    f"{endpoint.host}:{endpoint.port}: {err}") from err
+        self._client.loop_start()
+        if not self._subscribed.wait(connect_timeout):
+            self._client.loop_stop()
+            raise BrokerUnavailable("VITALS_MQTT_URL: the broker did not accept the notifier's "
+                                    "subscription (credentials or ACL)")
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._inbox.put(None)
+        self._thread.join(timeout)
+        self._client.publish(self._status_topic, json.dumps(
+            stopped_document(self._settings.notify_client_id, utcnow())),
+            qos=1, retain=True).wait_for_publish(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._ledger.close()
+
+    def _on_connect(self, client: mqtt.Client, _u, _f, reason_code, _p) -> None:
+        if reason_code.is_failure:
+            log.error("the broker refused the notifier: %s", reason_code)
+            return
+        client.subscribe(f"{self._settings.topic_prefix}/+/alert", qos=1)
+
+    def _publish_status(self) -> None:
+        self._client.publish(self._status_topic, json.dumps(self._health.document(utcnow())),
+                             qos=1, retain=True)
+        self._status_at = utcnow()
+
+    def _run(self) -> None:
+        self._publish_status()
+        while True:
+            next_due = self._escalations.next_due()
+            wait = STATUS_SECONDS - (utcnow() - self._status_at).total_seconds()
+            if next_due is not None:
+                wait = min(wait, (next_due - utcnow()).total_seconds())
+            wait = max(0.0, wait)
+            try:
+                payload = self._inbox.get(timeout=wait)
+            except queue.Empty:
+                payload = b""
+            if payload is None:
+                return
+            now = utcnow()
+            due: list[Notification] = []
+            if payload:
+                try:
+                    due += self._escalations.on_event(alert_from_json(json.loads(payload)), now)
+                except (ValueError, KeyError, TypeError) as err:
+                    log.warning("ignored a malformed alert event: %s", err)
+            due += self._escalations.due(now)
+            for notification in due:
+                self._deliver(notification)
+            if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
+                self._publish_status()
+
+    def _deliver(self, notification: Notification) -> None:
+        if not self._ledger.claim(notification.identity, self._settings.notify_client_id,
+                                  utcnow()):
+            return  # another notifier sends this one
+        self.sent += 1
+        records = []
+        for position, delivery in enumerate(send(notification)):
+            alert = notification.alert
+            self._health.delivered(notification.person.name, delivery.channel,
+                                   delivery.delivered, delivery.error)
+            if not delivery.delivered:
+                log.error("could not notify %s by %s: %s", notification.person.name,
+                          delivery.channel, delivery.error)
+            record = DeliveryRecord(
+                utcnow(), alert.session, alert.metric.value, notification.person.name,
+                delivery.channel, notification.kind.value, delivery.delivered, delivery.error)
+            self._ledger.record(notification.identity, position, record)
+            records.append(NotificationRecord(
+                record.time, record.session, record.metric, record.person, record.channel,
+                record.kind, record.delivered, record.error))
+        if self._store is not None:
+            try:
+                self._store.write(Batch(notifications=records))
+            except StoreError as err:  # the ledger has it; the send is what matters
+                log.warning("cannot store the notification log (kept in the ledger): %s", err)
+
+
+def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | None = None) -> None:
+    """`vitals notify`: run until SIGTERM/SIGINT (or `stop` is set)."""
+    if stop is None:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    from vitals.storage import open_store
+
+    store = open_store(settings)
+    notifier = Notifier(settings, roster, store)
+    notifier.start()
+    log.info("notifier %s: %d people on the roster", settings.notify_client_id,
+             len(roster.person))
+    try:
+        stop.wait()
+    finally:
+        notifier.stop()
+        store.close()

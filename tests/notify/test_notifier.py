@@ -1,0 +1,290 @@
+"""The notifier for real: Mosquitto, Apprise json:// to a loopback HTTP server, e-mail to a
+loopback aiosmtpd server, two `vitals notify` processes sharing one ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from services import HOST, free_port, wait_until
+
+from notify.roster import parse_roster
+from notify.worker import Notifier, ledger_path
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.mqtt import alert_topic, make_client
+from vitals.settings import Settings
+from vitals.storage.sqlite import SqliteStore
+from vitals.timefmt import utcnow
+
+pytestmark = pytest.mark.services
+
+
+class Webhook:
+    """A loopback HTTP server recording the JSON bodies Apprise's json:// posts to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"json://{HOST}:{self.server.server_port}/{path}"
+
+    def to(self, path: str) -> list[dict]:
+        return [body for p, body in list(self.received) if p == f"/{path}"]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, _server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname=HOST, port=free_port())
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+def roster_text(webhook: Webhook, smtp_port: int | None = None, high: float = 1.5) -> str:
+    mail = (f', "mailto://{HOST}:{smtp_port}?from=vitals@example.org&to=drx@example.org'
+            f'&mode=insecure"' if smtp_port else "")
+    return f"""
+[escalation]
+high = {high}
+
+[[person]]
+name = "Nurse A"
+role = "monitor"
+urls = ["{webhook.url('nurse')}"]
+
+[[person]]
+name = "Dr X"
+role = "clinician"
+urls = ["{webhook.url('doctor')}"{mail}]
+"""
+
+
+class Alerts:
+    """Publishes alert events as the ingest does (its replicas: `copies` times each)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = make_client(settings.mqtt)
+        self.client.connect(settings.mqtt.host, settings.mqtt.port)
+        self.client.loop_start()
+        self.prefix = settings.topic_prefix
+
+    def publish(self, event: AlertEvent, copies: int = 1) -> None:
+        for _ in range(copies):
+            self.client.publish(alert_topic(self.prefix, event.session),
+                                json.dumps(event.to_json()), qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def crisis(session: str) -> AlertEvent:
+    return AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACTIVE,
+                      "Systolic 186 mmHg: hypertensive crisis", "systolic.crisis", 186.0, 180.0)
+
+
+def settings_for(mosquitto, tmp_path: Path, **extra) -> Settings:
+    return Settings(mqtt_url=mosquitto.url, data_dir=tmp_path / "data",
+                    notify_client_id=f"notify-{uuid.uuid4().hex[:8]}", **extra)
+
+
+def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path, webhook,
+                                                             smtp) -> None:
+    inbox, smtp_port = smtp
+    settings = settings_for(mosquitto, tmp_path, dashboard_url="https://vitals.example.org")
+    store = SqliteStore(tmp_path / "vitals.sqlite3")
+    notifier = Notifier(settings, parse_roster(roster_text(webhook, smtp_port)), store)
+    alerts = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        notifier.start()
+        active = crisis(session)
+        alerts.publish(active, copies=2)  # two ingest replicas
+        wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
+        assert webhook.to("doctor") == []
+        wait_until(lambda: webhook.to("doctor") and inbox.messages, 5,
+                   "the clinician notified by webhook and e-mail after the delay")
+        [nurse] = webhook.to("nurse")  # the replicas' copies were collapsed
+        assert "hypertensive crisis" in nurse["message"]
+        assert f"https://vitals.example.org/session/{session}?alarm=systolic" in nurse["message"]
+        assert inbox.messages[0][0] == ["drx@example.org"]
+        alerts.publish(AlertEvent(active.time + timedelta(seconds=3), session, active.metric,
+                                  active.priority, AlertState.ACKNOWLEDGED, active.message,
+                                  active.rule, by="nurse-a"))
+        doctor_count = len(webhook.to("doctor"))
+        # The repeat to the clinician would fall due 1.5 s after the last: wait past it.
+        alerts.publish(AlertEvent(active.time + timedelta(seconds=4), session, active.metric,
+                                  active.priority, AlertState.CLEARED, "Systolic back in range",
+                                  active.rule))
+        wait_until(lambda: any("All clear" in m["title"] for m in webhook.to("nurse")), 5,
+                   "all clear to the monitor")
+        wait_until(lambda: any("All clear" in m["title"] for m in webhook.to("doctor")), 5,
+                   "all clear to the clinician")
+        # Nothing after the acknowledgement but the all clear.
+        assert len(webhook.to("doctor")) <= doctor_count + 1
+        records = notifier.ledger.deliveries(session)
+        assert {(r.person, r.channel) for r in records} >= {
+            ("Nurse A", "json"), ("Dr X", "json"), ("Dr X", "mailto")}
+        assert all(r.delivered for r in records)
+        stored = store.notifications(session)  # the audit in the record, as the ledger has it
+        assert [(r.person, r.channel, r.kind, r.delivered) for r in stored] == [
+            (r.person, r.channel, r.kind, r.delivered) for r in records]
+    finally:
+        alerts.close()
+        notifier.stop()
+        store.close()
+
+
+def test_a_failed_delivery_is_recorded_with_its_error(mosquitto, tmp_path, webhook) -> None:
+    closed = free_port()
+    settings = settings_for(mosquitto, tmp_path)
+    roster = parse_roster(f"""
+[[person]]
+name = "Dr Y"
+role = "monitor"
+urls = ["json://{HOST}:{closed}/nobody", "{webhook.url('ok')}"]
+""")
+    notifier = Notifier(settings, roster)
+    alerts = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        notifier.start()
+        alerts.publish(crisis(session))
+        wait_until(lambda: len(notifier.ledger.deliveries(session)) == 2, 10, "both channels")
+        failed, delivered = sorted(notifier.ledger.deliveries(session), key=lambda r: r.delivered)
+        assert (failed.person, failed.delivered) == ("Dr Y", False)
+        assert failed.error
+        assert delivered.delivered and webhook.to("ok")
+    finally:
+        alerts.close()
+        notifier.stop()
+
+
+def test_two_notifier_processes_send_each_notification_once(mosquitto, tmp_path,
+                                                            webhook) -> None:
+    roster = tmp_path / "roster.toml"
+    roster.write_text(roster_text(webhook, high=1.0))
+    environment = {**os.environ, "VITALS_MQTT_URL": mosquitto.url,
+                   "VITALS_DATA_DIR": str(tmp_path / "data"), "VITALS_NOTIFY_ROSTER": str(roster)}
+    settings = settings_for(mosquitto, tmp_path)
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "vitals", "notify", "--client-id",
+         f"notify-{n}-{uuid.uuid4().hex[:6]}"],
+        env=environment, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    alerts = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        for process in processes:  # each logs once it is subscribed
+            line = process.stderr.readline()
+            while "people on the roster" not in line:
+                assert line, "a notifier exited"
+                line = process.stderr.readline()
+        alerts.publish(crisis(session), copies=2)
+        wait_until(lambda: len(webhook.to("doctor")) >= 2, 10, "the clinician told twice")
+        alerts.publish(AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH,
+                                  AlertState.ACKNOWLEDGED, "", "systolic.crisis", by="x"))
+        marker = crisis(f"{session}-marker")
+        alerts.publish(marker)
+        wait_until(lambda: any(marker.session in m["title"] for m in webhook.to("nurse")), 10,
+                   "the marker")
+        ours = [m for m in webhook.to("nurse") if m["title"].endswith(session)]
+        assert len(ours) == 1
+        messages = [m["message"] for m in webhook.to("doctor") if m["title"].endswith(session)]
+        assert len(messages) == len(set(messages))  # each escalation step once
+    finally:
+        alerts.close()
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+            process.stderr.close()
+    assert ledger_path(Settings(data_dir=tmp_path / "data")).exists()
+
+
+def test_vitals_notify_with_a_wrong_roster_is_one_line_naming_the_key(tmp_path) -> None:
+    roster = tmp_path / "roster.toml"
+    roster.write_text("[[person]]\nname = 'A'\nrole = 'boss'\nurls = ['json://x']\n")
+    result = subprocess.run([sys.executable, "-m", "vitals", "notify", "--roster", str(roster)],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "VITALS_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "person.0.role" in line and str(roster) in line
+
+
+def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement(
+        mosquitto, tmp_path, webhook) -> None:
+    """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
+    clinician after the delay → acknowledged on the dashboard → no more escalation."""
+    from dashboard.commands import Commands
+    from ingest.worker import IngestWorker, build_engine
+    from tests.ingest.conftest import make_settings
+
+    settings = make_settings(mosquitto.url, None, "vitals", tmp_path / "data",
+                             notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
+    store = SqliteStore(settings.sqlite_path)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=1.0)), store)
+    commands = Commands(settings)
+    cuff = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        worker.start()
+        notifier.start()
+        commands.start()
+        cuff.client.publish(f"vitals/{session}/bp", json.dumps(
+            {"systolic": 190, "diastolic": 95, "device": "cuff-1"}), qos=1).wait_for_publish(10)
+        wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
+        wait_until(lambda: webhook.to("doctor"), 5, "the clinician after the delay")
+        commands.acknowledge(session, "systolic", by="nurse-a", note="re-measured")
+        wait_until(lambda: any(a.state is AlertState.ACKNOWLEDGED
+                               for a in store.alerts(session)), 10, "the acknowledgement")
+        # The acknowledgement reached the notifier: nothing more is due for any alarm.
+        wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped")
+        messages = [m["message"] for m in webhook.to("doctor")]
+        assert len(messages) == len(set(messages))
+    finally:
+        cuff.close()
+        commands.close()
+        notifier.stop()
+        worker.stop(timeout=5)
+        store.close()
