@@ -270,6 +270,9 @@ def test_ending_a_session_asks_first_and_lists_its_unacknowledged_alarm(
     browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
                                        secret_key=SECRET, commands=commands), port=free_port())
     dash_duo.driver.get(f"{dash_duo.server.url}/session/{session_id}")
+    # The page's callbacks answer (the alarm is drawn) before the click: a click on a button
+    # whose callbacks Dash has not wired yet is lost.
+    dash_duo.wait_for_contains_text(at(ids.SESSION_ALERTS), "SpO2 86", timeout=WAIT_S)
 
     dash_duo.wait_for_element(at(ids.EVENT_END), timeout=WAIT_S).click()
 
