@@ -338,22 +338,31 @@ def connects(port: int, username: str | None, password: str | None) -> bool:
     return answers[0]
 
 
+def init_env(config: dict[str, Any], tmp_path: Path,
+             source: Path = MOSQUITTO_CONF.parent) -> tuple[Path, dict[str, str]]:
+    """An empty config folder and the environment `mosquitto-init` runs with in compose."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    return folder, {**environment(config, "mosquitto-init"), "SRC_DIR": str(source),
+                    "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
+
+
+def run_init(config: dict[str, Any], env: dict[str, str]) -> None:
+    """The shipped `mosquitto-init` script, as compose runs it."""
+    subprocess.run(["/bin/sh", "-c", init_script(config)], env=env, check=True,
+                   capture_output=True, timeout=30)
+
+
 def test_mosquitto_init_writes_working_role_accounts_and_keeps_devices(
     config: dict[str, Any], tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer]
 ) -> None:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    env = {**environment(config, "mosquitto-init"), "SRC_DIR": str(MOSQUITTO_CONF.parent),
-           "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["/bin/sh", "-c", init_script(config)], env=env, check=True,
-                   capture_output=True, timeout=30)
+    folder, env = init_env(config, tmp_path)
+    run_init(config, env)
     assert {p.name for p in folder.iterdir()} == {"mosquitto.conf", "acl", "passwd"}
     assert (folder / "passwd").stat().st_mode & 0o077 == 0
     # A device account added through the init survives its next plain run.
-    subprocess.run(["/bin/sh", "-c", init_script(config)], check=True, capture_output=True,
-                   env={**env, "DEVICE": "cuff-1", "DEVICE_PASSWORD": "devicepass"}, timeout=30)
-    subprocess.run(["/bin/sh", "-c", init_script(config)], env=env, check=True,
-                   capture_output=True, timeout=30)
+    run_init(config, {**env, "DEVICE": "cuff-1", "DEVICE_PASSWORD": "devicepass"})
+    run_init(config, env)
     assert (folder / "passwd").stat().st_mode & 0o077 == 0
 
     broker = mosquitto_factory(["allow_anonymous false", f"password_file {folder / 'passwd'}",
@@ -372,12 +381,8 @@ def test_mosquitto_init_copies_tls_certificates_privately(
     shutil.copytree(MOSQUITTO_CONF.parent, source)
     (source / "certs").mkdir(exist_ok=True)
     (source / "certs" / "server.key").write_text("not a real key")
-    folder = tmp_path / "config"
-    folder.mkdir()
-    env = {**environment(config, "mosquitto-init"), "SRC_DIR": str(source),
-           "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["/bin/sh", "-c", init_script(config)], env=env, check=True,
-                   capture_output=True, timeout=30)
+    folder, env = init_env(config, tmp_path, source)
+    run_init(config, env)
     key = folder / "certs" / "server.key"
     assert key.read_text() == "not a real key"
     assert key.stat().st_mode & 0o077 == 0
@@ -386,17 +391,13 @@ def test_mosquitto_init_copies_tls_certificates_privately(
 def test_mosquitto_init_creates_the_simulator_account_only_with_its_password(
     config: dict[str, Any], tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer]
 ) -> None:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    env = {**environment(config, "mosquitto-init"), "SRC_DIR": str(MOSQUITTO_CONF.parent),
-           "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
+    folder, env = init_env(config, tmp_path)
     simulator_password = env["MQTT_SIMULATOR_PASSWORD"]
     assert simulator_password  # the demo's .env sets it
     broker: MosquittoServer | None = None
     # A demo, then the clinic's .env without the password (run twice: nothing left to delete).
     for password, exists in ((simulator_password, True), ("", False), ("", False)):
-        subprocess.run(["/bin/sh", "-c", init_script(config)], check=True, capture_output=True,
-                       env={**env, "MQTT_SIMULATOR_PASSWORD": password}, timeout=30)
+        run_init(config, {**env, "MQTT_SIMULATOR_PASSWORD": password})
         if broker is None:
             broker = mosquitto_factory(["allow_anonymous false",
                                         f"password_file {folder / 'passwd'}"])
@@ -411,14 +412,10 @@ def test_mosquitto_init_creates_the_simulator_account_only_with_its_password(
 def test_mosquitto_init_removes_a_device(
     config: dict[str, Any], tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer]
 ) -> None:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    env = {**environment(config, "mosquitto-init"), "SRC_DIR": str(MOSQUITTO_CONF.parent),
-           "CONFIG_DIR": str(folder), "PATH": "/usr/bin:/bin"}
+    folder, env = init_env(config, tmp_path)
     for extra in ({"DEVICE": "cuff-1", "DEVICE_PASSWORD": "devicepass"},
                   {"REMOVE_DEVICE": "cuff-1"}):
-        subprocess.run(["/bin/sh", "-c", init_script(config)], env={**env, **extra}, check=True,
-                       capture_output=True, timeout=30)
+        run_init(config, {**env, **extra})
     broker = mosquitto_factory(["allow_anonymous false", f"password_file {folder / 'passwd'}"])
     assert not connects(broker.port, "cuff-1", "devicepass")
     assert connects(broker.port, "health", environment(config, "mosquitto-init")[
