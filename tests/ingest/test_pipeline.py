@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.pipeline import REJECTION_REASON_CHARS, REJECTION_TOPIC_CHARS, Inbound, Pipeline
-from vitals.alerts import Metric, Priority
+from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import load_profile
 from vitals.readings import MAX_PAYLOAD_BYTES, Reading
@@ -225,3 +225,15 @@ def test_a_late_noticed_alarm_is_never_dated_before_an_event_already_emitted_for
     times = [a.time for a in emitted if a.metric is Metric.DATA]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert emitted[-1].state.value == "active" and "heart rate" in emitted[-1].message
+
+
+def test_rules_failing_on_every_reading_raise_one_latched_alarm_that_can_be_acknowledged() -> None:
+    p = Pipeline(FailingEngine(load_profile(None)))
+    first = p.process([inbound("vitals/s1/hr", HIGH_HR)])
+    again = p.process([inbound("vitals/s1/hr", {**HIGH_HR, "time": "2026-11-28T17:04:30Z"})])
+    assert len(first.alerts) == 1 and again.alerts == []  # raised once while it lasts
+    assert p.counters.rule_failures == 2  # every failure still counted and logged
+    (acknowledged,) = p.engine.acknowledge("s1", Metric.DATA, "nurse", None,
+                                           datetime(2026, 11, 28, 17, 7, tzinfo=UTC))
+    assert (acknowledged.state, acknowledged.rule) == (AlertState.ACKNOWLEDGED,
+                                                       "ingest.rules_failed")
