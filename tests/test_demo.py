@@ -69,7 +69,7 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
 
 def test_the_demo_says_how_long_its_live_part_lasts():
     from simulators.publisher import plan
-    from vitals.demo import DEMO_SCENARIOS, live_minutes
+    from vitals.cli.demo import DEMO_SCENARIOS, live_minutes
     from vitals.timefmt import utcnow
 
     start = utcnow()
