@@ -51,6 +51,7 @@ def alert_from_json(document: dict) -> AlertEvent:
         limit=document.get("limit"),
         by=document.get("by"),
         note=document.get("note"),
+        ended=datetime.fromisoformat(document["ended"]) if document.get("ended") else None,
     )
 
 

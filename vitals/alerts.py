@@ -56,6 +56,13 @@ class AlertEvent:
     limit: float | None = None
     by: str | None = None  # who acknowledged, for acknowledged events
     note: str | None = None
+    # A latched technical alarm's events: when its condition ended (it shows until acknowledged).
+    ended: datetime | None = None
+
+    @property
+    def key(self) -> AlarmKey:
+        """Which of the session's alarms this event is about."""
+        return AlarmKey(self.metric, self.rule if self.metric is Metric.DATA else "")
 
     def to_json(self) -> dict[str, object]:
         """The contract's MQTT payload (plus `rule`, and `by`/`note` when set)."""
@@ -74,4 +81,16 @@ class AlertEvent:
             document["by"] = self.by
         if self.note is not None:
             document["note"] = self.note
+        if self.ended is not None:
+            document["ended"] = rfc3339(self.ended)
         return document
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmKey:
+    """One alarm of a session: one per clinical metric, one per technical cause (`data` alarms
+    are told apart by their rule, e.g. `data.stream_silent.hr`), so a silent heart-rate stream
+    and a missed check-in each raise, latch, are acknowledged and clear on their own."""
+
+    metric: Metric
+    rule: str = ""  # a technical alarm's cause; "" for a clinical metric's one alarm

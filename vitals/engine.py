@@ -6,8 +6,9 @@ onto each session's clock with the offset seen on its last reading (`reading.tim
 
 Restart: `restore` replays a session's stored events, observations and readings silently
 (baselines, rules in effect, sustained and hysteresis counters, last reading per stream, last
-check-in, observation history), then takes each metric's alarm (priority, acknowledgement,
-latch) from the latest stored alert event, so nothing already stored is emitted again.
+check-in, observation history), then takes each alarm's state (priority, acknowledgement,
+latch; one alarm per clinical metric, one per technical cause) from its latest stored event,
+so nothing already stored is emitted again.
 Staleness that only a tick saw is seen again by the next tick; the offset is unknown until the
 next reading, so ticks meanwhile judge by the wall clock as is.
 """
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
@@ -43,9 +44,9 @@ from vitals.sessions import alert_order
 
 log = logging.getLogger(__name__)
 
-RULES_FAILED_RULE = "ingest.rules_failed"
-RULES_FAILED_CAUSE = "rules.failed"  # a reading's rules raised
-TICK_FAILED_CAUSE = "rules.tick_failed"  # the session's timed checks raised
+RULES_FAILED_RULE = "ingest.rules_failed"  # a reading's rules raised
+TICK_FAILED_RULE = "ingest.tick_failed"  # the session's timed checks raised
+FAILED_RULES = (RULES_FAILED_RULE, TICK_FAILED_RULE)  # high technical alarms of their own
 
 
 class AlertEngine:
@@ -142,9 +143,12 @@ class AlertEngine:
             return []
         if event.event is SessionEventType.END:
             return end_session(state, event.time)
+        # Escalations due by now first: an alarm's events stay in time order (a check-in that
+        # ends a latched alarm comes after its escalation, as stored and as restored).
+        events = escalate(state, self.profile, event.time)
         if event.event is SessionEventType.CHECKIN:
-            return record_checkin(state, self.profile, event.time)
-        events = check_checkin(state, self.profile, event.time)  # any event advances the clock
+            return events + record_checkin(state, self.profile, event.time)
+        events += check_checkin(state, self.profile, event.time)  # any event advances the clock
         if event.event is SessionEventType.DOSE:
             state.set_dose(event.time)
         return events  # notes, checklists, sign-offs: the audit trail, not the alarm state
@@ -163,12 +167,12 @@ class AlertEngine:
             try:
                 events += self._tick_session(state, session_now)
             except Exception:
-                if TICK_FAILED_CAUSE not in state.data_causes:  # logged once per failure
+                if TICK_FAILED_RULE not in state.data_causes:  # logged once per failure
                     log.exception("time-driven rules failed for session %s", session)
                 events += self.rules_failed(
                     session, session_now, "Timed alarm checks (no reading, escalation, "
                     "check-in) failed for this session: watch the patient directly and check "
-                    "the ingest log.", cause=TICK_FAILED_CAUSE)
+                    "the ingest log.", rule=TICK_FAILED_RULE)
         return events
 
     def _tick_session(self, state: SessionState, now: datetime) -> list[AlertEvent]:
@@ -176,45 +180,47 @@ class AlertEngine:
         events += check_stale(state, self.profile, now, self.stale_seconds)
         events += check_checkin(state, self.profile, now)
         events += escalate(state, self.profile, now)  # a stale medium may be due
-        if state.data_causes.pop(TICK_FAILED_CAUSE, None) is not None:
-            events += reconcile_data(state, now, "Timed alarm checks work again.")
+        if state.data_causes.pop(TICK_FAILED_RULE, None) is not None:
+            events += reconcile_data(state, TICK_FAILED_RULE, now, "Timed alarm checks work again.")
         return events
 
     def rules_failed(self, session: str, at: datetime, message: str,
-                     cause: str = RULES_FAILED_CAUSE) -> list[AlertEvent]:
+                     rule: str = RULES_FAILED_RULE) -> list[AlertEvent]:
         """A high technical alarm for a session whose rules raised: latched and acknowledged
         like any other; raised once while the failure lasts."""
         state = self._sessions.get(session)
         try:
             if state is None:
                 state = self._implicit_start(session, at)
-            if cause in state.data_causes:
+            if rule in state.data_causes:
                 return []
-            state.data_causes[cause] = Cause(RULES_FAILED_RULE, Priority.HIGH, message)
-            return reconcile_data(state, at)
+            state.data_causes[rule] = Cause(rule, Priority.HIGH, message)
+            return reconcile_data(state, rule, at)
         except Exception:  # the session's state itself is broken: say it all the same
             log.exception("cannot record the rules' failure for session %s", session)
             return [AlertEvent(time=at, session=session, metric=Metric.DATA,
                                priority=Priority.HIGH, state=AlertState.ACTIVE,
-                               rule=RULES_FAILED_RULE, message=message)]
+                               rule=rule, message=message)]
 
     def acknowledge(
-        self, session: str, metric: Metric, by: str, note: str | None, now: datetime
+        self, session: str, metric: Metric, by: str, note: str | None, now: datetime,
+        rule: str | None = None,
     ) -> list[AlertEvent]:
-        """Someone acknowledged the session's alarm for `metric` (no events if none showing)."""
+        """Someone acknowledged the session's alarm for `metric` (no events if none showing);
+        for `data`, the technical alarm of `rule`, or without it every one showing."""
         state = self._sessions.get(session)
         if state is None:
             return []
-        return acknowledge(state, Metric(metric), by, note, now)
+        return acknowledge(state, Metric(metric), by, note, now, rule)
 
     def active(self, session: str | None = None) -> list[AlertEvent]:
-        """The alarm showing per (session, metric): its latest active or acknowledged event."""
+        """The alarm showing per (session, alarm): its latest active or acknowledged event."""
         states = (
             [self._sessions[session]] if session in self._sessions
             else [] if session is not None else list(self._sessions.values())
         )
         showing = [alarm.event for state in states for alarm in state.alarms.values()]
-        return sorted(showing, key=lambda e: (e.session, e.metric.value))
+        return sorted(showing, key=lambda e: (e.session, e.metric.value, e.rule))
 
     def _implicit_start(self, session: str, at: datetime) -> SessionState:
         """A session's first message other than `start` starts it (the contract) at its time."""
@@ -248,30 +254,38 @@ class AlertEngine:
 
 def _alarms_from(
     stored: list[AlertEvent], state: SessionState, profile: Profile
-) -> dict[Metric, Alarm]:
-    """Each metric's alarm as the latest stored event left it; the replay says if it persists."""
-    latest: dict[Metric, AlertEvent] = {}
-    raised: dict[Metric, datetime] = {}
+) -> dict[AlarmKey, Alarm]:
+    """Each alarm as its latest stored event left it; the replay says if it persists."""
+    latest: dict[AlarmKey, AlertEvent] = {}
+    raised: dict[AlarmKey, datetime] = {}
     for alert in stored:
-        latest[alert.metric] = alert
-        if alert.state is AlertState.ACTIVE:
-            raised[alert.metric] = alert.time
-    alarms: dict[Metric, Alarm] = {}
+        key = alert.key
+        before = latest.get(key)
+        # The escalation clock runs from the event that raised the current priority; a latched
+        # technical alarm's "ended" (and "back") events repeat it without raising it again.
+        if alert.state is AlertState.ACTIVE and (
+                before is None or before.state is AlertState.CLEARED
+                or before.priority is not alert.priority):
+            raised[key] = alert.time
+        latest[key] = alert
+    alarms: dict[AlarmKey, Alarm] = {}
     if state.ended is not None:
         # Only "readings after the session ended" alarms after its end: latched until acked.
         after_end = [a for a in stored if a.rule == DATA_RULE_AFTER_END and a.time > state.ended]
         state.alarmed_after_end = bool(after_end)
-        last = latest.get(Metric.DATA)
+        key = AlarmKey(Metric.DATA, DATA_RULE_AFTER_END)
+        last = latest.get(key)
         if after_end and last is not None and last.state is not AlertState.CLEARED:
-            alarms[Metric.DATA] = Alarm(last, after_end[0].time, Priority.MEDIUM.rank,
-                                        acknowledged=last.state is AlertState.ACKNOWLEDGED,
-                                        condition_present=False)
+            alarms[key] = Alarm(last, after_end[0].time, Priority.MEDIUM.rank,
+                                acknowledged=last.state is AlertState.ACKNOWLEDGED,
+                                condition_present=False)
         return alarms
-    for metric, alert in latest.items():
+    for key, alert in latest.items():
         if alert.state is AlertState.CLEARED:
             continue
+        metric = key.metric
         if metric is Metric.DATA:
-            present = bool(state.data_causes)
+            present = key.rule in state.data_causes
         elif metric is Metric.OBSERVATION:
             present = False  # an observation is a moment: its alarm only waits for an ack
         else:
@@ -279,9 +293,9 @@ def _alarms_from(
                 track.in_effect for rule_id, track in state.tracks.items()
                 if rule_id in profile.rules and profile.rules[rule_id].metric is metric
             )
-        alarms[metric] = Alarm(
+        alarms[key] = Alarm(
             event=alert,
-            raised_at=raised.get(metric, alert.time),
+            raised_at=raised.get(key, alert.time),
             cause_rank=_cause_rank(alert, profile),
             acknowledged=alert.state is AlertState.ACKNOWLEDGED,
             condition_present=present,
@@ -297,5 +311,6 @@ def _cause_rank(alert: AlertEvent, profile: Profile) -> int:
         alert.rule.removeprefix(OBSERVATION_RULE_PREFIX))
     if rule is not None:
         return rule.priority.rank
-    # A high technical alarm can only be an escalated medium one.
-    return Priority.MEDIUM.rank if alert.metric is Metric.DATA else Priority.HIGH.rank
+    if alert.metric is Metric.DATA and alert.rule not in FAILED_RULES:
+        return Priority.MEDIUM.rank  # any other high technical alarm is an escalated medium
+    return Priority.HIGH.rank

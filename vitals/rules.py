@@ -25,9 +25,13 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
 - An unacknowledged medium alarm (its condition persisting or not: nobody has seen it) becomes
   high `escalation.after_minutes` after it was raised: an `active` event at `high`, timed exactly
   at the moment it became due, so a fast simulation and real time produce the same events.
-- Technical alarms share the `data` metric: BP gap beyond the cadence (low, then medium), an
-  HR/SpO2 stream silent too long (medium), a device-reported problem (low, until the next reading
-  of that kind without one). Each is a cause; the `data` alarm follows the worst cause.
+- Technical alarms have the `data` metric and one alarm per cause, told apart by their rule
+  (`AlarmKey`): BP gap beyond the cadence (`data.bp_gap`, low, then medium), a stream silent too
+  long (`data.stream_silent.<kind>`, medium), a device-reported problem
+  (`data.device_problem.<kind>`, low, until the next reading of that kind without one), a missed
+  check-in, failing rules. Each raises, escalates, is acknowledged and clears on its own. A
+  latched technical alarm whose cause ended emits an `active` event with `ended` set (so a tile
+  can say "ended at hh:mm — acknowledge to clear"), and one without it if the cause comes back.
   Staleness is only judged for a stream that has delivered at least one reading; BP silence is
   counted from the dose when the last BP came before it. `stale_seconds` (VITALS_STALE_SECONDS)
   replaces every stream's limits with one medium limit. `value`/`limit` of a BP gap are minutes,
@@ -35,8 +39,8 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
   so a compressed simulation that no tick caught between two readings still raises it.
 - Presence check-ins are a `data` cause too (medium): once a session had its first check-in
   (or from its start when `checkin.required_from_start`), a silence longer than interval + grace
-  by the session's clock raises it; the next check-in removes the cause (so the `data` alarm
-  clears, or stays latched until acknowledged, like any medium technical alarm).
+  by the session's clock raises it; the next check-in removes the cause (so its alarm clears,
+  or stays latched until acknowledged, like any medium technical alarm).
 - Observation rules (`metric` observation) judge each observation the monitor records against
   the profile's `observation_rules`; the worst matching rule raises. An observation is a moment,
   not a state: its condition ends as soon as it is raised, so a high or medium observation
@@ -53,20 +57,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import LimitRule, ObservationRule, Profile
 from vitals.readings import Kind, Observation, Reading
 from vitals.sessions import baseline_of
 
 log = logging.getLogger(__name__)
 
+# Technical alarms' rules: one alarm per rule (per kind where a kind is named).
 DATA_RULE_BP_GAP = "data.bp_gap"
-DATA_RULE_STREAM = "data.stream_silent"
-DATA_RULE_PROBLEM = "data.device_problem"
+DATA_RULE_STREAM = "data.stream_silent"  # + ".<kind>"
+DATA_RULE_PROBLEM = "data.device_problem"  # + ".<kind>"
 DATA_RULE_ENDED = "session.end"
 DATA_RULE_AFTER_END = "data.after_end"
 DATA_RULE_CHECKIN = "data.checkin_missed"
-CHECKIN_CAUSE = "checkin"
 OBSERVATION_RULE_PREFIX = "observation."
 # Observations kept per session for "while" rules; a bound so a long session cannot grow.
 MAX_OBSERVATIONS = 2_000
@@ -132,26 +136,26 @@ class SessionState:
     pre_dose: dict[Metric, list[tuple[datetime, float]]] = field(default_factory=dict)
     baseline_cache: dict[Metric, float | None] = field(default_factory=dict)
     last_reading: dict[Kind, datetime] = field(default_factory=dict)
-    data_causes: dict[str, Cause] = field(default_factory=dict)
-    alarms: dict[Metric, Alarm] = field(default_factory=dict)
+    data_causes: dict[str, Cause] = field(default_factory=dict)  # by rule: one alarm each
+    alarms: dict[AlarmKey, Alarm] = field(default_factory=dict)
     rule_errors: int = 0
     last_checkin: datetime | None = None
     observations: list[Observation] = field(default_factory=list)
     alarmed_after_end: bool = False  # "readings after the session ended" raised (once)
-    # The time of each metric's latest event: an alarm dated back to when it became due is
-    # never dated before an event already emitted for the metric (stored order = emitted order).
-    last_event: dict[Metric, datetime] = field(default_factory=dict)
+    # The time of each alarm's latest event: an alarm dated back to when it became due is
+    # never dated before an event already emitted for it (stored order = emitted order).
+    last_event: dict[AlarmKey, datetime] = field(default_factory=dict)
 
     def emitted(self, events: list[AlertEvent]) -> list[AlertEvent]:
         for event in events:
-            latest = self.last_event.get(event.metric)
+            latest = self.last_event.get(event.key)
             if latest is None or event.time > latest:
-                self.last_event[event.metric] = event.time
+                self.last_event[event.key] = event.time
         return events
 
-    def dated(self, metric: Metric, due: datetime) -> datetime:
-        """`due`, or just after the metric's latest event if that is not before it."""
-        latest = self.last_event.get(metric)
+    def dated(self, key: AlarmKey, due: datetime) -> datetime:
+        """`due`, or just after the alarm's latest event if that is not before it."""
+        latest = self.last_event.get(key)
         return due if latest is None or due > latest else latest + _AFTER
 
     def baseline(self, metric: Metric) -> float | None:
@@ -239,10 +243,10 @@ def _evaluate_metric(
         if track.in_effect:
             in_effect.append((rule, track))
     worst = _worst_cause(in_effect, baseline, profile) if in_effect else None
-    if worst is None and metric not in state.alarms:
+    if worst is None and AlarmKey(metric) not in state.alarms:
         return []  # nothing in effect, nothing showing: what `reconcile` would conclude
     return reconcile(
-        state, metric, worst, time,
+        state, AlarmKey(metric), worst, time,
         lambda: f"{spec.label} {_fmt(value)} {spec.unit}: back inside the limits.", value,
     )
 
@@ -318,25 +322,26 @@ def _worst_cause(
 
 def reconcile(
     state: SessionState,
-    metric: Metric,
+    key: AlarmKey,
     worst: Cause | None,
     time: datetime,
     cleared_message: str | Callable[[], str],
     value: float | None = None,
 ) -> list[AlertEvent]:
-    """Bring the metric's alarm in line with its worst current cause; the events that takes."""
-    alarm = state.alarms.get(metric)
+    """Bring one alarm in line with its worst current cause; the events that takes."""
+    alarm = state.alarms.get(key)
+    technical = key.metric is Metric.DATA
     if worst is not None:
         # Compared with the raising cause, not the escalated priority: a crisis reading after a
         # medium alarm escalated to high still raises, with the crisis message.
         if alarm is None or worst.priority.rank > alarm.cause_rank:
-            # Dated when it fell due (time-driven causes), and never before the metric's last
+            # Dated when it fell due (time-driven causes), and never before the alarm's last
             # event (a reading stamped before an escalation a tick made).
-            time = state.dated(metric, worst.due or time)
+            time = state.dated(key, worst.due or time)
             event = AlertEvent(
                 time=time,
                 session=state.session,
-                metric=metric,
+                metric=key.metric,
                 priority=worst.priority,
                 state=AlertState.ACTIVE,
                 message=worst.message,
@@ -344,25 +349,51 @@ def reconcile(
                 value=worst.value,
                 limit=worst.limit,
             )
-            state.alarms[metric] = Alarm(event, time, worst.priority.rank)
+            state.alarms[key] = Alarm(event, time, worst.priority.rank)
             return state.emitted([event])
         alarm.condition_present = True
+        if technical and alarm.event.ended is not None:  # latched, and its cause is back
+            alarm.event = replace(alarm.event, time=state.dated(key, time), ended=None)
+            return state.emitted([alarm.event])
         return []
     if alarm is None:
         return []
     alarm.condition_present = False
     if alarm.priority is Priority.LOW or alarm.acknowledged:
-        del state.alarms[metric]
+        del state.alarms[key]
         message = cleared_message if isinstance(cleared_message, str) else cleared_message()
         return state.emitted([_cleared(alarm, time, message, value)])
+    if technical and alarm.event.ended is None:
+        # Latched: it shows until acknowledged, saying since when its cause is gone.
+        alarm.event = replace(alarm.event, time=state.dated(key, time), ended=time)
+        return state.emitted([alarm.event])
     return []  # latched: keeps showing until acknowledged
 
 
 def acknowledge(
-    state: SessionState, metric: Metric, by: str, note: str | None, now: datetime
+    state: SessionState, metric: Metric, by: str, note: str | None, now: datetime,
+    rule: str | None = None,
 ) -> list[AlertEvent]:
-    """Acknowledge the metric's alarm; a latched alarm whose condition ended clears with it."""
-    alarm = state.alarms.get(metric)
+    """Acknowledge the metric's alarm; a latched alarm whose condition ended clears with it.
+
+    For `data`, `rule` names one technical alarm; without it every technical alarm showing is
+    acknowledged (an older dashboard's ack, which named only the metric)."""
+    if metric is not Metric.DATA:
+        keys = [AlarmKey(metric)]
+    elif rule:
+        keys = [AlarmKey(metric, rule)]
+    else:
+        keys = [key for key, _ in _in_metric_order(state.alarms) if key.metric is metric]
+    events: list[AlertEvent] = []
+    for key in keys:
+        events += _acknowledge(state, key, by, note, now)
+    return events
+
+
+def _acknowledge(
+    state: SessionState, key: AlarmKey, by: str, note: str | None, now: datetime
+) -> list[AlertEvent]:
+    alarm = state.alarms.get(key)
     if alarm is None or alarm.acknowledged:
         return []
     now = _not_before(alarm, now)
@@ -371,7 +402,7 @@ def acknowledge(
     alarm.acknowledged = True
     if alarm.condition_present:
         return state.emitted([event])
-    del state.alarms[metric]
+    del state.alarms[key]
     return state.emitted(
         [event, _cleared(alarm, now, "Acknowledged after its condition ended.", None)])
 
@@ -382,12 +413,13 @@ def escalate(state: SessionState, profile: Profile, now: datetime) -> list[Alert
         return []
     after = timedelta(minutes=profile.escalation.after_minutes)
     events: list[AlertEvent] = []
-    for metric, alarm in _in_metric_order(state.alarms):
+    for key, alarm in _in_metric_order(state.alarms):
         if alarm.priority is not Priority.MEDIUM or alarm.acknowledged:
             continue
         due = alarm.raised_at + after
         if now < due:
             continue
+        due = state.dated(key, due)  # after the alarm's own events, as stored and restored
         minutes = _fmt(profile.escalation.after_minutes)
         event = replace(
             alarm.event,
@@ -395,7 +427,7 @@ def escalate(state: SessionState, profile: Profile, now: datetime) -> list[Alert
             priority=Priority.HIGH,
             message=f"Unacknowledged for {minutes} min, now high priority. {alarm.event.message}",
         )
-        state.alarms[metric] = Alarm(
+        state.alarms[key] = Alarm(
             event, due, alarm.cause_rank, condition_present=alarm.condition_present
         )
         events.append(event)
@@ -433,15 +465,16 @@ def reading_after_end(reading: Reading, state: SessionState) -> list[AlertEvent]
                  "monitored, start the session again; if not, stop the devices."),
         rule=DATA_RULE_AFTER_END,
     )
-    state.alarms[Metric.DATA] = Alarm(event, reading.time, Priority.MEDIUM.rank,
-                                      condition_present=False)
+    state.alarms[event.key] = Alarm(event, reading.time, Priority.MEDIUM.rank,
+                                    condition_present=False)
     state.alarmed_after_end = True
     return state.emitted([event])
 
 
-def _in_metric_order(alarms: dict[Metric, Alarm]) -> list[tuple[Metric, Alarm]]:
-    # A fixed order, so a restored engine emits the same events in the same order.
-    return sorted(alarms.items(), key=lambda item: _METRIC_ORDER[item[0]])
+def _in_metric_order(alarms: dict[AlarmKey, Alarm]) -> list[tuple[AlarmKey, Alarm]]:
+    # A fixed order (metric, then a technical alarm's rule), so every replica and a restored
+    # engine emit the same events in the same order.
+    return sorted(alarms.items(), key=lambda item: (_METRIC_ORDER[item[0].metric], item[0].rule))
 
 
 _METRIC_ORDER = {metric: i for i, metric in enumerate(Metric)}
@@ -467,6 +500,7 @@ def _cleared(
         rule=rule or alarm.event.rule,
         by=None,
         note=None,
+        ended=None,
     )
 
 
@@ -526,7 +560,15 @@ def stale_cause(
         technical.stream_message, kind=_KIND_WORDS[kind], value=_fmt(round(limit)),
         limit=_fmt(limit),
     )
-    return Cause(DATA_RULE_STREAM, priority, message, round(limit, 1), limit, due=due)
+    return Cause(stale_rule(kind, stale_seconds), priority, message, round(limit, 1), limit,
+                 due=due)
+
+
+def stale_rule(kind: Kind, stale_seconds: float | None) -> str:
+    """The rule (and so the alarm) of a stream's silence: BP by its cadence, else per kind."""
+    if kind is Kind.BP and stale_seconds is None:
+        return DATA_RULE_BP_GAP
+    return f"{DATA_RULE_STREAM}.{kind.value}"
 
 
 def silent_since(kind: Kind, last: datetime, state: SessionState, now: datetime) -> datetime:
@@ -543,19 +585,22 @@ def silent_since(kind: Kind, last: datetime, state: SessionState, now: datetime)
 def check_stale(
     state: SessionState, profile: Profile, now: datetime, stale_seconds: float | None
 ) -> list[AlertEvent]:
-    """Streams silent for too long at `now` (the session's clock) raise the `data` alarm."""
+    """Streams silent for too long at `now` (the session's clock) raise their alarms."""
     if state.ended is not None:
         return []
-    for kind, last in state.last_reading.items():
+    events: list[AlertEvent] = []
+    for kind, last in sorted(state.last_reading.items()):  # a fixed order, as for escalation
         since = silent_since(kind, last, state, now)
         cause = stale_cause(
             kind, (now - since).total_seconds(), state, profile, stale_seconds, since
         )
-        key = f"stale.{kind.value}"
-        current = state.data_causes.get(key)
-        if cause is not None and (current is None or cause.priority.rank > current.priority.rank):
-            state.data_causes[key] = cause
-    return reconcile_data(state, now)
+        if cause is None:
+            continue
+        current = state.data_causes.get(cause.rule)
+        if current is None or cause.priority.rank > current.priority.rank:
+            state.data_causes[cause.rule] = cause
+        events += reconcile_data(state, cause.rule, now)
+    return events
 
 
 def check_resume(
@@ -565,7 +610,7 @@ def check_resume(
     if state.ended is not None:
         return []
     events: list[AlertEvent] = []
-    key = f"stale.{reading.kind.value}"
+    key = stale_rule(reading.kind, stale_seconds)
     last = state.last_reading.get(reading.kind)
     if last is not None and reading.time > last:
         since = silent_since(reading.kind, last, state, reading.time)
@@ -576,39 +621,39 @@ def check_resume(
         current = state.data_causes.get(key)
         if cause is not None and (current is None or cause.priority.rank > current.priority.rank):
             state.data_causes[key] = cause
-            events += reconcile_data(state, reading.time)
+            events += reconcile_data(state, key, reading.time)
+            # Dated back to when it fell due, it may be due to escalate before it ends.
+            events += escalate(state, profile, reading.time)
     if last is None or reading.time > last:
         state.last_reading[reading.kind] = reading.time
     if state.data_causes.pop(key, None) is not None:
-        events += reconcile_data(state, reading.time)
+        events += reconcile_data(state, key, reading.time)
     return events
 
 
 def _device_problems(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
-    key = f"problem.{reading.kind.value}"
+    key = f"{DATA_RULE_PROBLEM}.{reading.kind.value}"
     if reading.problems:
         words = ", ".join(p.value.replace("_", " ") for p in reading.problems)
         message = _render(
             profile.technical.device_problem_message, kind=_KIND_WORDS[reading.kind],
             problems=words,
         )
-        state.data_causes[key] = Cause(DATA_RULE_PROBLEM, Priority.LOW, message)
+        state.data_causes[key] = Cause(key, Priority.LOW, message)
     elif key in state.data_causes:
         del state.data_causes[key]
     else:
         return []
-    return reconcile_data(state, reading.time)
+    return reconcile_data(state, key, reading.time)
 
 
 def reconcile_data(
-    state: SessionState, time: datetime,
+    state: SessionState, rule: str, time: datetime,
     cleared_message: str = "Readings are arriving normally again.",
 ) -> list[AlertEvent]:
-    worst: Cause | None = None
-    for cause in state.data_causes.values():
-        if worst is None or cause.priority.rank > worst.priority.rank:
-            worst = cause
-    return reconcile(state, Metric.DATA, worst, time, cleared_message)
+    """Bring the technical alarm of `rule` in line with its cause (`state.data_causes`)."""
+    return reconcile(state, AlarmKey(Metric.DATA, rule), state.data_causes.get(rule), time,
+                     cleared_message)
 
 
 # ---- presence check-ins -------------------------------------------------------------------------
@@ -624,8 +669,8 @@ def checkin_since(state: SessionState, profile: Profile) -> datetime | None:
 
 
 def check_checkin(state: SessionState, profile: Profile, now: datetime) -> list[AlertEvent]:
-    """A missed presence check-in at `now` (the session's clock) raises the `data` alarm."""
-    if state.ended is not None or CHECKIN_CAUSE in state.data_causes:
+    """A missed presence check-in at `now` (the session's clock) raises its technical alarm."""
+    if state.ended is not None or DATA_RULE_CHECKIN in state.data_causes:
         return []
     since = checkin_since(state, profile)
     if since is None:
@@ -639,11 +684,11 @@ def check_checkin(state: SessionState, profile: Profile, now: datetime) -> list[
         value=int(limit // 60), interval=_fmt(profile.checkin.interval_minutes),
         limit=_fmt(profile.checkin.limit_minutes),
     )
-    state.data_causes[CHECKIN_CAUSE] = Cause(
+    state.data_causes[DATA_RULE_CHECKIN] = Cause(
         DATA_RULE_CHECKIN, Priority.MEDIUM, message, round(limit / 60, 1),
         profile.checkin.limit_minutes, due=since + timedelta(seconds=limit),
     )
-    return reconcile_data(state, now)
+    return reconcile_data(state, DATA_RULE_CHECKIN, now)
 
 
 def record_checkin(state: SessionState, profile: Profile, time: datetime) -> list[AlertEvent]:
@@ -653,12 +698,14 @@ def record_checkin(state: SessionState, profile: Profile, time: datetime) -> lis
     events: list[AlertEvent] = []
     since = checkin_since(state, profile)
     if since is not None and time > since:
-        # Judge the silence up to this check-in first, so a gap no tick caught is still raised.
+        # Judge the silence up to this check-in first, so a gap no tick caught is still raised
+        # (dated back to when it fell due, it may be due to escalate before it ends).
         events += check_checkin(state, profile, time)
+        events += escalate(state, profile, time)
     if state.last_checkin is None or time > state.last_checkin:
         state.last_checkin = time
-    if state.data_causes.pop(CHECKIN_CAUSE, None) is not None:
-        events += reconcile_data(state, time, "A monitor checked in.")
+    if state.data_causes.pop(DATA_RULE_CHECKIN, None) is not None:
+        events += reconcile_data(state, DATA_RULE_CHECKIN, time, "A monitor checked in.")
     return events
 
 
@@ -689,8 +736,8 @@ def evaluate_observation(
             worst = cause
     if worst is None:
         return []
-    events = reconcile(state, Metric.OBSERVATION, worst, observation.time, "")
-    alarm = state.alarms.get(Metric.OBSERVATION)
+    events = reconcile(state, AlarmKey(Metric.OBSERVATION), worst, observation.time, "")
+    alarm = state.alarms.get(AlarmKey(Metric.OBSERVATION))
     if alarm is not None:
         alarm.condition_present = False  # a moment, not a state: latched until acknowledged
     return events

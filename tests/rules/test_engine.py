@@ -302,7 +302,7 @@ def test_a_session_whose_timed_rules_raise_gets_a_high_alarm_and_the_others_are_
         "fine": (Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE),  # its HR is 31 s silent
     }
     [failed] = [e for e in events if e.session == "broken"]
-    assert failed.rule == "ingest.rules_failed" and "watch the patient" in failed.message
+    assert failed.rule == "ingest.tick_failed" and "watch the patient" in failed.message
 
 
 def test_a_lasting_failure_alarms_once_and_is_acknowledged_like_any_alarm(profile):

@@ -279,7 +279,8 @@ def test_an_unacknowledged_missed_checkin_alarm_stays_latched_after_the_checkin(
     engine = started(profile)
     engine.on_event(ev(SessionEventType.CHECKIN, 0))
     engine.on_tick(at(18))
-    assert engine.on_event(ev(SessionEventType.CHECKIN, 19)) == []
+    [ended] = engine.on_event(ev(SessionEventType.CHECKIN, 19))  # says when it ended
+    assert (ended.state, ended.ended) == (AlertState.ACTIVE, at(19))
     assert [e.rule for e in engine.active("s1")] == ["data.checkin_missed"]
     acked = engine.acknowledge("s1", Metric.DATA, "nurse-b", None, at(20))
     assert [e.state for e in acked] == [AlertState.ACKNOWLEDGED, AlertState.CLEARED]
@@ -291,8 +292,11 @@ def test_a_late_checkin_that_no_tick_caught_still_raises_the_gap_dated_when_it_w
     engine = started(profile)
     engine.on_event(ev(SessionEventType.CHECKIN, 0))
     events = engine.on_event(ev(SessionEventType.CHECKIN, 25))
-    assert [(e.rule, e.state, e.value, e.time) for e in events] == [
-        ("data.checkin_missed", AlertState.ACTIVE, 17.0, at(17))]
+    # Unacknowledged for 5 min by 22, so escalated then; latched when the check-in ends it.
+    assert [(e.rule, e.priority, e.value, e.time, e.ended) for e in events] == [
+        ("data.checkin_missed", Priority.MEDIUM, 17.0, at(17), None),
+        ("data.checkin_missed", Priority.HIGH, 17.0, at(22), None),
+        ("data.checkin_missed", Priority.HIGH, 17.0, at(25), at(25))]
 
 
 def test_an_unacknowledged_missed_checkin_escalates_like_any_medium_alarm(profile):

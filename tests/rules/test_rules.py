@@ -497,11 +497,11 @@ def test_stream_that_never_delivered_is_not_stale(profile):
 def test_gap_seen_when_the_stream_resumes_without_a_tick(profile):
     engine = AlertEngine(profile)
     feed(engine, hr(80, at(0)))
-    [event] = feed(engine, hr(80, at(45)))
+    event, ended = feed(engine, hr(80, at(45)))
     assert (event.metric, event.priority, event.state, event.rule) == (
-        Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE, "data.stream_silent")
-    # medium latches: still showing although readings flow again
-    assert [e.metric for e in engine.active(S)] == [Metric.DATA]
+        Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE, "data.stream_silent.hr")
+    # medium latches: still showing although readings flow again, saying since when
+    assert (ended.state, ended.ended, engine.active(S)) == (AlertState.ACTIVE, at(45), [ended])
 
 
 def test_resumed_stream_clears_an_acknowledged_stale_alarm(profile):
@@ -526,7 +526,7 @@ def test_device_problem_raises_low_data_alarm_prompting_a_repeat(profile):
     engine = AlertEngine(profile)
     events = feed(engine, bp(120, 80, at(0), problems=(DeviceProblem.CUFF_LOOSE,)))
     [event] = only(events, Metric.DATA)
-    assert (event.priority, event.rule) == (Priority.LOW, "data.device_problem")
+    assert (event.priority, event.rule) == (Priority.LOW, "data.device_problem.bp")
     assert "cuff loose" in event.message and "Repeat the measurement" in event.message
 
 

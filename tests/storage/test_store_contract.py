@@ -282,6 +282,19 @@ def test_alert_events_round_trip_with_optional_fields(store: Store) -> None:
     assert store.alerts("s1", since=at(5)) == written[1:]
 
 
+def test_a_latched_technical_alarm_keeps_when_its_condition_ended(store: Store) -> None:
+    written = [
+        alert("s1", at(0), metric=Metric.DATA, priority=Priority.MEDIUM,
+              rule="data.stream_silent.hr"),
+        alert("s1", at(7), metric=Metric.DATA, priority=Priority.MEDIUM,
+              rule="data.stream_silent.hr", ended=at(7)),
+    ]
+    store.write(Batch(alerts=written))
+
+    assert store.alerts("s1") == written
+    assert store.alerts_by_session(["s1"], at(0))["s1"] == written
+
+
 def test_an_alert_event_written_again_overwrites_even_with_another_priority(store: Store) -> None:
     store.write(Batch(alerts=[alert("s1", at(0), priority=Priority.MEDIUM)]))
     store.write(Batch(alerts=[alert("s1", at(0), priority=Priority.HIGH)]))

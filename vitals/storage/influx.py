@@ -10,7 +10,8 @@ a bucket mapped to a database name). Schema (every time in microseconds, `precis
 |                  |                                      | (string, comma-joined, when present)  |
 | `session_event`  | `session`, `event`                   | `time_inferred` (bool), `note`, `by`  |
 | `alert`          | `session`, `metric`, `state`, `rule` | `priority`, `message`, `value`,       |
-|                  | (`rule` left out when empty)         | `limit` (float), `by`, `note`         |
+|                  | (`rule` left out when empty)         | `limit` (float), `by`, `note`,        |
+|                  |                                      | `ended` (RFC 3339, latched technical) |
 | `observation`    | `session`, `observation`, `recorder` | `severity`, `note`, `by` (exact),     |
 |                  | (`by` made tag-safe, see `by_tag`)   | `time_inferred` (bool)                |
 | `rejection`      | `session` (when the topic named one) | `topic`, `reason`, `payload`          |
@@ -72,7 +73,7 @@ from vitals.storage.influxdb_client import (
     InfluxDBClientError,
     InfluxDBServerError,
 )
-from vitals.timefmt import from_us, to_us
+from vitals.timefmt import from_us, rfc3339, to_us
 
 log = logging.getLogger(__name__)
 
@@ -594,6 +595,7 @@ def alert_line(alert: AlertEvent) -> str:
             "limit": alert.limit,
             "by": alert.by,
             "note": alert.note,
+            "ended": None if alert.ended is None else rfc3339(alert.ended),
         },
         to_us(alert.time),
     )
@@ -784,6 +786,7 @@ def _alert(row: Row) -> AlertEvent:
         limit=_float(row.get("limit")),
         by=row.get("by"),
         note=row.get("note"),
+        ended=datetime.fromisoformat(row["ended"]) if row.get("ended") else None,
     )
 
 

@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS alert (
     "limit"  REAL,
     by       TEXT,
     note     TEXT,
+    ended_us INTEGER,  -- a latched technical alarm's: when its condition ended
     PRIMARY KEY (session, metric, rule, state, time_us)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alert_by_time ON alert (session, time_us);
@@ -156,8 +157,9 @@ VALUES (?, ?, ?, ?, ?, ?)
 """
 _UPSERT_ALERT: Final = """
 INSERT OR REPLACE INTO alert
-    (session, metric, rule, state, time_us, priority, message, value, "limit", by, note)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    (session, metric, rule, state, time_us, priority, message, value, "limit", by, note,
+     ended_us)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _UPSERT_OBSERVATION: Final = """
 INSERT OR REPLACE INTO observation
@@ -189,6 +191,7 @@ class SqliteStore:
             db.executescript(
                 f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
             )
+            _add_missing_columns(db)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -216,7 +219,8 @@ class SqliteStore:
                 _UPSERT_ALERT,
                 [
                     (a.session, a.metric.value, a.rule, a.state.value, to_us(a.time),
-                     a.priority.value, a.message, a.value, a.limit, a.by, a.note)
+                     a.priority.value, a.message, a.value, a.limit, a.by, a.note,
+                     None if a.ended is None else to_us(a.ended))
                     for a in batch.alerts
                 ],
             )
@@ -594,6 +598,17 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added since a data file was made (CREATE TABLE IF NOT EXISTS leaves it as is)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(alert)")}
+    if "ended_us" not in columns:
+        try:
+            db.execute("ALTER TABLE alert ADD COLUMN ended_us INTEGER")
+        except sqlite3.OperationalError as err:  # another process added it first
+            if "duplicate column" not in str(err):
+                raise
+
+
 def _event(row: sqlite3.Row) -> SessionEvent:
     return SessionEvent(
         session=row["session"],
@@ -618,6 +633,7 @@ def _alert(row: sqlite3.Row) -> AlertEvent:
         limit=row["limit"],
         by=row["by"],
         note=row["note"],
+        ended=None if row["ended_us"] is None else from_us(row["ended_us"]),
     )
 
 
