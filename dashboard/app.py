@@ -221,13 +221,14 @@ def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
     user = auth.allowed(Role.MONITOR)
     if user is None:
         return "⚠ Your role cannot acknowledge alarms."
-    session, metric = trigger["session"], trigger["metric"]
+    session, metric, rule = trigger["session"], trigger["metric"], trigger.get("rule") or None
     note = None
     for spec, value in zip(ctx.states_list[0], notes, strict=False):
-        if spec["id"].get("session") == session and spec["id"].get("metric") == metric:
+        if {k: spec["id"].get(k) for k in ("session", "metric", "rule")} == {
+                k: trigger.get(k) for k in ("session", "metric", "rule")}:
             note = (value or "").strip() or None
     try:
-        queries.current().commands.acknowledge(session, metric, user.name, note)
+        queries.current().commands.acknowledge(session, metric, user.name, note, rule=rule)
     except CommandFailed as err:
         return f"⚠ Acknowledgement NOT sent: {err}"
     label = figures.METRIC_LABEL.get(metric, metric)
@@ -245,8 +246,8 @@ def _register_shell(app: dash.Dash) -> None:
     )(refresh_shell)
     app.callback(
         Output(ids.ACK_FEEDBACK, "children"),
-        Input({"type": ids.ACK_BUTTON, "session": ALL, "metric": ALL}, "n_clicks"),
-        State({"type": ids.ACK_NOTE, "session": ALL, "metric": ALL}, "value"),
+        Input({"type": ids.ACK_BUTTON, "session": ALL, "metric": ALL, "rule": ALL}, "n_clicks"),
+        State({"type": ids.ACK_NOTE, "session": ALL, "metric": ALL, "rule": ALL}, "value"),
         prevent_initial_call=True,
     )(acknowledge)
     # The tone, the pause and the blocked-sound warning live in the browser (WebAudio).

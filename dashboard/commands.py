@@ -46,9 +46,13 @@ class CommandFailed(Exception):
     """A command could not be handed to the broker; the message is for the person who clicked."""
 
 
-def ack_payload(metric: str, by: str, note: str | None, time: datetime) -> dict[str, Any]:
-    """The contract's acknowledgement (`<prefix>/<session>/ack`)."""
+def ack_payload(metric: str, by: str, note: str | None, time: datetime,
+                rule: str | None = None) -> dict[str, Any]:
+    """The contract's acknowledgement (`<prefix>/<session>/ack`); `rule` names one technical
+    alarm of the session (a `data` ack without it acknowledges them all)."""
     document: dict[str, Any] = {"metric": metric, "by": by, "time": rfc3339(time)}
+    if rule:
+        document["rule"] = rule
     if note:
         document["note"] = note[:MAX_NOTE_CHARS]
     return document
@@ -95,11 +99,12 @@ class Commands:
         return f"{endpoint.host}:{endpoint.port}"
 
     def acknowledge(self, session: str, metric: str, by: str, note: str | None = None,
-                    time: datetime | None = None) -> dict[str, Any]:
-        """Publish an acknowledgement of the session's alarm for `metric`; returns the payload."""
+                    time: datetime | None = None, rule: str | None = None) -> dict[str, Any]:
+        """Publish an acknowledgement of the session's alarm for `metric` (for `data`, the one
+        of `rule`); returns the payload."""
         if metric not in ALARM_METRICS:
             raise CommandFailed(f"unknown alarm metric {metric!r}")
-        payload = ack_payload(metric, by, note, time or utcnow())
+        payload = ack_payload(metric, by, note, time or utcnow(), rule)
         self._publish(session, ACK_LEAF, payload)
         return payload
 

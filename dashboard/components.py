@@ -15,8 +15,8 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text
-from vitals.alerts import AlertEvent, AlertState
+from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
+from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.readings import MAX_NOTE_CHARS
 from vitals.sessions import (
     Cue,
@@ -79,8 +79,8 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
     being typed into it survives the refresh."""
     if alarms.empty:
         return ""
-    return "|".join(f"{a['session']}/{a['metric']}/{a['priority']}/{a['state']}/{a['time']}"
-                    for a in alarms.to_dict("records"))
+    return "|".join(f"{a['session']}/{a['metric']}/{a.get('rule')}/{a['priority']}/"
+                    f"{a['state']}/{a['time']}/{a.get('ended')}" for a in alarms.to_dict("records"))
 
 
 def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None) -> list[Any]:
@@ -94,6 +94,8 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
     rows = []
     for alarm in alarms.to_dict("records"):
         session, metric, priority = alarm["session"], alarm["metric"], alarm["priority"]
+        # A technical alarm is one per rule (`AlarmKey`); a clinical one is its metric's.
+        rule = str(alarm.get("rule") or "") if metric == Metric.DATA.value else ""
         acked = alarm["state"] == "acknowledged"
         # A clock time, not "12 s ago": the panel is re-rendered only when an alarm changes
         # (so a note being typed survives), and a relative age would freeze where it was drawn.
@@ -107,6 +109,9 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
             html.Span(alarm["message"], className="alarm-message"),
             html.Span(since, className="alarm-age"),
         ]
+        ended = alarm.get("ended")
+        if ended is not None and not pd.isna(ended):  # latched, its cause gone
+            body.append(html.Span(ended_text(ended), className="alarm-ended"))
         if acked:
             who = alarm["by"] if isinstance(alarm["by"], str) else "someone"
             note = f" — “{alarm['note']}”" if isinstance(alarm["note"], str) and alarm["note"] \
@@ -114,7 +119,7 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
             body.append(html.Span(f"✔ acknowledged by {who} at {at:%H:%M:%S}{note}",
                                   className="alarm-acked"))
         elif can_ack:
-            key = {"session": session, "metric": metric}
+            key = {"session": session, "metric": metric, "rule": rule}
             body += [
                 dcc.Input(id={"type": ids.ACK_NOTE, **key}, placeholder="note (optional)",
                           maxLength=200, className="ack-note", debounce=False),
@@ -122,7 +127,7 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
                             className=f"ack-button ack-button--{priority}", n_clicks=0),
             ]
         rows.append(html.Div(
-            body, id=ids.alarm_row(session, metric), role="alert" if not acked else None,
+            body, id=ids.alarm_row(session, metric, rule), role="alert" if not acked else None,
             className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),
         ))
     return rows
@@ -142,7 +147,7 @@ def end_confirmation(session: str, present: Sequence[AlertEvent]) -> list[Any]:
         html.P(f"End session {session}? {len(present)} alarm(s) present, {unacked} not "
                "acknowledged: ending clears them all.", className="end-warning"),
         html.Ul(className="end-alarms", children=[
-            html.Li(alarm_text(a.priority.value, a.message, a.metric.value)
+            html.Li(alarm_text(a.priority.value, a.message, a.metric.value, ended=a.ended)
                     + (" — NOT acknowledged" if a.state is AlertState.ACTIVE
                        else f" — acknowledged by {a.by or 'someone'}"),
                     className=f"alarm alarm--{a.priority.value}")

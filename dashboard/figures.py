@@ -183,17 +183,26 @@ def dose_text(since_dose_min: Any) -> str:
 
 
 def alarm_text(priority: str, message: str, metric: str | None = None, *,
-               acked_by: str | None = None, value: Any = None, now: Any = None) -> str:
+               acked_by: str | None = None, value: Any = None, now: Any = None,
+               ended: Any = None) -> str:
     """The words that go with an alarm's colour: "▲ HIGH — Systolic 186 mmHg: ...", with the
-    metric's latest value when it differs from the one that raised the alarm ("now 193"), and
-    "acknowledged, silenced" for an alarm acknowledged while its condition persists."""
+    metric's latest value when it differs from the one that raised the alarm ("now 193"),
+    "acknowledged, silenced" for an alarm acknowledged while its condition persists, and for a
+    latched technical alarm whose cause is gone, when it ended."""
     label = ALARM_LABEL.get(priority, priority.upper())
     body = message or METRIC_LABEL.get(metric or "", metric or "alarm")
     if not _missing(now) and not _missing(value) and number(now) != number(value):
         body += f" — now {number(now)}"
+    if not _missing(ended):
+        body += f" · {ended_text(ended)}"
     if acked_by is not None:
         body += f" · ✔ acknowledged by {acked_by}, silenced until its condition ends"
     return f"{label} — {body}"
+
+
+def ended_text(ended: Any) -> str:
+    """A latched technical alarm's cause is gone; only an acknowledgement clears it."""
+    return f"ended at {ended:%H:%M} — acknowledge to clear"
 
 
 # --- overview tiles ----------------------------------------------------------------------------
@@ -324,7 +333,8 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         alarm = _tile_alarm(session, priority, alarm_text(
             priority, str(row.get("alarm_message") or ""),
             None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
-            acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now")) + more,
+            acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now"),
+            ended=row.get("alarm_ended")) + more,
             acked_by is not None)
     bp = (
         "—/—" if _missing(row.get("systolic"))
@@ -693,7 +703,7 @@ def session_header(session: str, status: str, origin_label: str,
 
 def _session_alarm(alert: AlertEvent, acked: bool) -> html.Div:
     text = alarm_text(alert.priority.value, alert.message, alert.metric.value,
-                      acked_by=(alert.by or "someone") if acked else None)
+                      acked_by=(alert.by or "someone") if acked else None, ended=alert.ended)
     if acked:
         return html.Div(text, className=f"tile-alarm tile-alarm--{alert.priority.value} "
                         "tile-alarm--acked")

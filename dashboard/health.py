@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
+from vitals.alerts import Metric
 from vitals.mqtt import NOTIFY_LEVEL, alert_subscription, make_client, status_subscription
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
@@ -99,17 +100,20 @@ _PRIORITY_RANK: Final = {"high": 3, "medium": 2, "low": 1}
 
 
 class AlarmFeed:
-    """The alarms showing per (session, metric), from the alert events as the ingest publishes
-    them (each replica's copy collapses: the latest event per alarm wins)."""
+    """The alarms showing per (session, alarm), from the alert events as the ingest publishes
+    them (each replica's copy collapses: the latest event per alarm wins). A technical (`data`)
+    alarm is one per rule, as in `vitals.alerts.AlarmKey`."""
 
     def __init__(self, limit: int = MAX_FEED_ALARMS) -> None:
-        self._latest: dict[tuple[str, str], dict[str, Any]] = {}  # per alarm, oldest first
+        self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # per alarm, oldest first
         self._limit = limit
 
     def add(self, event: Mapping[str, Any]) -> None:
         time = _time(event)
         try:
-            key = (str(event["session"]), str(event["metric"]))
+            metric = str(event["metric"])
+            rule = str(event.get("rule") or "") if metric == Metric.DATA.value else ""
+            key = (str(event["session"]), metric, rule)
             state = str(event["state"])
         except KeyError:
             return

@@ -15,7 +15,7 @@ SHELL_INTERVAL: Final = "shell-interval"
 PIPELINE_BANNER: Final = "pipeline-banner"
 ALARMS_PANEL: Final = "alarms-panel"
 ALARMS_SIGNATURE: Final = "alarms-signature"
-ACK_BUTTON: Final = "ack-button"  # pattern-matching type, with session and metric
+ACK_BUTTON: Final = "ack-button"  # pattern-matching type, with session, metric and rule
 ACK_NOTE: Final = "ack-note"
 ACK_FEEDBACK: Final = "ack-feedback"
 SOUND_LEVEL: Final = "sound-level"
@@ -143,5 +143,7 @@ def observation_button(observation: str) -> dict[str, str]:
     return {"type": OBSERVATION_BUTTON, "observation": observation}
 
 
-def alarm_row(session: str, metric: str) -> str:
-    return f"alarm-{session}-{metric}"
+def alarm_row(session: str, metric: str, rule: str = "") -> str:
+    """The id of one alarm's row in the panel; a technical alarm's rule tells it apart."""
+    cause = f"-{rule.replace('.', '_')}" if rule else ""  # no dots: ids are CSS selectors
+    return f"alarm-{session}-{metric}{cause}"

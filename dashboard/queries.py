@@ -50,14 +50,14 @@ READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
 EVENT_COLUMNS: Final = ("time", "event", "note", "by")
 OBSERVATION_COLUMNS: Final = ("time", "observation", "label", "severity", "rank", "note", "by")
 ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", "limit",
-                        "message", "rule", "by", "note")
+                        "message", "rule", "by", "note", "ended")
 OVERVIEW_COLUMNS: Final = (
     "session", "first_time", "dosed", "since_dose_min",
     "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
     "hr", "hr_time", "hr_age_s", "hr_stale",
     "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
     "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
-    "alarm_value", "alarm_now",
+    "alarm_value", "alarm_now", "alarm_ended",
     "checkin_last", "checkin_by", "checkin_reference",
 )
 SESSION_COLUMNS: Final = ("session", "first_time", "last_time", "started", "dosed", "ended",
@@ -229,6 +229,7 @@ def alert_rows(alerts: Sequence[AlertEvent]) -> pd.DataFrame:
             "rule": a.rule,
             "by": a.by,
             "note": a.note,
+            "ended": a.ended,
         }
         for a in alerts
     ]
@@ -479,6 +480,7 @@ def _overview_row(
         # The headline's value is the one that raised it; the latest one goes beside it.
         alarm_value=None if top is None else top.value,
         alarm_now=None if top is None else now_values.get(top.metric.value),
+        alarm_ended=None if top is None else top.ended,
     )
     checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),
                       key=lambda e: e.time)
@@ -512,8 +514,8 @@ def age_seconds(now: datetime, then: datetime) -> float:
 
 
 
-ALARM_COLUMNS: Final = ("session", "time", "metric", "priority", "rank", "state", "value",
-                        "message", "by", "note")
+ALARM_COLUMNS: Final = ("session", "time", "metric", "rule", "priority", "rank", "state",
+                        "value", "message", "by", "note", "ended")
 
 
 def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
@@ -532,16 +534,17 @@ def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDO
 
 def alarms_frame(live: Live) -> pd.DataFrame:
     """Every alarm present in an active session (active, or acknowledged and not cleared): the
-    latest event per (session, metric), most urgent first as on the tiles
+    latest event per (session, alarm), most urgent first as on the tiles
     (`vitals.sessions.alarm_urgency`). From `active` (every page's shell reads it each
     refresh)."""
     present = sorted(((session, a) for session, alerts in live.alerts.items()
                       for a in present_alarms(alerts)),
-                     key=lambda item: (alarm_urgency(item[1]), item[0], item[1].metric.value))
+                     key=lambda item: (alarm_urgency(item[1]), item[0], item[1].metric.value,
+                                       item[1].rule))
     frame = pd.DataFrame(
-        [{"session": session, "time": a.time, "metric": a.metric.value,
+        [{"session": session, "time": a.time, "metric": a.metric.value, "rule": a.key.rule,
           "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
-          "value": a.value, "message": a.message, "by": a.by, "note": a.note}
+          "value": a.value, "message": a.message, "by": a.by, "note": a.note, "ended": a.ended}
          for session, a in present],
         columns=list(ALARM_COLUMNS))
     if not frame.empty:

@@ -153,7 +153,8 @@ class Pipeline:
         """Run the rules on a valid message, once per identity (a redelivery is not judged)."""
         if isinstance(parsed, Acknowledgement):
             return self._judge(parsed.session, parsed.time, lambda a=parsed: (
-                self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time)))
+                self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time,
+                                        a.rule)))
         if not self._first_time(_identity(parsed)):
             if not isinstance(parsed, SessionEvent):
                 self.counters.duplicates += 1

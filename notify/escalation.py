@@ -63,7 +63,7 @@ class Escalations:
     def __init__(self, roster: Roster, link: str | None = None) -> None:
         self._roster = roster
         self._link = link  # the dashboard's base URL, or None
-        self._open: dict[tuple[str, str], _Open] = {}
+        self._open: dict[tuple[str, str, str], _Open] = {}
         self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
 
     def on_event(self, event: AlertEvent, now: datetime) -> list[Notification]:
@@ -74,7 +74,7 @@ class Escalations:
         self._seen[identity] = None
         if len(self._seen) > SEEN_EVENTS:
             self._seen.popitem(last=False)
-        key = (event.session, event.metric.value)
+        key = (event.session, event.metric.value, event.key.rule)  # one per technical cause
         current = self._open.get(key)
         if event.state is AlertState.ACTIVE:
             delay = self._roster.escalation.delay(event.priority)

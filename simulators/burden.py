@@ -40,7 +40,7 @@ from simulators.population import (
     true_trace,
 )
 from simulators.timeline import SimMessage, session_messages, session_seed
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import Profile
 from vitals.readings import (
@@ -105,14 +105,14 @@ def replay(patient: PopulationPatient, profile: Profile, seed: int,
     dose = REPLAY_START + DOSE_AFTER
     engine = AlertEngine(profile)
     log = _AlarmLog(dose)
-    acks: list[tuple[datetime, int, Metric]] = []  # (due, tie-breaker, metric)
+    acks: list[tuple[datetime, int, AlarmKey]] = []  # (due, tie-breaker, alarm)
 
     def record(events: Iterable[AlertEvent]) -> None:
         for event in events:
             log.add(event)
             if (ack_after is not None and event.state is AlertState.ACTIVE
                     and event.priority in _LATCHING):
-                heapq.heappush(acks, (event.time + ack_after, len(log.raised), event.metric))
+                heapq.heappush(acks, (event.time + ack_after, len(log.raised), event.key))
 
     next_tick = REPLAY_START
     for message in messages:
@@ -121,8 +121,8 @@ def replay(patient: PopulationPatient, profile: Profile, seed: int,
         while True:
             ack_due = acks[0][0] if acks else None
             if ack_due is not None and ack_due < message.time and ack_due <= next_tick:
-                _, _, metric = heapq.heappop(acks)
-                record(_acknowledge_due(engine, session, metric, ack_due, ack_after))
+                _, _, key = heapq.heappop(acks)
+                record(_acknowledge_due(engine, session, key, ack_due, ack_after))
             elif next_tick < message.time:
                 record(engine.on_tick(next_tick))
                 next_tick += TICK
@@ -167,17 +167,17 @@ def _replay_chunk(patients: Sequence[PopulationPatient], profile: Profile, seed:
     return [replay(patient, profile, seed, ack_after) for patient in patients]
 
 
-def _acknowledge_due(engine: AlertEngine, session: str, metric: Metric, due: datetime,
+def _acknowledge_due(engine: AlertEngine, session: str, key: AlarmKey, due: datetime,
                      ack_after: timedelta | None) -> list[AlertEvent]:
-    """The monitor acknowledges the metric's alarm if it has shown unacknowledged for
-    `ack_after` (one raised later, at a higher priority, waits for its own turn)."""
+    """The monitor acknowledges the alarm if it has shown unacknowledged for `ack_after` (one
+    raised later, at a higher priority, waits for its own turn)."""
     state = engine.state(session)
-    alarm = state.alarms.get(metric) if state is not None else None
+    alarm = state.alarms.get(key) if state is not None else None
     if alarm is None or alarm.acknowledged or ack_after is None:
         return []
     if alarm.raised_at > due - ack_after:
         return []
-    return engine.acknowledge(session, metric, MONITOR, None, due)
+    return engine.acknowledge(session, key.metric, MONITOR, None, due, key.rule or None)
 
 
 def _feed(engine: AlertEngine, message: SimMessage) -> list[AlertEvent]:
@@ -204,26 +204,32 @@ def _feed(engine: AlertEngine, message: SimMessage) -> list[AlertEvent]:
 
 class _AlarmLog:
     """Turns alert events into alarms with durations: an alarm shows from its active event
-    until its metric's next active event (a new priority or cause) or its cleared event."""
+    until its next active event (a new priority or cause) or its cleared event. A latched
+    technical alarm's "ended" and "back" events (same priority) raise nothing new."""
 
     def __init__(self, dose: datetime) -> None:
         self.dose = dose
         self.raised: list[RaisedAlarm] = []
-        self._open: dict[Metric, tuple[AlertEvent, int]] = {}
+        self._open: dict[AlarmKey, tuple[AlertEvent, int]] = {}
         self._shown: list[tuple[Metric, Priority, datetime, datetime]] = []
 
     def add(self, event: AlertEvent) -> None:
+        key = event.key
         if event.state is AlertState.ACTIVE:
-            self._end(event.metric, event.time)
-            self._open[event.metric] = (event, len(self.raised))
+            opened = self._open.get(key)
+            if (key.metric is Metric.DATA and opened is not None
+                    and opened[0].priority is event.priority):
+                return  # the same alarm saying its cause ended (or came back)
+            self._end(key, event.time)
+            self._open[key] = (event, len(self.raised))
             self.raised.append(RaisedAlarm(event.rule, event.metric, event.priority,
                                            self._minutes(event.time), 0.0))
         elif event.state is AlertState.CLEARED:
-            self._end(event.metric, event.time)
+            self._end(key, event.time)
 
     def close(self, at: datetime) -> None:
-        for metric in list(self._open):
-            self._end(metric, at)
+        for key in list(self._open):
+            self._end(key, at)
 
     def first_showing(self, metrics: Sequence[Metric], priority: Priority,
                       since_minutes: float) -> float | None:
@@ -234,8 +240,8 @@ class _AlarmLog:
                   if metric in metrics and shown is priority and end > since]
         return self._minutes(min(starts)) if starts else None
 
-    def _end(self, metric: Metric, at: datetime) -> None:
-        opened = self._open.pop(metric, None)
+    def _end(self, key: AlarmKey, at: datetime) -> None:
+        opened = self._open.pop(key, None)
         if opened is None:
             return
         event, index = opened
@@ -243,7 +249,7 @@ class _AlarmLog:
         minutes = (at - event.time) / timedelta(minutes=1)
         self.raised[index] = RaisedAlarm(alarm.rule, alarm.metric, alarm.priority,
                                          alarm.raised_minutes, minutes)
-        self._shown.append((metric, event.priority, event.time, at))
+        self._shown.append((key.metric, event.priority, event.time, at))
 
     def _minutes(self, at: datetime) -> float:
         return (at - self.dose) / timedelta(minutes=1)

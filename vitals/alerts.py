@@ -86,7 +86,7 @@ class AlertEvent:
         return document
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class AlarmKey:
     """One alarm of a session: one per clinical metric, one per technical cause (`data` alarms
     are told apart by their rule, e.g. `data.stream_silent.hr`), so a silent heart-rate stream

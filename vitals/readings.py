@@ -226,6 +226,9 @@ class Acknowledgement:
     by: str
     time: datetime
     note: str | None = None
+    # For `data`: the technical alarm's rule (e.g. `data.stream_silent.hr`); without it every
+    # technical alarm of the session is acknowledged.
+    rule: str | None = None
 
 
 Parsed = Reading | SessionEvent | Observation | Acknowledgement | Rejection
@@ -494,7 +497,8 @@ def _acknowledgement(session: str, document: dict[str, Any], received_at: dateti
         raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
     time, _ = parse_time(document.get("time"), received_at, max_ahead)
     return Acknowledgement(session, metric, by, time,
-                           _optional_text("note", document.get("note"), MAX_NOTE_CHARS))
+                           _optional_text("note", document.get("note"), MAX_NOTE_CHARS),
+                           _optional_text("rule", document.get("rule"), 64) or None)
 
 
 def _observation(session: str, document: dict[str, Any], received_at: datetime,

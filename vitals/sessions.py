@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import fmean
 
-from vitals.alerts import AlertEvent, AlertState, Metric
+from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric
 from vitals.profile import LIMIT_METRICS, Profile
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 
@@ -250,10 +250,11 @@ def next_bp_due(
 
 
 def showing_alerts(alerts: Iterable[AlertEvent]) -> tuple[AlertEvent, ...]:
-    """The latest event of every alarm not cleared, one per metric, from stored alert events."""
-    latest: dict[Metric, AlertEvent] = {}
+    """The latest event of every alarm not cleared (one per clinical metric, one per technical
+    cause: `AlertEvent.key`), from stored alert events."""
+    latest: dict[AlarmKey, AlertEvent] = {}
     for alert in sorted(alerts, key=alert_order):
-        latest[alert.metric] = alert
+        latest[alert.key] = alert
     return tuple(a for a in latest.values() if a.state is not AlertState.CLEARED)
 
 

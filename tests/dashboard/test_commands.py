@@ -53,8 +53,8 @@ def update(client: Any, output: dict[str, str], inputs: list[Any], state: list[A
     return client.post("/_dash-update-component", json=body)
 
 
-def ack_click(client: Any, session: str, metric: str, note: str | None) -> Any:
-    key = {"session": session, "metric": metric}
+def ack_click(client: Any, session: str, metric: str, note: str | None, rule: str = "") -> Any:
+    key = {"session": session, "metric": metric, "rule": rule}
     button = {"type": ids.ACK_BUTTON, **key}
     note_id = {"type": ids.ACK_NOTE, **key}
     return update(
@@ -103,6 +103,17 @@ def test_acknowledging_publishes_the_users_name_and_note_at_qos_1(app, heard, se
         "metric": "systolic", "by": "nurse", "note": "re-measured, cuff loose"}
     assert payload["time"].endswith("Z")
     assert "acknowledged by nurse" in shown
+
+
+def test_acknowledging_a_technical_alarm_names_its_rule(app, heard, session_id):
+    client = app.server.test_client()
+    login(client, "nurse")
+
+    ack_click(client, session_id, "data", "probe refitted", rule="data.stream_silent.hr")
+
+    _topic, payload = heard.get(timeout=WAIT_S)
+    assert (payload["metric"], payload["rule"], payload["note"]) == (
+        "data", "data.stream_silent.hr", "probe refitted")
 
 
 def test_an_acknowledgement_without_a_note_has_no_note(app, heard, session_id):

@@ -105,7 +105,22 @@ def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
     [row] = components.alarms_panel(alarms(acked), can_ack=True)
 
     assert "acknowledged by nurse at 17:00:00 — “re-measured”" in text_of(row)
-    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic"}) is None
+    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic", "rule": ""}) is None
+
+
+def test_two_technical_alarms_of_a_session_are_two_rows_each_with_its_own_button():
+    silent = alert("a", NOW, Metric.DATA, Priority.MEDIUM, message="No heart rate reading",
+                   rule="data.stream_silent.hr")
+    checkin = replace(alert("a", NOW, Metric.DATA, Priority.MEDIUM, message="No check-in",
+                            rule="data.checkin_missed"), ended=NOW + minutes(2))
+
+    rows = components.alarms_panel(alarms(silent, checkin), can_ack=True)
+
+    assert [text_of(r).count("acknowledge to clear") for r in rows] == [0, 1]
+    assert "ended at 17:02 — acknowledge to clear" in text_of(rows[1])
+    for row, rule in zip(rows, ("data.stream_silent.hr", "data.checkin_missed"), strict=True):
+        assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "data",
+                          "rule": rule}) is not None
 
 
 def test_an_alarm_stamped_ahead_of_the_clock_is_never_shown_since_a_time_to_come():
@@ -120,8 +135,8 @@ def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     [row] = components.alarms_panel(alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH)),
                                     can_ack=True)
 
-    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "spo2"}) is not None
-    assert find(row, {"type": ids.ACK_NOTE, "session": "a", "metric": "spo2"}) is not None
+    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "spo2", "rule": ""}) is not None
+    assert find(row, {"type": ids.ACK_NOTE, "session": "a", "metric": "spo2", "rule": ""}) is not None
     assert "▲ HIGH" in text_of(row)
     # A clock time: the panel is redrawn only when an alarm changes, so an age would freeze.
     assert "since 17:00:00" in text_of(row)
