@@ -285,6 +285,15 @@ def test_an_acknowledgement_names_the_metric_and_who_acknowledged():
                                                            "re-measured")
 
 
+def test_an_acknowledgement_may_name_one_technical_alarm_by_its_rule():
+    one = parsed("vitals/s1/ack", {"metric": "data", "by": "nurse-a",
+                                   "rule": "data.stream_silent.hr"})
+    every = parsed("vitals/s1/ack", {"metric": "data", "by": "nurse-a"})
+    assert (one.rule, every.rule) == ("data.stream_silent.hr", None)
+    assert "rule must be a string" in reason("vitals/s1/ack", {"metric": "data", "by": "a",
+                                                               "rule": 3})
+
+
 @pytest.mark.parametrize(("document", "words"), [
     ({"metric": "temperature", "by": "nurse-a"}, "ack needs metric"),
     ({"metric": "systolic"}, "ack needs 'by'"),

@@ -135,6 +135,39 @@ def test_an_acknowledged_alarm_stays_on_its_tile_and_panel_silenced_until_it_cle
     assert dash_duo.get_logs() == []
 
 
+def test_two_technical_alarms_show_apart_and_a_latched_one_says_when_it_ended(
+        dash_duo, store, settings, users):
+    # The HR stream is silent; the missed check-in ended (a monitor checked in) but nobody
+    # acknowledged it: two alarms of one session, each with its own row and button.
+    now = utcnow()
+    ended = now - minutes(0.2)
+    store.write(Batch(
+        readings=[bp("bed-4", now, 121, 79)],
+        alerts=[
+            alert("bed-4", now - minutes(2), Metric.DATA, Priority.MEDIUM,
+                  message="No heart rate reading for 30 s.", rule="data.stream_silent.hr"),
+            alert("bed-4", now - minutes(1), Metric.DATA, Priority.MEDIUM,
+                  message="No presence check-in for 17 min.", rule="data.checkin_missed"),
+            replace(alert("bed-4", ended, Metric.DATA, Priority.MEDIUM,
+                          message="No presence check-in for 17 min.",
+                          rule="data.checkin_missed"), ended=ended),
+        ],
+    ))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+
+    said = f"ended at {ended:%H:%M} — acknowledge to clear"
+    dash_duo.wait_for_contains_text(at(ids.tile_alarm("bed-4")), said, timeout=WAIT_S)
+    assert "(+1 more)" in dash_duo.find_element(at(ids.tile_alarm("bed-4"))).text
+    silent = dash_duo.wait_for_element(
+        at(ids.alarm_row("bed-4", "data", "data.stream_silent.hr")), timeout=WAIT_S)
+    checkin = dash_duo.find_element(at(ids.alarm_row("bed-4", "data", "data.checkin_missed")))
+    assert "No heart rate reading" in silent.text and "acknowledge to clear" not in silent.text
+    assert "No presence check-in" in checkin.text and said in checkin.text
+    assert len(dash_duo.find_elements(".ack-button")) == 2
+    assert dash_duo.get_logs() == []
+
+
 def test_one_stopped_oximeter_raises_no_pipeline_banner(dash_duo, store, settings, users):
     # Its cuff is on cadence: the pipeline delivers; the silent oximeter is the session's own
     # technical alarm (the ingest raises it), not the red banner.

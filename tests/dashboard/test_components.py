@@ -105,7 +105,8 @@ def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
     [row] = components.alarms_panel(alarms(acked), can_ack=True)
 
     assert "acknowledged by nurse at 17:00:00 — “re-measured”" in text_of(row)
-    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "systolic", "rule": ""}) is None
+    key = {"session": "a", "metric": "systolic", "rule": ""}
+    assert find(row, {"type": ids.ACK_BUTTON, **key}) is None
 
 
 def test_two_technical_alarms_of_a_session_are_two_rows_each_with_its_own_button():
@@ -135,8 +136,9 @@ def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     [row] = components.alarms_panel(alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH)),
                                     can_ack=True)
 
-    assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "spo2", "rule": ""}) is not None
-    assert find(row, {"type": ids.ACK_NOTE, "session": "a", "metric": "spo2", "rule": ""}) is not None
+    key = {"session": "a", "metric": "spo2", "rule": ""}
+    assert find(row, {"type": ids.ACK_BUTTON, **key}) is not None
+    assert find(row, {"type": ids.ACK_NOTE, **key}) is not None
     assert "▲ HIGH" in text_of(row)
     # A clock time: the panel is redrawn only when an alarm changes, so an age would freeze.
     assert "since 17:00:00" in text_of(row)
