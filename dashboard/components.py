@@ -6,7 +6,6 @@ no request, no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -17,6 +16,7 @@ from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
 from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
 from vitals.alerts import AlertEvent, AlertState, Metric
+from vitals.checklist import CONTRAINDICATIONS, GUIDELINES
 from vitals.readings import MAX_NOTE_CHARS
 from vitals.sessions import (
     Cue,
@@ -24,7 +24,6 @@ from vitals.sessions import (
     DischargeReadiness,
     PresessionVerdict,
     Verdict,
-    protocol_verdict,
 )
 from vitals.users import Role
 
@@ -185,64 +184,6 @@ def end_note(present: Sequence[AlertEvent], reason: str | None) -> str | None:
 # --- pre-session checklist ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ChecklistItem:
-    key: str  # short, goes into the stored note (which is at most 500 characters)
-    label: str
-
-
-# Session guidelines to confirm before dosing (clinical guidance, do-not-proceed conditions).
-GUIDELINES: Final[tuple[ChecklistItem, ...]] = (
-    ChecklistItem("antihypertensives", "Usual antihypertensives taken"),
-    ChecklistItem("no-benzo-stim-24h", "No benzodiazepines or stimulants in the last 24 h"),
-    ChecklistItem("fasted", "No solid food for 3 h, no liquids for 1 h"),
-    ChecklistItem("no-alcohol", "No alcohol"),
-    ChecklistItem("monitor-present", "A trained monitor is present for the whole session"),
-)
-# Contraindications: any one of them is do-not-proceed.
-CONTRAINDICATIONS: Final[tuple[ChecklistItem, ...]] = (
-    ChecklistItem("uncontrolled-hypertension", "Uncontrolled hypertension"),
-    ChecklistItem("heart-disease", "Serious heart disease (recent infarction, failure, "
-                  "aneurysm or vascular malformation)"),
-    ChecklistItem("breathing", "Severe breathing problems"),
-    ChecklistItem("raised-pressure", "Raised intraocular or intracranial pressure"),
-    ChecklistItem("hyperthyroidism", "Hyperthyroidism"),
-    ChecklistItem("pregnancy", "Pregnancy"),
-    ChecklistItem("psychosis", "Psychosis or mania"),
-    ChecklistItem("ketamine-allergy", "Allergy to ketamine or esketamine"),
-)
-CHECKLIST_PREFIX: Final = "checklist v1"
-
-
-def checklist_note(confirmed: Sequence[str], present: Sequence[str]) -> str:
-    """The checklist as answered, as the text of a `checklist` session event."""
-    done = [i.key for i in GUIDELINES if i.key in confirmed]
-    unconfirmed = [i.key for i in GUIDELINES if i.key not in confirmed]
-    found = [i.key for i in CONTRAINDICATIONS if i.key in present]
-    return (f"{CHECKLIST_PREFIX}; confirmed: {','.join(done) or '-'}"
-            f"; not confirmed: {','.join(unconfirmed) or '-'}"
-            f"; contraindications: {','.join(found) or 'none'}")
-
-
-def checklist_findings(note: str | None) -> tuple[str, ...]:
-    """What a recorded checklist says against proceeding (empty: nothing)."""
-    if not note or not note.startswith(CHECKLIST_PREFIX):
-        return ()
-    parts = dict(
-        (p.split(":", 1)[0].strip(), p.split(":", 1)[1].strip())
-        for p in note.split(";")[1:] if ":" in p
-    )
-    labels = {i.key: i.label for i in (*GUIDELINES, *CONTRAINDICATIONS)}
-    findings = []
-    for key in filter(None, parts.get("contraindications", "none").split(",")):
-        if key != "none":
-            findings.append(f"contraindication: {labels.get(key, key)}")
-    for key in filter(None, parts.get("not confirmed", "-").split(",")):
-        if key != "-":
-            findings.append(f"not confirmed: {labels.get(key, key)}")
-    return tuple(findings)
-
-
 def checklist_form() -> html.Div:
     """The checklist's inputs (static: a refresh must not reset what is being ticked)."""
     return html.Div(className="checklist", children=[
@@ -266,11 +207,11 @@ VERDICT_TEXT: Final[Mapping[Verdict, str]] = {
 }
 
 
-def verdict_box(presession: PresessionVerdict, checklist: tuple[str, ...],
-                checklist_recorded: str | None, override: str | None) -> html.Div:
-    """The go / caution / no-go verdict (`vitals.sessions.protocol_verdict`: the vitals with
-    the checklist's findings, pending while no checklist is recorded)."""
-    combined = protocol_verdict(presession, None if checklist_recorded is None else checklist)
+def verdict_box(combined: PresessionVerdict, checklist_recorded: str | None,
+                override: str | None) -> html.Div:
+    """The go / caution / no-go verdict: the session status's one protocol verdict
+    (`vitals.sessions.protocol_verdict`: the vitals with the checklist's findings, pending
+    while no checklist is recorded)."""
     verdict, reasons = combined.verdict, list(combined.reasons)
     children: list[Any] = [
         html.Div(VERDICT_TEXT[verdict], className=f"verdict verdict--{verdict.value}"),

@@ -23,6 +23,7 @@ from enum import StrEnum
 from statistics import fmean
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric
+from vitals.checklist import checklist_findings
 from vitals.profile import LIMIT_METRICS, Profile
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 
@@ -92,7 +93,11 @@ class SessionStatus:
     ended: datetime | None
     minutes_since_dose: float | None
     baseline: Mapping[Metric, float]
-    presession: PresessionVerdict
+    presession: PresessionVerdict  # the vitals' verdict alone
+    # The latest recorded checklist's findings (None: no checklist recorded yet), and the one
+    # protocol verdict of vitals and checklist (`protocol_verdict`) that every view shows.
+    checklist: tuple[str, ...] | None
+    verdict: PresessionVerdict
     next_bp_due: datetime | None
     cues: tuple[Cue, ...]
     discharge: DischargeReadiness
@@ -321,6 +326,10 @@ def session_status(
         if pre_value is not None:
             pre_values[metric] = pre_value
     presession = presession_verdict(pre_values, profile)
+    checklists = [e for e in events if e.event is SessionEventType.CHECKLIST]
+    checklist = (checklist_findings(max(checklists, key=lambda e: e.time).note)
+                 if checklists else None)
+    verdict = protocol_verdict(presession, checklist)
 
     showing = present_alarms(alerts)
     last = {m: series[-1][1] for m, series in samples.items() if series}
@@ -341,7 +350,7 @@ def session_status(
     cues: list[Cue] = []
     due: datetime | None = None
     if phase is not Phase.ENDED:
-        cues, due = _cues(phase, started, dosed, blood_pressures, presession, discharge,
+        cues, due = _cues(phase, started, dosed, blood_pressures, verdict, discharge,
                           profile, now)
     return SessionStatus(
         session=session,
@@ -354,6 +363,8 @@ def session_status(
         minutes_since_dose=minutes_since(dosed, now),
         baseline=baseline,
         presession=presession,
+        checklist=checklist,
+        verdict=verdict,
         next_bp_due=due,
         cues=tuple(cues),
         discharge=discharge,
@@ -381,7 +392,7 @@ def _cues(
     started: datetime | None,
     dosed: datetime | None,
     blood_pressures: Sequence[tuple[datetime, float, float]],
-    presession: PresessionVerdict,
+    verdict: PresessionVerdict,
     discharge: DischargeReadiness,
     profile: Profile,
     now: datetime,
@@ -389,12 +400,15 @@ def _cues(
     cadence = profile.cadence
     cues: list[Cue] = []
     if phase in (Phase.NOT_STARTED, Phase.PRE_DOSE):
-        done = presession.verdict is not Verdict.PENDING
+        # The protocol verdict (vitals and checklist), the same the verdict box shows.
+        done = verdict.verdict is not Verdict.PENDING
         if done:
-            message = f"Pre-dose check: {presession.verdict.value.replace('_', '-')}" + (
-                f" ({'; '.join(presession.reasons)})" if presession.reasons else "")
+            message = f"Pre-dose check: {verdict.verdict.value.replace('_', '-')}" + (
+                f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
         else:
-            message = "Pre-dose check: measure blood pressure, heart rate and SpO2 before dosing."
+            message = ("Pre-dose check: pending — " + "; ".join(verdict.reasons) + "."
+                       if verdict.reasons else "Pre-dose check: measure blood pressure, heart "
+                       "rate and SpO2 before dosing.")
         cues.append(Cue(CueKind.PRE_DOSE_CHECK, message, done=done))
     reassessment_done = False
     if dosed is not None:

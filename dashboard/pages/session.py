@@ -21,12 +21,12 @@ from dashboard import auth, components, figures, ids, queries
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
+from vitals.checklist import checklist_note
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
 from vitals.sessions import (
     SessionStatus,
     Verdict,
     present_alarms,
-    protocol_verdict,
     session_status,
 )
 from vitals.storage.base import StoreError
@@ -228,16 +228,15 @@ def refresh_protocol(_n: int | None, session_id: str | None,
     status = status_of(loaded)
     events = queries.event_rows(loaded.events)
     checklist = _latest(events, SessionEventType.CHECKLIST)
-    findings = components.checklist_findings(None if checklist is None else checklist["note"])
     recorded = (None if checklist is None
                 else f"Checklist recorded {_recorded(checklist)}"
-                + (" — no findings" if not findings else ""))
+                + (" — no findings" if not status.checklist else ""))
     override = _recorded(_latest(events, SessionEventType.OVERRIDE), with_note=True)
     signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), with_note=True)
     protocol = [
         html.Div(className="panel", children=[
             html.H3("Pre-session verdict"),
-            components.verdict_box(status.presession, findings, recorded, override),
+            components.verdict_box(status.verdict, recorded, override),
         ]),
         html.Div(className="panel", children=[
             html.H3("Cues"), components.cue_list(status.cues, status.dosed),
@@ -290,7 +289,7 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
                 return "⚠ Type the note first."
             text = note
         elif event is SessionEventType.CHECKLIST:
-            text = components.checklist_note(guidelines or [], contraindications or [])
+            text = checklist_note(guidelines or [], contraindications or [])
         elif event is SessionEventType.END and user is not None:
             end_reason = (end_reason or "").strip() or None
             try:
@@ -312,13 +311,7 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
             text = (reason or "").strip() or None
             if not text:
                 return "⚠ An override needs a written reason."
-            events = queries.events_frame(queries.current().store, session_id)
-            checklist = _latest(events, SessionEventType.CHECKLIST)
-            findings = components.checklist_findings(None if checklist is None
-                                                     else checklist["note"])
-            verdict = protocol_verdict(status.presession,
-                                       None if checklist is None else findings).verdict
-            if verdict is not Verdict.NO_GO:
+            if status.verdict.verdict is not Verdict.NO_GO:
                 return "⚠ Nothing to override: the verdict is not no-go."
         elif trigger == ids.SIGNOFF_SUBMIT:
             event = SessionEventType.SIGNOFF

@@ -24,6 +24,7 @@ from tests.dashboard.conftest import (
     text_of,
 )
 from vitals.alerts import AlertState, Metric, Priority
+from vitals.checklist import GUIDELINES, checklist_findings, checklist_note
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
 
@@ -210,16 +211,16 @@ def test_the_health_input_feeds_the_banner(store, settings, users):
 
 
 def test_a_checklist_with_everything_confirmed_and_no_contraindication_has_no_findings():
-    note = components.checklist_note([i.key for i in components.GUIDELINES], [])
+    note = checklist_note([i.key for i in GUIDELINES], [])
 
     assert len(note) <= 500
-    assert components.checklist_findings(note) == ()
+    assert checklist_findings(note) == ()
 
 
 def test_a_checklist_names_what_is_not_confirmed_and_each_contraindication():
-    note = components.checklist_note(["antihypertensives"], ["pregnancy", "psychosis"])
+    note = checklist_note(["antihypertensives"], ["pregnancy", "psychosis"])
 
-    findings = components.checklist_findings(note)
+    findings = checklist_findings(note)
 
     assert "contraindication: Pregnancy" in findings
     assert "contraindication: Psychosis or mania" in findings
@@ -236,7 +237,7 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
         events=[event("a", dose - minutes(10), SessionEventType.START),
                 event("a", dose, SessionEventType.DOSE),
                 replace(event("a", dose - minutes(8), SessionEventType.CHECKLIST),
-                        note=components.checklist_note(["no-alcohol"], []), by="nurse")],
+                        note=checklist_note(["no-alcohol"], []), by="nurse")],
     ))
 
     protocol, audit = session.refresh_protocol(1, "a")
@@ -250,9 +251,16 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
 
 
 def test_no_go_while_the_checklist_is_not_recorded_and_a_signed_override_is_never_green():
-    from vitals.sessions import Criterion, DischargeReadiness, PresessionVerdict, Verdict
+    from vitals.sessions import (
+        Criterion,
+        DischargeReadiness,
+        PresessionVerdict,
+        Verdict,
+        protocol_verdict,
+    )
 
-    box = components.verdict_box(PresessionVerdict(Verdict.GO), (), None, None)
+    box = components.verdict_box(protocol_verdict(PresessionVerdict(Verdict.GO), None), None,
+                                 None)
     assert "✓ GO" not in text_of(box)
     assert "… PENDING" in text_of(box) and "checklist not recorded yet" in text_of(box)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.checklist import GUIDELINES, checklist_note
 from vitals.profile import load_profile
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
@@ -255,8 +256,31 @@ def test_status_before_the_dose_cues_the_pre_dose_check(profile):
     assert status.presession.verdict is Verdict.GO
     assert status.presession.values[Metric.SYSTOLIC] == 130
     [check] = [c for c in status.cues if c.kind is CueKind.PRE_DOSE_CHECK]
-    assert check.done
+    # The vitals say go; the cue says the protocol verdict: no checklist recorded yet.
+    assert not check.done and "checklist not recorded yet" in check.message
     assert status.minutes_since_dose is None
+
+
+@pytest.mark.parametrize(
+    ("checklist", "verdict", "says"),
+    [
+        (None, Verdict.PENDING, "checklist not recorded yet"),
+        (([i.key for i in GUIDELINES], []), Verdict.GO, "Pre-dose check: go"),
+        (([i.key for i in GUIDELINES], ["pregnancy"]), Verdict.NO_GO,
+         "contraindication: Pregnancy"),
+    ],
+    ids=["vitals go, no checklist: pending", "vitals go, clean checklist: go",
+         "vitals go, a contraindication: no-go"],
+)
+def test_the_pre_dose_cue_says_the_one_protocol_verdict(profile, checklist, verdict, says):
+    events, readings = pre_dose_history()
+    if checklist is not None:
+        events.append(SessionEvent("s1", SessionEventType.CHECKLIST, at(2),
+                                   note=checklist_note(*checklist)))
+    status = session_status(events, readings, [], profile, at(6))
+    [check] = [c for c in status.cues if c.kind is CueKind.PRE_DOSE_CHECK]
+    assert status.verdict.verdict is verdict
+    assert says in check.message and check.done is (verdict is not Verdict.PENDING)
 
 
 def test_status_without_readings_asks_for_the_pre_dose_check(profile):
