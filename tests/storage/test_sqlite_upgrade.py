@@ -1,0 +1,40 @@
+"""An embedded store's data file made before a column was added still opens and keeps its data."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.storage.base import Batch
+from vitals.storage.sqlite import SqliteStore
+
+T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+# The alert table as files made before `ended_us` have it.
+OLD_ALERT_TABLE = """
+CREATE TABLE alert (
+    session TEXT NOT NULL, metric TEXT NOT NULL, rule TEXT NOT NULL, state TEXT NOT NULL,
+    time_us INTEGER NOT NULL, priority TEXT NOT NULL, message TEXT NOT NULL, value REAL,
+    "limit" REAL, by TEXT, note TEXT, PRIMARY KEY (session, metric, rule, state, time_us)
+) WITHOUT ROWID;
+INSERT INTO alert VALUES ('s1', 'data', 'data.stream_silent', 'active', 1796835540000000,
+                          'medium', 'No heart rate reading', 30.0, 30.0, NULL, NULL);
+"""
+
+
+def test_a_data_file_without_the_ended_column_gets_it_and_keeps_its_alerts(tmp_path):
+    path = tmp_path / "vitals.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_ALERT_TABLE)
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        latched = AlertEvent(T0, "s1", Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE,
+                             "No heart rate reading", rule="data.stream_silent.hr", ended=T0)
+        store.write(Batch(alerts=[latched]))
+        stored = store.alerts("s1")
+    finally:
+        store.close()
+    assert sorted((a.rule, a.ended) for a in stored) == [("data.stream_silent", None),
+                                                   ("data.stream_silent.hr", T0)]
