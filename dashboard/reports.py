@@ -26,6 +26,7 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
 )
+from vitals.sessions import raising_events
 from vitals.timefmt import rfc3339
 
 LOINC: Final = "http://loinc.org"
@@ -311,7 +312,7 @@ def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequenc
     duration = (None if dosed is None or last_time is None
                 else max(0.0, (last_time - dosed).total_seconds() / 60))
     ordered = sorted(alerts, key=lambda a: a.time)
-    raised = tuple(a for a in ordered if a.state is AlertState.ACTIVE)
+    raised = raising_events(ordered)
     clinical_after_dose = [a for a in raised if a.metric is not Metric.DATA
                            and (dosed is None or a.time >= dosed)]
     return RemsSummary(

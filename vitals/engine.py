@@ -40,7 +40,7 @@ from vitals.rules import (
     reconcile_data,
     record_checkin,
 )
-from vitals.sessions import alert_order
+from vitals.sessions import alert_order, raising_events
 
 log = logging.getLogger(__name__)
 
@@ -256,18 +256,9 @@ def _alarms_from(
     stored: list[AlertEvent], state: SessionState, profile: Profile
 ) -> dict[AlarmKey, Alarm]:
     """Each alarm as its latest stored event left it; the replay says if it persists."""
-    latest: dict[AlarmKey, AlertEvent] = {}
-    raised: dict[AlarmKey, datetime] = {}
-    for alert in stored:
-        key = alert.key
-        before = latest.get(key)
-        # The escalation clock runs from the event that raised the current priority; a latched
-        # technical alarm's "ended" (and "back") events repeat it without raising it again.
-        if alert.state is AlertState.ACTIVE and (
-                before is None or before.state is AlertState.CLEARED
-                or before.priority is not alert.priority):
-            raised[key] = alert.time
-        latest[key] = alert
+    latest = {alert.key: alert for alert in stored}
+    # The escalation clock runs from the event that raised the current priority.
+    raised = {alert.key: alert.time for alert in raising_events(stored)}
     alarms: dict[AlarmKey, Alarm] = {}
     if state.ended is not None:
         # Only "readings after the session ended" alarms after its end: latched until acked.

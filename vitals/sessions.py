@@ -277,6 +277,25 @@ def alarm_urgency(alert: AlertEvent) -> tuple[int, bool, bool, float]:
             alert.state is AlertState.ACKNOWLEDGED, -alert.time.timestamp())
 
 
+def raising_events(alerts: Iterable[AlertEvent]) -> tuple[AlertEvent, ...]:
+    """The `active` events that raise an alarm (or raise it to a new priority), in time order.
+    A latched technical alarm's events saying its cause ended (`ended`) or came back repeat
+    its priority without raising it again: they count neither as an alarm raised nor for the
+    escalation clock."""
+    raising: list[AlertEvent] = []
+    last: dict[AlarmKey, AlertEvent] = {}
+    for alert in sorted(alerts, key=alert_order):
+        before = last.get(alert.key)
+        last[alert.key] = alert
+        if alert.state is not AlertState.ACTIVE:
+            continue
+        if (alert.metric is Metric.DATA and before is not None
+                and before.state is AlertState.ACTIVE and before.priority is alert.priority):
+            continue
+        raising.append(alert)
+    return tuple(raising)
+
+
 def alert_order(alert: AlertEvent) -> tuple[datetime, int]:
     # Events at the same instant happen in this order (acknowledged then cleared, for example).
     rank = {AlertState.ACTIVE: 0, AlertState.ACKNOWLEDGED: 1, AlertState.CLEARED: 2}

@@ -21,6 +21,7 @@ from vitals.sessions import (
     present_alarms,
     presession_verdict,
     protocol_verdict,
+    raising_events,
     session_status,
     showing_alerts,
 )
@@ -233,6 +234,17 @@ def test_present_alarms_most_urgent_first(stored, first):
     alarms = present_alarms(stored)
     assert alarms[0].metric is first
     assert [alarm_urgency(a) for a in alarms] == sorted(alarm_urgency(a) for a in alarms)
+
+
+def test_a_latched_technical_alarms_ended_and_back_events_raise_nothing_new():
+    def data(minutes: float, priority: Priority, ended: float | None = None) -> AlertEvent:
+        return AlertEvent(at(minutes), "s1", Metric.DATA, priority, AlertState.ACTIVE, "No HR",
+                          rule="data.stream_silent.hr",
+                          ended=None if ended is None else at(ended))
+
+    stored = [data(0, Priority.MEDIUM), data(2, Priority.MEDIUM, ended=2),
+              data(3, Priority.MEDIUM), data(5, Priority.HIGH)]  # ended, back, escalated
+    assert raising_events(stored) == (stored[0], stored[3])
 
 
 def test_acknowledged_then_cleared_at_the_same_instant_is_cleared():
