@@ -548,6 +548,8 @@ def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str
 def _alert_markers(fig: go.Figure, alerts: pd.DataFrame, origin: pd.Timestamp,
                    row_of: Mapping[str, int]) -> None:
     raised = alerts[alerts["state"] == "active"]
+    if "ended" in raised:  # a latched technical alarm saying its cause ended raises nothing
+        raised = raised[raised["ended"].isna()]
     for priority in ("low", "medium", "high"):
         for panel, row in row_of.items():
             part = raised[(raised["priority"] == priority)
