@@ -89,6 +89,7 @@ class DashboardContext:
     alarm_feed: Callable[[], list[dict[str, Any]]] | None = None
     # snapshots.LiveReader of `store`: the live pages' data, read once for every browser
     reader: Any = None
+    burden: Any = None  # dashboard.burden.BurdenReports of `profile` (the /burden page)
 
 
 def attach(server: Flask, context: DashboardContext) -> None:
