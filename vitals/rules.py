@@ -15,6 +15,10 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
   duration: when the breach has lasted that long by reading times, every reading in between
   breaching) and leaves effect after `hysteresis.consecutive` consecutive readings inside the
   limit by the metric's margin.
+- A metric fed by several sources (heart rate: `hr.bpm`, `spo2.pulse`, `bp.pulse`) ranks them
+  in the profile's order: a value is judged (and sampled for the baseline) only while every
+  higher-ranked source is stale, by the first limit of its stream's silence alarm
+  (`source_fresh`). Messages name the value's device with `{source}`.
 - High and medium alarms latch. When their condition ends and nobody has acknowledged them, no
   event is emitted: the alarm keeps showing as `active` (`Alarm.condition_present` is False).
   Acknowledging it then emits `acknowledged` followed at once by `cleared`. When an acknowledged
