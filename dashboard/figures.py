@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import ids
 from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
+from dashboard.queries import HR_SOURCES
 from vitals.alerts import AlertEvent, AlertState
 from vitals.profile import source_label
 from vitals.readings import Kind, Reading
@@ -440,7 +441,7 @@ def session_figure(
     limits: Sequence[Limit] = LIMITS,
     marks: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] = ((), ()),
     observations: pd.DataFrame | None = None,
-    hr_sources: Sequence[str] = ("hr.bpm", "spo2.pulse", "bp.pulse"),
+    hr_sources: Sequence[str] = HR_SOURCES,
 ) -> go.Figure:
     """BP, HR and SpO2 over session time, with limit lines, session events, alarms and the
     monitor's observations (`queries.observations_frame`); `marks`: extra (shapes, labels),
