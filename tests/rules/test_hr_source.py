@@ -12,7 +12,7 @@ import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import Profile, load_profile, source_label
+from vitals.profile import Profile, ProfileError, load_profile, source_label
 from vitals.readings import Kind, Reading
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
@@ -161,3 +161,9 @@ def test_a_restart_restores_which_source_is_judged(profile, split):
     after.restore(S, [], SOURCE_STORY[:split], alerts)
     assert after.active() == before.active()
     assert feed(after, *SOURCE_STORY[split:]) == feed(before, *SOURCE_STORY[split:])
+
+
+def test_a_source_listed_twice_is_refused_at_load():
+    with pytest.raises(ProfileError, match="each source once"):
+        load_profile(overrides={"metrics": {"heart_rate": {
+            "sources": ["hr.bpm", "bp.pulse", "hr.bpm"]}}})
