@@ -30,9 +30,10 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 from flask import has_request_context
 
 from dashboard import auth, components, exports, figures, ids, queries
+from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
-from dashboard.pages import history, overview, session, users
+from dashboard.pages import burden, history, overview, session, users
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
@@ -45,7 +46,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history, users)
+PAGES = (overview, session, history, users, burden)
 
 
 def create_app(
@@ -62,6 +63,7 @@ def create_app(
     alarm_feed: Callable[[], list[dict[str, Any]]] | None = None,
     secret_key: str | None = None,
     login_throttle: LoginThrottle | None = None,
+    burden_patients: int = DEFAULT_PATIENTS,
 ) -> dash.Dash:
     """A dashboard reading `store`, behind a login.
 
@@ -75,6 +77,8 @@ def create_app(
     them on MQTT (`dashboard.health.IngestStatus.alarms`), said in the banner while the database
     cannot be read. `secret_key`: default `VITALS_DASHBOARD_SECRET_KEY`.
     `login_throttle`: counts failed logins (default: 5 per name, 20 per address in 15 minutes).
+    `burden_patients`: the simulated population of the alarm-burden page (computed on its first
+    visit, kept in `VITALS_DATA_DIR/burden`).
     """
     from vitals.profile import load_profile
 
@@ -103,6 +107,7 @@ def create_app(
         health=health,
         alarm_feed=alarm_feed,
         reader=LiveReader(store, clock, window, trends),
+        burden=BurdenReports(rules, settings.data_dir / "burden", burden_patients),
     ))
     auth.protect(app.server, users_path or default_users_path(settings), figures.DISCLAIMER,
                  secret_key or auth.secret_key(settings),
@@ -126,6 +131,8 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
     # Dash also builds the layout once, outside any request, to check it.
     user = auth.current_user() if has_request_context() else None
     who = f"{user.name} ({user.role.value})" if user is not None else ""
+    clinician_links = ([dcc.Link("Alarm burden", href=burden.PATH, className="nav-link")]
+                       if user is not None and user.can(Role.CLINICIAN) else [])
     admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link")]
                    if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
@@ -134,6 +141,7 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
             html.Nav(className="nav", children=[
                 dcc.Link("Overview", href="/", className="nav-link"),
                 dcc.Link("Sessions", href="/sessions", className="nav-link"),
+                *clinician_links,
                 *admin_links,
             ]),
             html.Div(f"Alert profile: {profile_name}", id=ids.PROFILE_BADGE,

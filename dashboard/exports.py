@@ -17,6 +17,7 @@ from flask import Flask, Response, abort
 
 from dashboard import figures, queries, reports
 from dashboard.auth import role_required
+from vitals.alerts import Metric
 from vitals.readings import SESSION_ID
 from vitals.storage.base import StoreError
 from vitals.users import Role
@@ -104,10 +105,12 @@ def register(server: Flask) -> None:
                                                cadence.reassessment_minutes,
                                                cadence.reassessment_window_minutes)
             protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: in the table
+            hr_sources = context.profile.metrics[Metric.HEART_RATE].sources
             fig = figures.session_figure(queries.reading_rows(queries.thin(readings)), protocol,
                                          frames[2], origin, label,
                                          context.limits or figures.LIMITS, marks=marks,
-                                         observations=queries.observation_rows(observations))
+                                         observations=queries.observation_rows(observations),
+                                         hr_sources=hr_sources)
             chart = fig.to_html(full_html=False, include_plotlyjs="inline",
                                 default_width="100%", config={"responsive": True})
         body = reports.html_report(session, readings, events, alerts, summary, context.clock(),

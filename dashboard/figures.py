@@ -23,7 +23,9 @@ from plotly.subplots import make_subplots
 
 from dashboard import ids
 from dashboard.observations import SEVERITY_PRIORITY, Checkin, checkin_badge
+from dashboard.queries import HR_SOURCES
 from vitals.alerts import AlertEvent, AlertState
+from vitals.profile import source_label
 from vitals.readings import Kind, Reading
 
 DISCLAIMER: Final = (
@@ -256,9 +258,11 @@ def _vital(session: str, what: str, label: str, unit: str, value: str, note: str
 
 
 def _vital_of(session: str, what: str, label: str, unit: str, value: str, age_s: Any,
-              stale: bool) -> html.Div:
+              stale: bool, source: Any = None) -> html.Div:
     # The age as its words: the part changes when what it says does, not every second.
     note = stale_text(label, age_s) if stale else age_text(age_s)
+    if not _missing(source):  # which device, where several measure it (issue 17)
+        note = f"{note} · {source}"
     return _vital(session, what, label, unit, value, note, stale)
 
 
@@ -347,7 +351,7 @@ def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             _vital_of(session, "bp", "BP", "mmHg", bp, row.get("bp_age_s"),
                       bool(row.get("bp_stale"))),
             _vital_of(session, "hr", "HR", "/min", number(row.get("hr")), row.get("hr_age_s"),
-                      bool(row.get("hr_stale"))),
+                      bool(row.get("hr_stale")), row.get("hr_source")),
             _vital_of(session, "spo2", "SpO2", "%", number(row.get("spo2")),
                       row.get("spo2_age_s"), bool(row.get("spo2_stale"))),
         ),
@@ -447,10 +451,12 @@ def session_figure(
     limits: Sequence[Limit] = LIMITS,
     marks: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] = ((), ()),
     observations: pd.DataFrame | None = None,
+    hr_sources: Sequence[str] = HR_SOURCES,
 ) -> go.Figure:
     """BP, HR and SpO2 over session time, with limit lines, session events, alarms and the
     monitor's observations (`queries.observations_frame`); `marks`: extra (shapes, labels),
-    e.g. `reassessment_marks`."""
+    e.g. `reassessment_marks`. Heart rate: one line per source ("kind.field", in rank order:
+    the first solid, the fallbacks thinner and dotted), each named by its device."""
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         row_heights=[0.46, 0.30, 0.24],
@@ -494,7 +500,10 @@ def session_figure(
         frame = readings.assign(x=x.values)
         _trace(fig, frame, "bp", "systolic", "Systolic", COLOUR["systolic"], 1, "mmHg")
         _trace(fig, frame, "bp", "diastolic", "Diastolic", COLOUR["diastolic"], 1, "mmHg")
-        _trace(fig, frame, "hr", "bpm", "Heart rate", COLOUR["hr"], 2, "/min")
+        for rank, source in enumerate(hr_sources):
+            kind, _, name = source.partition(".")
+            _trace(fig, frame, kind, name, f"Heart rate ({source_label(source)})", COLOUR["hr"],
+                   2, "/min", fallback=rank > 0)
         _trace(fig, frame, "spo2", "spo2", "SpO2", COLOUR["spo2"], 3, "%")
 
     if origin is not None:
@@ -530,15 +539,19 @@ def session_figure(
 
 
 def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str, colour: str,
-           row: int, unit: str) -> None:
+           row: int, unit: str, fallback: bool = False) -> None:
+    if field not in frame:
+        return
     part = frame[(frame["kind"] == kind) & frame[field].notna()]
     if part.empty:
         return
+    line = ({"color": colour, "width": 1.5, "dash": "dot"} if fallback
+            else {"color": colour, "width": 2.5})
     fig.add_trace(
         go.Scatter(
             x=part["x"], y=part[field], name=name,
             mode="lines+markers" if kind == "bp" else "lines",
-            line={"color": colour, "width": 2.5}, marker={"size": 8},
+            line=line, marker={"size": 6 if fallback else 8},
             hovertemplate=f"{name} %{{y:.0f}} {unit}<extra></extra>",
         ),
         row=row, col=1,

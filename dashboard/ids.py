@@ -95,6 +95,11 @@ EDIT_DISABLE: Final = "edit-disable"
 EDIT_ENABLE: Final = "edit-enable"
 
 
+# Alarm burden (/burden, clinicians and admins)
+BURDEN_INTERVAL: Final = "burden-interval"  # polls until the report is computed
+BURDEN_REPORT: Final = "burden-report"
+
+
 def _tile_key(session: str) -> str:
     # Session ids may hold "-", and so do the tile parts' ids: doubled here, so session "a"'s
     # `tile-a-hr` can never be the tile of session "a-hr" (`tile-a--hr`). Two elements with one

@@ -23,6 +23,7 @@ from flask import Flask, current_app
 
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
+from vitals.profile import source_label
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
 from vitals.sessions import alarm_urgency, present_alarms
 from vitals.settings import Settings
@@ -45,6 +46,9 @@ STALE_AFTER: Final[Mapping[Kind, timedelta]] = {
     Kind.SPO2: timedelta(seconds=30),
 }
 
+# The default profile's heart-rate sources in rank order; pages pass the profile's in force.
+HR_SOURCES: Final = ("hr.bpm", "spo2.pulse", "bp.pulse")
+
 READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
     spec.name for specs in FIELDS.values() for spec in specs))
 EVENT_COLUMNS: Final = ("time", "event", "note", "by")
@@ -54,7 +58,7 @@ ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", 
 OVERVIEW_COLUMNS: Final = (
     "session", "first_time", "dosed", "since_dose_min",
     "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
-    "hr", "hr_time", "hr_age_s", "hr_stale",
+    "hr", "hr_source", "hr_time", "hr_age_s", "hr_stale",
     "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
     "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
     "alarm_value", "alarm_now", "alarm_ended",
@@ -85,6 +89,7 @@ class DashboardContext:
     alarm_feed: Callable[[], list[dict[str, Any]]] | None = None
     # snapshots.LiveReader of `store`: the live pages' data, read once for every browser
     reader: Any = None
+    burden: Any = None  # dashboard.burden.BurdenReports of `profile` (the /burden page)
 
 
 def attach(server: Flask, context: DashboardContext) -> None:
@@ -324,9 +329,11 @@ def overview_rows(
     live: Live,
     now: datetime,
     stale_after: Mapping[Kind, timedelta] = STALE_AFTER,
+    hr_sources: Sequence[str] = HR_SOURCES,
 ) -> list[dict[str, Any]]:
     """One row (`OVERVIEW_COLUMNS`) per session of `live` (`active`): latest values, their ages
-    and staleness, dose, top alarm, check-in.
+    and staleness, dose, top alarm, check-in. Heart rate from `hr_sources` ("kind.field", in
+    rank order, `heart_rate_shown`).
 
     From one `Store.live` read whatever the number of sessions, and plain dicts, no frame: a
     wall screen of 48 rooms refreshes every half second.
@@ -336,7 +343,7 @@ def overview_rows(
     return [
         _overview_row(summary, live.latest.get(summary.session, {}),
                       live.events.get(summary.session, []), live.alerts.get(summary.session, []),
-                      now, stale_after)
+                      now, stale_after, hr_sources)
         for summary in summaries
     ]
 
@@ -432,6 +439,7 @@ def _overview_row(
     alerts: Sequence[AlertEvent],
     now: datetime,
     stale_after: Mapping[Kind, timedelta],
+    hr_sources: Sequence[str],
 ) -> dict[str, Any]:
     session = summary.session
 
@@ -454,15 +462,12 @@ def _overview_row(
     row["systolic"] = bp.values.get("systolic") if bp else None
     row["diastolic"] = bp.values.get("diastolic") if bp else None
 
-    # Heart rate from the HR stream, else the oximeter's pulse (both continuous streams).
-    hr = latest.get(Kind.HR)
     oximeter = latest.get(Kind.SPO2)
-    if hr is None and oximeter is not None and "pulse" in oximeter.values:
-        hr_reading, hr_value = oximeter, oximeter.values["pulse"]
-    else:
-        hr_reading, hr_value = hr, (hr.values.get("bpm") if hr else None)
-    row.update(_latest_fields("hr", hr_reading, now, stale_after[Kind.HR]))
+    hr_reading, hr_value, hr_source = heart_rate_shown(latest, now, stale_after, hr_sources)
+    hr_kind = hr_reading.kind if hr_reading is not None else Kind.HR
+    row.update(_latest_fields("hr", hr_reading, now, stale_after[hr_kind]))
     row["hr"] = hr_value
+    row["hr_source"] = None if hr_source is None else source_label(hr_source)
     row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
     row["spo2"] = oximeter.values.get("spo2") if oximeter else None
 
@@ -492,6 +497,26 @@ def _overview_row(
         checkin_reference=starts[-1] if starts else summary.first_time,
     )
     return row
+
+
+def heart_rate_shown(
+    latest: Mapping[Kind, Reading], now: datetime, stale_after: Mapping[Kind, timedelta],
+    sources: Sequence[str],
+) -> tuple[Reading | None, float | None, str | None]:
+    """The heart rate a tile shows, as the rules judge it: the highest-ranked source whose
+    latest reading is fresh, else (all stale) the newest. (reading, value, source) or Nones."""
+    candidates: list[tuple[Reading, float, str]] = []
+    for source in sources:
+        kind, _, name = source.partition(".")
+        reading = latest.get(Kind(kind))
+        if reading is not None and name in reading.values:
+            candidates.append((reading, reading.values[name], source))
+    for reading, value, source in candidates:
+        if age_seconds(now, reading.time) <= stale_after[reading.kind].total_seconds():
+            return reading, value, source
+    if not candidates:
+        return None, None, None
+    return max(candidates, key=lambda c: c[0].time)
 
 
 def _latest_fields(prefix: str, reading: Reading | None, now: datetime,

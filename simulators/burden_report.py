@@ -19,7 +19,7 @@ from vitals.alerts import Priority
 # IEC 60601-1-8 as the dashboard shows it: high red, medium yellow, low cyan.
 PRIORITY_COLOURS: Final = {Priority.HIGH: "#d62728", Priority.MEDIUM: "#e8b400",
                            Priority.LOW: "#17becf"}
-_COLUMNS: Final = ("rule", "priority", "alarms / session", "sessions with it",
+RULE_COLUMNS: Final = ("rule", "priority", "alarms / session", "sessions with it",
                    "minutes in alarm / session")
 
 
@@ -65,10 +65,10 @@ def format_table(summary: BurdenSummary) -> str:
     lines = [f"{label:<{label_width}}  {value}" for label, value in top]
     rows = rule_rows(summary)
     widths = [max(len(column), *(len(row[i]) for row in rows)) if rows else len(column)
-              for i, column in enumerate(_COLUMNS)]
+              for i, column in enumerate(RULE_COLUMNS)]
     lines.append("")
     lines.append("  ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}"
-                           for i, (c, w) in enumerate(zip(_COLUMNS, widths, strict=True))))
+                           for i, (c, w) in enumerate(zip(RULE_COLUMNS, widths, strict=True))))
     for row in rows:
         lines.append("  ".join(f"{v:<{w}}" if i < 2 else f"{v:>{w}}"
                                for i, (v, w) in enumerate(zip(row, widths, strict=True))))
@@ -155,7 +155,7 @@ def to_html(summary: BurdenSummary) -> str:
     e = html.escape
     top = "".join(f"<tr><th>{e(label)}</th><td>{e(value)}</td></tr>"
                   for label, value in headline(summary))
-    columns = "".join(f"<th>{e(column)}</th>" for column in _COLUMNS)
+    columns = "".join(f"<th>{e(column)}</th>" for column in RULE_COLUMNS)
     rows = "".join(
         "<tr>" + "".join(f'<td class="number">{e(v)}</td>' if i >= 2 else f"<td>{e(v)}</td>"
                          for i, v in enumerate(row)) + "</tr>"

@@ -237,7 +237,7 @@ class AlertEngine:
         events = escalate(state, self.profile, reading.time)
         events += check_resume(reading, state, self.profile, self.stale_seconds)
         events += check_checkin(state, self.profile, reading.time)
-        events += evaluate(reading, state, self.profile)
+        events += evaluate(reading, state, self.profile, self.stale_seconds)
         return events
 
     def _apply_observation(self, observation: Observation) -> list[AlertEvent]:

@@ -74,6 +74,7 @@ _OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
 _TEMPLATE_FIELDS: Final = {
     "label": "Systolic", "value": "186", "unit": "mmHg", "limit": "180", "baseline": "120",
     "offset": "20", "seconds": "15", "cadence": "10", "kind": "bp", "problems": "cuff loose",
+    "source": "cuff",
 }
 
 
@@ -107,9 +108,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The device a source's kind of reading comes from, as alarms and the dashboard name it.
+SOURCE_DEVICES: Final = {Kind.HR: "HR sensor", Kind.SPO2: "oximeter", Kind.BP: "cuff"}
+
+
+def source_label(source: str) -> str:
+    """'bp.pulse' -> 'cuff': the device a "kind.field" source is read from."""
+    return SOURCE_DEVICES[Kind(source.partition(".")[0])]
+
+
 class MetricSpec(_Model):
     label: str
     unit: str
+    # "kind.field" in rank order: a source is judged only while every one listed before it
+    # is stale (issue 17: the HR stream, then the oximeter's pulse, then the cuff's).
     sources: tuple[str, ...] = Field(min_length=1)
     margin: float = Field(ge=0)
 
@@ -119,7 +131,13 @@ class MetricSpec(_Model):
             kind, _, name = source.partition(".")
             if kind not in Kind.__members__.values() or not name:
                 raise ValueError(f"source {source!r} must be '<bp|hr|spo2>.<field>'")
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError("sources: each source once (the order is the rank)")
         return self
+
+    def ranked_above(self, source: str) -> tuple[str, ...]:
+        """The sources that outrank `source` (listed before it)."""
+        return self.sources[: self.sources.index(source)]
 
     def sources_in(self, kind: Kind) -> list[str]:
         """The field names of `kind` this metric reads, in the order of `sources`."""

@@ -15,6 +15,10 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
   duration: when the breach has lasted that long by reading times, every reading in between
   breaching) and leaves effect after `hysteresis.consecutive` consecutive readings inside the
   limit by the metric's margin.
+- A metric fed by several sources (heart rate: `hr.bpm`, `spo2.pulse`, `bp.pulse`) ranks them
+  in the profile's order: a value is judged (and sampled for the baseline) only while every
+  higher-ranked source is stale, by the first limit of its stream's silence alarm
+  (`source_fresh`). Messages name the value's device with `{source}`.
 - High and medium alarms latch. When their condition ends and nobody has acknowledged them, no
   event is emitted: the alarm keeps showing as `active` (`Alarm.condition_present` is False).
   Acknowledging it then emits `acknowledged` followed at once by `cleared`. When an acknowledged
@@ -58,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
-from vitals.profile import LimitRule, ObservationRule, Profile
+from vitals.profile import LimitRule, ObservationRule, Profile, source_label
 from vitals.readings import Kind, Observation, Reading
 from vitals.sessions import baseline_of
 
@@ -88,6 +92,7 @@ class RuleTrack:
     inside_count: int = 0
     value: float | None = None
     limit: float | None = None
+    source: str = ""  # "kind.field" the value in effect came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,8 @@ class SessionState:
     pre_dose: dict[Metric, list[tuple[datetime, float]]] = field(default_factory=dict)
     baseline_cache: dict[Metric, float | None] = field(default_factory=dict)
     last_reading: dict[Kind, datetime] = field(default_factory=dict)
+    # The latest reading time of each "kind.field" source: whether a lower-ranked one is judged.
+    last_source: dict[str, datetime] = field(default_factory=dict)
     data_causes: dict[str, Cause] = field(default_factory=dict)  # by rule: one alarm each
     alarms: dict[AlarmKey, Alarm] = field(default_factory=dict)
     rule_errors: int = 0
@@ -200,9 +207,14 @@ class SessionState:
 # ---- limit rules --------------------------------------------------------------------------------
 
 
-def evaluate(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
+def evaluate(
+    reading: Reading, state: SessionState, profile: Profile, stale_seconds: float | None = None
+) -> list[AlertEvent]:
     """The alert events one reading causes (limit rules and device problems), by reading time.
 
+    A value from a metric's lower-ranked source (`MetricSpec.sources` order) is judged only
+    while every higher-ranked source is stale by its stream's limit (`stale_seconds` as for the
+    technical alarms): a cuff's pulse neither raises, clears nor masks the HR stream's alarm.
     Escalation and gaps are judged separately (`escalate`, `check_resume`), so callers control
     the order; `vitals.engine.AlertEngine.on_reading` runs them all.
     """
@@ -210,17 +222,43 @@ def evaluate(reading: Reading, state: SessionState, profile: Profile) -> list[Al
         return []
     events = _device_problems(reading, state, profile)
     values = reading.values
+    time = reading.time
     for metric, names in profile.fields_of(reading.kind):
         for name in names:
             if name in values:
+                source = f"{reading.kind.value}.{name}"
+                outranked = any(
+                    source_fresh(higher, state, profile, time, stale_seconds)
+                    for higher in profile.metrics[metric].ranked_above(source)
+                )
+                last = state.last_source.get(source)
+                if last is None or time > last:
+                    state.last_source[source] = time
+                if outranked:
+                    continue  # not sampled either: the baseline is of the values judged
                 value = values[name]
-                state.record_sample(metric, reading.time, value)
-                events += _evaluate_metric(metric, value, reading.time, state, profile)
+                state.record_sample(metric, time, value)
+                events += _evaluate_metric(metric, value, time, state, profile, source)
     return events
 
 
+def source_fresh(
+    source: str, state: SessionState, profile: Profile, now: datetime,
+    stale_seconds: float | None,
+) -> bool:
+    """Whether `source` delivered within its stream's staleness limit (the first limit its
+    silence alarm has) by `now`. A source that never delivered is stale."""
+    last = state.last_source.get(source)
+    if last is None:
+        return False
+    kind = Kind(source.partition(".")[0])
+    limit = min(seconds for _, seconds in stream_limits(kind, state, profile, stale_seconds, last))
+    return (now - last).total_seconds() <= limit
+
+
 def _evaluate_metric(
-    metric: Metric, value: float, time: datetime, state: SessionState, profile: Profile
+    metric: Metric, value: float, time: datetime, state: SessionState, profile: Profile,
+    source: str,
 ) -> list[AlertEvent]:
     baseline = state.baseline(metric)
     spec = profile.metrics[metric]
@@ -233,7 +271,7 @@ def _evaluate_metric(
         if track is None:
             track = tracks[rule.id] = RuleTrack()
         try:
-            step_rule(rule, track, value, time, baseline, margin, consecutive)
+            step_rule(rule, track, value, time, baseline, margin, consecutive, source)
         except Exception:
             # Isolation: one broken rule must not silence the others.
             state.rule_errors += 1
@@ -245,9 +283,11 @@ def _evaluate_metric(
     worst = _worst_cause(in_effect, baseline, profile) if in_effect else None
     if worst is None and AlarmKey(metric) not in state.alarms:
         return []  # nothing in effect, nothing showing: what `reconcile` would conclude
+    # Which device said it, where a metric has several (issue 17: "HR 70 (oximeter)").
+    said = f" ({source_label(source)})" if len(spec.sources) > 1 else ""
     return reconcile(
         state, AlarmKey(metric), worst, time,
-        lambda: f"{spec.label} {_fmt(value)} {spec.unit}: back inside the limits.", value,
+        lambda: f"{spec.label} {_fmt(value)} {spec.unit}{said}: back inside the limits.", value,
     )
 
 
@@ -259,6 +299,7 @@ def step_rule(
     baseline: float | None,
     margin: float,
     consecutive: int,
+    source: str = "",
 ) -> None:
     """Advance one rule's track by one reading: breach (sustained), or hysteresis to clear."""
     limit = rule.limit(baseline)
@@ -272,7 +313,7 @@ def step_rule(
         held = (time - track.breach_since).total_seconds()
         if held >= rule.sustained_seconds:
             track.in_effect = True
-            track.value, track.limit = value, limit
+            track.value, track.limit, track.source = value, limit, source
         return
     track.breach_since = None
     if not track.in_effect:
@@ -298,6 +339,7 @@ def _worst_cause(
     rule, track = worst
     spec = profile.metrics[rule.metric]
     value, limit = track.value, track.limit
+    source = source_label(track.source) if track.source else ""
     return Cause(
         rule.id,
         rule.priority,
@@ -311,6 +353,7 @@ def _worst_cause(
             offset=_fmt(rule.baseline_offset),
             seconds=_fmt(rule.sustained_seconds),
             kind=rule.metric.value,
+            source=source,
         ),
         value,
         limit,
@@ -792,5 +835,5 @@ def _fmt(number: float | None) -> str:
 _KIND_WORDS = {Kind.BP: "blood pressure", Kind.HR: "heart rate", Kind.SPO2: "SpO2"}
 _BLANKS = {
     "label": "", "value": "", "unit": "", "limit": "", "baseline": "", "offset": "",
-    "seconds": "", "cadence": "", "kind": "", "problems": "",
+    "seconds": "", "cadence": "", "kind": "", "problems": "", "source": "",
 }

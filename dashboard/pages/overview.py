@@ -16,6 +16,7 @@ from dash.development.base_component import Component
 from dashboard import figures, ids, queries
 from dashboard import observations as obs
 from dashboard.pages.session import publish_checkin
+from vitals.alerts import Metric
 from vitals.storage.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def _refresh() -> tuple[list[Any], str]:
         log.warning("overview cannot read the store: %s", err)
         return [figures.store_error(str(err))], f"⚠ Not updating — {now:%H:%M:%S} UTC"
     # Ages from now: a snapshot read a moment ago shows each value as old as it is.
-    overview = queries.overview_rows(snapshot.live, now)
+    hr_sources = context.profile.metrics[Metric.HEART_RATE].sources
+    overview = queries.overview_rows(snapshot.live, now, hr_sources=hr_sources)
     count = len(overview)
     plural = "session" if count == 1 else "sessions"
     policy = obs.checkin_policy(context.profile)

@@ -419,7 +419,8 @@ def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: 
                                        cadence.reassessment_window_minutes)
     return figures.session_figure(readings, events, alerts, origin, origin_label,
                                   context.limits or figures.LIMITS, marks=marks,
-                                  observations=observed)
+                                  observations=observed,
+                                  hr_sources=context.profile.metrics[Metric.HEART_RATE].sources)
 
 
 def register(app: dash.Dash) -> None:

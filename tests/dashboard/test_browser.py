@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from services import free_port, wait_until
 
-from dashboard import ids
+from dashboard import ids, queries
 from dashboard.app import create_app
 from tests.dashboard.conftest import (
     MQTT_WAIT_S,
@@ -319,3 +319,20 @@ def test_ending_a_session_asks_first_and_lists_its_unacknowledged_alarm(
     dash_duo.wait_for_contains_text(at(ids.SESSION_FEEDBACK), "Not ended", timeout=WAIT_S)
     assert heard.empty()  # nothing was ended, by the first click or the confirmation
     assert dash_duo.get_logs() == []
+
+
+def test_a_clinician_opens_the_alarm_burden_from_the_nav_and_sees_it_once_computed(
+        dash_duo, store, settings, users):
+    app = create_app(store, settings, refresh_ms=500, users_path=users, secret_key=SECRET,
+                     burden_patients=3)
+    try:
+        browser_login(dash_duo, app, name="doctor", port=free_port())
+        dash_duo.find_element("#header a[href='/burden']").click()
+        dash_duo.wait_for_contains_text(at(ids.BURDEN_REPORT), "Computing", timeout=WAIT_S)
+
+        dash_duo.wait_for_contains_text(at(ids.BURDEN_REPORT), "3 (1)", timeout=120)
+        assert "default.toml" in dash_duo.find_element(at(ids.BURDEN_REPORT)).text
+        dash_duo.wait_for_element(f"{at(ids.BURDEN_REPORT)} .js-plotly-plot", timeout=WAIT_S)
+        assert dash_duo.get_logs() == []
+    finally:
+        queries.context_of(app.server).burden.close()

@@ -107,7 +107,8 @@ def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_r
     assert unchanged is dash.no_update
     assert changed == {
         ids.tile_value("b", "hr"): {"children": "99", "className": "vital-value", "role": None},
-        ids.tile_age("b", "hr"): {"children": "just now", "className": "vital-age", "role": None},
+        ids.tile_age("b", "hr"): {"children": "just now · HR sensor", "className": "vital-age",
+                                  "role": None},
         ids.tile_vital("b", "hr"): {"className": "vital vital--hr", "role": None}}
     assert now_rendered["layout"] == rendered["layout"]
 

@@ -21,7 +21,7 @@ from tests.dashboard.conftest import (
     text_of,
 )
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import SessionEventType
+from vitals.readings import Kind, Reading, SessionEventType
 
 
 def overview_row(**overrides: Any) -> dict[str, Any]:
@@ -77,6 +77,13 @@ def test_tile_shows_big_numbers_dose_time_and_links_to_the_session():
     assert "Dose +42 min" in text_of(tile)
     assert "No active alarm" in text_of(tile)
     assert "tile--alarm" not in classes_of(tile)
+
+
+@pytest.mark.parametrize("source", ["HR sensor", "oximeter", "cuff"])
+def test_the_tile_says_which_device_its_heart_rate_came_from(source):
+    tile = figures.tile(overview_row(hr_source=source))
+
+    assert text_of(find(tile, "tile-s1-hr-age")) == f"just now · {source}"
 
 
 def test_stale_value_is_greyed_and_says_how_long_it_has_been_missing():
@@ -158,7 +165,7 @@ def test_session_figure_plots_each_vital_against_minutes_since_dose():
     by_name = {trace.name: trace for trace in fig.data}
     assert list(by_name["Systolic"].x) == [10] and list(by_name["Systolic"].y) == [150]
     assert list(by_name["Diastolic"].y) == [95]
-    assert list(by_name["Heart rate"].x) == [5]
+    assert list(by_name["Heart rate (HR sensor)"].x) == [5]
     assert list(by_name["SpO2"].x) == [6]
     assert list(by_name["medium alarm"].y) == [150]
     assert {a.text for a in fig.layout.annotations} >= {"DOSE", "SBP 180", "DBP 110", "SpO2 90",
@@ -256,3 +263,19 @@ def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():
     traces = figures.sparkline(trend)["data"]
 
     assert [t["x"] for t in traces] == [[90], [0, 120]]  # BP then HR, aligned in time
+
+
+def test_the_session_chart_draws_each_heart_rate_source_named_by_its_device():
+    readings = queries.reading_rows([
+        hr("a", NOW + minutes(1), 80), spo2("a", NOW + minutes(2), 97, pulse=78),
+        Reading("a", Kind.BP, NOW + minutes(3), {"systolic": 120, "diastolic": 80, "pulse": 75}),
+    ])
+    events = queries.event_rows([])
+
+    fig = figures.session_figure(readings, events, queries.alert_rows([]), pd.Timestamp(NOW))
+
+    by_name = {trace.name: trace for trace in fig.data}
+    assert list(by_name["Heart rate (HR sensor)"].y) == [80]
+    assert list(by_name["Heart rate (oximeter)"].y) == [78]
+    assert list(by_name["Heart rate (cuff)"].y) == [75]
+    assert "(oximeter)" in by_name["Heart rate (oximeter)"].hovertemplate

@@ -12,7 +12,7 @@ import pytest
 from dashboard import queries
 from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import Kind, SessionEventType
+from vitals.readings import Kind, Reading, SessionEventType
 from vitals.storage.base import Batch
 
 
@@ -125,6 +125,38 @@ def test_heart_rate_falls_back_to_the_oximeter_pulse_without_an_hr_stream(store)
     store.write(Batch(readings=[spo2("a", NOW, 96, pulse=77)]))
 
     assert overview(store)[0]["hr"] == 77
+
+
+def cuff_pulse(at: datetime, pulse: float) -> Reading:
+    return Reading("a", Kind.BP, at, {"systolic": 120, "diastolic": 80, "pulse": pulse})
+
+
+SECONDS = pd.Timedelta(seconds=1)
+# (what the tile shows, readings, HR value, its source) -- the profile's rank, as the rules
+HEART_RATE_SHOWN = [
+    ("the fresh HR stream, above a newer oximeter pulse",
+     [hr("a", NOW - 5 * SECONDS, 80), spo2("a", NOW, 96, pulse=90)], 80, "HR sensor"),
+    ("the oximeter pulse once the HR stream is stale",
+     [hr("a", NOW - 40 * SECONDS, 80), spo2("a", NOW, 96, pulse=77)], 77, "oximeter"),
+    ("the cuff pulse above nothing fresher",
+     [spo2("a", NOW - 40 * SECONDS, 96), cuff_pulse(NOW - 60 * SECONDS, 66)], 66, "cuff"),
+    ("the fresh oximeter pulse, above a newer cuff pulse",
+     [spo2("a", NOW - 5 * SECONDS, 96, pulse=71), cuff_pulse(NOW, 66)], 71, "oximeter"),
+    ("every source stale: the newest value",
+     [hr("a", NOW - 90 * SECONDS, 80), spo2("a", NOW - 60 * SECONDS, 96, pulse=77)], 77,
+     "oximeter"),
+]
+
+
+@pytest.mark.parametrize(("readings", "value", "source"), [c[1:] for c in HEART_RATE_SHOWN],
+                         ids=[c[0] for c in HEART_RATE_SHOWN])
+def test_the_tile_s_heart_rate_is_the_highest_ranked_fresh_source_and_says_which(
+        store, readings, value, source):
+    store.write(Batch(readings=readings))
+
+    [row] = overview(store)
+
+    assert (row["hr"], row["hr_source"]) == (value, source)
 
 
 def test_overview_row_names_the_highest_active_alarm_and_counts_them(store):
