@@ -11,9 +11,11 @@ import json
 import logging
 import queue
 import signal
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 import paho.mqtt.client as mqtt
 
@@ -24,7 +26,7 @@ from notify.health import (
     offline_document,
     stopped_document,
 )
-from notify.ledger import DeliveryRecord, Ledger
+from notify.ledger import KEEP, DeliveryRecord, Ledger
 from notify.roster import Roster
 from notify.sender import send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
@@ -35,6 +37,8 @@ from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
 from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
+
+PRUNE_SECONDS: Final = 3600.0  # how often the ledger forgets what is older than `ledger.KEEP`
 
 
 def alert_from_json(document: dict) -> AlertEvent:
@@ -122,7 +126,16 @@ class Notifier:
                              qos=1, retain=True)
         self._status_at = utcnow()
 
+    def _prune(self) -> None:
+        self._pruned_at = utcnow()
+        try:
+            if gone := self._ledger.prune(self._pruned_at):
+                log.info("ledger: pruned %d entries older than %s", gone, KEEP)
+        except sqlite3.Error as err:  # a busy or full disk must not stop the notifications
+            log.warning("could not prune the ledger: %s", err)
+
     def _run(self) -> None:
+        self._prune()
         self._publish_status()
         while True:
             next_due = self._escalations.next_due()
@@ -148,6 +161,8 @@ class Notifier:
                 self._deliver(notification)
             if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
                 self._publish_status()
+            if (now - self._pruned_at).total_seconds() >= PRUNE_SECONDS:
+                self._prune()
 
     def _deliver(self, notification: Notification) -> None:
         if not self._ledger.claim(notification.identity, self._settings.notify_client_id,
