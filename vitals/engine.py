@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
-from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
+from vitals.readings import DeliveryReport, Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
     DATA_RULE_AFTER_END,
     OBSERVATION_RULE_PREFIX,
@@ -31,6 +31,7 @@ from vitals.rules import (
     check_checkin,
     check_resume,
     check_stale,
+    delivery_outcome,
     end_session,
     escalate,
     evaluate,
@@ -148,6 +149,15 @@ class AlertEngine:
         if event.event is SessionEventType.DOSE:
             state.set_dose(event.time)
         return events  # notes, checklists, sign-offs: the audit trail, not the alarm state
+
+    def on_delivery(self, report: DeliveryReport) -> list[AlertEvent]:
+        """How a notification about the session went: a failure is a technical alarm, judged by
+        the report's time (every replica gets the same report, so raises the same event)."""
+        state = self._sessions.get(report.session)
+        if state is None:  # never silent, even for a session this replica has not seen
+            state = self._implicit_start(report.session, report.time)
+        return delivery_outcome(state, report.person, report.channel, report.delivered,
+                                report.error, report.time)
 
     def on_tick(self, now: datetime) -> list[AlertEvent]:
         """Staleness and escalation at wall-clock `now`, mapped onto each session's clock.

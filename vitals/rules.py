@@ -67,6 +67,8 @@ DATA_RULE_ENDED = "session.end"
 DATA_RULE_AFTER_END = "data.after_end"
 DATA_RULE_CHECKIN = "data.checkin_missed"
 CHECKIN_CAUSE = "checkin"
+DATA_RULE_NOTIFY = "data.notify_failed"
+NOTIFY_CAUSE_PREFIX = "notify:"  # + person|channel: one cause per person and channel
 OBSERVATION_RULE_PREFIX = "observation."
 # Observations kept per session for "while" rules; a bound so a long session cannot grow.
 MAX_OBSERVATIONS = 2_000
@@ -660,6 +662,29 @@ def record_checkin(state: SessionState, profile: Profile, time: datetime) -> lis
     if state.data_causes.pop(CHECKIN_CAUSE, None) is not None:
         events += reconcile_data(state, time, "A monitor checked in.")
     return events
+
+
+# ---- notifications the notifier could not deliver -----------------------------------------------
+
+
+def delivery_outcome(state: SessionState, person: str, channel: str, delivered: bool,
+                     error: str | None, time: datetime) -> list[AlertEvent]:
+    """A failed notification is a medium `data` cause until a later delivery to that person on
+    that channel succeeds (then the alarm clears, or stays latched until acknowledged)."""
+    if state.ended is not None:
+        return []
+    key = f"{NOTIFY_CAUSE_PREFIX}{person}|{channel}"
+    if not delivered:
+        if key in state.data_causes:
+            return []
+        state.data_causes[key] = Cause(
+            DATA_RULE_NOTIFY, Priority.MEDIUM,
+            f"Could not notify {person} by {channel}: {error or 'delivery failed'}. Call them "
+            "if they are needed, and check the roster and the notifier's log.")
+        return reconcile_data(state, time)
+    if state.data_causes.pop(key, None) is None:
+        return []
+    return reconcile_data(state, time, f"{person} notified by {channel} again.")
 
 
 # ---- observations -------------------------------------------------------------------------------

@@ -225,3 +225,15 @@ def test_a_late_noticed_alarm_is_never_dated_before_an_event_already_emitted_for
     times = [a.time for a in emitted if a.metric is Metric.DATA]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert emitted[-1].state.value == "active" and "heart rate" in emitted[-1].message
+
+
+def test_the_notifiers_failed_delivery_is_a_technical_alarm_and_nothing_is_stored_for_it() -> None:
+    ingest = pipeline()
+    ingest.process([inbound("vitals/s1/hr", HIGH_HR)])
+    outcome = ingest.process([inbound("vitals/s1/delivery", {
+        "time": "2026-11-28T17:05:02Z", "person": "Dr X", "channel": "mailto",
+        "delivered": False, "error": "connection refused"})])
+    [alarm] = outcome.alerts
+    assert alarm.metric is Metric.DATA and alarm.rule == "data.notify_failed"
+    assert len(outcome.batch) == 1 and not outcome.rejections  # just the alert event
+    assert ingest.counters.deliveries == 1

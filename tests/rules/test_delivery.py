@@ -1,0 +1,88 @@
+"""A notification the notifier could not deliver is a medium technical alarm of its session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vitals.alerts import AlertState, Metric, Priority
+from vitals.engine import AlertEngine
+from vitals.profile import load_profile
+from vitals.readings import DeliveryReport, Kind, Reading, Rejection, parse
+from vitals.rules import DATA_RULE_NOTIFY
+
+T0 = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine() -> AlertEngine:
+    engine = AlertEngine(load_profile())
+    engine.on_reading(Reading("s1", Kind.HR, T0, {"bpm": 72}), received_at=T0)
+    return engine
+
+
+def report(seconds: float, delivered: bool, person: str = "Dr X", channel: str = "mailto",
+           error: str | None = "connection refused") -> DeliveryReport:
+    return DeliveryReport("s1", T0 + timedelta(seconds=seconds), person, channel, delivered,
+                          None if delivered else error)
+
+
+def test_a_failed_delivery_raises_a_medium_technical_alarm_naming_the_person_and_channel(
+        engine) -> None:
+    [event] = engine.on_delivery(report(1, False))
+    assert (event.metric, event.priority, event.state, event.rule) == (
+        Metric.DATA, Priority.MEDIUM, AlertState.ACTIVE, DATA_RULE_NOTIFY)
+    assert event.message.startswith("Could not notify Dr X by mailto: connection refused")
+    assert engine.on_delivery(report(2, False)) == []  # raised once while it lasts
+
+
+def test_a_later_delivery_on_another_channel_does_not_end_the_failure(engine) -> None:
+    engine.on_delivery(report(1, False))
+    assert engine.on_delivery(report(1, True, channel="json")) == []
+    engine.acknowledge("s1", Metric.DATA, "nurse", None, T0 + timedelta(seconds=2))
+    assert [a.state for a in engine.active("s1")] == [AlertState.ACKNOWLEDGED]
+
+
+def test_an_acknowledged_failure_clears_when_that_person_is_reached_again(engine) -> None:
+    engine.on_delivery(report(1, False))
+    engine.acknowledge("s1", Metric.DATA, "nurse", None, T0 + timedelta(seconds=2))
+    [cleared] = engine.on_delivery(report(3, True))
+    assert cleared.state is AlertState.CLEARED and "Dr X" in cleared.message
+    assert engine.active("s1") == []
+
+
+def test_an_unacknowledged_failure_stays_latched_after_a_good_delivery_until_acknowledged(
+        engine) -> None:
+    engine.on_delivery(report(1, False))
+    assert engine.on_delivery(report(3, True)) == []  # nobody has seen it yet: it stays
+    events = engine.acknowledge("s1", Metric.DATA, "nurse", None, T0 + timedelta(seconds=4))
+    assert [e.state for e in events] == [AlertState.ACKNOWLEDGED, AlertState.CLEARED]
+
+
+def test_a_good_delivery_alone_raises_nothing(engine) -> None:
+    assert engine.on_delivery(report(1, True)) == []
+
+
+def test_two_replicas_raise_the_same_event_for_the_same_report() -> None:
+    events = []
+    for _ in range(2):
+        engine = AlertEngine(load_profile())
+        engine.on_reading(Reading("s1", Kind.HR, T0, {"bpm": 72}), received_at=T0)
+        events.append(engine.on_delivery(report(1, False)))
+    assert events[0] == events[1]
+
+
+@pytest.mark.parametrize(("why", "payload", "accepted"), [
+    ("a failure", b'{"time": "2026-12-02T17:00:01Z", "person": "Dr X", "channel": "mailto", '
+                  b'"delivered": false, "error": "connection refused"}', True),
+    ("a success", b'{"person": "Dr X", "channel": "json", "delivered": true}', True),
+    ("no person", b'{"channel": "json", "delivered": true}', False),
+    ("delivered not a boolean", b'{"person": "A", "channel": "json", "delivered": "no"}', False),
+    ("no channel", b'{"person": "A", "delivered": false}', False),
+])
+def test_delivery_reports_are_parsed_or_refused_with_a_reason(why, payload, accepted) -> None:
+    parsed = parse("vitals/s1/delivery", payload, T0)
+    assert isinstance(parsed, DeliveryReport) is accepted, why
+    if not accepted:
+        assert isinstance(parsed, Rejection) and parsed.reason
