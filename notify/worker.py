@@ -31,13 +31,17 @@ from notify.roster import Roster
 from notify.sender import send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
-from vitals.mqtt import NOTIFY_LEVEL, make_client, status_topic
+from vitals.mqtt import NOTIFY_LEVEL, make_client, reading_topic, status_topic
+from vitals.readings import DELIVERY_LEAF
 from vitals.settings import Settings
 from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
-from vitals.timefmt import utcnow
+from vitals.timefmt import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
+# What the notifier publishes under `<prefix>/<session>/`: each delivery's outcome, which the ingest
+# turns into a technical alarm when it failed (the ACL grants the notify account these leaves).
+NOTIFY_LEAVES: Final = (DELIVERY_LEAF,)
 PRUNE_SECONDS: Final = 3600.0  # how often the ledger forgets what is older than `ledger.KEEP`
 
 
@@ -181,6 +185,7 @@ class Notifier:
                 utcnow(), alert.session, alert.metric.value, notification.person.name,
                 delivery.channel, notification.kind.value, delivery.delivered, delivery.error)
             self._ledger.record(notification.identity, position, record)
+            self._report(record)
             records.append(NotificationRecord(
                 record.time, record.session, record.metric, record.person, record.channel,
                 record.kind, record.delivered, record.error))
@@ -189,6 +194,15 @@ class Notifier:
                 self._store.write(Batch(notifications=records))
             except StoreError as err:  # the ledger has it; the send is what matters
                 log.warning("cannot store the notification log (kept in the ledger): %s", err)
+
+
+    def _report(self, record: DeliveryRecord) -> None:
+        """Tell the ingest how it went: a failure becomes the session's technical alarm."""
+        document = {"time": rfc3339(record.time), "person": record.person,
+                    "channel": record.channel, "delivered": record.delivered,
+                    "error": record.error, "metric": record.metric, "kind": record.kind}
+        self._client.publish(reading_topic(self._settings.topic_prefix, record.session,
+                                           DELIVERY_LEAF), json.dumps(document), qos=1)
 
 
 def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | None = None) -> None:
