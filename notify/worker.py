@@ -13,7 +13,7 @@ import queue
 import signal
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 # What the notifier publishes under `<prefix>/<session>/`: each delivery's outcome, which the ingest
 # turns into a technical alarm when it failed (the ACL grants the notify account these leaves).
 NOTIFY_LEAVES: Final = (DELIVERY_LEAF,)
+# Sessions with a reading or event this recent have their alert events replayed at start.
+RESTORE_WINDOW: Final = timedelta(hours=24)
 PRUNE_SECONDS: Final = 3600.0  # how often the ledger forgets what is older than `ledger.KEEP`
 
 
@@ -138,8 +140,28 @@ class Notifier:
         except sqlite3.Error as err:  # a busy or full disk must not stop the notifications
             log.warning("could not prune the ledger: %s", err)
 
+    def _restore(self) -> list[Notification]:
+        """The escalations a previous run left open, from the record's alert events."""
+        if self._store is None:
+            return []
+        now = utcnow()
+        try:
+            names = [s.session for s in self._store.sessions(since=now - RESTORE_WINDOW)]
+            stored = self._store.alerts_by_session(names) if names else {}
+        except StoreError as err:  # alarms still go out; only the restart's memory is missing
+            log.error("cannot rebuild the escalations from the store (%s): alarms raised "
+                      "before this start are not escalated", err)
+            return []
+        current = self._escalations.restore(
+            (event for events in stored.values() for event in events), now)
+        if current:
+            log.info("rebuilt %d open escalations from the store", len(current))
+        return current
+
     def _run(self) -> None:
         self._prune()
+        for notification in self._restore():  # the ledger's claim skips what was sent
+            self._deliver(notification)
         self._publish_status()
         while True:
             next_due = self._escalations.next_due()
