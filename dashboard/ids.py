@@ -39,6 +39,7 @@ SESSION_ID_STORE: Final = "session-id-store"
 SESSION_HEADER: Final = "session-header"
 SESSION_GRAPH: Final = "session-graph"
 SESSION_ALERTS: Final = "session-alerts"
+SESSION_NOTIFICATIONS: Final = "session-notifications"  # who was told of each alarm (issue 14)
 SESSION_STATUS: Final = "session-status"
 SESSION_PROTOCOL: Final = "session-protocol"  # verdict, cues, discharge (refreshed)
 SESSION_EVENTS: Final = "session-events"
@@ -145,3 +146,8 @@ def observation_button(observation: str) -> dict[str, str]:
 
 def alarm_row(session: str, metric: str) -> str:
     return f"alarm-{session}-{metric}"
+
+
+def notification_group(session: str, metric: str) -> str:
+    """The session page's list of the notifications about one alarm (metric)."""
+    return f"notified-{session}-{metric}"
