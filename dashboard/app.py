@@ -32,7 +32,7 @@ from flask import has_request_context
 from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
-from dashboard.pages import history, overview, session, users
+from dashboard.pages import history, overview, roster, session, users
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
@@ -45,7 +45,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history, users)
+PAGES = (overview, session, history, users, roster)
 
 
 def create_app(
@@ -126,7 +126,8 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
     # Dash also builds the layout once, outside any request, to check it.
     user = auth.current_user() if has_request_context() else None
     who = f"{user.name} ({user.role.value})" if user is not None else ""
-    admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link")]
+    admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link"),
+                    dcc.Link("Roster", href=roster.PATH, className="nav-link")]
                    if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[

@@ -39,6 +39,12 @@ SESSION_ID_STORE: Final = "session-id-store"
 SESSION_HEADER: Final = "session-header"
 SESSION_GRAPH: Final = "session-graph"
 SESSION_ALERTS: Final = "session-alerts"
+# Roster page (/roster, admins only)
+ROSTER_VERSION: Final = "roster-version"
+ROSTER_TABLE: Final = "roster-table"
+ROSTER_PERSON: Final = "roster-person"
+ROSTER_TEST_SUBMIT: Final = "roster-test-submit"
+ROSTER_TEST_RESULT: Final = "roster-test-result"
 SESSION_NOTIFICATIONS: Final = "session-notifications"  # who was told of each alarm (issue 14)
 SESSION_STATUS: Final = "session-status"
 SESSION_PROTOCOL: Final = "session-protocol"  # verdict, cues, discharge (refreshed)

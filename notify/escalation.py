@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Final
 
 from notify.roster import Person, Roster
-from vitals.alerts import AlertEvent, AlertState
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.sessions import alert_order
 from vitals.timefmt import rfc3339
 
@@ -36,6 +36,7 @@ SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the repli
 class Kind(StrEnum):
     ALARM = "alarm"
     ALL_CLEAR = "all_clear"
+    TEST = "test"  # an admin's test from the dashboard: no alarm behind it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,16 @@ class _Open:
     due: datetime | None  # when the next step falls due
     told: dict[str, Person] = field(default_factory=dict)
     acknowledged: bool = False
+
+
+def trial_notification(person: Person, by: str, now: datetime) -> Notification:
+    """The message an admin sends from the roster page to check a person's channels."""
+    alert = AlertEvent(now, "test", Metric.DATA, Priority.LOW, AlertState.ACTIVE,
+                       "Test notification", "notify.test")
+    return Notification(f"test|{rfc3339(now)}|{person.name}", Kind.TEST, person, alert, 0,
+                        "Test notification from vitals",
+                        f"A test sent by {by} from the dashboard's roster page: no alarm. "
+                        "If you read this, alarms reach you here.")
 
 
 def alert_identity(event: AlertEvent) -> tuple[str, str, str, str, str]:
