@@ -36,6 +36,7 @@ from vitals.rules import (
     escalate,
     evaluate,
     evaluate_observation,
+    notify_cause,
     reading_after_end,
     reconcile_data,
     record_checkin,
@@ -102,6 +103,21 @@ class AlertEngine:
             state = self._sessions[session] = SessionState(session)
         state.alarms = _alarms_from(stored, state, self.profile)
         state.emitted(stored)  # new events are never dated before the stored ones
+
+    def restore_deliveries(self, session: str, reports: Iterable[DeliveryReport]) -> None:
+        """After `restore`: each person and channel whose latest stored delivery failed is a
+        technical cause again, so a good delivery still ends it; emits nothing."""
+        state = self._sessions.get(session)
+        if state is None or state.ended is not None:
+            return
+        latest = {(r.person, r.channel): r for r in sorted(reports, key=lambda r: r.time)}
+        for report in latest.values():
+            if not report.delivered:
+                key, cause = notify_cause(report.person, report.channel, report.error)
+                state.data_causes[key] = cause
+        alarm = state.alarms.get(Metric.DATA)
+        if alarm is not None and state.data_causes:
+            alarm.condition_present = True
 
     def on_reading(self, reading: Reading, received_at: datetime) -> list[AlertEvent]:
         """Alert events a validated reading causes, judged by the reading's time."""

@@ -673,18 +673,23 @@ def delivery_outcome(state: SessionState, person: str, channel: str, delivered: 
     that channel succeeds (then the alarm clears, or stays latched until acknowledged)."""
     if state.ended is not None:
         return []
-    key = f"{NOTIFY_CAUSE_PREFIX}{person}|{channel}"
+    key, cause = notify_cause(person, channel, error)
     if not delivered:
         if key in state.data_causes:
             return []
-        state.data_causes[key] = Cause(
-            DATA_RULE_NOTIFY, Priority.MEDIUM,
-            f"Could not notify {person} by {channel}: {error or 'delivery failed'}. Call them "
-            "if they are needed, and check the roster and the notifier's log.")
+        state.data_causes[key] = cause
         return reconcile_data(state, time)
     if state.data_causes.pop(key, None) is None:
         return []
     return reconcile_data(state, time, f"{person} notified by {channel} again.")
+
+
+def notify_cause(person: str, channel: str, error: str | None) -> tuple[str, Cause]:
+    """The `data_causes` key and the cause of a failed delivery to `person` by `channel`."""
+    return f"{NOTIFY_CAUSE_PREFIX}{person}|{channel}", Cause(
+        DATA_RULE_NOTIFY, Priority.MEDIUM,
+        f"Could not notify {person} by {channel}: {error or 'delivery failed'}. Call them if "
+        "they are needed, and check the roster and the notifier's log.")
 
 
 # ---- observations -------------------------------------------------------------------------------

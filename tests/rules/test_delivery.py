@@ -86,3 +86,27 @@ def test_delivery_reports_are_parsed_or_refused_with_a_reason(why, payload, acce
     assert isinstance(parsed, DeliveryReport) is accepted, why
     if not accepted:
         assert isinstance(parsed, Rejection) and parsed.reason
+
+
+def test_after_an_ingest_restart_an_open_failure_still_clears_with_the_next_good_delivery(
+        engine) -> None:
+    stored = engine.on_delivery(report(1, False))
+    stored += engine.acknowledge("s1", Metric.DATA, "nurse", None, T0 + timedelta(seconds=2))
+    restarted = AlertEngine(load_profile())
+    restarted.restore("s1", [], [Reading("s1", Kind.HR, T0, {"bpm": 72})], stored)
+    # What the notifier stored: the failure, and an older good delivery on another channel.
+    restarted.restore_deliveries("s1", [report(0, True, channel="json"), report(1, False)])
+    [cleared] = restarted.on_delivery(report(3, True))
+    assert cleared.state is AlertState.CLEARED
+
+
+def test_a_failure_followed_by_a_good_delivery_before_the_restart_is_not_a_cause_again(
+        engine) -> None:
+    stored = engine.on_delivery(report(1, False))
+    stored += engine.acknowledge("s1", Metric.DATA, "nurse", None, T0 + timedelta(seconds=2))
+    stored += engine.on_delivery(report(3, True))  # cleared
+    restarted = AlertEngine(load_profile())
+    restarted.restore("s1", [], [Reading("s1", Kind.HR, T0, {"bpm": 72})], stored)
+    restarted.restore_deliveries("s1", [report(1, False), report(3, True)])
+    assert restarted.active("s1") == []
+    assert restarted.state("s1").data_causes == {}
