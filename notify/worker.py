@@ -217,7 +217,6 @@ class Notifier:
             except StoreError as err:  # the ledger has it; the send is what matters
                 log.warning("cannot store the notification log (kept in the ledger): %s", err)
 
-
     def _report(self, record: DeliveryRecord) -> None:
         """Tell the ingest how it went: a failure becomes the session's technical alarm."""
         document = {"time": rfc3339(record.time), "person": record.person,
