@@ -17,6 +17,8 @@ COPY vitals vitals
 COPY ingest ingest
 COPY dashboard dashboard
 COPY simulators simulators
+COPY notify notify
+COPY bridges bridges
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --home-dir /data --no-create-home vitals \
  && mkdir /data && chown vitals:vitals /data

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import html
 import logging
 import secrets
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from dash.exceptions import DependencyException
 from flask import Flask, Response, abort, current_app, g, redirect, request, session
 from werkzeug.routing import Rule
 
+from dashboard.templates import render
 from dashboard.throttle import LoginThrottle, refusal
 from vitals.settings import Settings
 from vitals.users import (
@@ -276,27 +276,5 @@ def role_required(role: Role) -> Callable[[F], F]:
 
 def login_page(disclaimer: str, error: str = "", target: str = "/", csrf: str = "") -> str:
     """The login form: plain HTML (no Dash, nothing about patients), with the disclaimer."""
-    message = f'<p class="login-error" role="alert">{html.escape(error)}</p>' if error else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Session vitals — log in</title>
-<link rel="stylesheet" href="/assets/dashboard.css"></head>
-<body class="login-body">
-<div class="disclaimer" id="disclaimer" role="note">{html.escape(disclaimer)}</div>
-<main class="login">
-<h1 class="brand">Session vitals</h1>
-<form method="post" action="{LOGIN_PATH}" class="login-form">
-<input type="hidden" name="next" value="{html.escape(target)}">
-<input type="hidden" name="{CSRF_FIELD}" value="{html.escape(csrf)}">
-<label for="username">User name</label>
-<input id="username" name="username" autocomplete="username" required autofocus>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-{message}
-<button id="login-submit" type="submit">Log in</button>
-</form>
-<p class="muted">Logins are created by an admin on the Users page, or with
-<code>vitals user add NAME --password-stdin</code>.</p>
-</main></body></html>
-"""
+    return render("login.html", disclaimer=disclaimer, error=error, target=target, csrf=csrf,
+                  action=LOGIN_PATH, csrf_field=CSRF_FIELD)

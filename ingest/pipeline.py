@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.alerts import AlertEvent, Metric
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
 from vitals.readings import (
@@ -188,12 +188,10 @@ class Pipeline:
             log.exception("alert rules failed (session %s)", session)
             if session is None:
                 return []
-            return [AlertEvent(
-                time=at, session=session, metric=Metric.DATA, priority=Priority.HIGH,
-                state=AlertState.ACTIVE, rule="ingest.rules_failed",
-                message="Alarm rules failed on the latest reading: watch the patient directly "
-                        "and check the ingest log.",
-            )]
+            # Through the engine, so it latches like any alarm: raised once, acknowledged once.
+            return self.engine.rules_failed(
+                session, at, "Alarm rules failed on the latest reading: watch the patient "
+                "directly and check the ingest log.")
 
     def _count_rejection(self, rejection: Rejection) -> None:
         self.counters.rejected += 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh machine: installs the Debian packages the tests start for real
-# (mosquitto, influxdb, chromium and its driver), the venv, then runs pytest. Extra arguments go
-# to pytest (e.g. scripts/test.sh -m "not browser").
+# (mosquitto, influxdb, chromium and its driver), the venv, then lints (ruff) and runs pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -m "not browser").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -15,4 +15,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 scripts/venv.sh
+.venv/bin/python -m ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

@@ -6,6 +6,8 @@ to stop and restart. Every server is stopped at teardown, whatever the test did.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +20,33 @@ from vitals.settings import Settings
 sys.path.insert(0, str(Path(__file__).parent))
 
 from services import InfluxServer, MosquittoServer
+
+# Fixtures that start a real server: a test using any of them (directly or through another
+# fixture) is marked `services`, so `-m "not services"` selects the tests that need none.
+SERVER_FIXTURES = frozenset({"mosquitto", "influxd", "mosquitto_factory", "influxd_factory"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI's timeout and `kill` send SIGTERM: turn it into the interrupt pytest already handles,
+    # so every fixture's teardown runs and no server outlives the run (they run in their own
+    # process groups, so no signal reaches them otherwise).
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+@pytest.fixture(autouse=True)
+def _no_vitals_variables_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VITALS_* variable in the developer's shell must reach neither a test nor its children."""
+    for name in [n for n in os.environ if n.startswith("VITALS_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
@@ -93,19 +122,10 @@ def session_id() -> str:
 
 
 def _settings(mosquitto: MosquittoServer, tmp_path: Path, **overrides: object) -> Settings:
-    # Everything explicit, so a VITALS_* variable in the developer's shell cannot leak in, and
-    # a unique client id, so no test inherits another test's persistent MQTT session.
+    # A unique client id, so no test inherits another test's persistent MQTT session.
     base: dict[str, object] = {
         "mqtt_url": mosquitto.url,
-        "influx_url": None,
-        "influx_token": None,
-        "influx_username": None,
-        "influx_password": None,
-        "influx_retention_policy": None,
         "data_dir": tmp_path / "data",
-        "topic_prefix": "vitals",
-        "stale_seconds": None,
-        "profile": None,
         "ingest_client_id": f"vitals-ingest-{uuid.uuid4().hex[:8]}",
     }
     base.update(overrides)

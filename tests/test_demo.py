@@ -19,7 +19,7 @@ from vitals.storage.sqlite import SqliteStore
 
 
 def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env = dict(os.environ)
     env["VITALS_DATA_DIR"] = str(tmp_path)
     demo = subprocess.Popen(
         [sys.executable, "-m", "vitals", "demo", "--port", "0", "--sessions", "2",
@@ -69,7 +69,7 @@ def test_the_demo_serves_its_dashboard_behind_a_login_alarms_and_stops_on_ctrl_c
 
 def test_the_demo_says_how_long_its_live_part_lasts():
     from simulators.publisher import plan
-    from vitals.demo import DEMO_SCENARIOS, live_minutes
+    from vitals.cli.demo import DEMO_SCENARIOS, live_minutes
     from vitals.timefmt import utcnow
 
     start = utcnow()
@@ -82,7 +82,7 @@ def test_the_demo_says_how_long_its_live_part_lasts():
 
 def test_the_demo_with_loop_starts_new_sessions_when_they_end_and_says_how_long_they_last(
         tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env = dict(os.environ)
     env["VITALS_DATA_DIR"] = str(tmp_path)
     demo = subprocess.Popen(
         [sys.executable, "-m", "vitals", "demo", "--port", "0", "--sessions", "1",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 
 import pytest
@@ -19,8 +18,6 @@ T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
-    for name in [n for n in os.environ if n.startswith("VITALS_")]:
-        monkeypatch.delenv(name)
     monkeypatch.setenv("VITALS_DATA_DIR", str(tmp_path))
     store = SqliteStore(tmp_path / "vitals.sqlite3")
     try:

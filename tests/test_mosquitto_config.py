@@ -26,8 +26,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from services import HOST, MosquittoServer, wait_until
 
+from bridges.ble import FORWARDED, gatt_topic
 from dashboard.commands import COMMAND_LEAVES, Commands
-from ingest.ble_bridge import FORWARDED, gatt_topic
 from ingest.worker import IngestWorker, build_engine
 from notify.worker import NOTIFY_LEAVES
 from simulators import publisher

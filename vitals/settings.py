@@ -35,10 +35,12 @@ class Settings(BaseSettings):
                                       hide_input_in_errors=True)
 
     mqtt_url: Annotated[
-        str, Field(description="broker, mqtt://[user:password@]host:port (mqtts:// for TLS)")
+        str, Field(description="broker, `mqtt://[user:password@]host:port` (`mqtts://` for TLS); "
+                   "`vitals demo` starts its own embedded broker unless given `--mqtt-url`")
     ] = "mqtt://127.0.0.1:1883"
     influx_url: Annotated[
-        str | None, Field(description="InfluxDB base URL; unset: the embedded SQLite store")
+        str | None, Field(description="InfluxDB base URL, e.g. `http://127.0.0.1:8086`; unset: "
+                          "the embedded SQLite store")
     ] = None
     influx_db: Annotated[str, Field(description="database (1.x) or bucket (2.x/3.x)")] = "vitals"
     influx_token: Annotated[
@@ -49,9 +51,11 @@ class Settings(BaseSettings):
     influx_retention_policy: Annotated[
         str | None, Field(description="retention policy to write to (1.x); the default RP if unset")
     ] = None
-    data_dir: Annotated[Path, Field(description="where the embedded store keeps its file")] = Field(
-        default_factory=default_data_dir
-    )
+    data_dir: Annotated[Path, Field(
+        description="where the embedded store keeps `vitals.sqlite3` (and the logins)",
+        json_schema_extra={"shown_default": "`$XDG_DATA_HOME/session-vitals` "
+                           "(`~/.local/share/session-vitals`)"},
+    )] = Field(default_factory=default_data_dir)
     topic_prefix: Annotated[str, Field(description="first MQTT topic level")] = "vitals"
     stale_seconds: Annotated[
         float | None,
@@ -62,9 +66,9 @@ class Settings(BaseSettings):
         Path | None, Field(description="alert profile TOML overriding the default profile")
     ] = None
     max_time_ahead_seconds: Annotated[
-        float, Field(ge=0, description="a message time further ahead of its receipt than this "
-                     "is replaced by the receive time (time_inferred); inf: trust every time, "
-                     "only for a simulator whose clock runs fast (vitals demo)")
+        float, Field(ge=0, description="a message `time` further ahead of its receipt than "
+                     "this is replaced by the receive time (`time_inferred`); `inf` trusts every "
+                     "time, only for a simulator whose clock runs fast (`vitals demo` sets it)")
     ] = MAX_TIME_AHEAD.total_seconds()
 
     ingest_client_id: Annotated[
@@ -166,3 +170,23 @@ class MqttEndpoint:
             password=unquote(parts.password) if parts.password else None,
             tls=parts.scheme == "mqtts",
         )
+
+
+def configuration_table() -> str:
+    """The Markdown table of every setting, from the fields' own descriptions (docs are made from
+    it by `scripts/config_table.py`; a test fails when they differ)."""
+    rows = ["| variable | meaning | default |", "| --- | --- | --- |"]
+    prefix = Settings.model_config["env_prefix"]
+    for name, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if "shown_default" in extra:
+            default = str(extra["shown_default"])
+        elif info.default is None:
+            default = "unset"
+        else:
+            value = info.default
+            text = (str(value).lower() if isinstance(value, bool)
+                    else f"{value:g}" if isinstance(value, float) else str(value))
+            default = f"`{text}`"
+        rows.append(f"| `{prefix}{name.upper()}` | {info.description} | {default} |")
+    return "\n".join(rows) + "\n"

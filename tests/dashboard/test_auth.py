@@ -9,7 +9,7 @@ import click
 import pytest
 
 from dashboard.app import create_app
-from dashboard.auth import secret_key
+from dashboard.auth import login_page, secret_key
 from dashboard.throttle import LoginThrottle
 from tests.dashboard.conftest import NOW, PASSWORD, SECRET, csrf_token, hr, login
 from vitals.cli import load_settings
@@ -357,3 +357,11 @@ def test_the_session_page_points_at_the_notified_alarm(alarm, shown) -> None:
     assert (note is not None) is shown
     if shown:
         assert alarm.replace("_", " ") in note.children
+
+
+@pytest.mark.parametrize("field", ["disclaimer", "error", "target", "csrf"])
+def test_the_login_page_escapes_every_value_it_shows(field: str) -> None:
+    hostile = '"><script>alert(1)</script>'
+    page = login_page(**{"disclaimer": "Decision support only.", field: hostile})
+    assert "<script>" not in page
+    assert "&#34;&gt;&lt;script&gt;" in page or "&quot;&gt;&lt;script&gt;" in page

@@ -21,6 +21,9 @@ from vitals.readings import preview
 from vitals.settings import Settings
 from vitals.timefmt import rfc3339
 
+# Its servers come through `request.getfixturevalue`, which collection cannot see.
+pytestmark = pytest.mark.services
+
 START = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 
 MALFORMED = [

@@ -14,7 +14,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from services import wait_until
 
 from tests.ingest.conftest import (
@@ -27,7 +26,6 @@ from vitals.mqtt import status_topic
 from vitals.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.services
 
 
 def expected_numbers(numbers: range) -> list[float]:
@@ -153,7 +151,7 @@ def test_the_same_reading_twice_is_stored_once(mosquitto, influxd, influx_db, in
 # --- `vitals ingest` as a process: SIGTERM and SIGKILL -----------------------------------------
 
 def ingest_process(settings, log_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env = dict(os.environ)
     env.update(VITALS_MQTT_URL=settings.mqtt_url, VITALS_INFLUX_URL=settings.influx_url,
                VITALS_INFLUX_DB=settings.influx_db,
                VITALS_INGEST_CLIENT_ID=settings.ingest_client_id,

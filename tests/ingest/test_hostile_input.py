@@ -16,8 +16,6 @@ from tests.ingest.conftest import hr_reading, make_settings
 from vitals.readings import MAX_PAYLOAD_BYTES, preview
 from vitals.timefmt import rfc3339, utcnow
 
-pytestmark = pytest.mark.services
-
 # (why, topic under the session's prefix — `{s}` is a valid session id — payload, reason words,
 #  the session the rejection is published under: "{s}" or "_invalid").
 HOSTILE = [

@@ -18,6 +18,9 @@ from vitals.readings import ObservationKind, SessionEventType, Severity
 from vitals.settings import Settings
 from vitals.timefmt import rfc3339, utcnow
 
+# Its servers come through `request.getfixturevalue`, which collection cannot see.
+pytestmark = pytest.mark.services
+
 START = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 HOSTILE_NOTE = 'said "I can\'t feel my hands"\nthen: a,b c=d \\ 日本語'
 

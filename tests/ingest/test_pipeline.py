@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.pipeline import REJECTION_REASON_CHARS, REJECTION_TOPIC_CHARS, Inbound, Pipeline
-from vitals.alerts import Metric, Priority
+from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import load_profile
 from vitals.readings import MAX_PAYLOAD_BYTES, Reading
@@ -237,3 +237,15 @@ def test_the_notifiers_failed_delivery_is_a_technical_alarm_and_nothing_is_store
     assert alarm.metric is Metric.DATA and alarm.rule == "data.notify_failed"
     assert len(outcome.batch) == 1 and not outcome.rejections  # just the alert event
     assert ingest.counters.deliveries == 1
+
+
+def test_rules_failing_on_every_reading_raise_one_latched_alarm_that_can_be_acknowledged() -> None:
+    p = Pipeline(FailingEngine(load_profile(None)))
+    first = p.process([inbound("vitals/s1/hr", HIGH_HR)])
+    again = p.process([inbound("vitals/s1/hr", {**HIGH_HR, "time": "2026-11-28T17:04:30Z"})])
+    assert len(first.alerts) == 1 and again.alerts == []  # raised once while it lasts
+    assert p.counters.rule_failures == 2  # every failure still counted and logged
+    (acknowledged,) = p.engine.acknowledge("s1", Metric.DATA, "nurse", None,
+                                           datetime(2026, 11, 28, 17, 7, tzinfo=UTC))
+    assert (acknowledged.state, acknowledged.rule) == (AlertState.ACKNOWLEDGED,
+                                                       "ingest.rules_failed")

@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from services import wait_until
 
 from ingest.worker import IngestWorker
@@ -23,8 +22,6 @@ from vitals.mqtt import status_topic
 from vitals.settings import Settings
 from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
-
-pytestmark = pytest.mark.services
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 3

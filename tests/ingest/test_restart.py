@@ -11,6 +11,9 @@ from ingest.worker import IngestWorker, build_engine
 from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
 
+# Its servers come through `request.getfixturevalue`, which collection cannot see.
+pytestmark = pytest.mark.services
+
 # A live session: the worker restores sessions seen within its restore window.
 START = utcnow().replace(microsecond=0) - timedelta(hours=1)
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from services import wait_until
 
-from ingest.ble_bridge import (
+from bridges.ble import (
     Advertisement,
     Binding,
     BindingError,

@@ -78,7 +78,7 @@ def demo(port: int, host: str, sessions: int, speed: float, seed: int,
     Prints the dashboard URL and a demo login; Ctrl-C stops everything cleanly. The simulated
     sessions end after a few minutes (logged at start); --loop starts new ones.
     """
-    from vitals.demo import run_demo
+    from vitals.cli.demo import run_demo
 
     settings = load_settings(mqtt_url=mqtt_url)
     _run(run_demo, settings, host=host, port=port, sessions=sessions, speed=speed, seed=seed,
@@ -344,7 +344,7 @@ def bridge() -> None:
 @click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
 def bridge_ble(bindings_path: Path, mqtt_url: str | None) -> None:
     """Forward standard Bluetooth cuffs, heart-rate sensors and oximeters to MQTT (needs bleak)."""
-    from ingest.ble_bridge import BindingError, BridgeError, load_bindings, run_bridge
+    from bridges.ble import BindingError, BridgeError, load_bindings, run_bridge
 
     settings = load_settings(mqtt_url=mqtt_url)
     try:

@@ -1,0 +1,57 @@
+"""The suite's own servers: none may outlive a pytest run that CI or a developer stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from services import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HELD_TEST = '''
+import threading
+from pathlib import Path
+
+def test_holds_a_broker(mosquitto_factory):
+    server = mosquitto_factory()
+    Path({pid_file!r}).write_text(str(server.pid))
+    threading.Event().wait(120)  # stands for a long test; the outer test stops pytest here
+'''
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose: it serves nothing and its parent has not reaped it yet.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_pytest_run_stops_the_servers_it_started(tmp_path: Path, stop: int) -> None:
+    pid_file = tmp_path / "broker.pid"
+    (tmp_path / "test_held.py").write_text(HELD_TEST.format(pid_file=str(pid_file)))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), str(tmp_path / "test_held.py")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(pid_file.exists, 30, "the inner test to start its broker")
+        wait_until(lambda: pid_file.read_text() != "", 5, "the broker's pid")
+        broker = int(pid_file.read_text())
+        assert alive(broker)
+        run.send_signal(stop)
+        run.wait(30)
+        wait_until(lambda: not alive(broker), 10, "the broker to stop with the run")
+    finally:
+        if run.poll() is None:
+            run.kill()
