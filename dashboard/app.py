@@ -33,7 +33,7 @@ from dashboard import auth, components, exports, figures, ids, queries
 from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
-from dashboard.pages import burden, history, overview, session, users
+from dashboard.pages import burden, history, overview, roster, session, users
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
@@ -46,7 +46,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history, users, burden)
+PAGES = (overview, session, history, users, burden, roster)
 
 
 def create_app(
@@ -133,7 +133,8 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
     who = f"{user.name} ({user.role.value})" if user is not None else ""
     clinician_links = ([dcc.Link("Alarm burden", href=burden.PATH, className="nav-link")]
                        if user is not None and user.can(Role.CLINICIAN) else [])
-    admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link")]
+    admin_links = ([dcc.Link("Users", href=users.PATH, className="nav-link"),
+                    dcc.Link("Roster", href=roster.PATH, className="nav-link")]
                    if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[

@@ -25,6 +25,7 @@ from vitals.sessions import (
     PresessionVerdict,
     Verdict,
 )
+from vitals.storage.base import NotificationRecord
 from vitals.users import Role
 
 # Ending a session clears its alarms: with any present, only this role (or one above) may.
@@ -130,6 +131,33 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
             className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),
         ))
     return rows
+
+
+# --- who was notified -----------------------------------------------------------------------------
+
+
+def notification_log(session: str, records: Sequence[NotificationRecord]) -> list[Any]:
+    """Per alarm (metric), the notifier's messages about it, newest first: when, to whom, by
+    which channel, and delivered or the error, a failure marked."""
+    if not records:
+        return [html.Div("No notification sent about this session's alarms.", className="muted")]
+    by_metric: dict[str, list[NotificationRecord]] = {}
+    for record in sorted(records, key=lambda r: r.time, reverse=True):
+        by_metric.setdefault(record.metric, []).append(record)
+    groups = []
+    for metric, told in by_metric.items():
+        rows = [html.Li([
+            html.Span(f"{r.time:%H:%M:%S}", className="notified-time"),
+            f" {r.person} by {r.channel}",
+            " (all clear)" if r.kind == "all_clear" else "",
+            html.Span(" ✔ delivered" if r.delivered
+                      else f" ✖ failed: {r.error or 'delivery failed'}",
+                      className="notified-ok" if r.delivered else "notified-failed"),
+        ], className="notified" + ("" if r.delivered else " notified--failed")) for r in told]
+        groups.append(html.Div(id=ids.notification_group(session, metric),
+                               className="notified-group", children=[
+            html.Strong(f"{METRIC_LABEL.get(metric, metric)} alarm"), html.Ul(rows)]))
+    return groups
 
 
 # --- ending a session ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A session's exports as Flask routes, behind the login, for clinicians.
 
 `/export/<session>/readings.csv`, `/export/<session>/observations.csv` (the monitor's log),
-`/export/<session>/report.html` (self-contained: inline CSS and chart script),
+`/export/<session>/notifications.csv` (who was notified of which alarm, how, and whether it
+arrived), `/export/<session>/report.html` (self-contained: inline CSS and chart script),
 `/export/<session>/fhir.json` (FHIR R4 Bundle of vital-signs Observations and the monitor's
 observations as exam Observations).
 The builders are pure (`reports.py`); these views only fetch and serve.
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PREFIX: Final = "/export"
 FORMATS: Final = {"csv": "readings.csv", "obs": "observations.csv", "html": "report.html",
-                  "fhir": "fhir.json"}
+                  "fhir": "fhir.json", "notify": "notifications.csv"}
 
 
 def export_url(session: str, fmt: str) -> str:
@@ -67,6 +68,16 @@ def register(server: Flask) -> None:
             abort(503, f"cannot read the database: {err}")
         return _attachment(body, "text/csv", f"{session}-observations.csv")
 
+    @server.route(f"{PREFIX}/<session>/notifications.csv")
+    @role_required(Role.CLINICIAN)
+    def _export_notifications(session: str) -> Any:
+        store = queries.current().store
+        try:
+            body = reports.notifications_csv(store.notifications(_checked(session)))
+        except StoreError as err:
+            abort(503, f"cannot read the database: {err}")
+        return _attachment(body, "text/csv", f"{session}-notifications.csv")
+
     @server.route(f"{PREFIX}/<session>/fhir.json")
     @role_required(Role.CLINICIAN)
     def _export_fhir(session: str) -> Any:
@@ -89,6 +100,7 @@ def register(server: Flask) -> None:
             events = store.events(session)
             alerts = store.alerts(session)
             observations = store.observations(session)
+            notifications = store.notifications(session)
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
         summary = reports.rems_summary(session, events, readings, alerts,
@@ -114,5 +126,5 @@ def register(server: Flask) -> None:
             chart = fig.to_html(full_html=False, include_plotlyjs="inline",
                                 default_width="100%", config={"responsive": True})
         body = reports.html_report(session, readings, events, alerts, summary, context.clock(),
-                                   chart, observations)
+                                   chart, observations, notifications)
         return _attachment(body, "text/html", f"{session}-report.html", download=False)

@@ -39,6 +39,13 @@ SESSION_ID_STORE: Final = "session-id-store"
 SESSION_HEADER: Final = "session-header"
 SESSION_GRAPH: Final = "session-graph"
 SESSION_ALERTS: Final = "session-alerts"
+# Roster page (/roster, admins only)
+ROSTER_VERSION: Final = "roster-version"
+ROSTER_TABLE: Final = "roster-table"
+ROSTER_PERSON: Final = "roster-person"
+ROSTER_TEST_SUBMIT: Final = "roster-test-submit"
+ROSTER_TEST_RESULT: Final = "roster-test-result"
+SESSION_NOTIFICATIONS: Final = "session-notifications"  # who was told of each alarm (issue 14)
 SESSION_STATUS: Final = "session-status"
 SESSION_PROTOCOL: Final = "session-protocol"  # verdict, cues, discharge (refreshed)
 SESSION_EVENTS: Final = "session-events"
@@ -152,3 +159,8 @@ def alarm_row(session: str, metric: str, rule: str = "") -> str:
     """The id of one alarm's row in the panel; a technical alarm's rule tells it apart."""
     cause = f"-{rule.replace('.', '_')}" if rule else ""  # no dots: ids are CSS selectors
     return f"alarm-{session}-{metric}{cause}"
+
+
+def notification_group(session: str, metric: str) -> str:
+    """The session page's list of the notifications about one alarm (metric)."""
+    return f"notified-{session}-{metric}"

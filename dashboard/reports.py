@@ -27,6 +27,7 @@ from vitals.readings import (
     SessionEventType,
 )
 from vitals.sessions import raising_events
+from vitals.storage.base import NotificationRecord
 from vitals.timefmt import rfc3339
 
 LOINC: Final = "http://loinc.org"
@@ -70,6 +71,26 @@ def observations_csv(observations: Sequence[Observation]) -> str:
          o.severity.value, o.by, o.note, "true" if o.time_inferred else "false")
         for o in sorted(observations, key=lambda o: o.time)))
     return out.getvalue()
+
+
+NOTIFICATION_CSV_COLUMNS: Final = ("time", "session", "metric", "person", "channel", "kind",
+                                    "delivered", "error")
+
+
+def notifications_csv(notifications: Sequence[NotificationRecord]) -> str:
+    """The notifier's log: one row per delivery on one channel, in time order, header first."""
+    out = io.StringIO()
+    write_table(out, NOTIFICATION_CSV_COLUMNS, (
+        (rfc3339(n.time), n.session, n.metric, n.person, n.channel, n.kind,
+         "true" if n.delivered else "false", n.error)
+        for n in sorted(notifications, key=lambda n: n.time)))
+    return out.getvalue()
+
+
+def delivery_text(notification: NotificationRecord) -> str:
+    """"delivered", or "failed: <the error>"."""
+    return ("delivered" if notification.delivered
+            else f"failed: {notification.error or 'delivery failed'}")
 
 
 # --- FHIR R4 -------------------------------------------------------------------------------------
@@ -409,7 +430,8 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence
 
 def html_report(session: str, readings: Sequence[Reading], events: Sequence[SessionEvent],
                 alerts: Sequence[AlertEvent], summary: RemsSummary, generated: datetime,
-                chart_html: str = "", observations: Sequence[Observation] = ()) -> str:
+                chart_html: str = "", observations: Sequence[Observation] = (),
+                notifications: Sequence[NotificationRecord] = ()) -> str:
     """A self-contained HTML report (inline CSS; the chart, if given, inlines its script)."""
     observed = sorted(observations, key=lambda o: o.time)
     observation_rows = [(f"{o.time:%Y-%m-%d %H:%M:%S}", _observation_label(o.observation),
@@ -420,6 +442,9 @@ def html_report(session: str, readings: Sequence[Reading], events: Sequence[Sess
                    a.by or "", a.note or "") for a in sorted(alerts, key=lambda a: a.time)]
     event_rows = [(f"{e.time:%Y-%m-%d %H:%M:%S}", e.event.value, e.by or "", e.note or "")
                   for e in sorted(events, key=lambda e: e.time)]
+    told = sorted(notifications, key=lambda n: n.time)
+    notification_rows = [(f"{n.time:%Y-%m-%d %H:%M:%S}", n.metric, n.person, n.channel, n.kind,
+                          delivery_text(n)) for n in told]
     reading_rows = []
     for r in sorted(readings, key=lambda r: r.time):
         values = ", ".join(f"{k} {number_text(v)}" for k, v in r.values.items())
@@ -438,6 +463,10 @@ def html_report(session: str, readings: Sequence[Reading], events: Sequence[Sess
         _table(("Time", "Priority", "State", "Metric", "Value", "Message", "By", "Note"),
                alert_rows, [a.priority.value for a in sorted(alerts, key=lambda a: a.time)])
         if alert_rows else "<p>No alert events.</p>",
+        f"<h2>Notifications ({len(notification_rows)})</h2>",
+        _table(("Time", "Alarm", "Person", "Channel", "Message", "Delivery"), notification_rows,
+               ["" if n.delivered else "high" for n in told])
+        if notification_rows else "<p>No notifications sent.</p>",
         "<h2>Observations by the monitor</h2>",
         _table(("Time", "Observation", "Severity", "By", "Note"), observation_rows,
                [severity_class.get(o.severity.value, "") for o in observed])

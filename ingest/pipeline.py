@@ -25,6 +25,7 @@ from vitals.mqtt import is_output
 from vitals.readings import (
     MAX_TIME_AHEAD,
     Acknowledgement,
+    DeliveryReport,
     Observation,
     Reading,
     Rejection,
@@ -44,7 +45,7 @@ REJECTION_TOPIC_CHARS = 256
 REJECTION_REASON_CHARS = 512
 
 
-Valid = Reading | SessionEvent | Observation | Acknowledgement
+Valid = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport
 
 
 def _identity(item: SessionEvent | Observation | Reading) -> tuple[object, ...]:
@@ -84,6 +85,7 @@ class Counters:
     stored_batches: int = 0
     stored: int = 0  # readings, session events and observations written (redeliveries again)
     acknowledged: int = 0  # messages acknowledged to the broker after their batch was stored
+    deliveries: int = 0  # the notifier's delivery reports (failures become technical alarms)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -132,6 +134,8 @@ class Pipeline:
             elif isinstance(parsed, Reading):
                 self.counters.readings += 1
                 readings.append(parsed)
+            elif isinstance(parsed, DeliveryReport):
+                self.counters.deliveries += 1  # the notifier stores its own audit
             alerts += self._judge_message(parsed, message.received_at)
         self.counters.alerts += len(alerts)
         return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,
@@ -155,6 +159,9 @@ class Pipeline:
             return self._judge(parsed.session, parsed.time, lambda a=parsed: (
                 self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time,
                                         a.rule)))
+        if isinstance(parsed, DeliveryReport):  # judging one again changes nothing
+            return self._judge(parsed.session, parsed.time,
+                               lambda d=parsed: self.engine.on_delivery(d))
         if not self._first_time(_identity(parsed)):
             if not isinstance(parsed, SessionEvent):
                 self.counters.duplicates += 1

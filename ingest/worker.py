@@ -78,7 +78,7 @@ from vitals.mqtt import (
     status_topic,
 )
 from vitals.profile import load_profile
-from vitals.readings import Rejection
+from vitals.readings import DeliveryReport, Rejection
 from vitals.settings import Settings
 from vitals.storage import Batch, Store, StoreError, StoreUnavailable, open_store
 from vitals.timefmt import rfc3339, utcnow
@@ -617,6 +617,9 @@ class IngestWorker:
                     self.store.alerts(session),
                     self.store.observations(session),
                 )
+                self.pipeline.engine.restore_deliveries(session, [
+                    DeliveryReport(session, n.time, n.person, n.channel, n.delivered, n.error)
+                    for n in self.store.notifications(session)])
                 restored += 1
             except StoreUnavailable:
                 raise

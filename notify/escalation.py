@@ -9,18 +9,25 @@ clear" to everyone who was told. Low alarms never leave the screen.
 Every notification has a deterministic identity (the alert's identity, the step, the person),
 so replicas of the notifier that see the same events compute the same notifications and a
 store-backed claim lets exactly one of them send each.
+
+After a restart `restore` replays the stored alert events by their own times, so each open
+alarm is back at the step it had reached (steps that fell due while no notifier ran collapse
+into the current one), and returns that step's notifications: the ledger's claim skips those
+already sent, so nobody is told twice and an alarm raised meanwhile is still sent.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
 from notify.roster import Person, Roster
-from vitals.alerts import AlertEvent, AlertState
+from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.sessions import alert_order
 from vitals.timefmt import rfc3339
 
 SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the replicas' copies
@@ -29,6 +36,7 @@ SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the repli
 class Kind(StrEnum):
     ALARM = "alarm"
     ALL_CLEAR = "all_clear"
+    TEST = "test"  # an admin's test from the dashboard: no alarm behind it
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,16 @@ class _Open:
     due: datetime | None  # when the next step falls due
     told: dict[str, Person] = field(default_factory=dict)
     acknowledged: bool = False
+
+
+def trial_notification(person: Person, by: str, now: datetime) -> Notification:
+    """The message an admin sends from the roster page to check a person's channels."""
+    alert = AlertEvent(now, "test", Metric.DATA, Priority.LOW, AlertState.ACTIVE,
+                       "Test notification", "notify.test")
+    return Notification(f"test|{rfc3339(now)}|{person.name}", Kind.TEST, person, alert, 0,
+                        "Test notification from vitals",
+                        f"A test sent by {by} from the dashboard's roster page: no alarm. "
+                        "If you read this, alarms reach you here.")
 
 
 def alert_identity(event: AlertEvent) -> tuple[str, str, str, str, str]:
@@ -96,6 +114,15 @@ class Escalations:
         return [self._notification(Kind.ALL_CLEAR, person, current.alert, current.step, event)
                 for person in current.told.values()]
 
+    def restore(self, events: Iterable[AlertEvent], now: datetime) -> list[Notification]:
+        """Rebuild from stored alert events (a restart); the current step of each open alarm."""
+        for event in sorted(events, key=alert_order):
+            self.due(event.time)  # what a running notifier would have done meanwhile
+            self.on_event(event, event.time)
+        self.due(now)
+        return [notification for opened in self._open.values() if not opened.acknowledged
+                for notification in self._messages(opened)]
+
     def due(self, now: datetime) -> list[Notification]:
         """The escalations and repeats due at `now`."""
         sent: list[Notification] = []
@@ -113,14 +140,19 @@ class Escalations:
         levels = self._roster.levels(opened.alert.session)
         delay = timedelta(seconds=self._roster.escalation.delay(opened.alert.priority))
         opened.due = at + delay if levels else None
+        messages = self._messages(opened)
+        for message in messages:
+            opened.told[message.person.name] = message.person
+        return messages
+
+    def _messages(self, opened: _Open) -> list[Notification]:
+        """The alarm's messages at the step it has reached."""
+        levels = self._roster.levels(opened.alert.session)
         if not levels:
             return []
         level = levels[min(opened.step, len(levels) - 1)]
-        people = self._roster.at_level(level, opened.alert.session)
-        for person in people:
-            opened.told[person.name] = person
         return [self._notification(Kind.ALARM, person, opened.alert, opened.step, opened.alert)
-                for person in people]
+                for person in self._roster.at_level(level, opened.alert.session)]
 
     def _notification(self, kind: Kind, person: Person, alert: AlertEvent, step: int,
                       event: AlertEvent) -> Notification:

@@ -3,16 +3,21 @@
 A SQLite file shared by the notifier processes (`VITALS_DATA_DIR/notifications.sqlite3`, on one
 host or one volume). A claim is an INSERT on the notification's deterministic identity, which
 SQLite makes atomic across processes: the second notifier's insert fails and it does not send.
+Claims and deliveries older than `KEEP` are pruned (at start and hourly): the claims only need
+to outlive an alarm's escalation, and the record keeps the audit (`notification` measurement).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from vitals.timefmt import from_us, to_us
+
+KEEP: Final = timedelta(days=7)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claim (
@@ -34,6 +39,8 @@ CREATE TABLE IF NOT EXISTS delivery (
     PRIMARY KEY (identity, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS delivery_by_session ON delivery (session, time_us);
+CREATE INDEX IF NOT EXISTS delivery_by_time ON delivery (time_us);
+CREATE INDEX IF NOT EXISTS claim_by_time ON claim (time_us);
 """
 
 
@@ -80,6 +87,13 @@ class Ledger:
                "FROM delivery" + (" WHERE session = ?" if session else "") + " ORDER BY time_us")
         return [DeliveryRecord(from_us(t), s, m, p, c, k, bool(d), e)
                 for t, s, m, p, c, k, d, e in self._db.execute(sql, (session,) if session else ())]
+
+    def prune(self, now: datetime) -> int:
+        """Forget claims and deliveries older than `KEEP`; how many rows went."""
+        cutoff = to_us(now - KEEP)
+        gone = self._db.execute("DELETE FROM claim WHERE time_us < ?", (cutoff,)).rowcount
+        return gone + self._db.execute("DELETE FROM delivery WHERE time_us < ?",
+                                       (cutoff,)).rowcount
 
     def close(self) -> None:
         self._db.close()

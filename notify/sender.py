@@ -40,8 +40,8 @@ class _Errors(logging.Handler):
 def send(notification: Notification) -> list[Delivery]:
     """Send to each of the person's URLs; never raises for a failed delivery."""
     results = []
-    kind = (apprise.NotifyType.SUCCESS if notification.kind is Kind.ALL_CLEAR
-            else apprise.NotifyType.FAILURE)
+    kind = {Kind.ALL_CLEAR: apprise.NotifyType.SUCCESS,
+            Kind.TEST: apprise.NotifyType.INFO}.get(notification.kind, apprise.NotifyType.FAILURE)
     for url in notification.person.urls:
         channel = channel_of(url)
         client = apprise.Apprise()

@@ -11,9 +11,11 @@ import json
 import logging
 import queue
 import signal
+import sqlite3
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import paho.mqtt.client as mqtt
 
@@ -24,17 +26,25 @@ from notify.health import (
     offline_document,
     stopped_document,
 )
-from notify.ledger import DeliveryRecord, Ledger
+from notify.ledger import KEEP, DeliveryRecord, Ledger
 from notify.roster import Roster
 from notify.sender import send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
-from vitals.mqtt import NOTIFY_LEVEL, make_client, status_topic
+from vitals.mqtt import NOTIFY_LEVEL, make_client, reading_topic, status_topic
+from vitals.readings import DELIVERY_LEAF
 from vitals.settings import Settings
 from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
-from vitals.timefmt import utcnow
+from vitals.timefmt import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
+
+# What the notifier publishes under `<prefix>/<session>/`: each delivery's outcome, which the ingest
+# turns into a technical alarm when it failed (the ACL grants the notify account these leaves).
+NOTIFY_LEAVES: Final = (DELIVERY_LEAF,)
+# Sessions with a reading or event this recent have their alert events replayed at start.
+RESTORE_WINDOW: Final = timedelta(hours=24)
+PRUNE_SECONDS: Final = 3600.0  # how often the ledger forgets what is older than `ledger.KEEP`
 
 
 def alert_from_json(document: dict) -> AlertEvent:
@@ -123,7 +133,36 @@ class Notifier:
                              qos=1, retain=True)
         self._status_at = utcnow()
 
+    def _prune(self) -> None:
+        self._pruned_at = utcnow()
+        try:
+            if gone := self._ledger.prune(self._pruned_at):
+                log.info("ledger: pruned %d entries older than %s", gone, KEEP)
+        except sqlite3.Error as err:  # a busy or full disk must not stop the notifications
+            log.warning("could not prune the ledger: %s", err)
+
+    def _restore(self) -> list[Notification]:
+        """The escalations a previous run left open, from the record's alert events."""
+        if self._store is None:
+            return []
+        now = utcnow()
+        try:
+            names = [s.session for s in self._store.sessions(since=now - RESTORE_WINDOW)]
+            stored = self._store.alerts_by_session(names) if names else {}
+        except StoreError as err:  # alarms still go out; only the restart's memory is missing
+            log.error("cannot rebuild the escalations from the store (%s): alarms raised "
+                      "before this start are not escalated", err)
+            return []
+        current = self._escalations.restore(
+            (event for events in stored.values() for event in events), now)
+        if current:
+            log.info("rebuilt %d open escalations from the store", len(current))
+        return current
+
     def _run(self) -> None:
+        self._prune()
+        for notification in self._restore():  # the ledger's claim skips what was sent
+            self._deliver(notification)
         self._publish_status()
         while True:
             next_due = self._escalations.next_due()
@@ -149,6 +188,8 @@ class Notifier:
                 self._deliver(notification)
             if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
                 self._publish_status()
+            if (now - self._pruned_at).total_seconds() >= PRUNE_SECONDS:
+                self._prune()
 
     def _deliver(self, notification: Notification) -> None:
         if not self._ledger.claim(notification.identity, self._settings.notify_client_id,
@@ -167,6 +208,7 @@ class Notifier:
                 utcnow(), alert.session, alert.metric.value, notification.person.name,
                 delivery.channel, notification.kind.value, delivery.delivered, delivery.error)
             self._ledger.record(notification.identity, position, record)
+            self._report(record)
             records.append(NotificationRecord(
                 record.time, record.session, record.metric, record.person, record.channel,
                 record.kind, record.delivered, record.error))
@@ -175,6 +217,14 @@ class Notifier:
                 self._store.write(Batch(notifications=records))
             except StoreError as err:  # the ledger has it; the send is what matters
                 log.warning("cannot store the notification log (kept in the ledger): %s", err)
+
+    def _report(self, record: DeliveryRecord) -> None:
+        """Tell the ingest how it went: a failure becomes the session's technical alarm."""
+        document = {"time": rfc3339(record.time), "person": record.person,
+                    "channel": record.channel, "delivered": record.delivered,
+                    "error": record.error, "metric": record.metric, "kind": record.kind}
+        self._client.publish(reading_topic(self._settings.topic_prefix, record.session,
+                                           DELIVERY_LEAF), json.dumps(document), qos=1)
 
 
 def run_notifier(settings: Settings, roster: Roster, stop: threading.Event | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 
 from vitals.cli import main
 from vitals.readings import Kind, Reading
-from vitals.storage.base import Batch
+from vitals.storage.base import Batch, NotificationRecord
 from vitals.storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
@@ -20,7 +21,10 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("VITALS_DATA_DIR", str(tmp_path))
     store = SqliteStore(tmp_path / "vitals.sqlite3")
     try:
-        store.write(Batch(readings=[Reading("bed-1", Kind.HR, T0, {"bpm": 72})]))
+        store.write(Batch(readings=[Reading("bed-1", Kind.HR, T0, {"bpm": 72})],
+                          notifications=[NotificationRecord(
+                              T0, "bed-1", "heart_rate", "Dr X", "mailto", "alarm", False,
+                              "connection refused")]))
     finally:
         store.close()
     return tmp_path
@@ -41,3 +45,11 @@ def test_a_stored_session_exports(data_dir, fmt, first):
 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(first) and "72" in result.stdout
+
+
+def test_the_json_export_includes_the_notification_log(data_dir):
+    result = CliRunner().invoke(main, ["export", "bed-1", "--format", "json"])
+
+    assert json.loads(result.stdout)["notifications"] == [{
+        "time": "2026-11-28T17:00:00Z", "metric": "heart_rate", "person": "Dr X",
+        "channel": "mailto", "kind": "alarm", "delivered": False, "error": "connection refused"}]

@@ -29,6 +29,7 @@ from services import HOST, MosquittoServer, wait_until
 from bridges.ble import FORWARDED, gatt_topic
 from dashboard.commands import COMMAND_LEAVES, Commands
 from ingest.worker import IngestWorker, build_engine
+from notify.worker import NOTIFY_LEAVES
 from simulators import publisher
 from simulators.timeline import TOPIC_LEAVES
 from tests.ingest.conftest import make_settings
@@ -70,7 +71,8 @@ PUBLISHES: dict[str, list[str]] = {
                rejected_topic(PREFIX, None), status_topic(PREFIX, "vitals-ingest-1")],
     "dashboard": [reading_topic(PREFIX, SESSION, leaf) for leaf in COMMAND_LEAVES],
     "simulator": [reading_topic(PREFIX, SESSION, leaf) for leaf in TOPIC_LEAVES],
-    "notify": [status_topic(PREFIX, "vitals-notify", NOTIFY_LEVEL)],
+    "notify": [status_topic(PREFIX, "vitals-notify", NOTIFY_LEVEL),
+               *[reading_topic(PREFIX, SESSION, leaf) for leaf in NOTIFY_LEAVES]],
     "health": [],
     "cuff-1": [reading_topic(PREFIX, SESSION, Kind.BP),
                gatt_topic(PREFIX, SESSION, gatt.BLOOD_PRESSURE)],
@@ -445,7 +447,7 @@ def test_an_ingest_with_a_wrong_password_fails_at_start_naming_the_setting(broke
 
 
 
-def test_the_notifier_account_reads_alert_events_and_publishes_its_status(
+def test_the_notifier_account_reads_alert_events_and_its_failed_delivery_alarms_the_session(
         broker, watcher, tmp_path) -> None:
     from services import free_port
 
@@ -457,10 +459,14 @@ def test_the_notifier_account_reads_alert_events_and_publishes_its_status(
     session = f"acl-{uuid.uuid4().hex[:8]}"
     settings = make_settings(url(broker, "notify"), None, "vitals", tmp_path / "data",
                              notify_client_id=f"notify-{session}")
-    notifier = Notifier(settings, parse_roster(
+    notifier = Notifier(settings, parse_roster(  # nothing listens on that port: it fails
         f'[[person]]\nname = "A"\nrole = "monitor"\nurls = ["json://{HOST}:{free_port()}/x"]'))
+    ingest_settings = make_settings(ingest_url(broker), None, "vitals", tmp_path / "ingest")
+    store = open_store(ingest_settings)
+    worker = IngestWorker(ingest_settings, store, build_engine(ingest_settings))
     ingest = Client(broker, "ingest", ACCOUNTS["ingest"])
     try:
+        worker.start()
         notifier.start()
         wait_until(lambda: status_topic(PREFIX, settings.notify_client_id, NOTIFY_LEVEL)
                    in watcher.topics(), 10, "the notifier's status")
@@ -468,6 +474,14 @@ def test_the_notifier_account_reads_alert_events_and_publishes_its_status(
                            AlertState.ACTIVE, "HR 150", "heart_rate.high")
         ingest.publish(alert_topic(PREFIX, session), json.dumps(event.to_json()))
         wait_until(lambda: notifier.ledger.deliveries(session), 10, "the alert, to the notifier")
+        # Its delivery report passed the ACL, and the ingest made the failure an alarm.
+        wait_until(lambda: any(a.rule.startswith("data.notify_failed.")
+                               for a in store.alerts(session)), 10,
+                   "the technical alarm of the failed delivery")
+        [alarm] = [a for a in store.alerts(session) if a.metric is Metric.DATA]
+        assert alarm.message.startswith("Could not notify A by json: ")
     finally:
         notifier.stop()
+        worker.stop(timeout=5)
+        store.close()
         ingest.close()

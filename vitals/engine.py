@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
-from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
+from vitals.readings import DeliveryReport, Observation, Reading, SessionEvent, SessionEventType
 from vitals.rules import (
     DATA_RULE_AFTER_END,
     OBSERVATION_RULE_PREFIX,
@@ -32,10 +32,12 @@ from vitals.rules import (
     check_checkin,
     check_resume,
     check_stale,
+    delivery_outcome,
     end_session,
     escalate,
     evaluate,
     evaluate_observation,
+    notify_cause,
     reading_after_end,
     reconcile_data,
     record_checkin,
@@ -103,6 +105,21 @@ class AlertEngine:
         state.alarms = _alarms_from(stored, state, self.profile)
         state.emitted(stored)  # new events are never dated before the stored ones
 
+    def restore_deliveries(self, session: str, reports: Iterable[DeliveryReport]) -> None:
+        """After `restore`: each person and channel whose latest stored delivery failed is a
+        technical cause again, so a good delivery still ends it; emits nothing."""
+        state = self._sessions.get(session)
+        if state is None or state.ended is not None:
+            return
+        latest = {(r.person, r.channel): r for r in sorted(reports, key=lambda r: r.time)}
+        for report in latest.values():
+            if not report.delivered:
+                rule, cause = notify_cause(report.person, report.channel, report.error)
+                state.data_causes[rule] = cause
+                alarm = state.alarms.get(AlarmKey(Metric.DATA, rule))
+                if alarm is not None:
+                    alarm.condition_present = True
+
     def on_reading(self, reading: Reading, received_at: datetime) -> list[AlertEvent]:
         """Alert events a validated reading causes, judged by the reading's time."""
         state = self._sessions.get(reading.session)
@@ -152,6 +169,15 @@ class AlertEngine:
         if event.event is SessionEventType.DOSE:
             state.set_dose(event.time)
         return events  # notes, checklists, sign-offs: the audit trail, not the alarm state
+
+    def on_delivery(self, report: DeliveryReport) -> list[AlertEvent]:
+        """How a notification about the session went: a failure is a technical alarm, judged by
+        the report's time (every replica gets the same report, so raises the same event)."""
+        state = self._sessions.get(report.session)
+        if state is None:  # never silent, even for a session this replica has not seen
+            state = self._implicit_start(report.session, report.time)
+        return delivery_outcome(state, report.person, report.channel, report.delivered,
+                                report.error, report.time)
 
     def on_tick(self, now: datetime) -> list[AlertEvent]:
         """Staleness and escalation at wall-clock `now`, mapped onto each session's clock.

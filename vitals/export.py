@@ -13,7 +13,7 @@ from typing import Any, Final, TextIO
 
 from vitals.alerts import AlertEvent
 from vitals.readings import FIELDS, Observation, Reading, SessionEvent
-from vitals.storage.base import Store
+from vitals.storage.base import NotificationRecord, Store
 from vitals.timefmt import rfc3339
 
 # CSV columns: identity first, then every measured field of every kind, in the FIELDS table order.
@@ -42,6 +42,7 @@ def export_session(store: Store, session: str, fmt: str, out: TextIO) -> None:
         "alerts": [alert_json(a) for a in alerts],
         "events": [event_json(e) for e in events],
         "observations": [observation_json(o) for o in observations],
+        "notifications": [notification_json(n) for n in store.notifications(session)],
     }
     json.dump(document, out, indent=2, ensure_ascii=False)
     out.write("\n")
@@ -83,6 +84,14 @@ def observation_json(observation: Observation) -> dict[str, Any]:
     if observation.time_inferred:
         document["time_inferred"] = True
     return document
+
+
+def notification_json(notification: NotificationRecord) -> dict[str, Any]:
+    """Who was told about which alarm, how, when, and whether it arrived (`error` null if so)."""
+    return {"time": rfc3339(notification.time), "metric": notification.metric,
+            "person": notification.person, "channel": notification.channel,
+            "kind": notification.kind, "delivered": notification.delivered,
+            "error": notification.error}
 
 
 def write_csv(readings: Iterable[Reading], out: TextIO) -> None:

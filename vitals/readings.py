@@ -231,7 +231,21 @@ class Acknowledgement:
     rule: str | None = None
 
 
-Parsed = Reading | SessionEvent | Observation | Acknowledgement | Rejection
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """How one notification about the session's alarm went on one channel (from the notifier,
+    `<prefix>/<session>/delivery`): the ingest makes a failure a technical alarm of the session,
+    as the only writer of alert events."""
+
+    session: str
+    time: datetime
+    person: str
+    channel: str  # the Apprise URL's scheme, never its credentials
+    delivered: bool
+    error: str | None = None
+
+
+Parsed = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport | Rejection
 
 ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data", "observation")
 
@@ -248,7 +262,8 @@ _KIND_OF_LEAF: Final = {kind.value: kind for kind in Kind}  # `Kind(leaf)` is Py
 OBSERVATION_LEAF: Final = "observation"
 SESSION_LEAF: Final = "session"
 ACK_LEAF: Final = "ack"
-_EVENT_LEAVES: Final = (SESSION_LEAF, ACK_LEAF)
+DELIVERY_LEAF: Final = "delivery"
+_EVENT_LEAVES: Final = (SESSION_LEAF, ACK_LEAF, DELIVERY_LEAF)
 
 
 class InvalidMessage(ValueError):
@@ -275,6 +290,8 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
             return _session_event(where.session, document, received_at, max_ahead)
         if where.leaf == ACK_LEAF:
             return _acknowledgement(where.session, document, received_at, max_ahead)
+        if where.leaf == DELIVERY_LEAF:
+            return _delivery_report(where.session, document, received_at, max_ahead)
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at, max_ahead)
         return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at,
@@ -302,8 +319,8 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
         return Topic(session, GATT_LEAF, parts[3])
     if leaf not in (*_EVENT_LEAVES, OBSERVATION_LEAF) and leaf not in Kind.__members__.values():
         raise InvalidMessage(
-            f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session, ack "
-            "or observation")
+            f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session, ack, "
+            "observation or delivery")
     return Topic(session, leaf)
 
 
@@ -499,6 +516,20 @@ def _acknowledgement(session: str, document: dict[str, Any], received_at: dateti
     return Acknowledgement(session, metric, by, time,
                            _optional_text("note", document.get("note"), MAX_NOTE_CHARS),
                            _optional_text("rule", document.get("rule"), 64) or None)
+
+
+def _delivery_report(session: str, document: dict[str, Any], received_at: datetime,
+                     max_ahead: timedelta) -> DeliveryReport:
+    person = _optional_text("person", document.get("person"), 128)
+    channel = _optional_text("channel", document.get("channel"), 32)
+    if not person or not channel:
+        raise InvalidMessage("delivery needs 'person' and 'channel': who was notified, and how")
+    delivered = document.get("delivered")
+    if not isinstance(delivered, bool):
+        raise InvalidMessage("delivery needs 'delivered': true or false")
+    time, _ = parse_time(document.get("time"), received_at, max_ahead)
+    error = _optional_text("error", document.get("error"), MAX_NOTE_CHARS)
+    return DeliveryReport(session, time, person, channel, delivered, error)
 
 
 def _observation(session: str, document: dict[str, Any], received_at: datetime,

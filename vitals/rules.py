@@ -57,6 +57,7 @@ Alarm model (IEC 60601-1-8 as monitors implement it):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -75,6 +76,7 @@ DATA_RULE_PROBLEM = "data.device_problem"  # + ".<kind>"
 DATA_RULE_ENDED = "session.end"
 DATA_RULE_AFTER_END = "data.after_end"
 DATA_RULE_CHECKIN = "data.checkin_missed"
+DATA_RULE_NOTIFY = "data.notify_failed"  # + ".<person>.<channel>": one alarm each
 OBSERVATION_RULE_PREFIX = "observation."
 # Observations kept per session for "while" rules; a bound so a long session cannot grow.
 MAX_OBSERVATIONS = 2_000
@@ -750,6 +752,42 @@ def record_checkin(state: SessionState, profile: Profile, time: datetime) -> lis
     if state.data_causes.pop(DATA_RULE_CHECKIN, None) is not None:
         events += reconcile_data(state, DATA_RULE_CHECKIN, time, "A monitor checked in.")
     return events
+
+
+# ---- notifications the notifier could not deliver -----------------------------------------------
+
+
+def delivery_outcome(state: SessionState, person: str, channel: str, delivered: bool,
+                     error: str | None, time: datetime) -> list[AlertEvent]:
+    """A failed notification is a medium `data` alarm of its own (one per person and channel)
+    until a later delivery to that person on that channel succeeds (then the alarm clears, or
+    stays latched until acknowledged)."""
+    if state.ended is not None:
+        return []
+    rule, cause = notify_cause(person, channel, error)
+    if not delivered:
+        if rule in state.data_causes:
+            return []
+        state.data_causes[rule] = cause
+        return reconcile_data(state, rule, time)
+    if state.data_causes.pop(rule, None) is None:
+        return []
+    return reconcile_data(state, rule, time, f"{person} notified by {channel} again.")
+
+
+def notify_cause(person: str, channel: str, error: str | None) -> tuple[str, Cause]:
+    """The rule (the `data_causes` key, the alarm's identity) and the cause of a failed
+    delivery to `person` by `channel`."""
+    rule = f"{DATA_RULE_NOTIFY}.{_slug(person)}.{_slug(channel)}"
+    return rule, Cause(
+        rule, Priority.MEDIUM,
+        f"Could not notify {person} by {channel}: {error or 'delivery failed'}. Call them if "
+        "they are needed, and check the roster and the notifier's log.")
+
+
+def _slug(text: str) -> str:
+    # A rule names the alarm in ids and CSS selectors on the dashboard: letters, digits, - and _.
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "-"
 
 
 # ---- observations -------------------------------------------------------------------------------

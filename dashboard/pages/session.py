@@ -108,6 +108,8 @@ def layout(session_id: str | None = None, **query: Any) -> html.Div:
         html.Div(id=ids.SESSION_EVENTS),
         html.H3("Alert events"),
         html.Div(id=ids.SESSION_ALERTS),
+        html.H3("Notifications"),
+        html.Div(id=ids.SESSION_NOTIFICATIONS),
     ])
 
 
@@ -410,6 +412,17 @@ def record_observation(_clicks: list[int | None], severity: str | None, note: st
     return f"✔ {obs.label(kind)} ({level}) recorded by {user.name} (sent to the ingest)", ""
 
 
+def refresh_notifications(_n: int | None, session_id: str | None) -> list[Any] | str:
+    """Who the notifier told of each alarm (its own small read: the log is short)."""
+    if not session_id:
+        return ""
+    try:
+        records = queries.current().store.notifications(session_id)
+    except StoreError as err:
+        return f"⚠ Cannot read the notification log ({err})."
+    return components.notification_log(session_id, records)
+
+
 def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str,
             observed: Any = None) -> Any:
     context = queries.current()
@@ -440,6 +453,11 @@ def register(app: dash.Dash) -> None:
         Input(ids.SESSION_INTERVAL, "n_intervals"),
         State(ids.SESSION_ID_STORE, "data"),
     )(refresh_view)
+    app.callback(
+        Output(ids.SESSION_NOTIFICATIONS, "children"),
+        Input(ids.SESSION_INTERVAL, "n_intervals"),
+        State(ids.SESSION_ID_STORE, "data"),
+    )(refresh_notifications)
     app.callback(
         Output(ids.SESSION_FEEDBACK, "children"),
         Input(ids.EVENT_START, "n_clicks"),

@@ -123,7 +123,8 @@ def test_the_header_names_the_logged_in_user_and_role(client):
     ("name", "status"),
     [("nurse", 403), ("doctor", 200), ("boss", 200)],
 )
-@pytest.mark.parametrize("export", ["readings.csv", "report.html", "fhir.json"])
+@pytest.mark.parametrize("export", ["readings.csv", "report.html", "fhir.json",
+                                    "notifications.csv"])
 def test_exports_need_the_clinician_role(client, store, name, status, export):
     store.write(Batch(readings=[hr("a", NOW, 70)]))
     login(client, name)

@@ -272,3 +272,24 @@ def test_the_header_names_the_alert_profile_in_force(store, settings, users):
     layout = client.get("/_dash-layout").get_json()
 
     assert "Alert profile: default.toml" in json.dumps(layout)
+
+
+def test_the_session_page_shows_per_alarm_who_was_notified_when_and_the_failures(store,
+                                                                              in_app):
+    from vitals.storage.base import NotificationRecord
+
+    store.write(Batch(readings=[bp("a", NOW, 186, 96)], notifications=[
+        NotificationRecord(NOW - minutes(2), "a", "systolic", "Nurse A", "ntfys", "alarm", True),
+        NotificationRecord(NOW - minutes(1), "a", "systolic", "Dr X", "mailto", "alarm", False,
+                           "connection refused"),
+        NotificationRecord(NOW, "a", "data", "Nurse A", "ntfys", "all_clear", True),
+    ]))
+
+    log = dash.html.Div(session.refresh_notifications(1, "a"))
+
+    systolic = find(log, ids.notification_group("a", "systolic"))
+    assert "Systolic" in text_of(systolic)
+    assert "Nurse A" in text_of(systolic) and "✔ delivered" in text_of(systolic)
+    assert "Dr X" in text_of(systolic) and "✖ failed: connection refused" in text_of(systolic)
+    assert "all clear" in text_of(find(log, ids.notification_group("a", "data")))
+    assert "No notification sent" in text_of(session.refresh_notifications(1, "nobody"))

@@ -14,6 +14,7 @@ from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.export import csv_cell
 from vitals.readings import Observation, ObservationKind, SessionEventType, Severity
+from vitals.storage.base import NotificationRecord
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -203,3 +204,27 @@ def test_html_report_is_self_contained_with_summary_alarms_audit_and_readings():
     assert "Blood pressure before dosing" in page and "124/80 mmHg" in page
     assert "<td>nurse</td><td>re-measured</td>" in page
     assert "Readings (2)" in page
+
+
+NOTIFICATIONS = [
+    NotificationRecord(NOW, "s1", "systolic", "Nurse A", "ntfys", "alarm", True),
+    NotificationRecord(NOW, "s1", "systolic", "Dr X", "mailto", "alarm", False,
+                       "=cmd|connection refused"),
+]
+
+
+def test_the_notifications_csv_has_a_row_per_delivery_with_its_error_as_text():
+    rows = list(csv.DictReader(io.StringIO(reports.notifications_csv(NOTIFICATIONS))))
+    assert [(r["person"], r["channel"], r["delivered"]) for r in rows] == [
+        ("Nurse A", "ntfys", "true"), ("Dr X", "mailto", "false")]
+    assert rows[1]["error"] == "'=cmd|connection refused"  # never a formula
+
+
+def test_html_report_has_the_notification_log():
+    summary = reports.rems_summary("s1", [], [], [])
+    page = reports.html_report("s1", [], [], [], summary, NOW, notifications=NOTIFICATIONS)
+    assert "<h2>Notifications (2)</h2>" in page
+    assert "<td>Dr X</td><td>mailto</td><td>alarm</td><td>failed: =cmd|connection refused</td>" \
+        in page
+    empty = reports.html_report("s1", [], [], [], summary, NOW)
+    assert "No notifications sent." in empty

@@ -230,6 +230,18 @@ def test_a_late_noticed_alarm_is_dated_when_due_apart_from_other_technical_alarm
     assert emitted[-1].time == T0 + timedelta(seconds=limit)
 
 
+def test_the_notifiers_failed_delivery_is_a_technical_alarm_and_nothing_is_stored_for_it() -> None:
+    ingest = pipeline()
+    ingest.process([inbound("vitals/s1/hr", HIGH_HR)])
+    outcome = ingest.process([inbound("vitals/s1/delivery", {
+        "time": "2026-11-28T17:05:02Z", "person": "Dr X", "channel": "mailto",
+        "delivered": False, "error": "connection refused"})])
+    [alarm] = outcome.alerts
+    assert alarm.metric is Metric.DATA and alarm.rule.startswith("data.notify_failed.")
+    assert len(outcome.batch) == 1 and not outcome.rejections  # just the alert event
+    assert ingest.counters.deliveries == 1
+
+
 def test_rules_failing_on_every_reading_raise_one_latched_alarm_that_can_be_acknowledged() -> None:
     p = Pipeline(FailingEngine(load_profile(None)))
     first = p.process([inbound("vitals/s1/hr", HIGH_HR)])

@@ -156,3 +156,32 @@ def test_readings_after_the_end_raise_an_alarm_that_a_restart_keeps_until_acknow
                "the acknowledged alarm cleared")
     assert rules_of(store, s).count(("data.after_end", "active")) == 1  # raised once
     assert len(store.readings(s)) == 3  # stored, never dropped
+
+
+def test_a_failed_notification_still_clears_after_a_restart_when_that_person_is_reached(
+        settings, worker_factory, probe_factory, session_id):
+    from vitals.storage.base import Batch, NotificationRecord
+
+    probe = probe_factory(settings, [])
+    first, store = worker_factory(settings)
+    s = session_id
+    failed = {"time": at(5), "person": "Dr X", "channel": "mailto", "delivered": False,
+              "error": "connection refused"}
+    probe.publish(f"vitals/{s}/hr", {"bpm": 72, "time": at(0)})
+    probe.publish(f"vitals/{s}/delivery", failed)
+    probe.publish(f"vitals/{s}/ack", {"metric": "data", "by": "nurse", "time": at(6)})
+    wait_until(lambda: ("data", "medium", "acknowledged") in alerts_of(store, s), 10,
+               "the failed delivery's alarm, acknowledged")
+    # The notifier's own record of it (it writes the audit; the ingest does not).
+    store.write(Batch(notifications=[NotificationRecord(
+        START + timedelta(minutes=5), s, "systolic", "Dr X", "mailto", "alarm", False,
+        "connection refused")]))
+    assert first.wait_idle(10)
+    first.stop()
+
+    second, store = worker_factory(settings)
+    probe.publish(f"vitals/{s}/delivery", {**failed, "time": at(8), "delivered": True,
+                                           "error": None})
+    wait_until(lambda: ("data", "medium", "cleared") in alerts_of(store, s), 10,
+               "the alarm cleared by the good delivery after the restart")
+    assert second.pipeline.engine.active(s) == []

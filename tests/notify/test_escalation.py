@@ -133,3 +133,45 @@ def test_an_acknowledged_alarm_still_sends_all_clear_to_those_told() -> None:
     chain.on_event(replace(ACTIVE, state=AlertState.ACKNOWLEDGED, time=at(30)), at(30))
     cleared = chain.on_event(replace(ACTIVE, state=AlertState.CLEARED, time=at(90)), at(90))
     assert names(cleared) == ["nurse"] and cleared[0].kind is Kind.ALL_CLEAR
+
+
+# ---- rebuilt after a restart --------------------------------------------------------------------
+
+
+def test_a_restart_rebuilds_the_escalation_and_resends_only_the_current_step() -> None:
+    before = Escalations(ROSTER)
+    sent = before.on_event(ACTIVE, at(0)) + before.due(at(60))
+    after = Escalations(ROSTER)
+    current = after.restore([ACTIVE], at(90))
+    # The step it is at (the doctor's, already sent: the ledger claim skips it), never the first
+    # message again; and the next step falls due when it would have.
+    assert [n.identity for n in current] == [sent[-1].identity]
+    assert after.next_due() == at(120)
+    assert names(after.due(at(120))) == ["director"]
+
+
+def test_steps_that_fell_due_while_down_collapse_into_the_current_one() -> None:
+    chain = Escalations(ROSTER)
+    assert names(chain.restore([ACTIVE], at(150))) == ["director"]  # not doctor, director
+    assert chain.next_due() == at(180)
+
+
+def test_an_alarm_acknowledged_or_cleared_before_the_restart_sends_nothing() -> None:
+    ack = replace(ACTIVE, state=AlertState.ACKNOWLEDGED, time=at(30), by="nurse")
+    cleared = replace(ACTIVE, state=AlertState.CLEARED, time=at(40))
+    assert Escalations(ROSTER).restore([ACTIVE, ack], at(600)) == []
+    chain = Escalations(ROSTER)
+    assert chain.restore([ACTIVE, cleared], at(600)) == [] and chain.next_due() is None
+
+
+def test_the_replicas_copies_after_a_restart_are_still_collapsed() -> None:
+    chain = Escalations(ROSTER)
+    chain.restore([ACTIVE], at(10))
+    assert chain.on_event(replace(ACTIVE), at(11)) == []
+
+
+def test_the_all_clear_after_a_restart_reaches_everyone_told_before_it() -> None:
+    chain = Escalations(ROSTER)
+    chain.restore([ACTIVE], at(90))
+    cleared = chain.on_event(replace(ACTIVE, state=AlertState.CLEARED, time=at(100)), at(100))
+    assert names(cleared) == ["nurse", "doctor"]

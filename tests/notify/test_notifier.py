@@ -22,7 +22,9 @@ from notify.roster import parse_roster
 from notify.worker import Notifier, ledger_path
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, make_client
+from vitals.readings import Kind, Reading
 from vitals.settings import Settings
+from vitals.storage.base import Batch
 from vitals.storage.sqlite import SqliteStore
 from vitals.timefmt import utcnow
 
@@ -198,6 +200,41 @@ urls = ["json://{HOST}:{closed}/nobody", "{webhook.url('ok')}"]
     finally:
         alerts.close()
         notifier.stop()
+
+
+def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto, tmp_path,
+                                                                      webhook) -> None:
+    settings = settings_for(mosquitto, tmp_path)
+    store = SqliteStore(tmp_path / "vitals.sqlite3")
+    roster = parse_roster(roster_text(webhook, high=1.5))
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    active = crisis(session)
+    reading = Reading(session, Kind.BP, active.time, {"systolic": 186.0, "diastolic": 96.0})
+    store.write(Batch(readings=[reading], alerts=[active]))  # as the ingest stores them
+    alerts = Alerts(settings)
+    first = Notifier(settings, roster, store)
+    try:
+        first.start()
+        alerts.publish(active)
+        wait_until(lambda: webhook.to("nurse"), 5, "the monitor notified")
+    finally:
+        first.stop()
+    assert webhook.to("doctor") == []
+    second = Notifier(settings, roster, store)  # the same data directory: the same ledger
+    try:
+        second.start()
+        # No event comes again: only the rebuilt escalation can tell the clinician.
+        wait_until(lambda: webhook.to("doctor"), 10, "the clinician, after the restart")
+        assert len(webhook.to("nurse")) == 1  # her step was claimed before the restart
+        alerts.publish(active)  # an ingest replica's late copy changes nothing
+        alerts.publish(AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH,
+                                  AlertState.ACKNOWLEDGED, "", "systolic.crisis", by="x"))
+        wait_until(lambda: second.next_due() is None, 5, "the escalation stopped")
+        assert len(webhook.to("nurse")) == 1
+    finally:
+        alerts.close()
+        second.stop()
+        store.close()
 
 
 def test_two_notifier_processes_send_each_notification_once(mosquitto, tmp_path,
