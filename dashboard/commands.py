@@ -31,6 +31,7 @@ from vitals.readings import (
     Severity,
 )
 from vitals.settings import Settings
+from vitals.signing import SIGNED_LEAVES, sign
 from vitals.timefmt import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ class Commands:
             raise CommandFailed(f"invalid session id {session!r}")
         client = self._ensure_connected()
         topic = reading_topic(self._settings.topic_prefix, session, leaf)
+        key = self._settings.action_key
+        if key is not None and leaf in SIGNED_LEAVES:  # the ingest takes the `by` only signed
+            payload = sign(payload, key.get_secret_value())
         info = client.publish(topic, json.dumps(payload), qos=1)
         try:
             info.wait_for_publish(self._publish_timeout)

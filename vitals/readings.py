@@ -180,6 +180,8 @@ class SessionEvent:
     time_inferred: bool = False
     note: str | None = None
     by: str | None = None  # who recorded it (dashboard user, device id), if known
+    # A `start` may name the devices that feed the session: others are refused (vitals.admission).
+    devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +467,22 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         time_inferred=inferred,
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
+        devices=_devices(document.get("devices")),
     )
+
+
+MAX_SESSION_DEVICES: Final = 8
+
+
+def _devices(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_SESSION_DEVICES:
+        raise InvalidMessage(f"devices must be a list of at most {MAX_SESSION_DEVICES} device ids")
+    named = tuple(_device(item) for item in raw)
+    if None in named:
+        raise InvalidMessage("devices must not hold an empty device id")
+    return tuple(d for d in named if d is not None)
 
 
 _Choice = TypeVar("_Choice", bound=StrEnum)
