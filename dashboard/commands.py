@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -56,11 +57,14 @@ def ack_payload(metric: str, by: str, note: str | None, time: datetime) -> dict[
 
 
 def event_payload(event: SessionEventType, by: str, note: str | None,
-                  time: datetime) -> dict[str, Any]:
-    """A session event (`<prefix>/<session>/session`): protocol step or audit entry."""
+                  time: datetime, devices: Sequence[str] = ()) -> dict[str, Any]:
+    """A session event (`<prefix>/<session>/session`): protocol step or audit entry. A start
+    may name the devices that feed the session (the ingest refuses others)."""
     document: dict[str, Any] = {"event": event.value, "by": by, "time": rfc3339(time)}
     if note:
         document["note"] = note[:MAX_NOTE_CHARS]
+    if devices:
+        document["devices"] = list(devices)
     return document
 
 
@@ -105,10 +109,11 @@ class Commands:
         return payload
 
     def session_event(self, session: str, event: SessionEventType | str, by: str,
-                      note: str | None = None, time: datetime | None = None) -> dict[str, Any]:
+                      note: str | None = None, time: datetime | None = None,
+                      devices: Sequence[str] = ()) -> dict[str, Any]:
         """Publish a session event (start, dose, end, note, checklist, override, signoff,
-        checkin)."""
-        payload = event_payload(SessionEventType(event), by, note, time or utcnow())
+        checkin); a start may name its `devices`."""
+        payload = event_payload(SessionEventType(event), by, note, time or utcnow(), devices)
         self._publish(session, SESSION_LEAF, payload)
         return payload
 

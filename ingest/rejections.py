@@ -15,7 +15,7 @@ from typing import Final
 
 from vitals.readings import Rejection
 
-PER_SOURCE: Final = 5
+PER_SOURCE: Final = 10  # enough to diagnose a faulty device; a flood keeps only a count
 OVERALL: Final = 100
 INTERVAL: Final = timedelta(seconds=60)
 SOURCE_CHARS: Final = 80
