@@ -63,9 +63,10 @@ class RejectionLimiter:
         self.suppressed += 1
         return False
 
-    def flush(self, now: datetime) -> list[Rejection]:
-        """Once the interval is over: a count summary per source that lost some; a new interval."""
-        if self._since is None or now - self._since < self.interval:
+    def flush(self, now: datetime, force: bool = False) -> list[Rejection]:
+        """Once the interval is over (or `force`: stopping): a count summary per source that
+        lost some; a new interval."""
+        if self._since is None or (not force and now - self._since < self.interval):
             return []
         seconds = (now - self._since).total_seconds()
         summaries = [

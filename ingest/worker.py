@@ -403,6 +403,11 @@ class IngestWorker:
                     self._publish_alerts(outcome)
                     self._to_writer(_Judged(outcome, batch))
             elif self._stop.is_set():
+                # The interval's rejection counts, not lost with the process.
+                summaries = self.pipeline.limiter.flush(self.clock(), force=True)
+                if summaries:
+                    self._to_writer(_Judged(Outcome(Batch(rejections=summaries), (), summaries),
+                                            []))
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
