@@ -99,6 +99,24 @@ def test_a_device_account_publishing_into_a_session_that_named_other_devices_is_
         watcher.close()
 
 
+def test_a_named_device_publishing_on_its_own_topic_is_stored_under_its_account(
+        broker, ingest, commands) -> None:
+    worker, store = ingest
+    session = f"own-{uuid.uuid4().hex[:8]}"
+    oximeter = Client(broker, "oximeter-1", ACCOUNTS["oximeter-1"])
+    try:
+        worker.start()
+        commands.session_event(session, "start", by="nurse-a", devices=["oximeter-1"])
+        wait_until(lambda: store.events(session), 10, "the start")
+        oximeter.publish(f"vitals/{session}/hr/oximeter-1", json.dumps(
+            {"bpm": 75, "time": rfc3339(utcnow())}))  # no device in the payload: the topic's
+        wait_until(lambda: store.readings(session), 10, "the reading")
+        assert [r.device for r in store.readings(session)] == ["oximeter-1"]
+        assert data_alarms(store, session) == []
+    finally:
+        oximeter.close()
+
+
 def test_a_flood_of_invalid_readings_does_not_hold_up_a_crisis_on_another_session(
         broker, ingest) -> None:
     worker, store = ingest

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -240,6 +240,9 @@ class Topic:
     session: str
     leaf: str
     characteristic: str | None = None  # `gatt` topics: the 16-bit UUID, e.g. "2a35"
+    # A reading's optional last level: the device's MQTT account, which the broker's ACL checks
+    # (`pattern write vitals/+/bp/%u`), so the device is known, not the payload's word.
+    device: str | None = None
 
 
 GATT_LEAF: Final = "gatt"
@@ -277,7 +280,7 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at, max_ahead)
         return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at,
-                        max_ahead)
+                        max_ahead, where.device)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
@@ -287,10 +290,14 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
 
 def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
     parts = topic.split("/")
-    is_gatt = len(parts) == 4 and parts[2] == GATT_LEAF
-    if not (len(parts) == 3 or is_gatt) or parts[0] != prefix:
+    is_gatt = len(parts) in (4, 5) and parts[2] == GATT_LEAF
+    # A reading may name its device account as a last level: <kind>/<device>, gatt/<uuid>/<device>.
+    with_device = (len(parts) == 5 if is_gatt
+                   else len(parts) == 4 and parts[2] in _KIND_OF_LEAF)
+    if not (len(parts) == 3 or is_gatt or with_device) or parts[0] != prefix:
         raise InvalidMessage(
-            f"topic must be {prefix}/<session>/<kind>, got {truncate(topic, 120)!r}")
+            f"topic must be {prefix}/<session>/<kind>[/<device>], got {truncate(topic, 120)!r}")
+    device = _device(parts[-1]) if with_device else None
     session, leaf = parts[1], parts[2]
     if not SESSION_ID.match(session):
         raise InvalidMessage(
@@ -298,12 +305,12 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
             f"{truncate(session, 80)!r}"
         )
     if is_gatt:
-        return Topic(session, GATT_LEAF, parts[3])
+        return Topic(session, GATT_LEAF, parts[3], device)
     if leaf not in (*_EVENT_LEAVES, OBSERVATION_LEAF) and leaf not in Kind.__members__.values():
         raise InvalidMessage(
             f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session, ack "
             "or observation")
-    return Topic(session, leaf)
+    return Topic(session, leaf, device=device)
 
 
 # Topics repeat message after message (a few leaves per session): each valid one is split and
@@ -335,8 +342,9 @@ def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
     from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
 
     try:
-        return gatt_reading(where.session, where.characteristic or "", payload, received_at,
-                            max_ahead=max_ahead)
+        reading = gatt_reading(where.session, where.characteristic or "", payload, received_at,
+                               max_ahead=max_ahead)
+        return replace(reading, device=where.device) if where.device else reading
     except GattError as err:
         raise InvalidMessage(str(err)) from err
 
@@ -424,7 +432,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime,
-             max_ahead: timedelta) -> Reading:
+             max_ahead: timedelta, topic_device: str | None = None) -> Reading:
     values: dict[str, float] = {}
     for spec in FIELDS[kind]:
         raw = document.get(spec.name)
@@ -450,7 +458,7 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
         kind=kind,
         time=time,
         values=values,
-        device=_device(document.get("device")),
+        device=_device_of(document.get("device"), topic_device),
         time_inferred=inferred,
         problems=_problems(document.get("problems")),
     )
@@ -549,6 +557,15 @@ def _device(raw: Any) -> str | None:
             f"{truncate(repr(raw), 80)}"
         )
     return raw
+
+
+def _device_of(raw: Any, topic_device: str | None) -> str | None:
+    """The topic's device (the broker checked it) or the payload's; they must not differ."""
+    named = _device(raw)
+    if topic_device is not None and named is not None and named != topic_device:
+        raise InvalidMessage(f"the payload names device {named} but the topic's device (its "
+                             f"MQTT account) is {topic_device}")
+    return topic_device or named
 
 
 def _problems(raw: Any) -> tuple[DeviceProblem, ...]:
