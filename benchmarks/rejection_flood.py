@@ -129,12 +129,14 @@ def main() -> None:
           f"cores; flood {sent} invalid {args.payload // 1000} KB readings in {elapsed:.0f} s, "
           f"{sent / elapsed:.0f}/s)")
     print()
-    print("| figure | median ms | p95 ms | max ms | samples |")
-    print("| --- | --- | --- | --- | --- |")
-    for label, values in (("crisis → alert, no flood", quiet),
-                          ("crisis → alert, during the flood", flooded)):
+    print("| figure | median ms | p95 ms | max ms | samples | target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, values, target in (
+            ("crisis → alert, no flood", quiet, "-"),
+            # The measurement was 13-38 s on screen; an alarm must not wait on junk.
+            ("crisis → alert, during the flood", flooded, "p95 <= 1000 ms")):
         print(f"| {label} | {statistics.median(values):.1f} | {percentile(values, 0.95):.1f} | "
-              f"{max(values):.1f} | {len(values)} |")
+              f"{max(values):.1f} | {len(values)} | {target} |")
     print()
     print(f"Rejection rows stored: {stored} (samples and count summaries) for {sent} invalid "
           f"readings sent, {status.get('rejected')} rejected by the ingest, "
