@@ -76,3 +76,19 @@ def test_new_sessions_are_capped_per_minute_over_every_source_even_without_a_dev
     assert admission.admit(reading("c", device=None), known=False, now=T0) is not None
     later = T0 + timedelta(minutes=1)
     assert admission.admit(reading("c", device=None), known=False, now=later) is None
+
+
+def test_an_ended_session_frees_its_devices_slot() -> None:
+    # `vitals demo --loop` starts new sessions on the same simulated devices for days.
+    admission = Admission(max_sessions_per_device=2)
+    for n in range(2):
+        admission.admit(reading(f"s{n}"), known=False, now=T0)
+    admission.end("s0")
+    assert admission.admit(reading("s2"), known=False, now=T0) is None
+
+
+def test_a_refused_device_does_not_count_the_session_as_its_own() -> None:
+    admission = Admission(max_sessions_per_device=1)
+    admission.start("s1", ["ox-1"])
+    assert admission.admit(reading("s1", device="ox-2"), known=True, now=T0) is not None
+    assert admission.admit(reading("s2", device="ox-2"), known=False, now=T0) is None

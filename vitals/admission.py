@@ -59,8 +59,13 @@ class Admission:
             self._bound.pop(session, None)
 
     def end(self, session: str) -> None:
+        """An ended session no longer counts against its devices' caps (a demo loops for days)."""
         self._named.pop(session, None)
         self._bound.pop(session, None)
+        for device, fed in list(self._device_sessions.items()):
+            fed.pop(session, None)
+            if not fed:
+                del self._device_sessions[device]
 
     def admit(self, reading: Reading, known: bool, now: datetime) -> Refusal | None:
         """None if the rules may judge `reading`; `known`: its session already has a state."""
@@ -69,11 +74,10 @@ class Admission:
             self.refused_sessions += 1
             self.last_refused = now
             return refusal
-        if device is not None:
-            self._device_sessions.setdefault(device, {})[session] = now
         named = self._named.get(session)
         if named is not None:
             if device in named:
+                self._fed(device, session, now)
                 return None
             who = f"device {device}" if device else "a device that names none"
             return Refusal(
@@ -85,6 +89,7 @@ class Admission:
             return None
         bound = self._bound.setdefault(session, {}).setdefault(reading.kind, device)
         if bound == device:
+            self._fed(device, session, now)
             return None
         return Refusal(
             f"{reading.kind} reading from device {device} refused: session {session} is fed by "
@@ -92,6 +97,10 @@ class Admission:
             f"{session}/{reading.kind}",
             alarm=f"Readings from unbound device {device} refused ({reading.kind} comes from "
                   f"{bound}): check which device is on the patient.")
+
+    def _fed(self, device: str | None, session: str, now: datetime) -> None:
+        if device is not None:
+            self._device_sessions.setdefault(device, {})[session] = now
 
     def _cap(self, reading: Reading, now: datetime) -> Refusal | None:
         while self._new_sessions and now - self._new_sessions[0] >= timedelta(minutes=1):
