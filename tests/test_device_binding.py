@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from services import wait_until
 
 from dashboard.commands import Commands
+from dashboard.health import ingest_problem
 from ingest.rejections import RejectionLimiter
 from ingest.worker import IngestWorker, build_engine
 from tests.ingest.conftest import make_settings
@@ -115,6 +116,35 @@ def test_a_named_device_publishing_on_its_own_topic_is_stored_under_its_account(
         assert data_alarms(store, session) == []
     finally:
         oximeter.close()
+
+
+def test_one_device_account_publishing_into_many_new_sessions_is_capped_and_shown(
+        broker, tmp_path) -> None:
+    settings = make_settings(ingest_url(broker), None, "vitals", tmp_path / "data",
+                             ingest_new_sessions_per_minute=20)
+    store = open_store(settings)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    live = f"live-{uuid.uuid4().hex[:8]}"
+    oximeter = Client(broker, "oximeter-1", ACCOUNTS["oximeter-1"])
+    try:
+        worker.start()
+        oximeter.publish(f"vitals/{live}/hr/oximeter-1", json.dumps({"bpm": 75}))
+        wait_until(lambda: store.readings(live), 10, "the live session's reading")
+        for n in range(300):  # distinct sessions, as in the issue (90,000 of them)
+            oximeter.mqtt.publish(f"vitals/s{n:06d}/hr", json.dumps({"bpm": 70}), qos=1)
+        oximeter.publish(f"vitals/{live}/hr/oximeter-1", json.dumps({"bpm": 190}))
+        wait_until(lambda: any(a.priority is Priority.HIGH for a in store.alerts(live)), 10,
+                   "the live session still judged")
+        wait_until(lambda: worker.pipeline.counters.received >= 302, 10, "every message")
+        assert len([s for s in store.sessions() if s.session.startswith("s0")]) == 19
+        status = worker.status()
+        assert status["refused_sessions"] == 281
+        problem = ingest_problem({"w": status}, utcnow())
+        assert problem is not None and "281 new sessions" in problem
+    finally:
+        oximeter.close()
+        worker.stop(timeout=5)
+        store.close()
 
 
 def test_a_flood_of_invalid_readings_does_not_hold_up_a_crisis_on_another_session(
