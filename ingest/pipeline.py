@@ -1,7 +1,9 @@
 """One ingest cycle without I/O: messages in, a storage batch and the publications out.
 
-parse → alert rules → batch. The worker (`ingest.worker`) owns MQTT and the store; this module
-owns what happens in between, so it is tested without a broker.
+parse → admit (devices bound to sessions, caps on new sessions, signed actions; see
+docs/threat-model.md) → alert rules → batch. The worker (`ingest.worker`) owns MQTT and the
+store; this module owns what happens in between, so it is tested without a broker. Rejections
+are aggregated per source (`ingest.rejections`): a flood stores a sample and a count.
 
 A failure inside the alert rules must not lose the reading nor silence the session: the reading
 is still stored and a technical alarm says the rules failed.
@@ -148,8 +150,9 @@ class Pipeline:
                 if refusal.alarm is not None:
                     cause = (UNBOUND_DEVICE_CAUSE, UNBOUND_DEVICE_RULE) if isinstance(
                         parsed, Reading) else (UNSIGNED_ACTION_CAUSE, UNSIGNED_ACTION_RULE)
+                    # Dated on the session's clock, like every alarm its messages cause.
                     alerts += self._refused_alarm(refusal.alarm, *cause, session,
-                                                  message.received_at)
+                                                  parsed.time)  # type: ignore[union-attr]
                 parsed = Rejection(message.topic, refusal.reason, preview(message.payload),
                                    message.received_at, session)
             if isinstance(parsed, Rejection):
