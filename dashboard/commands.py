@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ from vitals.readings import (
     Severity,
 )
 from vitals.settings import Settings
+from vitals.signing import SIGNED_LEAVES, sign
 from vitals.timefmt import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,11 +61,14 @@ def ack_payload(metric: str, by: str, note: str | None, time: datetime,
 
 
 def event_payload(event: SessionEventType, by: str, note: str | None,
-                  time: datetime) -> dict[str, Any]:
-    """A session event (`<prefix>/<session>/session`): protocol step or audit entry."""
+                  time: datetime, devices: Sequence[str] = ()) -> dict[str, Any]:
+    """A session event (`<prefix>/<session>/session`): protocol step or audit entry. A start
+    may name the devices that feed the session (the ingest refuses others)."""
     document: dict[str, Any] = {"event": event.value, "by": by, "time": rfc3339(time)}
     if note:
         document["note"] = note[:MAX_NOTE_CHARS]
+    if devices:
+        document["devices"] = list(devices)
     return document
 
 
@@ -109,10 +114,11 @@ class Commands:
         return payload
 
     def session_event(self, session: str, event: SessionEventType | str, by: str,
-                      note: str | None = None, time: datetime | None = None) -> dict[str, Any]:
+                      note: str | None = None, time: datetime | None = None,
+                      devices: Sequence[str] = ()) -> dict[str, Any]:
         """Publish a session event (start, dose, end, note, checklist, override, signoff,
-        checkin)."""
-        payload = event_payload(SessionEventType(event), by, note, time or utcnow())
+        checkin); a start may name its `devices`."""
+        payload = event_payload(SessionEventType(event), by, note, time or utcnow(), devices)
         self._publish(session, SESSION_LEAF, payload)
         return payload
 
@@ -134,6 +140,9 @@ class Commands:
             raise CommandFailed(f"invalid session id {session!r}")
         client = self._ensure_connected()
         topic = reading_topic(self._settings.topic_prefix, session, leaf)
+        key = self._settings.action_key
+        if key is not None and leaf in SIGNED_LEAVES:  # the ingest takes the `by` only signed
+            payload = sign(payload, key.get_secret_value())
         info = client.publish(topic, json.dumps(payload), qos=1)
         try:
             info.wait_for_publish(self._publish_timeout)

@@ -29,6 +29,7 @@ from vitals.timefmt import utcnow
 log = logging.getLogger(__name__)
 
 SILENT_AFTER_INTERVALS: Final = 3  # the status document's own contract: 3 x interval_s
+REFUSED_SHOWN_SECONDS: Final = 600  # a refused new session stays on the banner this long
 
 
 def _time(document: Mapping[str, Any]) -> datetime | None:
@@ -69,6 +70,8 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
             problems.append(f"ingest {name} has lost the MQTT broker")
             continue
         judging.append(name)
+        if refused := _refused_sessions(document, now):
+            problems.append(f"ingest {name} {refused}")
         if document.get("store") == "down":
             since = document.get("store_down_since")
             text = (f"ingest {name} cannot write to the database"
@@ -85,6 +88,17 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
     if statuses and stopped == len(statuses):
         problems.append("no ingest worker is running")
     return "; ".join(problems) + " — check the pipeline" if problems else None
+
+
+def _refused_sessions(document: Mapping[str, Any], now: datetime) -> str | None:
+    """Readings refused for starting too many sessions, shown while the last is recent."""
+    last = document.get("refused_sessions_last")
+    at = _time({"time": last}) if isinstance(last, str) else None
+    if at is None or (now - at).total_seconds() > REFUSED_SHOWN_SECONDS:
+        return None
+    return (f"refused readings that would start {document.get('refused_sessions')} new "
+            f"sessions (one source may start only a few, docs/threat-model.md), the last at "
+            f"{last}: a device account may be misused")
 
 
 def _window_full(document: Mapping[str, Any]) -> bool:

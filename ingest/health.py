@@ -17,7 +17,10 @@ as down (a broker that restarts without persistence forgets retained messages an
 is down it is what the worker holds; the broker keeps everything beyond it). `max_backlog` is its
 high-water mark since start, bounded by the broker's in-flight window. `window` is that window as
 configured: while the store is down and `backlog` reaches it, the broker sends nothing more and
-new readings wait unjudged (the dashboard says so). `state_restored` is false while a worker
+new readings wait unjudged (the dashboard says so). `refused_sessions` counts readings refused
+because they would start more sessions than one source may (docs/threat-model.md), the last at
+`refused_sessions_last` (the dashboard shows it for a while); `rejections_suppressed` counts
+rejections only counted, not stored whole (a flood). `state_restored` is false while a worker
 that started with the store down has not yet rebuilt its alarm state from storage.
 """
 
@@ -66,6 +69,9 @@ class Snapshot:
     interval_s: float = STATUS_SECONDS
     state_restored: bool = True  # False: started while the store was down, not rebuilt yet
     window: int = 0  # the most messages it may hold unacknowledged (its in-flight window)
+    rejections_suppressed: int = 0  # rejections counted but not stored whole (a flood)
+    refused_sessions: int = 0  # readings refused for starting sessions past the caps
+    refused_sessions_last: datetime | None = None
 
 
 def status_document(snapshot: Snapshot) -> dict[str, Any]:
@@ -88,6 +94,10 @@ def status_document(snapshot: Snapshot) -> dict[str, Any]:
         "write_latency_ms": dict(snapshot.write_latency_ms),
         "state_restored": snapshot.state_restored,
         "window": snapshot.window,
+        "rejections_suppressed": snapshot.rejections_suppressed,
+        "refused_sessions": snapshot.refused_sessions,
+        "refused_sessions_last": (rfc3339(snapshot.refused_sessions_last)
+                                  if snapshot.refused_sessions_last is not None else None),
     }
     return document
 

@@ -1,7 +1,9 @@
 """One ingest cycle without I/O: messages in, a storage batch and the publications out.
 
-parse → alert rules → batch. The worker (`ingest.worker`) owns MQTT and the store; this module
-owns what happens in between, so it is tested without a broker.
+parse → admit (devices bound to sessions, caps on new sessions, signed actions; see
+docs/threat-model.md) → alert rules → batch. The worker (`ingest.worker`) owns MQTT and the
+store; this module owns what happens in between, so it is tested without a broker. Rejections
+are aggregated per source (`ingest.rejections`): a flood stores a sample and a count.
 
 A failure inside the alert rules must not lose the reading nor silence the session: the reading
 is still stored and a technical alarm says the rules failed.
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ingest.rejections import RejectionLimiter, source_of
+from vitals.admission import Admission, Refusal
 from vitals.alerts import AlertEvent, Metric
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
@@ -30,9 +34,13 @@ from vitals.readings import (
     Reading,
     Rejection,
     SessionEvent,
+    SessionEventType,
     parse,
+    parse_topic,
+    preview,
     truncate,
 )
+from vitals.signing import SIGNED_LEAVES, signature_problem
 from vitals.storage.base import Batch
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,9 @@ RECENT_IDENTITIES = 100_000
 # A topic may be 64 KiB: a rejection carries enough of it (and of its reason) for a person to act.
 REJECTION_TOPIC_CHARS = 256
 REJECTION_REASON_CHARS = 512
+# Technical alarms the pipeline raises about a session's input (`AlertEngine.technical_problem`).
+UNBOUND_DEVICE_RULE = "ingest.unbound_device"
+UNSIGNED_ACTION_RULE = "ingest.unsigned_action"
 
 
 Valid = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport
@@ -82,6 +93,7 @@ class Counters:
     duplicates: int = 0
     alerts: int = 0
     rule_failures: int = 0
+    rejections_suppressed: int = 0  # counted, not stored whole (`ingest.rejections`)
     stored_batches: int = 0
     stored: int = 0  # readings, session events and observations written (redeliveries again)
     acknowledged: int = 0  # messages acknowledged to the broker after their batch was stored
@@ -100,10 +112,16 @@ class Outcome:
 
 class Pipeline:
     def __init__(self, engine: AlertEngine, prefix: str = "vitals", *,
-                 max_time_ahead: timedelta = MAX_TIME_AHEAD) -> None:
+                 max_time_ahead: timedelta = MAX_TIME_AHEAD,
+                 admission: Admission | None = None,
+                 limiter: RejectionLimiter | None = None,
+                 action_key: str | None = None) -> None:
         self.engine = engine
         self.prefix = prefix
         self.max_time_ahead = max_time_ahead
+        self.admission = admission or Admission()
+        self.limiter = limiter or RejectionLimiter()
+        self.action_key = action_key  # set: acks and session events must be signed with it
         self.counters = Counters()
         self._recent: OrderedDict[tuple[object, ...], None] = OrderedDict()
 
@@ -113,21 +131,44 @@ class Pipeline:
         observations: list[Observation] = []
         alerts: list[AlertEvent] = []
         rejections: list[Rejection] = []
+        if messages:
+            rejections += self.limiter.flush(messages[0].received_at)
         for message in messages:
             if is_output(message.topic, self.prefix):
                 continue  # our own alert or rejection coming back: acknowledged, not input
             self.counters.received += 1
             parsed = parse(message.topic, message.payload, message.received_at, self.prefix,
                            max_ahead=self.max_time_ahead, retained=message.retain)
+            refusal: Refusal | None = None
+            if isinstance(parsed, Acknowledgement | SessionEvent) and self.action_key:
+                refusal = self._unsigned(message, parsed.session)
+            elif isinstance(parsed, Reading):
+                refusal = self.admission.admit(
+                    parsed, self.engine.state(parsed.session) is not None, message.received_at)
+            if refusal is not None:
+                session = parsed.session  # type: ignore[union-attr]  # not a Rejection here
+                if refusal.alarm is not None:
+                    rule = (UNBOUND_DEVICE_RULE if isinstance(parsed, Reading)
+                            else UNSIGNED_ACTION_RULE)
+                    # Dated on the session's clock, like every alarm its messages cause.
+                    alerts += self._refused_alarm(refusal.alarm, rule, session,
+                                                  parsed.time)  # type: ignore[union-attr]
+                parsed = Rejection(message.topic, refusal.reason, preview(message.payload),
+                                   message.received_at, session)
             if isinstance(parsed, Rejection):
                 parsed = replace(parsed, topic=truncate(parsed.topic, REJECTION_TOPIC_CHARS),
                                  reason=truncate(parsed.reason, REJECTION_REASON_CHARS))
-                self._count_rejection(parsed)
-                rejections.append(parsed)
+                source = refusal.source if refusal is not None else source_of(parsed.topic)
+                if self._count_rejection(parsed, source):
+                    rejections.append(parsed)
                 continue
             if isinstance(parsed, SessionEvent):
                 self.counters.events += 1
                 events.append(parsed)
+                if parsed.event is SessionEventType.START:
+                    self.admission.start(parsed.session, parsed.devices)
+                elif parsed.event is SessionEventType.END:
+                    self.admission.end(parsed.session)
             elif isinstance(parsed, Observation):
                 self.counters.observations += 1
                 observations.append(parsed)
@@ -179,7 +220,27 @@ class Pipeline:
         """Time-driven rules (no data, escalation), run while no message arrives."""
         alerts = self._judge(None, now, lambda: self.engine.on_tick(now))
         self.counters.alerts += len(alerts)
-        return Outcome(Batch(alerts=alerts), alerts, ())
+        summaries = self.limiter.flush(now)
+        return Outcome(Batch(alerts=alerts, rejections=summaries), alerts, summaries)
+
+    def _unsigned(self, message: Inbound, session: str) -> Refusal | None:
+        """An ack or session event not signed with the action key (`vitals.signing`)."""
+        assert self.action_key is not None
+        leaf = parse_topic(message.topic, self.prefix).leaf
+        if leaf not in SIGNED_LEAVES:
+            return None
+        problem = signature_problem(message.payload, self.action_key)
+        if problem is None:
+            return None
+        return Refusal(f"{leaf} refused, {problem}", f"{session}/{leaf}",
+                       alarm=f"A {leaf} message that the dashboard did not sign was refused "
+                             "(someone else publishes actions): check the broker's accounts.")
+
+    def _refused_alarm(self, message: str, rule: str, session: str,
+                       at: datetime) -> list[AlertEvent]:
+        """The technical alarm that keeps a refusal from being silent (raised once per rule)."""
+        return self._judge(session, at, lambda: self.engine.technical_problem(
+            session, at, rule, message))
 
     def _judge(self, session: str | None, at: datetime, rule_call) -> list[AlertEvent]:
         try:
@@ -194,12 +255,18 @@ class Pipeline:
                 session, at, "Alarm rules failed on the latest reading: watch the patient "
                 "directly and check the ingest log.")
 
-    def _count_rejection(self, rejection: Rejection) -> None:
+    def _count_rejection(self, rejection: Rejection, source: str) -> bool:
+        """Count it; True if it is kept whole (stored, published), False if only counted."""
         self.counters.rejected += 1
         # Count by the reason's first clause so the table stays small ("systolic 300 ..." varies).
         key = rejection.reason.split(":")[0][:60]
-        self.counters.rejected_by_reason[key] = self.counters.rejected_by_reason.get(key, 0) + 1
+        if key in self.counters.rejected_by_reason or len(self.counters.rejected_by_reason) < 200:
+            self.counters.rejected_by_reason[key] = self.counters.rejected_by_reason.get(key, 0) + 1
+        if not self.limiter.offer(rejection, source, rejection.time):
+            self.counters.rejections_suppressed += 1
+            return False
         log.warning("rejected %s: %s", rejection.topic[:120], rejection.reason[:200])
+        return True
 
     def _first_time(self, identity: tuple[object, ...]) -> bool:
         if identity in self._recent:

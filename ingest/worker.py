@@ -68,6 +68,7 @@ from ingest.health import (
 )
 from ingest.inbox import Inbox
 from ingest.pipeline import Inbound, Outcome, Pipeline
+from vitals.admission import Admission
 from vitals.alerts import AlertEvent
 from vitals.engine import AlertEngine
 from vitals.errors import BrokerUnavailable, ServiceUnavailable
@@ -111,8 +112,16 @@ class IngestWorker:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.pipeline = Pipeline(engine, settings.topic_prefix,
-                                 max_time_ahead=settings.max_time_ahead)
+        key = settings.action_key
+        if key is None:
+            log.warning("VITALS_ACTION_KEY is not set: acknowledgements and session events are "
+                        "taken as the broker lets them through (docs/threat-model.md)")
+        self.pipeline = Pipeline(
+            engine, settings.topic_prefix, max_time_ahead=settings.max_time_ahead,
+            admission=Admission(
+                max_sessions_per_device=settings.ingest_max_sessions_per_device,
+                max_new_sessions_per_minute=settings.ingest_new_sessions_per_minute),
+            action_key=key.get_secret_value() if key is not None else None)
         self.clock = clock
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
@@ -307,6 +316,9 @@ class IngestWorker:
             interval_s=self.status_interval,
             state_restored=self.state_restored,
             window=self.settings.ingest_inflight,
+            rejections_suppressed=c.rejections_suppressed,
+            refused_sessions=self.pipeline.admission.refused_sessions,
+            refused_sessions_last=self.pipeline.admission.last_refused,
         ))
 
     # --- MQTT callbacks (network thread): only hand over, never block ----------------------
@@ -391,11 +403,19 @@ class IngestWorker:
                     self._publish_alerts(outcome)
                     self._to_writer(_Judged(outcome, batch))
             elif self._stop.is_set():
+                # The interval's rejection counts, not lost with the process.
+                summaries = self.pipeline.limiter.flush(self.clock(), force=True)
+                if summaries:
+                    self._to_writer(_Judged(Outcome(Batch(rejections=summaries), (), summaries),
+                                            []))
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
                 try:
-                    self._emit(self.pipeline.tick(self.clock()).alerts)
+                    ticked = self.pipeline.tick(self.clock())
+                    self._publish_alerts(ticked)
+                    if len(ticked.batch):  # alarms, or the interval's rejection counts
+                        self._to_writer(_Judged(ticked, []))
                 except Exception:
                     log.exception("time-driven rules failed")
             self._publish_status()

@@ -26,6 +26,7 @@ from simulators.timeline import SimMessage, merge, session_messages, session_see
 from vitals.mqtt import make_client, reading_topic
 from vitals.readings import SESSION_ID
 from vitals.settings import MqttEndpoint, Settings
+from vitals.signing import SIGNED_LEAVES, sign
 from vitals.timefmt import utcnow
 
 logger = logging.getLogger(__name__)
@@ -204,7 +205,9 @@ def run(
         if refusal:
             raise PublishError(f"the MQTT broker at {where} refused the connection: {refusal[0]}")
         stopped = _publish_all(client, messages, speed, start, stop, acks, settings.topic_prefix,
-                               on_published, where)
+                               on_published, where,
+                               settings.action_key.get_secret_value()
+                               if settings.action_key is not None else None)
         # Never return with a message unacknowledged: the caller may exit right after.
         if not acks.wait_below(1, ACK_TIMEOUT):
             raise PublishError(f"the MQTT broker at {where} acknowledged nothing for "
@@ -235,6 +238,7 @@ def _publish_all(
     prefix: str,
     on_published: Callable[[SimMessage], None] | None,
     where: str,
+    action_key: str | None = None,
 ) -> bool:
     """Publish each message at its paced wall time; True when `stop` cut the run short."""
     wall_start = time.monotonic()
@@ -249,9 +253,12 @@ def _publish_all(
                                f"{ACK_TIMEOUT:g} s")
         if stop.is_set():
             return True
+        payload = message.payload
+        if action_key is not None and message.leaf in SIGNED_LEAVES:
+            payload = sign(payload, action_key)  # the demo's ingest checks them
         info = client.publish(
             reading_topic(prefix, message.session, message.leaf),
-            json.dumps(message.payload, separators=(",", ":")),
+            json.dumps(payload, separators=(",", ":")),
             qos=1,
         )
         # NO_CONN is fine: paho keeps the message and sends it after reconnecting.

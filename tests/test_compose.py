@@ -120,7 +120,7 @@ def test_compose_config_validates_with_a_complete_env(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("variable", ["MQTT_INGEST_PASSWORD", "INFLUX_PASSWORD",
-                                      "DASHBOARD_SECRET_KEY"])
+                                      "DASHBOARD_SECRET_KEY", "ACTION_KEY"])
 def test_missing_secret_refuses_to_start_naming_it(tmp_path: Path, variable: str) -> None:
     done = run_compose(write_env(tmp_path, drop=(variable,)), "config", "-q")
     assert done.returncode != 0
@@ -260,14 +260,14 @@ def test_every_vitals_variable_is_a_setting_and_parses(config: dict[str, Any]) -
     ("ingest-1", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_DB",
                   "VITALS_INFLUX_USERNAME", "VITALS_INFLUX_PASSWORD",
                   "VITALS_INFLUX_RETENTION_POLICY", "VITALS_INGEST_CLIENT_ID",
-                  "VITALS_INGEST_INFLIGHT")),
+                  "VITALS_INGEST_INFLIGHT", "VITALS_ACTION_KEY")),
     ("ingest-2", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_PASSWORD",
                   "VITALS_INGEST_CLIENT_ID", "VITALS_INGEST_INFLIGHT")),
     ("dashboard", ("VITALS_MQTT_URL", "VITALS_INFLUX_URL", "VITALS_INFLUX_DB",
                    "VITALS_INFLUX_USERNAME", "VITALS_INFLUX_PASSWORD",
                    "VITALS_INFLUX_RETENTION_POLICY", "VITALS_DASHBOARD_SECRET_KEY",
-                   "VITALS_DATA_DIR")),
-    ("simulator", ("VITALS_MQTT_URL",)),
+                   "VITALS_DATA_DIR", "VITALS_ACTION_KEY")),
+    ("simulator", ("VITALS_MQTT_URL", "VITALS_ACTION_KEY")),
 ])
 def test_each_role_gets_the_variables_it_reads(
     config: dict[str, Any], service: str, needed: tuple[str, ...]

@@ -74,12 +74,21 @@ PUBLISHES: dict[str, list[str]] = {
     "notify": [status_topic(PREFIX, "vitals-notify", NOTIFY_LEVEL),
                *[reading_topic(PREFIX, SESSION, leaf) for leaf in NOTIFY_LEAVES]],
     "health": [],
+    # Each also on its own topics, which end in its account name (the ACL's `pattern` lines):
+    # no account can publish under another's name (REFUSED below: e.g. the bridge may write
+    # gatt/2a35 but not gatt/2a35/cuff-1).
     "cuff-1": [reading_topic(PREFIX, SESSION, Kind.BP),
-               gatt_topic(PREFIX, SESSION, gatt.BLOOD_PRESSURE)],
+               gatt_topic(PREFIX, SESSION, gatt.BLOOD_PRESSURE),
+               f"{reading_topic(PREFIX, SESSION, Kind.BP)}/cuff-1",
+               f"{gatt_topic(PREFIX, SESSION, gatt.BLOOD_PRESSURE)}/cuff-1"],
     "oximeter-1": [reading_topic(PREFIX, SESSION, Kind.HR),
                    reading_topic(PREFIX, SESSION, Kind.SPO2),
                    gatt_topic(PREFIX, SESSION, gatt.PLX_SPOT_CHECK),
-                   gatt_topic(PREFIX, SESSION, gatt.PLX_CONTINUOUS)],
+                   gatt_topic(PREFIX, SESSION, gatt.PLX_CONTINUOUS),
+                   f"{reading_topic(PREFIX, SESSION, Kind.HR)}/oximeter-1",
+                   f"{reading_topic(PREFIX, SESSION, Kind.SPO2)}/oximeter-1",
+                   f"{gatt_topic(PREFIX, SESSION, gatt.PLX_SPOT_CHECK)}/oximeter-1",
+                   f"{gatt_topic(PREFIX, SESSION, gatt.PLX_CONTINUOUS)}/oximeter-1"],
     "ble-bridge-1": [gatt_topic(PREFIX, SESSION, uuid16) for uuid16 in sorted(FORWARDED)],
 }
 ACCOUNTS = {user: f"{user}-pw" for user in PUBLISHES}

@@ -234,7 +234,9 @@ def test_an_oversized_payload_is_refused_and_its_preview_truncated():
     ("vitals/bad id/hr", "session id"),
     ("vitals/s1,x=1/hr", "session id"),
     ('vitals/s"1/hr', "session id"),
-    ("vitals/s1/hr/extra", "topic must be"),
+    ("vitals/s1/hr/ox-1/extra", "topic must be"),
+    ("vitals/s1/session/ox-1", "topic must be"),  # only readings name a device
+    ("vitals/s1/hr/ox 1", "device must be"),
     ("other/s1/hr", "topic must be"),
 ])
 def test_topics_outside_the_contract_are_refused(topic, words):
@@ -385,3 +387,26 @@ def test_a_retained_message_is_refused_whatever_it_says(topic, document, words):
     assert isinstance(refused, Rejection) and refused.session == "s1"
     assert words in refused.reason
     assert f"mosquitto_pub -r -n -t {topic}" in refused.reason
+
+
+# A reading's topic may end in its device's MQTT account (the broker's ACL checks it: `pattern
+# write vitals/+/hr/%u`), so the device is known, not only the payload's word.
+@pytest.mark.parametrize(("topic", "document", "device"), [
+    ("vitals/s1/hr/ox-1", {"bpm": 70}, "ox-1"),
+    ("vitals/s1/hr/ox-1", {"bpm": 70, "device": "ox-1"}, "ox-1"),
+    ("vitals/s1/hr", {"bpm": 70, "device": "ox-1"}, "ox-1"),
+    ("vitals/s1/bp/cuff.2", {"systolic": 120, "diastolic": 80}, "cuff.2"),
+])
+def test_a_reading_topic_may_name_its_device(topic, document, device) -> None:
+    reading = parsed(topic, document)
+    assert isinstance(reading, Reading) and reading.device == device
+
+
+def test_a_payload_naming_another_device_than_its_topic_is_refused() -> None:
+    assert "topic's device" in reason("vitals/s1/hr/ox-1", {"bpm": 70, "device": "cuff-1"})
+
+
+def test_a_raw_gatt_value_may_name_its_device_account_as_the_last_level() -> None:
+    reading = parse("vitals/s1/gatt/2a37/strap-1", b"\x00\x48", RECEIVED)
+    assert isinstance(reading, Reading)
+    assert (reading.values["bpm"], reading.device) == (72.0, "strap-1")

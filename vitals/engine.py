@@ -228,6 +228,17 @@ class AlertEngine:
                                priority=Priority.HIGH, state=AlertState.ACTIVE,
                                rule=rule, message=message)]
 
+    def technical_problem(self, session: str, at: datetime, rule: str, message: str,
+                          priority: Priority = Priority.MEDIUM) -> list[AlertEvent]:
+        """A technical (`data`) alarm the ingest raises about a session's input, e.g. readings
+        from an unbound device refused: latched like any alarm, raised once per cause. Nothing
+        if the session is unknown (the ingest says so on its status instead)."""
+        state = self._sessions.get(session)
+        if state is None or state.ended is not None or rule in state.data_causes:
+            return []
+        state.data_causes[rule] = Cause(rule, priority, message)
+        return reconcile_data(state, rule, at)
+
     def acknowledge(
         self, session: str, metric: Metric, by: str, note: str | None, now: datetime,
         rule: str | None = None,

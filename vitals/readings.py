@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -180,6 +180,8 @@ class SessionEvent:
     time_inferred: bool = False
     note: str | None = None
     by: str | None = None  # who recorded it (dashboard user, device id), if known
+    # A `start` may name the devices that feed the session: others are refused (vitals.admission).
+    devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,9 @@ class Topic:
     session: str
     leaf: str
     characteristic: str | None = None  # `gatt` topics: the 16-bit UUID, e.g. "2a35"
+    # A reading's optional last level: the device's MQTT account, which the broker's ACL checks
+    # (`pattern write vitals/+/bp/%u`), so the device is known, not the payload's word.
+    device: str | None = None
 
 
 GATT_LEAF: Final = "gatt"
@@ -295,7 +300,7 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
         if where.leaf == OBSERVATION_LEAF:
             return _observation(where.session, document, received_at, max_ahead)
         return _reading(where.session, _KIND_OF_LEAF[where.leaf], document, received_at,
-                        max_ahead)
+                        max_ahead, where.device)
     except InvalidMessage as err:
         # A raw GATT value is binary: show it as hex, not as mangled UTF-8.
         shown = (truncate(payload.hex(" "), REJECTED_PAYLOAD_CHARS)
@@ -305,10 +310,14 @@ def parse(topic: str, payload: bytes, received_at: datetime, prefix: str = "vita
 
 def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
     parts = topic.split("/")
-    is_gatt = len(parts) == 4 and parts[2] == GATT_LEAF
-    if not (len(parts) == 3 or is_gatt) or parts[0] != prefix:
+    is_gatt = len(parts) in (4, 5) and parts[2] == GATT_LEAF
+    # A reading may name its device account as a last level: <kind>/<device>, gatt/<uuid>/<device>.
+    with_device = (len(parts) == 5 if is_gatt
+                   else len(parts) == 4 and parts[2] in _KIND_OF_LEAF)
+    if not (len(parts) == 3 or is_gatt or with_device) or parts[0] != prefix:
         raise InvalidMessage(
-            f"topic must be {prefix}/<session>/<kind>, got {truncate(topic, 120)!r}")
+            f"topic must be {prefix}/<session>/<kind>[/<device>], got {truncate(topic, 120)!r}")
+    device = _device(parts[-1]) if with_device else None
     session, leaf = parts[1], parts[2]
     if not SESSION_ID.match(session):
         raise InvalidMessage(
@@ -316,12 +325,12 @@ def parse_topic(topic: str, prefix: str = "vitals") -> Topic:
             f"{truncate(session, 80)!r}"
         )
     if is_gatt:
-        return Topic(session, GATT_LEAF, parts[3])
+        return Topic(session, GATT_LEAF, parts[3], device)
     if leaf not in (*_EVENT_LEAVES, OBSERVATION_LEAF) and leaf not in Kind.__members__.values():
         raise InvalidMessage(
             f"unknown reading kind {truncate(leaf, 40)!r}: expected bp, hr, spo2, session, ack, "
             "observation or delivery")
-    return Topic(session, leaf)
+    return Topic(session, leaf, device=device)
 
 
 # Topics repeat message after message (a few leaves per session): each valid one is split and
@@ -353,8 +362,9 @@ def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
     from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
 
     try:
-        return gatt_reading(where.session, where.characteristic or "", payload, received_at,
-                            max_ahead=max_ahead)
+        reading = gatt_reading(where.session, where.characteristic or "", payload, received_at,
+                               max_ahead=max_ahead)
+        return replace(reading, device=where.device) if where.device else reading
     except GattError as err:
         raise InvalidMessage(str(err)) from err
 
@@ -442,7 +452,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: datetime,
-             max_ahead: timedelta) -> Reading:
+             max_ahead: timedelta, topic_device: str | None = None) -> Reading:
     values: dict[str, float] = {}
     for spec in FIELDS[kind]:
         raw = document.get(spec.name)
@@ -468,7 +478,7 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
         kind=kind,
         time=time,
         values=values,
-        device=_device(document.get("device")),
+        device=_device_of(document.get("device"), topic_device),
         time_inferred=inferred,
         problems=_problems(document.get("problems")),
     )
@@ -485,7 +495,22 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         time_inferred=inferred,
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
+        devices=_devices(document.get("devices")),
     )
+
+
+MAX_SESSION_DEVICES: Final = 8
+
+
+def _devices(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_SESSION_DEVICES:
+        raise InvalidMessage(f"devices must be a list of at most {MAX_SESSION_DEVICES} device ids")
+    named = tuple(_device(item) for item in raw)
+    if None in named:
+        raise InvalidMessage("devices must not hold an empty device id")
+    return tuple(d for d in named if d is not None)
 
 
 _Choice = TypeVar("_Choice", bound=StrEnum)
@@ -567,6 +592,15 @@ def _device(raw: Any) -> str | None:
             f"{truncate(repr(raw), 80)}"
         )
     return raw
+
+
+def _device_of(raw: Any, topic_device: str | None) -> str | None:
+    """The topic's device (the broker checked it) or the payload's; they must not differ."""
+    named = _device(raw)
+    if topic_device is not None and named is not None and named != topic_device:
+        raise InvalidMessage(f"the payload names device {named} but the topic's device (its "
+                             f"MQTT account) is {topic_device}")
+    return topic_device or named
 
 
 def _problems(raw: Any) -> tuple[DeviceProblem, ...]:

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vitals.admission import MAX_NEW_SESSIONS_PER_MINUTE, MAX_SESSIONS_PER_DEVICE
 from vitals.readings import MAX_TIME_AHEAD, SESSION_ID
 
 MIN_SECRET_KEY_CHARS = 32
@@ -82,6 +83,19 @@ class Settings(BaseSettings):
                    description="unacknowledged messages the ingest holds (match the broker's "
                    "max_inflight_messages)")
     ] = 1000
+    ingest_max_sessions_per_device: Annotated[
+        int, Field(ge=1, description="sessions one device may feed within 12 h; readings that "
+                   "would start more are refused (docs/threat-model.md)")
+    ] = MAX_SESSIONS_PER_DEVICE
+    ingest_new_sessions_per_minute: Annotated[
+        int, Field(ge=1, description="sessions readings may start implicitly per minute, all "
+                   "sources together; beyond it they are refused (docs/threat-model.md)")
+    ] = MAX_NEW_SESSIONS_PER_MINUTE
+    action_key: Annotated[
+        SecretStr | None, Field(description="key the dashboard signs acknowledgements and "
+                                "session events with and the ingest checks (HMAC-SHA256); unset: "
+                                "actions are not signed (`vitals demo` sets a random one)")
+    ] = None
 
     notify_roster: Annotated[
         Path | None,

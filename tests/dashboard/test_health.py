@@ -42,6 +42,12 @@ RUNNING = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "ing
         ({"a": {**RUNNING, "store": "down", "backlog": 1000, "window": 1000}},
          "ingest ingest-1 cannot write to the database: alarms are judged, nothing is stored; "
          "it holds its full window of 1000 readings, so newer readings wait unjudged"),
+        # A source that tried to start more sessions than allowed (docs/threat-model.md).
+        ({"a": {**RUNNING, "refused_sessions": 90_000,
+                "refused_sessions_last": "2026-11-28T16:59:50Z"}},
+         "ingest ingest-1 refused readings that would start 90000 new sessions"),
+        ({"a": {**RUNNING, "refused_sessions": 3,  # long ago: no longer on the banner
+                "refused_sessions_last": "2026-11-28T16:00:00Z"}}, None),
     ],
 )
 def test_ingest_problem_names_the_worker_and_what_is_wrong(statuses, expected):

@@ -35,7 +35,8 @@ def test_status_document_carries_every_field_the_dashboard_reads() -> None:
         "interval_s": 5.0, "broker": "up", "store": "up", "store_down_since": None,
         "received": 10, "stored": 8, "rejected": 2, "duplicates": 1, "alerts": 3,
         "backlog": 0, "max_backlog": 7, "write_latency_ms": {"p50": 1.5, "p99": 9.0},
-        "state_restored": True, "window": 0,
+        "state_restored": True, "window": 0, "rejections_suppressed": 0,
+        "refused_sessions": 0, "refused_sessions_last": None,
     }
 
 

@@ -11,12 +11,14 @@ open a real dashboard.
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from vitals.settings import Settings
@@ -60,6 +62,9 @@ def run_demo(
     from vitals.users import ensure_user, users_path
 
     settings = settings.model_copy(update={"data_dir": demo_data_dir(settings)})
+    if settings.action_key is None:
+        # Dashboard, simulator and ingest share the process: sign their actions (threat model).
+        settings = settings.model_copy(update={"action_key": SecretStr(secrets.token_hex(32))})
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
