@@ -111,7 +111,9 @@ def create_app(
     for page in PAGES:
         page.register(app)
     name = _profile_name(profile)
-    app.layout = lambda: _shell(name, refresh_ms)  # per request: it names the logged-in user
+    watchdog_s = settings.dashboard_watchdog_seconds
+    # Per request: the shell names the logged-in user.
+    app.layout = lambda: _shell(name, refresh_ms, watchdog_s)
     _register_shell(app)
     return app
 
@@ -122,7 +124,7 @@ def _profile_name(profile: Any) -> str:
     return str(getattr(profile, "source_path", None) or getattr(profile, "name", None) or profile)
 
 
-def _shell(profile_name: str, refresh_ms: int) -> html.Div:
+def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
     # Dash also builds the layout once, outside any request, to check it.
     user = auth.current_user() if has_request_context() else None
     who = f"{user.name} ({user.role.value})" if user is not None else ""
@@ -144,6 +146,8 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
         ]),
         html.Div(figures.DISCLAIMER, id=ids.DISCLAIMER, className="disclaimer", role="note"),
         dcc.Interval(id=ids.SHELL_INTERVAL, interval=refresh_ms, n_intervals=0),
+        # The threshold of the browser's own "not updating" notice (`assets/watchdog.js`).
+        html.Div(id=ids.WATCHDOG, hidden=True, **{"data-after-ms": str(round(watchdog_s * 1000))}),
         html.Div(id=ids.PIPELINE_BANNER),
         html.Section(className="alarms-bar", children=[
             html.Div(className="sound-controls", children=[
