@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
@@ -301,10 +301,23 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
                          alarm_feed=ingest_status.alarms)
         log.info("dashboard on http://%s:%d/", host, port)
         try:
-            app.run(host=host, port=port, debug=False)
+            serve(app, host, port)
         finally:
             queries.context_of(app.server).reader.close()
             ingest_status.close()
             commands.close()
     finally:
         store.close()
+
+
+# Enough for a ward of wall screens and tabs polling every half second (each refresh is served
+# from the live snapshot, not the database) plus the odd slow export.
+SERVER_THREADS: Final = 16
+
+
+def serve(app: dash.Dash, host: str, port: int) -> None:
+    """Serve `app` with waitress, a production WSGI server (Werkzeug's is for development); TLS
+    is a reverse proxy's job (docs/operations.md, "Transport")."""
+    import waitress
+
+    waitress.serve(app.server, host=host, port=port, threads=SERVER_THREADS, ident="vitals")
