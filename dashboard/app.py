@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
@@ -116,7 +116,9 @@ def create_app(
     for page in PAGES:
         page.register(app)
     name = _profile_name(profile)
-    app.layout = lambda: _shell(name, refresh_ms)  # per request: it names the logged-in user
+    watchdog_s = settings.dashboard_watchdog_seconds
+    # Per request: the shell names the logged-in user.
+    app.layout = lambda: _shell(name, refresh_ms, watchdog_s)
     _register_shell(app)
     return app
 
@@ -127,7 +129,7 @@ def _profile_name(profile: Any) -> str:
     return str(getattr(profile, "source_path", None) or getattr(profile, "name", None) or profile)
 
 
-def _shell(profile_name: str, refresh_ms: int) -> html.Div:
+def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
     # Dash also builds the layout once, outside any request, to check it.
     user = auth.current_user() if has_request_context() else None
     who = f"{user.name} ({user.role.value})" if user is not None else ""
@@ -153,6 +155,8 @@ def _shell(profile_name: str, refresh_ms: int) -> html.Div:
         ]),
         html.Div(figures.DISCLAIMER, id=ids.DISCLAIMER, className="disclaimer", role="note"),
         dcc.Interval(id=ids.SHELL_INTERVAL, interval=refresh_ms, n_intervals=0),
+        # The threshold of the browser's own "not updating" notice (`assets/watchdog.js`).
+        html.Div(id=ids.WATCHDOG, hidden=True, **{"data-after-ms": str(round(watchdog_s * 1000))}),
         html.Div(id=ids.PIPELINE_BANNER),
         html.Section(className="alarms-bar", children=[
             html.Div(className="sound-controls", children=[
@@ -307,10 +311,23 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
                          alarm_feed=ingest_status.alarms)
         log.info("dashboard on http://%s:%d/", host, port)
         try:
-            app.run(host=host, port=port, debug=False)
+            serve(app, host, port)
         finally:
             queries.context_of(app.server).reader.close()
             ingest_status.close()
             commands.close()
     finally:
         store.close()
+
+
+# Enough for a ward of wall screens and tabs polling every half second (each refresh is served
+# from the live snapshot, not the database) plus the odd slow export.
+SERVER_THREADS: Final = 16
+
+
+def serve(app: dash.Dash, host: str, port: int) -> None:
+    """Serve `app` with waitress, a production WSGI server (Werkzeug's is for development); TLS
+    is a reverse proxy's job (docs/operations.md, "Transport")."""
+    import waitress
+
+    waitress.serve(app.server, host=host, port=port, threads=SERVER_THREADS, ident="vitals")

@@ -557,6 +557,31 @@ def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDO
                 {k: v for k, v in live.alerts.items() if k in names})
 
 
+# The overview's tiles: what one screen can show and one refresh can render (a device
+# publishing thousands of session ids must not blank the screen of the rooms really in use).
+MAX_TILES: Final = 48
+
+
+def most_urgent(live: Live, limit: int = MAX_TILES) -> tuple[Live, int]:
+    """At most `limit` sessions of `live`: those with the most urgent alarm present first
+    (`alarm_urgency`), then the most recently active. A crowd of quiet sessions never pushes an
+    alarming one off the screen. Returns them and how many were left out."""
+    if len(live.sessions) <= limit:
+        return live, 0
+
+    def urgency(summary: SessionSummary) -> tuple[Any, ...]:
+        present = present_alarms(live.alerts.get(summary.session, []))
+        top = alarm_urgency(present[0]) if present else (1, True, True, 0.0)
+        return (not present, *top, -summary.last_time.timestamp(), summary.session)
+
+    shown = sorted(live.sessions, key=urgency)[:limit]
+    names = {s.session for s in shown}
+    kept = [s for s in live.sessions if s.session in names]
+    return Live(kept, {k: v for k, v in live.latest.items() if k in names},
+                {k: v for k, v in live.events.items() if k in names},
+                {k: v for k, v in live.alerts.items() if k in names}), len(live.sessions) - limit
+
+
 def alarms_frame(live: Live) -> pd.DataFrame:
     """Every alarm present in an active session (active, or acknowledged and not cleared): the
     latest event per (session, alarm), most urgent first as on the tiles

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from dashboard.queries import TrendCache, active
+from dashboard.queries import TrendCache, active, most_urgent
 from vitals.readings import Reading
 from vitals.storage.base import Live, Store, StoreError
 
@@ -48,6 +48,7 @@ class Snapshot:
     trends: Mapping[str, Sequence[Reading]]  # their sparklines (`queries.TrendCache`)
     read_at: datetime  # the dashboard's clock when the read began ("updated at" on screen)
     taken: float  # monotonic seconds when the read began: how old its data may be
+    hidden: int = 0  # active sessions left out of `live` (`queries.most_urgent`)
 
 
 class LiveReader:
@@ -98,12 +99,14 @@ class LiveReader:
         test that has just stored something)."""
         began, taken = self._clock(), self._monotonic()
         try:
-            live = active(self._store, began, self._window)
+            # Bounded: a flood of session ids must not make every refresh (and every browser)
+            # slower and slower until the screen goes blank.
+            live, hidden = most_urgent(active(self._store, began, self._window))
             trends = self._trends.get(self._store, [s.session for s in live.sessions], began)
         except StoreError as err:
             self._failed(str(err))
             raise
-        snapshot = Snapshot(live, trends, began, taken)
+        snapshot = Snapshot(live, trends, began, taken, hidden)
         with self._lock:
             if self._newest is None or snapshot.taken >= self._newest.taken:
                 self._newest = snapshot

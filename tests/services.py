@@ -47,6 +47,18 @@ def require_binary(path: str, package: str) -> None:
         )
 
 
+MAKE_CERTS: Final = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "make-certs.sh"
+
+
+def make_certs(directory: Path, *hostnames: str) -> Path:
+    """A throwaway CA and a server certificate for `hostnames` (and localhost, 127.0.0.1) in
+    `directory`, made by the script mosquitto-init runs; returns the CA's certificate."""
+    require_binary(shutil.which("openssl") or "/usr/bin/openssl", "openssl")
+    subprocess.run(["/bin/sh", str(MAKE_CERTS), str(directory), *hostnames], check=True,
+                   capture_output=True, timeout=60)
+    return directory / "ca.crt"
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -358,7 +358,8 @@ def test_mosquitto_init_writes_working_role_accounts_and_keeps_devices(
 ) -> None:
     folder, env = init_env(config, tmp_path)
     run_init(config, env)
-    assert {p.name for p in folder.iterdir()} == {"mosquitto.conf", "acl", "passwd"}
+    assert {p.name for p in folder.iterdir()} == {"mosquitto.conf", "acl", "passwd", "certs",
+                                                  "health"}
     assert (folder / "passwd").stat().st_mode & 0o077 == 0
     # A device account added through the init survives its next plain run.
     run_init(config, {**env, "DEVICE": "cuff-1", "DEVICE_PASSWORD": "devicepass"})
@@ -444,3 +445,51 @@ def test_influxdb_init_creates_an_infinite_default_retention_policy(
     rp = environment(config, "ingest-1")["VITALS_INFLUX_RETENTION_POLICY"]
     assert policies[rp]["duration"] == "0s"  # INF: nothing is ever deleted automatically
     assert policies[rp]["default"] is True
+
+
+SECRET_OPTION = re.compile(r"(?:^|\s)-(?:P|p?w|-?password|-pw)(?:\s|=|$)")
+
+
+def test_no_healthcheck_puts_a_password_on_a_command_line(config: dict[str, Any]) -> None:
+    # Every process can read every command line (ps, /proc/*/cmdline).
+    for name, service in config["services"].items():
+        test = service.get("healthcheck", {}).get("test") or []
+        command = " ".join(str(part) for part in test)
+        assert not SECRET_OPTION.search(command), (name, command)
+        for value in environment(config, name).values() if "environment" in service else ():
+            assert not (len(value) >= 16 and value.startswith("test") and value in command), name
+    assert "MQTT_HEALTH_PASSWORD" not in environment(config, "mosquitto")
+
+
+def test_the_broker_healthcheck_logs_in_from_the_file_mosquitto_init_writes(
+    config: dict[str, Any], tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer]
+) -> None:
+    folder, env = init_env(config, tmp_path)
+    run_init(config, env)
+    options = folder / "health" / "mosquitto_sub"
+    assert options.stat().st_mode & 0o077 == 0
+    broker = mosquitto_factory(["allow_anonymous false", f"password_file {folder / 'passwd'}",
+                                f"acl_file {folder / 'acl'}"])
+    [check] = config["services"]["mosquitto"]["healthcheck"]["test"][1:]
+    # As the container runs it, with the paths and the port of this test's broker.
+    command = (check.replace("$$", "$").replace("/mosquitto/config/", f"{folder}/")
+               .replace("-h 127.0.0.1", f"-h 127.0.0.1 -p {broker.port}"))
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    assert subprocess.run(["/bin/sh", "-c", command], env=clean, timeout=30).returncode == 0
+    options.write_text("-u health\n-P wrong\n")
+    assert subprocess.run(["/bin/sh", "-c", command], env=clean, timeout=30).returncode != 0
+
+
+def test_mosquitto_init_makes_a_private_ca_once_without_site_certificates(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    folder, env = init_env(config, tmp_path)
+    run_init(config, env)
+    certs = folder / "certs"
+    made = (certs / "server.crt").read_bytes()
+    assert (certs / "server.key").stat().st_mode & 0o077 == 0
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(certs / "ca.crt"),
+                               str(certs / "server.crt")], capture_output=True, timeout=30)
+    assert verified.returncode == 0, verified.stderr
+    run_init(config, env)  # a restart keeps the CA the clients trust
+    assert (certs / "server.crt").read_bytes() == made

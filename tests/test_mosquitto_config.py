@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import threading
 import uuid
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from services import HOST, MosquittoServer, wait_until
+from services import HOST, MosquittoServer, free_port, make_certs, wait_until
 
 from bridges.ble import FORWARDED, gatt_topic
 from dashboard.commands import COMMAND_LEAVES, Commands
@@ -35,9 +36,16 @@ from simulators.timeline import TOPIC_LEAVES
 from tests.ingest.conftest import make_settings
 from vitals import gatt
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.mqtt import NOTIFY_LEVEL, alert_topic, reading_topic, rejected_topic, status_topic
+from vitals.mqtt import (
+    NOTIFY_LEVEL,
+    alert_topic,
+    make_client,
+    reading_topic,
+    rejected_topic,
+    status_topic,
+)
 from vitals.readings import SESSION_LEAF, Kind, ObservationKind, SessionEventType, Severity
-from vitals.settings import MqttEndpoint
+from vitals.settings import MqttEndpoint, Settings
 from vitals.storage import open_store
 
 pytestmark = pytest.mark.services
@@ -114,6 +122,10 @@ class ShippedMosquitto(MosquittoServer):
             subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
         text = (DEPLOY / "mosquitto.conf").read_text()
         text = re.sub(r"(?m)^listener 1883$", f"listener {self.port} {HOST}", text)
+        # The TLS listener, on a certificate of a throwaway CA (made as mosquitto-init does).
+        self.tls_port = free_port()
+        make_certs(directory / "certs")
+        text = re.sub(r"(?m)^listener 8883$", f"listener {self.tls_port} {HOST}", text)
         text = text.replace("/mosquitto/config/", f"{directory}/")
         text = text.replace("/mosquitto/data/", f"{directory}/data/")
         text = text.replace("log_dest stdout", f"log_dest file {self.log_path}")
@@ -494,3 +506,37 @@ def test_the_notifier_account_reads_alert_events_and_its_failed_delivery_alarms_
         worker.stop(timeout=5)
         store.close()
         ingest.close()
+
+
+def tls_settings(broker: ShippedMosquitto, ca_file: Path | None) -> Settings:
+    return Settings(mqtt_url=f"mqtts://dashboard:{ACCOUNTS['dashboard']}@{HOST}:{broker.tls_port}",
+                    mqtt_ca_file=ca_file, influx_url=None, profile=None, stale_seconds=None)
+
+
+def test_the_tls_listener_takes_mqtts_with_the_ca_file_setting(broker, watcher) -> None:
+    settings = tls_settings(broker, broker.directory / "certs" / "ca.crt")
+    connected = threading.Event()
+    client = make_client(settings.mqtt, f"t-tls-{uuid.uuid4().hex[:8]}")
+
+    def on_connect(_c, _u, _f, code, _p) -> None:
+        if not code.is_failure:
+            connected.set()
+
+    client.on_connect = on_connect
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10), "no CONNACK over TLS"
+        topic = reading_topic(PREFIX, f"tls-{uuid.uuid4().hex[:6]}", sorted(COMMAND_LEAVES)[0])
+        client.publish(topic, '{"event": "checkin"}', qos=1).wait_for_publish(10)
+        wait_until(lambda: topic in watcher.topics(), 10, "the message sent over TLS")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_mqtts_without_the_ca_file_refuses_the_private_certificate(broker) -> None:
+    settings = tls_settings(broker, None)  # the system's CAs: they never signed the test CA
+    client = make_client(settings.mqtt, f"t-tls-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        client.connect(settings.mqtt.host, settings.mqtt.port)

@@ -98,7 +98,8 @@ def make_client(
     if endpoint.username is not None:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.tls:
-        client.tls_set_context(ssl.create_default_context())
+        cafile = str(endpoint.ca_file) if endpoint.ca_file is not None else None
+        client.tls_set_context(ssl.create_default_context(cafile=cafile))
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)  # 0 = unbounded: paho never drops what we publish
     return client

@@ -117,6 +117,14 @@ class Settings(BaseSettings):
         bool, Field(description="send the dashboard's session cookie over HTTPS only (set it "
                     "when the dashboard is served over TLS)")
     ] = False
+    dashboard_watchdog_seconds: Annotated[
+        float, Field(gt=0, description="a browser whose dashboard stopped answering its "
+                     "refreshes for this long shows a red \"NOT UPDATING\" notice and sounds")
+    ] = 10.0
+    mqtt_ca_file: Annotated[
+        Path | None, Field(description="CA certificates (PEM) that sign the broker's certificate, "
+                           "for `mqtts://`; unset: the system's CAs")
+    ] = None
 
     @field_validator("mqtt_url")
     @classmethod
@@ -143,7 +151,7 @@ class Settings(BaseSettings):
 
     @property
     def mqtt(self) -> MqttEndpoint:
-        return MqttEndpoint.parse(self.mqtt_url)
+        return MqttEndpoint.parse(self.mqtt_url, ca_file=self.mqtt_ca_file)
 
     @property
     def max_time_ahead(self) -> timedelta:
@@ -165,9 +173,10 @@ class MqttEndpoint:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: bool = False
+    ca_file: Path | None = None  # for `tls`: the CAs to trust; None: the system's
 
     @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
+    def parse(cls, url: str, ca_file: Path | None = None) -> MqttEndpoint:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"VITALS_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
@@ -183,6 +192,7 @@ class MqttEndpoint:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=parts.scheme == "mqtts",
+            ca_file=ca_file,
         )
 
 

@@ -57,8 +57,10 @@
     bursts += 1;
   }
 
+  var watchdogLevel = null;  // "high" while the page is not updating (`watchdog.js`)
+
   function tick() {
-    var pattern = PATTERNS[level];
+    var pattern = PATTERNS[watchdogLevel || level];
     if (!pattern || Date.now() < pausedUntil) { return; }
     if (Date.now() - lastBurst >= pattern.every) {
       lastBurst = Date.now();
@@ -90,10 +92,17 @@
   };
 
   window.vitalsSound = {
+    // The screen cannot know the alarms any more: sound as for a high alarm (a pause still
+    // silences it; the red notice stays).
+    watchdog: function (stale) {
+      var next = stale ? "high" : null;
+      if (next !== watchdogLevel) { lastBurst = 0; }
+      watchdogLevel = next;
+    },
     state: function () {
       var ctx = context();
       return {
-        level: level,
+        level: watchdogLevel || level,
         paused: Date.now() < pausedUntil,
         context: ctx === null ? "unsupported" : ctx.state,
         bursts: bursts

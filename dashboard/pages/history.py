@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 import dash
 import pandas as pd
@@ -17,6 +17,7 @@ from vitals.users import Role
 
 log = logging.getLogger(__name__)
 
+MAX_ROWS: Final = 200  # newest first
 PATH = "/sessions"
 
 
@@ -53,11 +54,18 @@ def refresh(text: str | None, day: str | None) -> Any:
         log.warning("history cannot read the store: %s", err)
         return html.Div(f"⚠ Cannot read the database: {err}", className="error")
     found = filter_sessions(frame, text, day)
+    # Bounded: thousands of rows (a device flooding session ids) would stall the browser.
+    more = len(found) - MAX_ROWS
+    found = found.head(MAX_ROWS)
     links = None
     if auth.allowed(Role.CLINICIAN) is not None:
         links = {fmt: [exports.export_url(s, fmt) for s in found["session"]]
                  for fmt in exports.FORMATS}
-    return figures.history_table(found, links)
+    table = figures.history_table(found, links)
+    if more <= 0:
+        return table
+    return html.Div([html.P(f"{more} more sessions not shown: search by id or pick a day.",
+                            id=ids.HISTORY_HIDDEN, className="hidden-sessions"), table])
 
 
 def register(app: dash.Dash) -> None:

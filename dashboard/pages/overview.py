@@ -45,13 +45,13 @@ def checkins(overview: Sequence[Mapping[str, Any]], now: datetime,
             for row in overview}
 
 
-def refresh(_n_intervals: int | None) -> tuple[list[Any], str]:
+def refresh(_n_intervals: int | None) -> tuple[list[Any], Any]:
     """The tiles and the status line, from the store as it is now."""
     with queries.gc_paused():  # ~1,200 components for 48 tiles
         return _refresh()
 
 
-def _refresh() -> tuple[list[Any], str]:
+def _refresh() -> tuple[list[Any], Any]:
     context = queries.current()
     now = context.clock()
     try:
@@ -65,10 +65,12 @@ def _refresh() -> tuple[list[Any], str]:
     count = len(overview)
     plural = "session" if count == 1 else "sessions"
     policy = obs.checkin_policy(context.profile)
-    return (
-        figures.tiles(overview, snapshot.trends, checkins(overview, now, policy)),
-        f"{count} active {plural} · updated {snapshot.read_at:%H:%M:%S} UTC",
-    )
+    status: Any = f"{count} active {plural} · updated {snapshot.read_at:%H:%M:%S} UTC"
+    if snapshot.hidden:
+        status = [status, " · ", dcc.Link(
+            f"{snapshot.hidden} more sessions not shown (the most urgent are)",
+            href="/sessions", id=ids.OVERVIEW_HIDDEN, className="hidden-sessions")]
+    return figures.tiles(overview, snapshot.trends, checkins(overview, now, policy)), status
 
 
 def update(n_intervals: int | None, rendered: dict[str, Any] | None

@@ -352,3 +352,26 @@ def test_an_ended_session_stays_on_the_overview_while_an_alarm_after_its_end_is_
     store.write(Batch(alerts=[alert("a", NOW, Metric.DATA, Priority.MEDIUM, AlertState.CLEARED,
                                     rule="data.after_end")]))
     assert overview(store) == []
+
+
+@pytest.mark.parametrize(("limit", "shown", "hidden"), [
+    # The alarming sessions first (high before low), then the most recently active.
+    (2, {"high", "low"}, 3),
+    (3, {"high", "low", "newest"}, 2),
+    (5, {"high", "low", "newest", "older", "oldest"}, 0),
+    (9, {"high", "low", "newest", "older", "oldest"}, 0),
+])
+def test_the_overview_keeps_the_most_urgent_sessions_when_there_are_too_many(
+        store, limit, shown, hidden):
+    store.write(Batch(
+        readings=[hr("oldest", NOW - minutes(5), 80), hr("older", NOW - minutes(4), 80),
+                  hr("newest", NOW, 80), hr("low", NOW - minutes(6), 80),
+                  hr("high", NOW - minutes(7), 80)],
+        alerts=[alert("low", NOW - minutes(6), Metric.HEART_RATE, Priority.LOW),
+                alert("high", NOW - minutes(7), Metric.HEART_RATE, Priority.HIGH)],
+    ))
+
+    live, left_out = queries.most_urgent(queries.active(store, NOW), limit)
+
+    assert ({s.session for s in live.sessions}, left_out) == (shown, hidden)
+    assert set(live.latest) == shown and set(live.alerts) <= shown
