@@ -2,9 +2,9 @@
 bulk, and pausing its reads while the worker holds too much.
 
 The one module that reaches into paho's private names (`_packet_read`, `_create_socket`,
-`_packet_queue`, `_in_packet`, `_msgtime_mutex`, ...), for a measured reason: a backlog drain
-(how soon the newest readings are judged after an outage) went from ~27,000 to ~45,000
-readings/s with it (benchmarks/REPORT.md). paho-mqtt is pinned to 2.2.x for it, and
+`_packet_queue`, `_in_packet`, `_msgtime_mutex`, `_update_inflight`, ...), for a measured
+reason: a drain (how soon the newest readings are judged after an outage) went from ~27,000
+to ~45,000 readings/s with it (benchmarks/REPORT.md). paho-mqtt is pinned to 2.2.x for it, and
 `tests/test_mqtt_client.py` fails if a paho release stops calling these hooks. Only the ingest
 uses it; every other client of the project is plain paho (`vitals.mqtt.make_client`).
 """
