@@ -22,7 +22,13 @@ connect), connected → first readings stored, → all stored; and the alert eve
 produced (from the worker's log line when it stops). Each run checks that exactly N distinct
 readings were stored.
 
-    .venv/bin/python benchmarks/drain_cold_start.py [--n 50000] [--runs 3]
+Counting: the figure waits for the N readings (`hr`). The outside check's query also counts the
+alert events (another measurement); summed over every measurement its points reach N earlier, and
+that rate is printed too. The comparison: each run then drains the same backlog, the same way, on
+fresh services of the same configuration, with the batched Node-RED flow of the issue
+(`_node_red.py`; installed with npm on first use, `--no-node-red` skips it) and prints the ratio.
+
+    .venv/bin/python benchmarks/drain_cold_start.py [--n 50000] [--runs 3] [--no-node-red]
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+# `_node_red` starts with "_": a helper, not a benchmark of its own for run_all.py.
+from _node_red import JOIN_COUNT, JOIN_SECONDS, NodeRedProcess  # noqa: E402
 from ingest_throughput import publish_all  # noqa: E402
 from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
@@ -156,17 +164,23 @@ class IngestProcess:
 
 
 def wait_stored(db: InfluxDBClient, target: int, started: float,
-                process: subprocess.Popen[bytes], log: Path) -> tuple[float, float, dict]:
-    """Poll as the method does until `hr` holds `target` points: (all stored, first stored
-    (perf_counter), the counts)."""
-    first_stored = 0.0
+                process: subprocess.Popen[bytes], log: Path) -> tuple[float, float, float, dict]:
+    """Poll as the method does until `hr` holds `target` points: (all stored, first stored,
+    all measurements' points summed reached `target` (perf_counter), the counts).
+
+    The readings alone count (`hr`): `SELECT count(*) FROM /.*/` also counts the alert events,
+    so its sum reaches N earlier; that moment is returned too (what an outside check summing
+    every measurement would see)."""
+    first_stored = points_reached = 0.0
     while True:
         counts = points(db)
         now = time.perf_counter()
         if counts.get("hr", 0) and not first_stored:
             first_stored = now
+        if sum(counts.values()) >= target and not points_reached:
+            points_reached = now
         if counts.get("hr", 0) >= target:
-            return now, first_stored, counts
+            return now, first_stored, points_reached, counts
         if now - started > 600 or process.poll() is not None:
             raise RuntimeError(f"not all stored ({counts}); log {log}")
         time.sleep(POLL_SECONDS)  # the method's polling interval, not a synchronisation
@@ -187,7 +201,8 @@ def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
 
         services_cpu = cpu_seconds(broker.pid), cpu_seconds(influx.pid)
         started = ingest.start()
-        now, first_stored, counts = wait_stored(db, n, started, ingest.process, ingest.log_path)
+        now, first_stored, points_reached, counts = wait_stored(db, n, started, ingest.process,
+                                                                ingest.log_path)
         elapsed = now - started
         cpu = (cpu_seconds(ingest.process.pid), cpu_seconds(broker.pid) - services_cpu[0],
                cpu_seconds(influx.pid) - services_cpu[1])
@@ -197,6 +212,7 @@ def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
         if counts["hr"] != n:
             raise AssertionError(f"{counts['hr']} readings stored, expected exactly {n}")
         result.update({"elapsed": elapsed, "rate": n / elapsed,
+                       "points_rate": n / (points_reached - started),
                        "connected": ingest.running_at - started,
                        "first": first_stored - ingest.running_at, "rest": now - first_stored,
                        "alerts": alerts, "received": received, "rejected": rejected,
@@ -207,7 +223,8 @@ def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
         # window), so the worker restores them, reading their readings, before it connects.
         publish_all(broker.port, readings[n:])
         started = ingest.start()
-        now, _first, counts = wait_stored(db, 2 * n, started, ingest.process, ingest.log_path)
+        now, _first, _points, counts = wait_stored(db, 2 * n, started, ingest.process,
+                                                   ingest.log_path)
         ingest.wait_running()
         ingest.stop()
         if counts["hr"] != 2 * n:
@@ -221,10 +238,46 @@ def one_run(n: int, workdir: Path, run: int) -> dict[str, float]:
         influx.cleanup()
 
 
+def node_red_run(n: int, workdir: Path, run: int, timeout: float) -> float | None:
+    """The same method with the Node-RED flow in place of `vitals ingest`, on fresh services of
+    the same configuration: readings/s, or None if it did not store all N within `timeout`."""
+    broker = MosquittoServer(["max_queued_messages 500000"]).start()
+    influx = InfluxServer().start()
+    db = InfluxDBClient(host="127.0.0.1", port=influx.port, database=DATABASE)
+    db.create_database(DATABASE)  # the influx nodes write into an existing database only
+    red = NodeRedProcess(workdir / f"node-red-{run}", broker.port, influx.port, DATABASE,
+                         "vitals/+/hr")
+    try:
+        red.start()
+        red.wait_connected()
+        red.stop()  # its persistent session stays: the broker queues what follows
+        publish_all(broker.port, payloads(n, datetime.now(UTC) - timedelta(days=1)))
+        started = time.perf_counter()
+        red.start()
+        while True:
+            stored = points(db).get("hr", 0)
+            now = time.perf_counter()
+            if stored >= n:
+                return n / (now - started)
+            if now - started > timeout or red.process.poll() is not None:
+                print(f"Node-RED run {run + 1}: {stored} of {n} stored after "
+                      f"{now - started:.0f} s; log {red.log_path}", file=sys.stderr)
+                return None
+            time.sleep(POLL_SECONDS)  # the method's polling interval, not a synchronisation
+    finally:
+        red.stop()
+        broker.cleanup()
+        influx.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="readings queued for the drain")
     parser.add_argument("--runs", type=int, default=3, help="runs, each on fresh services")
+    parser.add_argument("--no-node-red", action="store_true",
+                        help="skip the Node-RED flow of the comparison (it needs npm once)")
+    parser.add_argument("--node-red-timeout", type=float, default=120,
+                        help="s a Node-RED drain may take before it counts as not finished")
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
@@ -232,6 +285,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vitals-drain-") as workdir:
         for i in range(args.runs):
             r = one_run(args.n, Path(workdir), i)
+            if not args.no_node_red:
+                r["node_red_rate"] = node_red_run(args.n, Path(workdir), i,
+                                                  args.node_red_timeout)
             runs.append(r)
             print(f"run {i + 1}: {args.n} in {r['elapsed']:.2f} s ({r['rate']:,.0f}/s): "
                   f"connected {r['connected']:.2f} s, first stored +{r['first']:.2f} s, "
@@ -239,7 +295,8 @@ def main() -> None:
                   f"{r['total_points']:.0f}; cpu s ingest {r['ingest_cpu']:.2f}, mosquitto "
                   f"{r['mosquitto_cpu']:.2f}, influxd {r['influxd_cpu']:.2f}; restart "
                   f"{r['restart_rate']:,.0f}/s (running after "
-                  f"{r['restart_connected']:.2f} s)",
+                  f"{r['restart_connected']:.2f} s); Node-RED "
+                  f"{r.get('node_red_rate') or 0:,.0f}/s",
                   file=sys.stderr)
 
     def median(key: str) -> float:
@@ -257,7 +314,25 @@ def main() -> None:
     print(f"| restart with those 20 sessions stored (their {args.n:,} readings restored first) "
           f"→ {args.n:,} more stored | {args.n:,} | {median('restart_rate'):,.0f} | "
           + ", ".join(f"{r['restart_rate']:,.0f}" for r in runs) + " |")
+    print(f"| the same, counting every measurement's points (alert events too) as "
+          f"`SELECT count(*) FROM /.*/` reports them, until they sum to {args.n:,} | {args.n:,} | "
+          f"{median('points_rate'):,.0f} | "
+          + ", ".join(f"{r['points_rate']:,.0f}" for r in runs) + " |")
+    red = [r.get("node_red_rate") for r in runs]
+    if not args.no_node_red:
+        finished = [x for x in red if x is not None]
+        shown = ", ".join("did not finish" if x is None else f"{x:,.0f}" for x in red)
+        red_median = statistics.median(finished) if finished else None
+        print(f"| Node-RED flow (mqtt in → join {JOIN_COUNT} / {JOIN_SECONDS} s → influxdb "
+              f"batch), the same method, started → all stored | {args.n:,} | "
+              f"{'-' if red_median is None else f'{red_median:,.0f}'} | {shown} |")
     print()
+    if not args.no_node_red and red_median:
+        # A line, not a table row: the report's summary would give it the rows' unit.
+        ratios = [r["rate"] / x for r, x in zip(runs, red, strict=True) if x]
+        print(f"Ratio vitals ingest / Node-RED, same run: {statistics.median(ratios):.2f} "
+              "(median; runs " + ", ".join(f"{x:.2f}" for x in ratios) + ").")
+        print()
     # p50, not "median", in these headers: the report's summary lists only the rates above.
     print("| part of the drain | s, p50 of the runs |")
     print("| --- | --- |")

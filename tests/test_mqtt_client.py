@@ -204,3 +204,36 @@ def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
         for client in (sender, second):
             client.disconnect()
             client.loop_stop()
+
+
+def test_publications_beyond_the_window_all_go_out_in_order_within_the_window(
+        mosquitto: MosquittoServer):
+    """`IngestClient._update_inflight` (paho's walk, done in C) sends the queued publications
+    as acknowledgements free the window: every one, oldest first, never more than the window."""
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    window, count = 5, 500
+    received: list[bytes] = []
+    receiver = make_client(endpoint)
+    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    sender = ingest_client(endpoint, inflight=window)
+    most_in_flight = 0
+
+    def on_publish(*_args) -> None:
+        nonlocal most_in_flight
+        most_in_flight = max(most_in_flight, sender._inflight_messages)
+
+    sender.on_publish = on_publish
+    try:
+        _connected(receiver, endpoint, "window/test")
+        sender.connect(endpoint.host, endpoint.port)
+        sender.loop_start()
+        infos = [sender.publish("window/test", str(n).encode(), qos=1) for n in range(count)]
+        wait_until(lambda: all(info.is_published() for info in infos), 20,
+                   "every publication acknowledged")
+        wait_until(lambda: len(received) >= count, 20, "every publication delivered")
+        assert received == [str(n).encode() for n in range(count)]
+        assert 1 <= most_in_flight <= window
+    finally:
+        for client in (sender, receiver):
+            client.disconnect()
+            client.loop_stop()
