@@ -519,6 +519,11 @@ def session_figure(
     return fig
 
 
+def chart_minutes(minutes: Any) -> list[float]:
+    """Minutes of session time as the chart's x values: to the millisecond, as a plain list."""
+    return [round(float(m), 5) for m in minutes]
+
+
 def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str, colour: str,
            row: int, unit: str) -> None:
     part = frame[(frame["kind"] == kind) & frame[field].notna()]
@@ -526,7 +531,9 @@ def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str
         return
     fig.add_trace(
         go.Scatter(
-            x=part["x"], y=part[field], name=name,
+            # Plain lists, not arrays (which plotly sends base64-encoded): the session view
+            # extends these traces in the browser (`dash.Patch`), which needs JSON arrays.
+            x=chart_minutes(part["x"]), y=part[field].tolist(), name=name,
             mode="lines+markers" if kind == "bp" else "lines",
             line={"color": colour, "width": 2.5}, marker={"size": 8},
             hovertemplate=f"{name} %{{y:.0f}} {unit}<extra></extra>",
