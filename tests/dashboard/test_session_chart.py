@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from dash._utils import to_json
-from services import free_port
+from services import free_port, wait_until
 
 from dashboard import ids
 from dashboard.pages import session
@@ -55,7 +55,7 @@ def test_a_new_alarm_or_event_draws_the_chart_whole_again(store, in_app):
 
 
 @pytest.mark.browser
-def test_the_chart_and_verdict_of_a_2_hour_session_show(dash_duo, store, app):
+def test_a_2_hour_session_shows_chart_and_verdict_and_polls_stay_small(dash_duo, store, app):
     store.write(two_hours("long"))
     browser_login(dash_duo, app, port=free_port())
 
@@ -64,4 +64,15 @@ def test_the_chart_and_verdict_of_a_2_hour_session_show(dash_duo, store, app):
     # Generous bounds, waited for: the speed target is benchmarks/session_page.py's.
     dash_duo.wait_for_element(f"#{ids.SESSION_PROTOCOL} .verdict", timeout=30)
     dash_duo.wait_for_element(f"#{ids.SESSION_GRAPH} .scatterlayer path.js-line", timeout=30)
+    # Then the polls: each response small, not the growing whole history (~70 KB here).
+    dash_duo.driver.execute_script("performance.clearResourceTimings();")
+
+    def responses() -> list[int]:
+        return dash_duo.driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('_dash-update-component'))"
+            ".map(e => e.encodedBodySize);")
+
+    wait_until(lambda: len(responses()) >= 6, 30, "six refreshes")
+    assert max(responses()) < 20_000
     assert dash_duo.get_logs() == []
