@@ -200,11 +200,6 @@ def _ends(readings: list[Reading]) -> list[Reading]:
 
 # --- the chart: drawn whole once, then extended -------------------------------------------------
 
-# The reading traces of `figures.session_figure`, by name: (kind, field).
-READING_TRACES: dict[str, tuple[str, str]] = {
-    "Systolic": ("bp", "systolic"), "Diastolic": ("bp", "diastolic"),
-    "Heart rate": ("hr", "bpm"), "SpO2": ("spo2", "spo2"),
-}
 # Readings appended to the chart before it is drawn whole again, thinned: 1 Hz HR and SpO2
 # grow it by ~7,000 points an hour, and an out-of-order reading is only placed by a redraw.
 REDRAW_AFTER_POINTS = 600
@@ -237,8 +232,9 @@ def draw(session_id: str | None, history: History | StoreError | None = None
     figure = _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value],
                      queries.alert_rows(loaded.alerts), origin, origin_label,
                      queries.observation_rows(loaded.observations))
-    traces = {trace.name: index for index, trace in enumerate(figure.data)
-              if trace.name in READING_TRACES}
+    # The reading traces (`figures._trace` marks each with its kind and field): index -> them.
+    traces = {str(index): trace.meta["reading"] for index, trace in enumerate(figure.data)
+              if isinstance(trace.meta, dict) and "reading" in trace.meta}
     last = {kind: max(times).isoformat() for kind, times in
             readings.groupby("kind")["time"]} if not readings.empty else {}
     return figure, {"session": session_id, "marks": _chart_marks(loaded, origin),
@@ -276,8 +272,8 @@ def extend_chart(_n: int | None, session_id: str | None,
     x = figures.minutes_from(rows["time"], origin)
     patch = dash.Patch()
     appended = 0
-    for name, index in drawn["traces"].items():
-        kind, field = READING_TRACES[name]
+    for index, (kind, field) in drawn["traces"].items():
+        index = int(index)
         part = (rows["kind"] == kind) & rows[field].notna()
         if part.any():
             patch["data"][index]["x"].extend(figures.chart_minutes(x[part]))
