@@ -538,6 +538,11 @@ def session_figure(
     return fig
 
 
+def chart_minutes(minutes: Any) -> list[float]:
+    """Minutes of session time as the chart's x values: to the millisecond, as a plain list."""
+    return [round(float(m), 5) for m in minutes]
+
+
 def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str, colour: str,
            row: int, unit: str, fallback: bool = False) -> None:
     if field not in frame:
@@ -549,7 +554,10 @@ def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str
             else {"color": colour, "width": 2.5})
     fig.add_trace(
         go.Scatter(
-            x=part["x"], y=part[field], name=name,
+            # Plain lists, not arrays (which plotly sends base64-encoded): the session view
+            # extends these traces in the browser (`dash.Patch`), which needs JSON arrays.
+            x=chart_minutes(part["x"]), y=part[field].tolist(), name=name,
+            meta={"reading": [kind, field]},  # which readings extend it (`session.draw`)
             mode="lines+markers" if kind == "bp" else "lines",
             line=line, marker={"size": 6 if fallback else 8},
             hovertemplate=f"{name} %{{y:.0f}} {unit}<extra></extra>",

@@ -41,6 +41,7 @@ SESSION_INTERVAL: Final = "session-interval"
 SESSION_ID_STORE: Final = "session-id-store"
 SESSION_HEADER: Final = "session-header"
 SESSION_GRAPH: Final = "session-graph"
+SESSION_CHART_DRAWN: Final = "session-chart-drawn"  # what the chart holds (Store)
 SESSION_ALERTS: Final = "session-alerts"
 # Roster page (/roster, admins only)
 ROSTER_VERSION: Final = "roster-version"

@@ -64,6 +64,7 @@ def layout(session_id: str | None = None, **query: Any) -> html.Div:
             html.Div(id=ids.CHECKIN_FEEDBACK, className="feedback", role="status"),
         ]),
         dcc.Graph(id=ids.SESSION_GRAPH, config={"displaylogo": False}),
+        dcc.Store(id=ids.SESSION_CHART_DRAWN),  # what the browser's chart holds (`draw`)
         html.Div(className="panel observation-panel", children=[
             html.H3("Observations (choose severity, then tap what you see)"),
             obs.observation_controls(),
@@ -133,7 +134,8 @@ def load(session_id: str) -> History:
 
 
 def refresh_view(n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]:
-    """The one callback of the refresh: reads the session once, renders every live part."""
+    """The refresh of every live part but the chart (`extend_chart`): reads the session once.
+    Kept well inside the poll's interval, so a refresh is never overtaken by the next one."""
     with queries.gc_paused():
         if not session_id:
             history: History | StoreError | None = None
@@ -157,39 +159,132 @@ def _history(session_id: str, given: History | StoreError | None) -> History:
 
 def refresh(_n_intervals: int | None, session_id: str | None,
             history: History | StoreError | None = None) -> tuple[Any, ...]:
-    """Header, figure, alert table, status line, and whether to stop polling (session ended)."""
+    """Header, alert table, status line, and whether to stop polling (session ended)."""
     context = queries.current()
     now = context.clock()
     if not session_id:
-        return [html.H2("No session selected")], {}, "", "", True
+        return [html.H2("No session selected")], "", "", True
     try:
         loaded = _history(session_id, history)
     except StoreError as err:
-        return (dash.no_update, dash.no_update, dash.no_update,
+        return (dash.no_update, dash.no_update,
                 f"⚠ Not updating: cannot read the database ({err})", False)
-    # Thinned for the chart; its first and last reading of each kind stay, so status and origin
-    # are those of the whole session.
-    readings = queries.reading_rows(queries.thin(loaded.readings))
+    # The first and last reading of each kind give the status and origin of the whole session.
+    readings = queries.reading_rows(_ends(loaded.readings))
     events = queries.event_rows(loaded.events)
     alerts = queries.alert_rows(loaded.alerts)
-    observed = queries.observation_rows(loaded.observations)
     status = queries.frame_status(events, readings, now, context.active_window)
     if status == "unknown":
         return ([html.H2(session_id), html.Span("no data stored for this session (yet)",
                                                 className="muted")],
-                {}, "", f"checked {now:%H:%M:%S} UTC", False)
+                "", f"checked {now:%H:%M:%S} UTC", False)
     origin, origin_label = queries.session_origin(events, readings)
     since = None if origin is None else queries.age_seconds(now, origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
                                present_alarms(loaded.alerts)),
-        # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
-        _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value], alerts,
-                origin, origin_label, observed),
         figures.alerts_table(alerts, origin),
         f"updated {now:%H:%M:%S} UTC",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
+
+
+def _ends(readings: list[Reading]) -> list[Reading]:
+    """The first and the last reading of each kind (time order kept): a session's extent."""
+    first: dict[Any, Reading] = {}
+    last: dict[Any, Reading] = {}
+    for reading in readings:
+        first.setdefault(reading.kind, reading)
+        last[reading.kind] = reading
+    return sorted({id(r): r for r in (*first.values(), *last.values())}.values(),
+                  key=lambda r: r.time)
+
+
+# --- the chart: drawn whole once, then extended -------------------------------------------------
+
+# Readings appended to the chart before it is drawn whole again, thinned: 1 Hz HR and SpO2
+# grow it by ~7,000 points an hour, and an out-of-order reading is only placed by a redraw.
+REDRAW_AFTER_POINTS = 600
+
+
+def _chart_marks(loaded: History, origin: Any) -> list[Any]:
+    """What else than readings the chart shows: when any of it changes, it is drawn whole."""
+    return [None if origin is None else origin.isoformat(),
+            sum(e.event is not SessionEventType.CHECKIN for e in loaded.events),
+            len(loaded.alerts), len(loaded.observations),
+            sorted({r.kind.value for r in loaded.readings})]
+
+
+def draw(session_id: str | None, history: History | StoreError | None = None
+         ) -> tuple[Any, dict[str, Any] | None]:
+    """The whole chart, thinned (`queries.thin`), and what it holds: its marks (`_chart_marks`),
+    the index of each reading trace, the time of the last reading drawn of each kind, and the
+    readings appended since. Run when the page opens, so the first draw never waits for a poll."""
+    if not session_id:
+        return {}, None
+    try:
+        loaded = _history(session_id, history)
+    except StoreError as err:
+        log.warning("session chart cannot read the store: %s", err)
+        return dash.no_update, None  # the status line says so; the next poll draws it
+    readings = queries.reading_rows(queries.thin(loaded.readings))
+    events = queries.event_rows(loaded.events)
+    origin, origin_label = queries.session_origin(events, readings)
+    # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
+    figure = _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value],
+                     queries.alert_rows(loaded.alerts), origin, origin_label,
+                     queries.observation_rows(loaded.observations))
+    # The reading traces (`figures._trace` marks each with its kind and field): index -> them.
+    traces = {str(index): trace.meta["reading"] for index, trace in enumerate(figure.data)
+              if isinstance(trace.meta, dict) and "reading" in trace.meta}
+    last = {kind: max(times).isoformat() for kind, times in
+            readings.groupby("kind")["time"]} if not readings.empty else {}
+    return figure, {"session": session_id, "marks": _chart_marks(loaded, origin),
+                    "traces": traces, "last": last, "appended": 0}
+
+
+def extend_chart(_n: int | None, session_id: str | None,
+                 drawn: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Each poll: only the readings newer than those the chart holds, appended in the browser
+    (`dash.Patch`), a few hundred bytes; the whole chart again only when its marks (events,
+    alarms, observations, origin) changed or after `REDRAW_AFTER_POINTS`."""
+    if not session_id or not drawn or drawn.get("session") != session_id:
+        return dash.no_update, dash.no_update  # the first draw is still on its way
+    try:
+        loaded = load(session_id)
+    except StoreError:
+        return dash.no_update, dash.no_update  # the status line says so
+    origin = queries.session_origin(queries.event_rows(loaded.events),
+                                    queries.reading_rows(_ends(loaded.readings)))[0]
+    if (_chart_marks(loaded, origin) != drawn["marks"]
+            or drawn["appended"] > REDRAW_AFTER_POINTS):
+        return draw(session_id, loaded)
+    last = {kind: pd.Timestamp(at) for kind, at in drawn["last"].items()}
+    oldest = min(last.values(), default=None)
+    newer: list[Reading] = []
+    for reading in reversed(loaded.readings):  # time order: the new ones are at the end
+        if oldest is not None and reading.time <= oldest:
+            break
+        if reading.kind.value not in last or reading.time > last[reading.kind.value]:
+            newer.append(reading)
+    if not newer:
+        return dash.no_update, dash.no_update
+    newer.reverse()
+    rows = queries.reading_rows(newer)
+    x = figures.minutes_from(rows["time"], origin)
+    patch = dash.Patch()
+    appended = 0
+    for index, (kind, field) in drawn["traces"].items():
+        index = int(index)
+        part = (rows["kind"] == kind) & rows[field].notna()
+        if part.any():
+            patch["data"][index]["x"].extend(figures.chart_minutes(x[part]))
+            patch["data"][index]["y"].extend(rows.loc[part, field].tolist())
+            appended += int(part.sum())
+    for kind, times in rows.groupby("kind")["time"]:
+        drawn["last"][kind] = max(times).isoformat()
+    drawn["appended"] += appended
+    return patch, drawn
 
 
 AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "dose", "end",
@@ -440,9 +535,24 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path_template=PATH_TEMPLATE, name="Session",
                        title=lambda session_id=None: f"Vitals — {session_id}", layout=layout,
                        order=1)
+    # The chart: drawn when the page opens (not by the poll: a long session's first draw may
+    # take longer than the poll's interval, and a poll overtaken by the next one never shows),
+    # then extended by each poll.
+    app.callback(
+        Output(ids.SESSION_GRAPH, "figure"),
+        Output(ids.SESSION_CHART_DRAWN, "data"),
+        Input(ids.SESSION_ID_STORE, "data"),
+    )(draw)
+    app.callback(
+        Output(ids.SESSION_GRAPH, "figure", allow_duplicate=True),
+        Output(ids.SESSION_CHART_DRAWN, "data", allow_duplicate=True),
+        Input(ids.SESSION_INTERVAL, "n_intervals"),
+        State(ids.SESSION_ID_STORE, "data"),
+        State(ids.SESSION_CHART_DRAWN, "data"),
+        prevent_initial_call=True,
+    )(extend_chart)
     app.callback(
         Output(ids.SESSION_HEADER, "children"),
-        Output(ids.SESSION_GRAPH, "figure"),
         Output(ids.SESSION_ALERTS, "children"),
         Output(ids.SESSION_STATUS, "children"),
         Output(ids.SESSION_INTERVAL, "disabled"),

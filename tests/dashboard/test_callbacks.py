@@ -198,7 +198,8 @@ def test_session_view_plots_the_session_and_lists_its_alerts(store, in_app):
         alerts=[alert("a", NOW - minutes(20), Metric.SYSTOLIC, Priority.LOW, message="SBP 150")],
     ))
 
-    header, figure, table, _status, stop = session.refresh(1, "a")
+    header, table, _status, stop = session.refresh(1, "a")
+    figure, _drawn = session.draw("a")
 
     assert "LIVE" in text_of(header) and "30 min since dose" in text_of(header)
     assert "● LOW — SBP 150" in text_of(header)

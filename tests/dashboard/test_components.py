@@ -276,7 +276,7 @@ def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 82)],
                       events=[event("a", dose, SessionEventType.DOSE)]))
 
-    _header, figure, *_rest = session.refresh(1, "a")
+    figure, _drawn = session.draw("a")
 
     assert any(a.text == "reassess BP ~40 min" for a in figure.layout.annotations)
     assert any(s.type == "rect" and s.x0 == 35 and s.x1 == 45 for s in figure.layout.shapes)

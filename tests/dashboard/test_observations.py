@@ -261,7 +261,7 @@ def test_the_session_view_shows_the_log_markers_and_checkin_from_the_store(store
     ))
 
     log, badge = session.refresh_presence(1, "s1")
-    _header, figure, *_rest = session.refresh(1, "s1")
+    figure, _drawn = session.draw("s1")
 
     assert "Vomiting moderate nurse bag given" in text_of(log)
     assert "checkin--due" in classes_of(badge)
