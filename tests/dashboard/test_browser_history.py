@@ -70,7 +70,11 @@ def test_a_clinician_finds_a_past_session_opens_it_and_downloads_each_export(
 
     links = {a.text: a.get_attribute("href")
              for a in dash_duo.driver.find_elements("css selector", ".export-link")}
-    assert set(links) == {"CSV", "OBS", "HTML", "FHIR"}
+    assert set(links) == {"CSV", "OBS", "HTML", "FHIR", "NOTIFY"}
+
+    status, mimetype, body = fetch(dash_duo, links["NOTIFY"])
+    assert status == 200 and mimetype.startswith("text/csv")
+    assert body.splitlines()[0].startswith("time")  # a header, and no notification was sent
 
     status, mimetype, body = fetch(dash_duo, links["CSV"])
     assert status == 200 and mimetype.startswith("text/csv")
