@@ -216,7 +216,7 @@ def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto,
     try:
         first.start()
         alerts.publish(active)
-        wait_until(lambda: webhook.to("nurse"), 5, "the monitor notified")
+        wait_until(lambda: webhook.to("nurse"), 30, "the monitor notified")
     finally:
         first.stop()
     assert webhook.to("doctor") == []
@@ -224,12 +224,12 @@ def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto,
     try:
         second.start()
         # No event comes again: only the rebuilt escalation can tell the clinician.
-        wait_until(lambda: webhook.to("doctor"), 10, "the clinician, after the restart")
+        wait_until(lambda: webhook.to("doctor"), 30, "the clinician, after the restart")
         assert len(webhook.to("nurse")) == 1  # her step was claimed before the restart
         alerts.publish(active)  # an ingest replica's late copy changes nothing
         alerts.publish(AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH,
                                   AlertState.ACKNOWLEDGED, "", "systolic.crisis", by="x"))
-        wait_until(lambda: second.next_due() is None, 5, "the escalation stopped")
+        wait_until(lambda: second.next_due() is None, 30, "the escalation stopped")
         assert len(webhook.to("nurse")) == 1
     finally:
         alerts.close()
