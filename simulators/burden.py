@@ -217,9 +217,8 @@ class _AlarmLog:
         key = event.key
         if event.state is AlertState.ACTIVE:
             opened = self._open.get(key)
-            if (key.metric is Metric.DATA and opened is not None
-                    and opened[0].priority is event.priority):
-                return  # the same alarm saying its cause ended (or came back)
+            if event.restates(opened[0] if opened else None):
+                return
             self._end(key, event.time)
             self._open[key] = (event, len(self.raised))
             self.raised.append(RaisedAlarm(event.rule, event.metric, event.priority,

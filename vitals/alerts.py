@@ -64,6 +64,14 @@ class AlertEvent:
         """Which of the session's alarms this event is about."""
         return AlarmKey(self.metric, self.rule if self.metric is Metric.DATA else "")
 
+    def restates(self, shown: AlertEvent | None) -> bool:
+        """Whether this `active` event only restates `shown`, the alarm already raised: a
+        latched technical alarm saying its cause ended or came back keeps its priority and
+        raises nothing new (neither an alarm counted nor a new escalation clock)."""
+        return (self.state is AlertState.ACTIVE and self.metric is Metric.DATA
+                and shown is not None and shown.state is AlertState.ACTIVE
+                and shown.key == self.key and shown.priority is self.priority)
+
     def to_json(self) -> dict[str, object]:
         """The contract's MQTT payload (plus `rule`, and `by`/`note` when set)."""
         document: dict[str, object] = {

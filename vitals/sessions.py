@@ -287,12 +287,8 @@ def raising_events(alerts: Iterable[AlertEvent]) -> tuple[AlertEvent, ...]:
     for alert in sorted(alerts, key=alert_order):
         before = last.get(alert.key)
         last[alert.key] = alert
-        if alert.state is not AlertState.ACTIVE:
-            continue
-        if (alert.metric is Metric.DATA and before is not None
-                and before.state is AlertState.ACTIVE and before.priority is alert.priority):
-            continue
-        raising.append(alert)
+        if alert.state is AlertState.ACTIVE and not alert.restates(before):
+            raising.append(alert)
     return tuple(raising)
 
 
