@@ -11,9 +11,10 @@ so replicas of the notifier that see the same events compute the same notificati
 store-backed claim lets exactly one of them send each.
 
 After a restart `restore` replays the stored alert events by their own times, so each open
-alarm is back at the step it had reached (steps that fell due while no notifier ran collapse
-into the current one), and returns that step's notifications: the ledger's claim skips those
-already sent, so nobody is told twice and an alarm raised meanwhile is still sent.
+alarm is back at the step it had reached (repeats that fell due while no notifier ran collapse
+into the current one), and returns that step's notifications with every lower level's first
+message: the ledger's claim skips those already sent, so nobody is told twice and the monitor of
+an alarm raised meanwhile is still told, not only the level it has escalated to.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class Escalations:
             self.on_event(event, event.time)
         self.due(now)
         return [notification for opened in self._open.values() if not opened.acknowledged
-                for notification in self._messages(opened)]
+                for notification in self._owed(opened)]
 
     def due(self, now: datetime) -> list[Notification]:
         """The escalations and repeats due at `now`."""
@@ -153,6 +154,17 @@ class Escalations:
         level = levels[min(opened.step, len(levels) - 1)]
         return [self._notification(Kind.ALARM, person, opened.alert, opened.step, opened.alert)
                 for person in self._roster.at_level(level, opened.alert.session)]
+
+    def _owed(self, opened: _Open) -> list[Notification]:
+        """At a restart: each level's first message up to the step reached, then that step's.
+        A level whose step fell due while no notifier ran was never told (the monitor of an
+        alarm raised meanwhile, say): collapsing to the current step alone would skip them.
+        The ledger's claim skips whatever the previous run did send."""
+        levels = self._roster.levels(opened.alert.session)
+        earlier = [self._notification(Kind.ALARM, person, opened.alert, step, opened.alert)
+                   for step in range(min(opened.step, len(levels) - 1))
+                   for person in self._roster.at_level(levels[step], opened.alert.session)]
+        return earlier + self._messages(opened)
 
     def _notification(self, kind: Kind, person: Person, alert: AlertEvent, step: int,
                       event: AlertEvent) -> Notification:

@@ -37,6 +37,12 @@ class _Errors(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def load_plugins() -> None:
+    """Load Apprise's plugins now: it loads them on the first send otherwise, which takes
+    seconds on a loaded machine, and the first alarm must not wait for that."""
+    apprise.Apprise().details()
+
+
 def send(notification: Notification) -> list[Delivery]:
     """Send to each of the person's URLs; never raises for a failed delivery."""
     results = []

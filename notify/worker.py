@@ -28,7 +28,7 @@ from notify.health import (
 )
 from notify.ledger import KEEP, DeliveryRecord, Ledger
 from notify.roster import Roster
-from notify.sender import send
+from notify.sender import load_plugins, send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
 from vitals.mqtt import NOTIFY_LEVEL, make_client, reading_topic, status_topic
@@ -99,6 +99,7 @@ class Notifier:
         return self._ledger
 
     def start(self, connect_timeout: float = 10.0) -> None:
+        load_plugins()
         endpoint = self._settings.mqtt
         try:
             self._client.connect(endpoint.host, endpoint.port)

@@ -138,22 +138,29 @@ def test_an_acknowledged_alarm_still_sends_all_clear_to_those_told() -> None:
 # ---- rebuilt after a restart --------------------------------------------------------------------
 
 
-def test_a_restart_rebuilds_the_escalation_and_resends_only_the_current_step() -> None:
+def test_a_restart_rebuilds_the_escalation_and_owes_nothing_new() -> None:
     before = Escalations(ROSTER)
     sent = before.on_event(ACTIVE, at(0)) + before.due(at(60))
     after = Escalations(ROSTER)
     current = after.restore([ACTIVE], at(90))
-    # The step it is at (the doctor's, already sent: the ledger claim skips it), never the first
-    # message again; and the next step falls due when it would have.
-    assert [n.identity for n in current] == [sent[-1].identity]
+    # Exactly the messages a running notifier had sent (the ledger's claim skips them all), no
+    # other; and the next step falls due when it would have.
+    assert [n.identity for n in current] == [n.identity for n in sent]
     assert after.next_due() == at(120)
     assert names(after.due(at(120))) == ["director"]
 
 
-def test_steps_that_fell_due_while_down_collapse_into_the_current_one() -> None:
+@pytest.mark.parametrize(("down_for", "told", "next_due"), [
+    (30, ["nurse"], 60),  # within the first delay: the monitor only
+    (90, ["nurse", "doctor"], 120),  # the monitor is told too, not only the level reached
+    (150, ["nurse", "doctor", "director"], 180),
+    (400, ["nurse", "doctor", "director"], 420),  # missed repeats collapse into one
+])
+def test_an_alarm_raised_while_no_notifier_ran_tells_every_level_it_has_reached(
+        down_for, told, next_due) -> None:
     chain = Escalations(ROSTER)
-    assert names(chain.restore([ACTIVE], at(150))) == ["director"]  # not doctor, director
-    assert chain.next_due() == at(180)
+    assert names(chain.restore([ACTIVE], at(down_for))) == told
+    assert chain.next_due() == at(next_due)
 
 
 def test_an_alarm_acknowledged_or_cleared_before_the_restart_sends_nothing() -> None:
