@@ -25,7 +25,7 @@ from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.profile import source_label
 from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
-from vitals.sessions import alarm_urgency, present_alarms
+from vitals.sessions import alarm_urgency, present_alarms, session_clock
 from vitals.settings import Settings
 from vitals.storage.base import Live, SessionSummary, Store
 from vitals.timefmt import utcnow
@@ -448,9 +448,7 @@ def _overview_row(
 
     doses, starts = times(SessionEventType.DOSE), times(SessionEventType.START)
     dose = doses[0] if doses else None
-    # The session's clock is never behind its own newest data: a time-compressed simulation
-    # runs ahead of the wall clock, and its minutes since dose are its own.
-    session_now = max(now, summary.last_time)
+    session_now = session_clock(now, summary.last_time)
     row: dict[str, Any] = {
         "session": session,
         "first_time": summary.first_time,

@@ -115,6 +115,13 @@ def baseline_of(
     return None
 
 
+def session_clock(now: datetime, newest: datetime | None) -> datetime:
+    """The session's "now": the wall clock, never behind the session's own newest data. A
+    time-compressed simulation (the demo) runs ahead of the wall clock, and its minutes since
+    dose are its own; every view of a session (tile, session page, report) reads this one."""
+    return now if newest is None or newest <= now else newest
+
+
 def minutes_since(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else (now - moment).total_seconds() / 60
 

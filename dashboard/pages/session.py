@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -27,6 +28,7 @@ from vitals.sessions import (
     SessionStatus,
     Verdict,
     present_alarms,
+    session_clock,
     session_status,
 )
 from vitals.storage.base import StoreError
@@ -124,6 +126,11 @@ class History:
     alerts: list[AlertEvent]
     observations: list[Observation]
 
+    def clock(self, now: datetime) -> datetime:
+        """The session's own "now" (`session_clock`): what the tile's "Dose +N min" reads."""
+        newest = max((x.time for x in (*self.readings[-1:], *self.events)), default=None)
+        return session_clock(now, newest)
+
 
 def load(session_id: str) -> History:
     context = queries.current()
@@ -179,7 +186,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
                                                 className="muted")],
                 "", f"checked {now:%H:%M:%S} UTC", False)
     origin, origin_label = queries.session_origin(events, readings)
-    since = None if origin is None else queries.age_seconds(now, origin) / 60
+    since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
                                present_alarms(loaded.alerts)),
@@ -295,7 +302,7 @@ def status_of(history: History) -> SessionStatus:
     """The session's protocol status from its stored history (pure `session_status`)."""
     context = queries.current()
     return session_status(history.events, history.readings, history.alerts, context.profile,
-                          context.clock())
+                          history.clock(context.clock()))
 
 
 def _latest(events: Any, kind: SessionEventType) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 import dash
 from dash.development.base_component import Component
 
-from dashboard import ids
+from dashboard import figures, ids, queries
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
@@ -206,6 +206,25 @@ def test_session_view_plots_the_session_and_lists_its_alerts(store, in_app):
     assert list(next(t for t in figure.data if t.name == "Systolic").x) == [10]
     assert "SBP 150" in text_of(table)
     assert stop is False
+
+
+def test_the_session_view_and_its_tile_read_one_clock_when_the_session_runs_ahead(store, in_app):
+    """The demo compresses time: its readings are stamped ahead of the wall clock. The session
+    page said "0 min since dose" beside the tile's "Dose +20 min", and judged discharge and cues
+    at the wall clock's time; both read the session's own clock now."""
+    store.write(Batch(
+        readings=[bp("a", NOW - minutes(5), 124, 80), hr("a", NOW + minutes(20), 80)],
+        events=[event("a", NOW - minutes(8), SessionEventType.START),
+                event("a", NOW, SessionEventType.DOSE)],
+    ))
+
+    header, *_rest = session.refresh(1, "a")
+    [row] = queries.overview_rows(queries.active(store, NOW), NOW)  # the tile's row
+    protocol, _audit = session.refresh_protocol(1, "a")
+
+    assert "20 min since dose" in text_of(header)
+    assert figures.dose_text(row["since_dose_min"]) == "Dose +20 min"
+    assert "20 min since dose (at least 120)" in text_of(protocol)
 
 
 def test_session_view_stops_polling_once_the_session_has_ended(store, in_app):
