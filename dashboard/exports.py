@@ -1,23 +1,23 @@
 """A session's exports as Flask routes, behind the login, for clinicians.
 
-`/export/<session>/readings.csv`, `/export/<session>/observations.csv` (the monitor's log),
-`/export/<session>/notifications.csv` (who was notified of which alarm, how, and whether it
-arrived), `/export/<session>/report.html` (self-contained: inline CSS and chart script),
-`/export/<session>/fhir.json` (FHIR R4 Bundle of vital-signs Observations and the monitor's
-observations as exam Observations).
-The builders are pure (`reports.py`); these views only fetch and serve.
+One table, `EXPORTS`: what each file is, its name under `/export/<session>/`, its MIME type and
+the pure builder that makes it (`reports.py`, `summary_report.py`). The routes and the history
+page's links both read it; these views only fetch and serve.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import Flask, Response, abort
 
-from dashboard import figures, queries, reports
+from dashboard import figures, queries, reports, summary_report
 from dashboard.auth import role_required
+from dashboard.queries import DashboardContext
 from vitals.alerts import Metric
 from vitals.readings import SESSION_ID
 from vitals.storage.base import StoreError
@@ -26,105 +26,89 @@ from vitals.users import Role
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/export"
-FORMATS: Final = {"csv": "readings.csv", "obs": "observations.csv", "html": "report.html",
-                  "fhir": "fhir.json", "notify": "notifications.csv"}
 
 
-def export_url(session: str, fmt: str) -> str:
-    return f"{PREFIX}/{session}/{FORMATS[fmt]}"
+@dataclass(frozen=True, slots=True)
+class Export:
+    key: str  # the short name the history page shows
+    filename: str  # served as /export/<session>/<filename>, downloaded as <session>-<filename>
+    mimetype: str
+    build: Callable[[DashboardContext, str], str]  # (context, session) -> the file's text
+    download: bool = True  # False: shown in the browser (the printable report)
 
 
-def _checked(session: str) -> str:
-    if not SESSION_ID.match(session):
-        abort(404)
-    return session
+def _report(context: DashboardContext, session: str) -> str:
+    store = context.store
+    readings, events, alerts = (store.readings(session), store.events(session),
+                                store.alerts(session))
+    observations = store.observations(session)
+    summary = summary_report.clinical_summary(
+        session, events, readings, alerts, observations, store.notifications(session),
+        context.profile, context.clock())
+    chart = ""
+    if readings:
+        # Frames of what was read above: the database is read once per report.
+        frames = (queries.reading_rows(readings), queries.event_rows(events),
+                  queries.alert_rows(alerts))
+        origin, label = queries.session_origin(frames[1], frames[0])
+        cadence = context.profile.cadence
+        marks = figures.reassessment_marks(origin, queries.dose_time(frames[1]),
+                                           cadence.reassessment_minutes,
+                                           cadence.reassessment_window_minutes)
+        protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: counted in the text
+        fig = figures.session_figure(
+            queries.reading_rows(queries.thin(readings)), protocol, frames[2], origin, label,
+            context.limits or figures.LIMITS, marks=marks,
+            observations=queries.observation_rows(observations),
+            hr_sources=context.profile.metrics[Metric.HEART_RATE].sources)
+        chart = figures.printable_figure(fig).to_html(
+            full_html=False, include_plotlyjs="inline", default_width="100%",
+            config={"staticPlot": True, "displayModeBar": False})
+    files = [(e.filename, e.filename) for e in EXPORTS if e.mimetype == "text/csv"]
+    return summary_report.html_report(summary, chart, files)
 
 
-def _attachment(body: str, mimetype: str, filename: str, download: bool = True) -> Response:
-    response = Response(body, mimetype=mimetype)
-    disposition = "attachment" if download else "inline"
-    response.headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    return response
+def _fhir(context: DashboardContext, session: str) -> str:
+    bundle = reports.fhir_bundle(session, context.store.readings(session), context.clock(),
+                                 context.store.observations(session))
+    return json.dumps(bundle, indent=1)
+
+
+EXPORTS: Final[tuple[Export, ...]] = (
+    Export("csv", "readings.csv", "text/csv",
+           lambda c, s: reports.readings_csv(c.store.readings(s))),
+    Export("alarms", "alarms.csv", "text/csv",
+           lambda c, s: reports.alarms_csv(c.store.alerts(s))),
+    Export("events", "events.csv", "text/csv",
+           lambda c, s: reports.events_csv(c.store.events(s))),
+    Export("obs", "observations.csv", "text/csv",
+           lambda c, s: reports.observations_csv(c.store.observations(s))),
+    Export("notify", "notifications.csv", "text/csv",
+           lambda c, s: reports.notifications_csv(c.store.notifications(s))),
+    Export("html", "report.html", "text/html", _report, download=False),
+    Export("fhir", "fhir.json", "application/fhir+json", _fhir),
+)
+_BY_FILENAME: Final = {e.filename: e for e in EXPORTS}
+FORMATS: Final = {e.key: e.filename for e in EXPORTS}
+
+
+def export_url(session: str, key: str) -> str:
+    return f"{PREFIX}/{session}/{FORMATS[key]}"
 
 
 def register(server: Flask) -> None:
-    @server.route(f"{PREFIX}/<session>/readings.csv")
+    @server.route(f"{PREFIX}/<session>/<filename>")
     @role_required(Role.CLINICIAN)
-    def _export_csv(session: str) -> Any:
-        store = queries.current().store
+    def _export(session: str, filename: str) -> Any:
+        export = _BY_FILENAME.get(filename)
+        if export is None or not SESSION_ID.match(session):
+            abort(404)
         try:
-            body = reports.readings_csv(store.readings(_checked(session)))
+            body = export.build(queries.current(), session)
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
-        return _attachment(body, "text/csv", f"{session}-readings.csv")
-
-    @server.route(f"{PREFIX}/<session>/observations.csv")
-    @role_required(Role.CLINICIAN)
-    def _export_observations(session: str) -> Any:
-        store = queries.current().store
-        try:
-            body = reports.observations_csv(store.observations(_checked(session)))
-        except StoreError as err:
-            abort(503, f"cannot read the database: {err}")
-        return _attachment(body, "text/csv", f"{session}-observations.csv")
-
-    @server.route(f"{PREFIX}/<session>/notifications.csv")
-    @role_required(Role.CLINICIAN)
-    def _export_notifications(session: str) -> Any:
-        store = queries.current().store
-        try:
-            body = reports.notifications_csv(store.notifications(_checked(session)))
-        except StoreError as err:
-            abort(503, f"cannot read the database: {err}")
-        return _attachment(body, "text/csv", f"{session}-notifications.csv")
-
-    @server.route(f"{PREFIX}/<session>/fhir.json")
-    @role_required(Role.CLINICIAN)
-    def _export_fhir(session: str) -> Any:
-        context = queries.current()
-        try:
-            bundle = reports.fhir_bundle(_checked(session), context.store.readings(session),
-                                         context.clock(), context.store.observations(session))
-        except StoreError as err:
-            abort(503, f"cannot read the database: {err}")
-        return _attachment(json.dumps(bundle, indent=1), "application/fhir+json",
-                           f"{session}-fhir.json")
-
-    @server.route(f"{PREFIX}/<session>/report.html")
-    @role_required(Role.CLINICIAN)
-    def _export_html(session: str) -> Any:
-        context = queries.current()
-        store = context.store
-        try:
-            readings = store.readings(_checked(session))
-            events = store.events(session)
-            alerts = store.alerts(session)
-            observations = store.observations(session)
-            notifications = store.notifications(session)
-        except StoreError as err:
-            abort(503, f"cannot read the database: {err}")
-        summary = reports.rems_summary(session, events, readings, alerts,
-                                       context.profile.cadence.reassessment_minutes,
-                                       observations)
-        chart = ""
-        if readings:
-            # Frames of what was read above: the database is read once per report.
-            frames = (queries.reading_rows(readings), queries.event_rows(events),
-                      queries.alert_rows(alerts))
-            origin, label = queries.session_origin(frames[1], frames[0])
-            cadence = context.profile.cadence
-            marks = figures.reassessment_marks(origin, queries.dose_time(frames[1]),
-                                               cadence.reassessment_minutes,
-                                               cadence.reassessment_window_minutes)
-            protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: in the table
-            hr_sources = context.profile.metrics[Metric.HEART_RATE].sources
-            fig = figures.session_figure(queries.reading_rows(queries.thin(readings)), protocol,
-                                         frames[2], origin, label,
-                                         context.limits or figures.LIMITS, marks=marks,
-                                         observations=queries.observation_rows(observations),
-                                         hr_sources=hr_sources)
-            chart = fig.to_html(full_html=False, include_plotlyjs="inline",
-                                default_width="100%", config={"responsive": True})
-        body = reports.html_report(session, readings, events, alerts, summary, context.clock(),
-                                   chart, observations, notifications)
-        return _attachment(body, "text/html", f"{session}-report.html", download=False)
+        response = Response(body, mimetype=export.mimetype)
+        disposition = "attachment" if export.download else "inline"
+        response.headers["Content-Disposition"] = (
+            f'{disposition}; filename="{session}-{export.filename}"')
+        return response

@@ -538,6 +538,33 @@ def session_figure(
     return fig
 
 
+# The screen's colours on paper: dark-on-light equivalents (a white systolic line vanishes on a
+# white page; yellow is unreadable on it).
+PRINT_COLOUR: Final[Mapping[str, str]] = {
+    COLOUR["systolic"]: "#111827", COLOUR["diastolic"]: "#6b7280", COLOUR["hr"]: "#15803d",
+    COLOUR["spo2"]: "#1d4ed8", COLOUR["high"]: "#b91c1c", COLOUR["medium"]: "#b45309",
+    COLOUR["low"]: "#0e7490", COLOUR["grid"]: "#e5e7eb", COLOUR["text"]: "#111827",
+    COLOUR["event"]: "#7e22ce",
+}
+
+
+def printable_figure(fig: go.Figure, height: int = 560) -> go.Figure:
+    """The session figure for a printed report: light background, dark traces, no hover."""
+    def recolour(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: recolour(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [recolour(v) for v in value]
+        return PRINT_COLOUR.get(value, value) if isinstance(value, str) else value
+
+    printed = go.Figure(recolour(fig.to_dict()))
+    printed.update_layout(template="plotly_white", paper_bgcolor="#ffffff",
+                          plot_bgcolor="#ffffff", font={"color": "#111827", "size": 11},
+                          height=height, hovermode=False,
+                          margin={"l": 50, "r": 10, "t": 40, "b": 40})
+    return printed
+
+
 def chart_minutes(minutes: Any) -> list[float]:
     """Minutes of session time as the chart's x values: to the millisecond, as a plain list."""
     return [round(float(m), 5) for m in minutes]

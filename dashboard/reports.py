@@ -1,4 +1,5 @@
-"""Pure builders of a session's exports: CSV, FHIR R4 Bundle, REMS-style summary, HTML report.
+"""Pure builders of a session's exports: CSV, FHIR R4 Bundle, the REMS-style summary (the HTML
+clinical summary that uses it is `summary_report.py`).
 
 Stored values in, text or documents out; no store, no request, no clock (the report's "generated
 at" arrives as an argument). Served behind the login by `dashboard/exports.py`.
@@ -6,7 +7,6 @@ at" arrives as an argument). Served behind the login by `dashboard/exports.py`.
 
 from __future__ import annotations
 
-import html
 import io
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,7 +26,7 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
 )
-from vitals.sessions import raising_events
+from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
 from vitals.timefmt import rfc3339
 
@@ -49,9 +49,37 @@ def number_text(value: float) -> str:
 
 
 def readings_csv(readings: Sequence[Reading]) -> str:
-    """The readings as `vitals export --format csv` writes them (one row each, header first)."""
+    """The readings as `vitals export --format csv` writes them (one row each, header first),
+    with each measured column's unit in its header."""
     out = io.StringIO()
-    write_csv(readings, out)
+    write_csv(readings, out, units=True)
+    return out.getvalue()
+
+
+ALARM_CSV_COLUMNS: Final = ("time", "session", "metric", "rule", "priority", "state", "value",
+                            "limit", "message", "by", "note", "ended")
+
+
+def alarms_csv(alerts: Sequence[AlertEvent]) -> str:
+    """Every alert event (raised, acknowledged, cleared), one row each in time order."""
+    out = io.StringIO()
+    write_table(out, ALARM_CSV_COLUMNS, (
+        (rfc3339(a.time), a.session, a.metric.value, a.rule, a.priority.value, a.state.value,
+         a.value, a.limit, a.message, a.by, a.note, None if a.ended is None else rfc3339(a.ended))
+        for a in sorted(alerts, key=alert_order)))
+    return out.getvalue()
+
+
+EVENT_CSV_COLUMNS: Final = ("time", "session", "event", "by", "note")
+
+
+def events_csv(events: Sequence[SessionEvent]) -> str:
+    """The session's protocol events (start, dose, check-ins, checklist, override, sign-off,
+    notes, end), one row each in time order."""
+    out = io.StringIO()
+    write_table(out, EVENT_CSV_COLUMNS, (
+        (rfc3339(e.time), e.session, e.event.value, e.by, e.note)
+        for e in sorted(events, key=lambda e: e.time)))
     return out.getvalue()
 
 
@@ -404,78 +432,3 @@ def _other_observations(observations: Sequence[Observation]) -> str:
             name = _observation_label(o.observation)
             counts[name] = counts.get(name, 0) + 1
     return ", ".join(f"{name} ({n})" for name, n in counts.items()) or "none recorded"
-
-
-# --- HTML report ---------------------------------------------------------------------------------
-
-_CSS: Final = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2rem; color: #111; }
-h1 { margin-bottom: 0.2rem; } .note { background: #fff7d6; padding: 0.5rem; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; width: 100%; font-size: 0.9rem; }
-th, td { border: 1px solid #bbb; padding: 0.25rem 0.5rem; text-align: left; }
-th { background: #eee; } .high { color: #b91c1c; font-weight: bold; }
-.medium { color: #92400e; font-weight: bold; } .low { color: #0e7490; }
-"""
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] = ()) -> str:
-    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{classes[i]}"' if i < len(classes) and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(
-            f"<td>{html.escape('' if c is None else str(c))}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def html_report(session: str, readings: Sequence[Reading], events: Sequence[SessionEvent],
-                alerts: Sequence[AlertEvent], summary: RemsSummary, generated: datetime,
-                chart_html: str = "", observations: Sequence[Observation] = (),
-                notifications: Sequence[NotificationRecord] = ()) -> str:
-    """A self-contained HTML report (inline CSS; the chart, if given, inlines its script)."""
-    observed = sorted(observations, key=lambda o: o.time)
-    observation_rows = [(f"{o.time:%Y-%m-%d %H:%M:%S}", _observation_label(o.observation),
-                         o.severity.value, o.by or "", o.note or "") for o in observed]
-    severity_class = {"severe": "high", "moderate": "medium", "mild": "low"}
-    alert_rows = [(f"{a.time:%Y-%m-%d %H:%M:%S}", a.priority.value, a.state.value,
-                   a.metric.value, "" if a.value is None else number_text(a.value), a.message,
-                   a.by or "", a.note or "") for a in sorted(alerts, key=lambda a: a.time)]
-    event_rows = [(f"{e.time:%Y-%m-%d %H:%M:%S}", e.event.value, e.by or "", e.note or "")
-                  for e in sorted(events, key=lambda e: e.time)]
-    told = sorted(notifications, key=lambda n: n.time)
-    notification_rows = [(f"{n.time:%Y-%m-%d %H:%M:%S}", n.metric, n.person, n.channel, n.kind,
-                          delivery_text(n)) for n in told]
-    reading_rows = []
-    for r in sorted(readings, key=lambda r: r.time):
-        values = ", ".join(f"{k} {number_text(v)}" for k, v in r.values.items())
-        reading_rows.append((f"{r.time:%Y-%m-%d %H:%M:%S}", r.kind.value, values, r.device or ""))
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Session {html.escape(session)} — vitals report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Session {html.escape(session)}</h1>",
-        f"<p>Report generated {generated:%Y-%m-%d %H:%M} UTC. All times UTC.</p>",
-        f"<p class='note'>{html.escape(DISCLAIMER)}</p>",
-        "<h2>Monitoring summary (REMS patient monitoring form)</h2>",
-        _table(("Item", "From the device data"), rems_rows(summary)),
-        chart_html,
-        "<h2>Alert events</h2>",
-        _table(("Time", "Priority", "State", "Metric", "Value", "Message", "By", "Note"),
-               alert_rows, [a.priority.value for a in sorted(alerts, key=lambda a: a.time)])
-        if alert_rows else "<p>No alert events.</p>",
-        f"<h2>Notifications ({len(notification_rows)})</h2>",
-        _table(("Time", "Alarm", "Person", "Channel", "Message", "Delivery"), notification_rows,
-               ["" if n.delivered else "high" for n in told])
-        if notification_rows else "<p>No notifications sent.</p>",
-        "<h2>Observations by the monitor</h2>",
-        _table(("Time", "Observation", "Severity", "By", "Note"), observation_rows,
-               [severity_class.get(o.severity.value, "") for o in observed])
-        if observation_rows else "<p>No observations recorded.</p>",
-        "<h2>Session events and notes</h2>",
-        _table(("Time", "Event", "By", "Note"), event_rows) if event_rows
-        else "<p>No session events.</p>",
-        f"<h2>Readings ({len(reading_rows)})</h2>",
-        _table(("Time", "Kind", "Values", "Device"), reading_rows),
-        "</body></html>",
-    ]
-    return "\n".join(parts)

@@ -48,20 +48,37 @@ def checklist_note(confirmed: Sequence[str], present: Sequence[str]) -> str:
             f"; contraindications: {','.join(found) or 'none'}")
 
 
-def checklist_findings(note: str | None) -> tuple[str, ...]:
-    """What a recorded checklist says against proceeding (empty: nothing)."""
+@dataclass(frozen=True, slots=True)
+class ChecklistAnswers:
+    """A recorded checklist as labels a reader understands (the note stores keys)."""
+
+    confirmed: tuple[str, ...]
+    not_confirmed: tuple[str, ...]
+    contraindications: tuple[str, ...]
+
+
+def checklist_answers(note: str | None) -> ChecklistAnswers | None:
+    """The answers of a `checklist` event's note, as labels (None: not a checklist note)."""
     if not note or not note.startswith(CHECKLIST_PREFIX):
-        return ()
+        return None
     parts = dict(
         (p.split(":", 1)[0].strip(), p.split(":", 1)[1].strip())
         for p in note.split(";")[1:] if ":" in p
     )
     labels = {i.key: i.label for i in (*GUIDELINES, *CONTRAINDICATIONS)}
-    findings = []
-    for key in filter(None, parts.get("contraindications", "none").split(",")):
-        if key != "none":
-            findings.append(f"contraindication: {labels.get(key, key)}")
-    for key in filter(None, parts.get("not confirmed", "-").split(",")):
-        if key != "-":
-            findings.append(f"not confirmed: {labels.get(key, key)}")
-    return tuple(findings)
+
+    def named(part: str, nothing: str) -> tuple[str, ...]:
+        keys = (k.strip() for k in parts.get(part, nothing).split(","))
+        return tuple(labels.get(k, k) for k in keys if k and k != nothing)
+
+    return ChecklistAnswers(named("confirmed", "-"), named("not confirmed", "-"),
+                            named("contraindications", "none"))
+
+
+def checklist_findings(note: str | None) -> tuple[str, ...]:
+    """What a recorded checklist says against proceeding (empty: nothing)."""
+    answers = checklist_answers(note)
+    if answers is None:
+        return ()
+    return (*(f"contraindication: {label}" for label in answers.contraindications),
+            *(f"not confirmed: {label}" for label in answers.not_confirmed))

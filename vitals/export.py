@@ -19,6 +19,14 @@ from vitals.timefmt import rfc3339
 # CSV columns: identity first, then every measured field of every kind, in the FIELDS table order.
 MEASURED_COLUMNS = tuple(dict.fromkeys(spec.name for specs in FIELDS.values() for spec in specs))
 CSV_COLUMNS = ("time", "session", "kind", "device", *MEASURED_COLUMNS, "time_inferred", "problems")
+_UNITS: Final = {spec.name: spec.unit for specs in FIELDS.values() for spec in specs}
+assert all(spec.unit == _UNITS[spec.name] for specs in FIELDS.values() for spec in specs), \
+    "a measured field's unit is the same in every kind, so one column holds it"
+# The dashboard's readings.csv, for a clinician's spreadsheet: the same columns, units named.
+# (`vitals export --format csv` keeps the payload's bare names: scripts read it by them.)
+CSV_COLUMNS_WITH_UNITS = ("time", "session", "kind", "device",
+                          *(f"{name} ({_UNITS[name]})" for name in MEASURED_COLUMNS),
+                          "time_inferred", "problems")
 
 
 class UnknownSession(LookupError):
@@ -94,8 +102,8 @@ def notification_json(notification: NotificationRecord) -> dict[str, Any]:
             "error": notification.error}
 
 
-def write_csv(readings: Iterable[Reading], out: TextIO) -> None:
-    write_table(out, CSV_COLUMNS, (
+def write_csv(readings: Iterable[Reading], out: TextIO, units: bool = False) -> None:
+    write_table(out, CSV_COLUMNS_WITH_UNITS if units else CSV_COLUMNS, (
         (rfc3339(reading.time), reading.session, reading.kind.value, reading.device,
          *(reading.values.get(name) for name in MEASURED_COLUMNS),
          "true" if reading.time_inferred else "false",

@@ -70,7 +70,11 @@ def test_a_clinician_finds_a_past_session_opens_it_and_downloads_each_export(
 
     links = {a.text: a.get_attribute("href")
              for a in dash_duo.driver.find_elements("css selector", ".export-link")}
-    assert set(links) == {"CSV", "OBS", "HTML", "FHIR", "NOTIFY"}
+    assert set(links) == {"CSV", "ALARMS", "EVENTS", "OBS", "HTML", "FHIR", "NOTIFY"}
+
+    status, mimetype, body = fetch(dash_duo, links["ALARMS"])
+    assert status == 200 and mimetype.startswith("text/csv")
+    assert [r["state"] for r in csv.DictReader(io.StringIO(body))] == ["active"]
 
     status, mimetype, body = fetch(dash_duo, links["NOTIFY"])
     assert status == 200 and mimetype.startswith("text/csv")
@@ -79,8 +83,8 @@ def test_a_clinician_finds_a_past_session_opens_it_and_downloads_each_export(
     status, mimetype, body = fetch(dash_duo, links["CSV"])
     assert status == 200 and mimetype.startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert sorted(float(r["systolic"]) for r in rows if r["kind"] == "bp") == [150, 184]
-    assert [float(r["bpm"]) for r in rows if r["kind"] == "hr"] == [96]
+    assert sorted(float(r["systolic (mmHg)"]) for r in rows if r["kind"] == "bp") == [150, 184]
+    assert [float(r["bpm (/min)"]) for r in rows if r["kind"] == "hr"] == [96]
 
     status, mimetype, body = fetch(dash_duo, links["FHIR"])
     assert status == 200

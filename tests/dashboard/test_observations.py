@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import auth, ids, queries, reports
+from dashboard import auth, ids, queries, reports, summary_report
 from dashboard import observations as obs
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed
@@ -33,6 +33,7 @@ from tests.dashboard.conftest import (
     text_of,
 )
 from tests.dashboard.test_commands import feedback
+from vitals.profile import load_profile
 from vitals.readings import Observation, ObservationKind, SessionEvent, SessionEventType, Severity
 from vitals.storage.base import Batch
 
@@ -214,11 +215,11 @@ def test_the_rems_summary_answers_sedation_dissociation_and_respiratory_depressi
 def test_the_html_report_lists_the_observations():
     dose = NOW - minutes(120)
     observed = rems_observations(dose)
-    summary = reports.rems_summary("s1", [], [], [], observations=observed)
+    summary = summary_report.clinical_summary("s1", [], [], [], observed, [], load_profile(), NOW)
 
-    page = reports.html_report("s1", [], [], [], summary, NOW, observations=observed)
+    page = summary_report.html_report(summary)
 
-    assert "<h2>Observations by the monitor</h2>" in page
+    assert f"<h2>Observations by the monitor ({len(observed)})</h2>" in page
     assert "<td>Dissociation</td><td>moderate</td><td>nurse</td>" in page
 
 

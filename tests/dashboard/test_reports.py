@@ -147,15 +147,31 @@ def test_rems_summary_without_an_end_runs_to_the_last_reading():
     assert summary.duration_met is False
 
 
-def test_csv_export_round_trips_the_readings():
+def test_csv_export_round_trips_the_readings_with_each_unit_in_its_header():
     text = reports.readings_csv([bp("s1", NOW, 128.0, 84.0), spo2("s1", NOW + minutes(1), 96.5)])
 
     rows = list(csv.DictReader(io.StringIO(text)))
 
-    assert [(r["time"], r["kind"], r["systolic"], r["diastolic"], r["spo2"]) for r in rows] == [
+    assert [(r["time"], r["kind"], r["systolic (mmHg)"], r["diastolic (mmHg)"], r["spo2 (%)"])
+            for r in rows] == [
         ("2026-11-28T17:00:00Z", "bp", "128", "84", ""),
         ("2026-11-28T17:01:00Z", "spo2", "", "", "96.5"),
     ]
+    assert {"pulse (/min)", "bpm (/min)", "mean_arterial (mmHg)"} <= set(rows[0])
+
+
+def test_the_alarms_csv_has_every_alert_event_in_order_and_the_events_csv_the_protocol():
+    raised = alert("s1", NOW, Metric.SYSTOLIC, Priority.HIGH, message="=SBP 186", value=186.0)
+    acked = replace(raised, time=NOW + minutes(1), state=AlertState.ACKNOWLEDGED, by="nurse")
+    rows = list(csv.DictReader(io.StringIO(reports.alarms_csv([acked, raised]))))
+    assert [(r["state"], r["priority"], r["value"], r["by"]) for r in rows] == [
+        ("active", "high", "186", ""), ("acknowledged", "high", "186", "nurse")]
+    assert rows[0]["message"] == "'=SBP 186"  # never a formula
+
+    events = [event("s1", NOW + minutes(5), SessionEventType.END),
+              event("s1", NOW, SessionEventType.DOSE)]
+    assert [r["event"] for r in csv.DictReader(io.StringIO(reports.events_csv(events)))] == [
+        "dose", "end"]
 
 
 @pytest.mark.parametrize(("cell", "written"), [
@@ -178,32 +194,12 @@ def test_a_csv_cell_never_starts_a_spreadsheet_formula(cell, written):
 def test_csv_exports_neutralise_formulas_in_text_and_keep_numbers():
     reading = replace(bp("s1", NOW, 128.0, 84.0), device="-cuff-1", session="-s1")
     [row] = csv.DictReader(io.StringIO(reports.readings_csv([reading])))
-    assert (row["session"], row["device"], row["systolic"]) == ("'-s1", "'-cuff-1", "128")
+    assert (row["session"], row["device"], row["systolic (mmHg)"]) == ("'-s1", "'-cuff-1", "128")
 
     noted = Observation("s1", NOW, ObservationKind.NAUSEA, Severity.MILD,
                         note='=HYPERLINK("http://evil","help")', by="@nurse")
     [row] = csv.DictReader(io.StringIO(reports.observations_csv([noted])))
     assert (row["note"], row["by"]) == ("'=HYPERLINK(\"http://evil\",\"help\")", "'@nurse")
-
-
-def test_html_report_is_self_contained_with_summary_alarms_audit_and_readings():
-    readings = [bp("s1", DOSE - minutes(2), 124, 80), hr("s1", DOSE + minutes(1), 77)]
-    acked = alert("s1", DOSE + minutes(41), Metric.SYSTOLIC, Priority.HIGH,
-                  AlertState.ACKNOWLEDGED, message="SBP 186")
-
-    alerts = [alert("s1", DOSE + minutes(40), Metric.SYSTOLIC, Priority.HIGH,
-                    message="SBP 186"), replace(acked, by="nurse", note="re-measured")]
-    events = [event("s1", DOSE, SessionEventType.DOSE)]
-    summary = reports.rems_summary("s1", events, readings, alerts)
-
-    page = reports.html_report("s1", readings, events, alerts, summary, NOW)
-
-    assert page.startswith("<!doctype html>")
-    assert "<style>" in page and "<link" not in page and "<script src" not in page
-    assert "not a certified medical device" in page
-    assert "Blood pressure before dosing" in page and "124/80 mmHg" in page
-    assert "<td>nurse</td><td>re-measured</td>" in page
-    assert "Readings (2)" in page
 
 
 NOTIFICATIONS = [
@@ -218,13 +214,3 @@ def test_the_notifications_csv_has_a_row_per_delivery_with_its_error_as_text():
     assert [(r["person"], r["channel"], r["delivered"]) for r in rows] == [
         ("Nurse A", "ntfys", "true"), ("Dr X", "mailto", "false")]
     assert rows[1]["error"] == "'=cmd|connection refused"  # never a formula
-
-
-def test_html_report_has_the_notification_log():
-    summary = reports.rems_summary("s1", [], [], [])
-    page = reports.html_report("s1", [], [], [], summary, NOW, notifications=NOTIFICATIONS)
-    assert "<h2>Notifications (2)</h2>" in page
-    assert "<td>Dr X</td><td>mailto</td><td>alarm</td><td>failed: =cmd|connection refused</td>" \
-        in page
-    empty = reports.html_report("s1", [], [], [], summary, NOW)
-    assert "No notifications sent." in empty
