@@ -408,6 +408,7 @@ class HistoryCache:
         self.size, self.overlap, self.reread = size, overlap, reread
         self._monotonic = monotonic  # real time, whatever clock the pages show
         self._kept: OrderedDict[str, tuple[float, list[Reading]]] = OrderedDict()
+        self._reading: dict[str, threading.Event] = {}  # sessions being read, by one caller
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -416,7 +417,25 @@ class HistoryCache:
             self._kept.clear()
 
     def readings(self, store: Store, session: str) -> list[Reading]:
-        """The session's readings in time order, as `store.readings(session)`."""
+        """The session's readings in time order, as `store.readings(session)`. One caller at a
+        time reads a session: a page opening runs its chart and its status callbacks at once,
+        and two whole reads of 30,000 readings would each take twice as long (one GIL); the
+        one that waited then reads only what is newer."""
+        while True:
+            with self._lock:
+                other = self._reading.get(session)
+                if other is None:
+                    mine = self._reading[session] = threading.Event()
+                    break
+            other.wait()
+        try:
+            return self._read(store, session)
+        finally:
+            with self._lock:
+                del self._reading[session]
+            mine.set()
+
+    def _read(self, store: Store, session: str) -> list[Reading]:
         now = self._monotonic()
         with self._lock:
             read_at, kept = self._kept.pop(session, (None, []))

@@ -313,6 +313,51 @@ def test_the_history_cache_reads_only_recent_readings_and_everything_after_rerea
     assert cache.readings(store, "a") == store.readings("a")
 
 
+def test_two_callbacks_opening_one_session_read_it_whole_once(tmp_path):
+    """A page opening runs its chart and its status callbacks at once: the second waits for the
+    first's whole read and then reads only what is newer (two whole reads of a 4-hour session
+    sharing one GIL made the chart twice as slow)."""
+    import threading
+
+    from dashboard.queries import HistoryCache
+    from vitals.storage.sqlite import SqliteStore
+
+    class HeldStore(SqliteStore):
+        """The real store; its first read is held until the test lets it go."""
+
+        calls: list[object] = []
+        release = threading.Event()
+        changed = threading.Condition()
+
+        def readings(self, session, kinds=None, since=None, until=None):
+            with self.changed:
+                self.calls.append(since)
+                self.changed.notify_all()
+            if len(self.calls) == 1:
+                assert self.release.wait(10)
+            return super().readings(session, kinds, since, until)
+
+    store = HeldStore(tmp_path / "v.sqlite3")
+    store.write(Batch(readings=[hr("a", NOW - minutes(30), 70), hr("a", NOW, 71)]))
+    cache = HistoryCache()
+    got: dict[str, list] = {}
+    first = threading.Thread(target=lambda: got.setdefault("chart", cache.readings(store, "a")))
+    first.start()
+    with store.changed:
+        assert store.changed.wait_for(lambda: len(store.calls) == 1, 10)
+    second = threading.Thread(target=lambda: got.setdefault("status", cache.readings(store, "a")))
+    second.start()
+    with store.changed:  # a second whole read would start now: give it the chance to show
+        store.changed.wait_for(lambda: len(store.calls) > 1, 0.5)
+    store.release.set()
+    first.join(10)
+    second.join(10)
+
+    assert store.calls[0] is None and len(store.calls) == 2
+    assert store.calls[1] == NOW - minutes(2)  # only the newest, less the overlap
+    assert got["chart"] == got["status"] == SqliteStore.readings(store, "a")
+
+
 # --- the pipeline's silence (the red banner) ---
 
 

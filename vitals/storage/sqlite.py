@@ -13,11 +13,12 @@ transaction as the readings, so the session overview never scans the readings ta
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -261,7 +262,7 @@ class SqliteStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Reading]:
-        sql = "SELECT * FROM reading WHERE session = ?"
+        sql = f"SELECT {READING_COLUMNS} FROM reading WHERE session = ?"
         params: list[Any] = [session]
         if kinds is not None:
             wanted = list(dict.fromkeys(Kind(k).value for k in kinds))
@@ -282,7 +283,7 @@ class SqliteStore:
         latest: dict[Kind, Reading] = {}
         for kind in Kind:
             rows = self._select(
-                "SELECT * FROM reading WHERE session = ? AND kind = ? "
+                f"SELECT {READING_COLUMNS} FROM reading WHERE session = ? AND kind = ? "
                 "ORDER BY time_us DESC, device DESC LIMIT 1",
                 (session, kind.value),
             )
@@ -414,7 +415,7 @@ class SqliteStore:
         # `reading_span` knows each (session, kind)'s last time, so this reads only the newest
         # rows (by the (session, time_us) index) instead of every reading since `since`.
         rows = self._select(
-            "SELECT r.* FROM reading_span AS s JOIN reading AS r "
+            f"SELECT {READING_COLUMNS_OF_R} FROM reading_span AS s JOIN reading AS r "
             "ON r.session = s.session AND r.time_us = s.last_us AND r.kind = s.kind "
             "WHERE s.last_us >= ? ORDER BY r.session, r.kind, r.device",
             (to_us(since),),
@@ -487,8 +488,8 @@ class SqliteStore:
                     [bucket_us, bucket_us, bucket_us, *wanted, since_us, *mean_kinds],
                 ).fetchall()
                 raw = db.execute(
-                    f"SELECT * FROM reading WHERE session IN ({marks}) AND kind = ? "
-                    "AND time_us >= ?",
+                    f"SELECT {READING_COLUMNS} FROM reading WHERE session IN ({marks}) "
+                    "AND kind = ? AND time_us >= ?",
                     [*wanted, Kind.BP.value, since_us],
                 ).fetchall()
             finally:
@@ -649,13 +650,30 @@ def _reading_row(reading: Reading) -> tuple[Any, ...]:
     )
 
 
+_KINDS: Final = {kind.value: kind for kind in Kind}
+
+
+@functools.lru_cache(maxsize=8192)
+def _values(text: str) -> Mapping[str, float]:
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+# The columns `_reading` unpacks, in its order (never `*`: a migration appends columns).
+READING_COLUMNS: Final = "session, kind, device, time_us, vals, time_inferred, problems"
+READING_COLUMNS_OF_R: Final = ", ".join(f"r.{c}" for c in READING_COLUMNS.split(", "))
+
+
 def _reading(row: sqlite3.Row) -> Reading:
+    # A session view reads hours of 1 Hz readings at once (30,000 for 4 h): positional access
+    # (a Row's by-name lookup compares every column name), and values that repeat (a heart
+    # rate is one of ~100 numbers) decoded once per distinct JSON text, copied per reading.
+    session, kind, device, time_us, vals, time_inferred, problems = row
     return Reading(
-        session=row["session"],
-        kind=Kind(row["kind"]),
-        time=from_us(row["time_us"]),
-        values=json.loads(row["vals"]),
-        device=row["device"] or None,
-        time_inferred=bool(row["time_inferred"]),
-        problems=tuple(DeviceProblem(p) for p in row["problems"].split(",") if p),
+        session=session,
+        kind=_KINDS[kind],
+        time=from_us(time_us),
+        values=dict(_values(vals)),
+        device=device or None,
+        time_inferred=bool(time_inferred),
+        problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
     )
