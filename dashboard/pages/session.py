@@ -18,15 +18,13 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from dashboard import auth, components, figures, ids, queries
+from dashboard import auth, components, figures, ids, queries, session_commands
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
-from vitals.checklist import checklist_note
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
 from vitals.sessions import (
     SessionStatus,
-    Verdict,
     present_alarms,
     session_clock,
     session_status,
@@ -369,69 +367,18 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
             _signoff: int, session_id: str | None, note: str | None,
             guidelines: list[str] | None, contraindications: list[str] | None,
             reason: str | None, end_reason: str | None = None) -> str:
-    """One protocol or audit button was clicked: check the role, publish the session event.
-    Ending (the confirmation's button) re-reads the alarms present: `components.end_refusal`."""
+    """One protocol or audit button was clicked: `session_commands.ACTIONS` says what it
+    records, who may, and what it must read first."""
     trigger = ctx.triggered_id
     if trigger is None or not ctx.triggered or not ctx.triggered[0].get("value"):
         return dash.no_update
+    action = session_commands.ACTIONS.get(trigger)
+    if action is None:
+        return dash.no_update
     if not session_id:
         return "⚠ No session selected."
-    monitor_events = {
-        ids.EVENT_START: SessionEventType.START,
-        ids.EVENT_DOSE: SessionEventType.DOSE,
-        ids.END_CONFIRM_SUBMIT: SessionEventType.END,
-        ids.NOTE_SUBMIT: SessionEventType.NOTE,
-        ids.CHECKLIST_SUBMIT: SessionEventType.CHECKLIST,
-    }
-    note = (note or "").strip() or None
-    if trigger in monitor_events:
-        user = auth.allowed(Role.MONITOR)
-        event = monitor_events[trigger]
-        text: str | None = None
-        if event is SessionEventType.NOTE:
-            if not note:
-                return "⚠ Type the note first."
-            text = note
-        elif event is SessionEventType.CHECKLIST:
-            text = checklist_note(guidelines or [], contraindications or [])
-        elif event is SessionEventType.END and user is not None:
-            end_reason = (end_reason or "").strip() or None
-            try:
-                present = present_alarms(queries.current().store.alerts(session_id))
-            except StoreError as err:
-                return f"⚠ Not ended: cannot read the session's alarms ({err})."
-            refusal = components.end_refusal(present, user.can(components.END_WITH_ALARMS),
-                                             end_reason)
-            if refusal is not None:
-                return refusal
-            text = components.end_note(present, end_reason)
-    else:
-        user = auth.allowed(Role.CLINICIAN)
-        if user is None:
-            return "⚠ Only a clinician can do this."
-        status = status_of(load(session_id))
-        if trigger == ids.OVERRIDE_SUBMIT:
-            event = SessionEventType.OVERRIDE
-            text = (reason or "").strip() or None
-            if not text:
-                return "⚠ An override needs a written reason."
-            if status.verdict.verdict is not Verdict.NO_GO:
-                return "⚠ Nothing to override: the verdict is not no-go."
-        elif trigger == ids.SIGNOFF_SUBMIT:
-            event = SessionEventType.SIGNOFF
-            text = note
-            if not status.discharge.ready and not note:
-                return ("⚠ Discharge criteria are not all met: write the reason for signing "
-                        "off in the note box first.")
-        else:
-            return dash.no_update
-    if user is None:
-        return "⚠ Your role cannot do this."
-    try:
-        queries.current().commands.session_event(session_id, event, user.name, text)
-    except CommandFailed as err:
-        return f"⚠ NOT recorded: {err}"
-    return f"✔ {event.value} recorded by {user.name} (sent to the ingest)"
+    form = session_commands.Form.typed(note, guidelines, contraindications, reason, end_reason)
+    return session_commands.run(action, session_id, form, lambda s: status_of(load(s)))
 
 
 def refresh_presence(_n: int | None, session_id: str | None,
