@@ -22,21 +22,13 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 
 from vitals.alerts import Metric
+from vitals.ingest_health import Condition, document_time, worker_health, workers_health
 from vitals.mqtt import NOTIFY_LEVEL, alert_subscription, make_client, status_subscription
 from vitals.settings import Settings
 from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
-SILENT_AFTER_INTERVALS: Final = 3  # the status document's own contract: 3 x interval_s
-REFUSED_SHOWN_SECONDS: Final = 600  # a refused new session stays on the banner this long
-
-
-def _time(document: Mapping[str, Any]) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(document["time"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
 
 
 def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> str | None:
@@ -45,67 +37,42 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
     No status at all says nothing (a deployment without status documents still has the
     staleness check). Every worker is a full replica judging every session: one down of
     several is named, with the replicas that carry on. A stopped worker was stopped on purpose;
-    only when every worker is stopped is nobody ingesting.
+    only when every worker is stopped is nobody ingesting. Each worker's condition is
+    `vitals.ingest_health.worker_health`'s, the same `vitals check` reports.
     """
     problems: list[str] = []
-    stopped = 0
-    judging: list[str] = []  # running, fresh and able to take readings in
     down: list[str] = []  # offline or silent: its share of alarms is carried by the others
-    for key in sorted(statuses):
-        document = statuses[key]
-        name = str(document.get("client_id") or key)
-        state = document.get("state")
-        if state == "offline":
+    workers = workers_health(statuses, now)
+    for worker in workers:
+        name = worker.name
+        if worker.condition is Condition.OFFLINE:
             down.append(f"ingest {name} is offline")
-            continue
-        if state == "stopped":
-            stopped += 1
-            continue
-        at = _time(document)
-        interval = float(document.get("interval_s") or 5.0)
-        if at is not None and (now - at).total_seconds() > SILENT_AFTER_INTERVALS * interval:
-            down.append(f"ingest {name} silent for {(now - at).total_seconds():.0f} s")
-            continue
-        if document.get("broker") == "down":
+        elif worker.condition is Condition.SILENT:
+            silent = "" if worker.age_s is None else f" for {worker.age_s:.0f} s"
+            down.append(f"ingest {name} silent{silent}")
+        elif worker.condition is Condition.UNKNOWN:
+            down.append(f"ingest {name} reports an unknown state {worker.state!r}")
+        elif worker.condition is Condition.BROKER_LOST:
             problems.append(f"ingest {name} has lost the MQTT broker")
-            continue
-        judging.append(name)
-        if refused := _refused_sessions(document, now):
-            problems.append(f"ingest {name} {refused}")
-        if document.get("store") == "down":
-            since = document.get("store_down_since")
-            text = (f"ingest {name} cannot write to the database"
-                    + (f" since {since}" if since else "") + ": alarms are judged, nothing "
-                    "is stored")
-            if _window_full(document):
-                text += (f"; it holds its full window of {document.get('window')} readings, "
-                         "so newer readings wait unjudged")
-            problems.append(text)
+        elif worker.judging:
+            if worker.refused:
+                problems.append(f"ingest {name} {worker.refused}")
+            if worker.store_down:
+                text = (f"ingest {name} cannot write to the database"
+                        + (f" since {worker.store_down_since}" if worker.store_down_since
+                           else "") + ": alarms are judged, nothing is stored")
+                if worker.window_full:
+                    text += (f"; it holds its full window of {worker.window} readings, "
+                             "so newer readings wait unjudged")
+                problems.append(text)
+    judging = [w.name for w in workers if w.judging]
     if down and judging:
         problems.append("; ".join(down) + f" (alarms continue on {', '.join(judging)})")
     else:
         problems += down
-    if statuses and stopped == len(statuses):
+    if workers and all(w.condition is Condition.STOPPED for w in workers):
         problems.append("no ingest worker is running")
     return "; ".join(problems) + " — check the pipeline" if problems else None
-
-
-def _refused_sessions(document: Mapping[str, Any], now: datetime) -> str | None:
-    """Readings refused for starting too many sessions, shown while the last is recent."""
-    last = document.get("refused_sessions_last")
-    at = _time({"time": last}) if isinstance(last, str) else None
-    if at is None or (now - at).total_seconds() > REFUSED_SHOWN_SECONDS:
-        return None
-    return (f"refused readings that would start {document.get('refused_sessions')} new "
-            f"sessions (one source may start only a few, docs/threat-model.md), the last at "
-            f"{last}: a device account may be misused")
-
-
-def _window_full(document: Mapping[str, Any]) -> bool:
-    """The worker holds as many unstored readings as the broker will send it unacknowledged."""
-    window, backlog = document.get("window"), document.get("backlog")
-    return (isinstance(window, int) and isinstance(backlog, int) and window > 0
-            and backlog >= window)
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,7 +90,7 @@ class AlarmFeed:
         self._limit = limit
 
     def add(self, event: Mapping[str, Any]) -> None:
-        time = _time(event)
+        time = document_time(event.get("time"))
         try:
             metric = str(event["metric"])
             rule = str(event.get("rule") or "") if metric == Metric.DATA.value else ""
@@ -134,7 +101,7 @@ class AlarmFeed:
         if time is None:
             return
         current = self._latest.get(key)
-        if current is not None and (_time(current) or time) > time:
+        if current is not None and (document_time(current.get("time")) or time) > time:
             return  # an older event arriving late (another replica's copy): not newer news
         # A cleared alarm stays as the latest word on it, so a late copy cannot revive it.
         self._latest.pop(key, None)
@@ -145,7 +112,7 @@ class AlarmFeed:
     def showing(self) -> list[dict[str, Any]]:
         """Most urgent first: priority, unacknowledged before acknowledged, then newest."""
         newest_first = sorted((e for e in self._latest.values() if e["state"] != "cleared"),
-                              key=lambda e: _time(e) or _EPOCH, reverse=True)
+                              key=lambda e: document_time(e.get("time")) or _EPOCH, reverse=True)
         return sorted(newest_first, key=lambda e: (
             -_PRIORITY_RANK.get(str(e.get("priority")), 0), e.get("state") == "acknowledged"))
 
@@ -168,16 +135,14 @@ def notifier_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -
     problems: list[str] = []
     for key in sorted(statuses):
         document = statuses[key]
-        name = str(document.get("client_id") or key)
-        state = document.get("state")
-        at = _time(document)
-        interval = float(document.get("interval_s") or 5.0)
-        if state == "offline":
-            problems.append(f"notifier {name} is offline: alarms are not sent off the screen")
-        elif state == "running" and at is not None and (
-                (now - at).total_seconds() > SILENT_AFTER_INTERVALS * interval):
-            problems.append(f"notifier {name} silent for {(now - at).total_seconds():.0f} s")
-        elif state == "running":
+        notifier = worker_health(document, now, key)  # the same status shape as the ingest's
+        if notifier.condition is Condition.OFFLINE:
+            problems.append(f"notifier {notifier.name} is offline: alarms are not sent off the "
+                            "screen")
+        elif notifier.condition is Condition.SILENT:
+            silent = "" if notifier.age_s is None else f" for {notifier.age_s:.0f} s"
+            problems.append(f"notifier {notifier.name} silent{silent}")
+        elif notifier.state == "running":
             problems += [str(f) for f in document.get("failures") or ()]
     return "; ".join(dict.fromkeys(problems)) or None
 

@@ -195,13 +195,17 @@ NOW = datetime(2026, 11, 28, 17, 5, 0, tzinfo=UTC)
     ([{"client_id": "a", "state": "running", "time": "2026-11-28T17:04:59Z", "interval_s": 5,
        "store": "down"}], "FAIL", "database down"),
     ([{"client_id": "a", "state": "offline", "broker": "down"}], "FAIL", "a offline"),
-    ([{"client_id": "a", "state": "stopped", "time": "2026-11-28T17:00:00Z"}], "warn",
-     "a stopped"),
+    ([{"client_id": "a", "state": "stopped", "time": "2026-11-28T17:00:00Z"}], "FAIL",
+     "a stopped"),  # the only worker: nobody judges the alarms (the banner says so too)
+    ([{"client_id": "a", "state": "stopped", "time": "2026-11-28T17:00:00Z"},
+      {"client_id": "b", "state": "running", "time": "2026-11-28T17:04:59Z", "interval_s": 5}],
+     "warn", "a stopped"),
     ([{"client_id": "a", "state": "running", "time": "2026-11-28T17:04:59Z", "interval_s": 5,
        "store": "up", "backlog": 812}], "ok", "backlog 812"),
     ([{"client_id": "b", "state": "running", "time": "2026-11-28T17:04:59Z", "interval_s": 5},
       {"client_id": "a", "state": "offline"}], "FAIL", "2 workers: a offline; b running"),
-], ids=["fresh", "stale", "store down", "offline will", "stopped", "backlog shown", "one of two"])
+], ids=["fresh", "stale", "store down", "offline will", "only one, stopped", "one of two stopped",
+        "backlog shown", "one of two"])
 def test_judge_ingest(documents: list[dict[str, object]], status: str, words: str) -> None:
     result = judge_ingest(documents, NOW)
     assert result.status == status

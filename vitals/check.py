@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 import requests
 from pydantic import ValidationError
 
+from vitals.ingest_health import Condition, workers_health
 from vitals.mqtt import make_client, status_subscription
 from vitals.settings import Settings
 
@@ -209,35 +210,37 @@ def check_ingest(settings: Settings, timeout: float = TIMEOUT_SECONDS,
 
 
 def judge_ingest(documents: Iterable[Mapping[str, object]], now: datetime) -> CheckResult:
-    """The verdict on a set of ingest status documents (pure)."""
-    workers = sorted(documents, key=lambda d: str(d.get("client_id", "")))
+    """The verdict on a set of ingest status documents (pure), each worker read by
+    `vitals.ingest_health.worker_health` as the dashboard's pipeline banner reads it."""
+    workers = workers_health(documents, now)
     if not workers:
         return _warn("ingest", "no ingest worker has reported a status",
                      "start `vitals ingest` (docker compose ps ingest-1 ingest-2)")
     failed, warned, parts = [], [], []
-    for doc in workers:
-        name = str(doc.get("client_id") or "?")
-        state = str(doc.get("state") or "?")
-        age = _age(doc.get("time"), now)
-        interval = doc.get("interval_s")
-        stale_after = 3 * float(interval) if isinstance(interval, int | float) else 30.0
-        text = f"{name} {state}"
-        if age is not None:
-            text += f" {age:.0f} s ago"
-        if state == "running" and doc.get("store") == "down":
+    for worker in workers:
+        text = f"{worker.name} {worker.state}"
+        if worker.age_s is not None:
+            text += f" {worker.age_s:.0f} s ago"
+        if worker.store_down:
             text += ", database down"
-            failed.append(name)
-        elif state == "running" and (age is None or age > stale_after):
+            failed.append(worker.name)
+        elif worker.condition is Condition.SILENT:
             text += ", no fresh status"
-            failed.append(name)
-        elif state == "stopped":
-            warned.append(name)
-        elif state != "running":
-            failed.append(name)
-        if isinstance(doc.get("backlog"), int) and doc["backlog"]:
-            text += f", backlog {doc['backlog']}"
+            failed.append(worker.name)
+        elif worker.condition is Condition.BROKER_LOST:
+            text += ", MQTT broker lost"
+            failed.append(worker.name)
+        elif worker.condition is Condition.STOPPED:
+            warned.append(worker.name)
+        elif not worker.judging:
+            failed.append(worker.name)
+        if worker.backlog:
+            text += f", backlog {worker.backlog}"
         parts.append(text)
     detail = f"{len(workers)} worker{'s' if len(workers) != 1 else ''}: " + "; ".join(parts)
+    if len(warned) == len(workers):  # every worker stopped: nobody judges the alarms
+        return _fail("ingest", detail + " (no worker is running)",
+                     f"start {', '.join(warned)} again: no ingest judges the alarms")
     if failed:
         return _fail("ingest", detail, f"look at the logs of {', '.join(failed)} "
                      "(docker compose logs); a worker removed for good leaves its last status "
@@ -246,18 +249,6 @@ def judge_ingest(documents: Iterable[Mapping[str, object]], now: datetime) -> Ch
         return _warn("ingest", detail, f"{', '.join(warned)} stopped: start it again unless it "
                      "was retired on purpose")
     return _ok("ingest", detail)
-
-
-def _age(value: object, now: datetime) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return (now - moment).total_seconds()
 
 
 # -- database -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -325,7 +325,7 @@ def test_two_callbacks_opening_one_session_read_it_whole_once(tmp_path):
     class HeldStore(SqliteStore):
         """The real store; its first read is held until the test lets it go."""
 
-        calls: list[object] = []
+        calls: ClassVar[list[object]] = []
         release = threading.Event()
         changed = threading.Condition()
 
