@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from vitals.alerts import AlertEvent, AlertState, Metric
+from vitals.episodes import alarm_episodes
 from vitals.export import number_text as _number_text
 from vitals.export import write_csv, write_table
 from vitals.readings import (
@@ -315,7 +316,9 @@ class RemsSummary:
     duration_minutes: float | None
     duration_met: bool
     vitals_in_range: bool
-    alarms: tuple[AlertEvent, ...] = field(default_factory=tuple)  # raised (active) events
+    # One per alarm raised (`vitals.episodes`), the event of its highest priority: an alarm
+    # raised from low to medium is one alarm, as the report's alarm table lists it.
+    alarms: tuple[AlertEvent, ...] = field(default_factory=tuple)
     acknowledgements: tuple[AlertEvent, ...] = field(default_factory=tuple)
     observations: tuple[Observation, ...] = field(default_factory=tuple)  # in time order
 
@@ -374,7 +377,7 @@ def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequenc
         duration_minutes=duration,
         duration_met=duration is not None and duration >= MIN_MONITORING_MINUTES,
         vitals_in_range=not clinical_after_dose,
-        alarms=raised,
+        alarms=tuple(e.worst for e in alarm_episodes(ordered, ended)),
         acknowledgements=tuple(a for a in ordered if a.state is AlertState.ACKNOWLEDGED),
         observations=tuple(sorted(observations, key=lambda o: o.time)),
     )

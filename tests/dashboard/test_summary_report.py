@@ -194,3 +194,15 @@ def test_the_report_of_a_two_hour_session_at_1_hz_prints_light_in_one_to_three_p
 
     assert background in ("rgba(0, 0, 0, 0)|0", "rgb(255, 255, 255)|0")
     assert 1 <= pages <= 3, f"the report prints on {pages} pages"
+
+
+def test_an_alarm_raised_from_low_to_medium_counts_once_in_the_table_and_the_summary():
+    h = history()
+    low = alert(SESSION, after_dose(20), Metric.SYSTOLIC, Priority.LOW, value=152,
+                message="SBP 152")
+    h["alerts"] = [low, replace(low, time=after_dose(25), priority=Priority.MEDIUM, value=165,
+                                message="SBP 165"),
+                   replace(low, time=after_dose(30), state=AlertState.CLEARED)]
+    words = text(page_of(h))
+    assert "Alarms (1)" in words
+    assert "Alarms raised 1 (high: 0, medium: 1, low: 0)" in words
