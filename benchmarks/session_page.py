@@ -17,6 +17,7 @@ some runs the first pages a dashboard process served were the slowest). The call
 benchmark (`dashboard_speed.py`) times the server; this one times what the user waits for.
 
     .venv/bin/python benchmarks/session_page.py [--hours 1 2 4] [--runs 5] [--steady-s 10]
+        [--store embedded|influxdb]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from dashboard_speed import Writer, session_batch  # noqa: E402
 from page_latency import browser  # noqa: E402
-from services import MosquittoServer, wait_until  # noqa: E402
+from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
 from dashboard import ids, queries  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
@@ -150,15 +151,19 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=10.0)
     # The issue saw nothing for 60-300 s: past this a figure is reported as nan (never shown).
     parser.add_argument("--wait-s", type=float, default=60.0)
+    parser.add_argument("--store", choices=("embedded", "influxdb"), default="embedded",
+                        help="where the dashboard reads: the embedded store, or a real influxd")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     broker = MosquittoServer().start()
+    influxd = InfluxServer().start() if args.store == "influxdb" else None
     results: dict[int, list[dict[str, float]]] = {}
     try:
         with TemporaryDirectory() as data:
-            settings = Settings(mqtt_url=broker.url, influx_url=None, data_dir=Path(data),
-                                profile=None, stale_seconds=None)
+            settings = Settings(mqtt_url=broker.url, influx_url=influxd and influxd.url,
+                                influx_db="vitals", data_dir=Path(data), profile=None,
+                                stale_seconds=None)
             store = open_store(settings)
             now = utcnow()
             sessions = {hours: f"live-{hours}h" for hours in args.hours}
@@ -201,9 +206,13 @@ def main() -> None:
                 store.close()
     finally:
         broker.cleanup()
+        if influxd is not None:
+            influxd.cleanup()
 
-    print(f"# Session page in Chromium ({platform.node()}, {os.cpu_count()} cores, embedded "
-          f"store, refresh every {REFRESH_MS} ms, medians of {args.runs} runs)")
+    where = "embedded store" if influxd is None else "InfluxDB 1.6 (v1 HTTP API)"
+    print(f"# Session page in Chromium ({platform.node()}, {os.cpu_count()} cores, {where}, "
+          f"refresh every {REFRESH_MS} ms, medians of {args.runs} runs, load average "
+          f"{os.getloadavg()[0]:.2f} at the end)")
     print()
     print("| session | chart drawn ms | verdict shown ms | callback request ms | "
           "request KB (median / max) | requests/s | check-in feedback ms | "
