@@ -24,7 +24,15 @@ from flask import Flask, current_app
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent, AlertState
 from vitals.profile import source_label
-from vitals.readings import FIELDS, Kind, Observation, Reading, SessionEvent, SessionEventType
+from vitals.readings import (
+    FIELDS,
+    SIGNS,
+    Kind,
+    Observation,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+)
 from vitals.sessions import alarm_urgency, present_alarms, session_clock
 from vitals.settings import Settings
 from vitals.storage.base import Live, SessionSummary, Store
@@ -38,13 +46,8 @@ TREND_WINDOW: Final = timedelta(minutes=30)
 TREND_BUCKET: Final = timedelta(seconds=30)  # 60 points a sparkline: a few pixels each
 TREND_REFETCH: Final = timedelta(seconds=5)
 
-# A value is stale when older than the guidance expects: BP every 10 min (x 1.5), the HR and SpO2
-# streams every few seconds (a 30 s gap is already a technical alarm).
-STALE_AFTER: Final[Mapping[Kind, timedelta]] = {
-    Kind.BP: timedelta(minutes=15),
-    Kind.HR: timedelta(seconds=30),
-    Kind.SPO2: timedelta(seconds=30),
-}
+# A value is stale when older than the guidance expects (`VitalSign.stale_after`).
+STALE_AFTER: Final[Mapping[Kind, timedelta]] = {k: s.stale_after for k, s in SIGNS.items()}
 
 # The default profile's heart-rate sources in rank order; pages pass the profile's in force.
 HR_SOURCES: Final = ("hr.bpm", "spo2.pulse", "bp.pulse")
@@ -149,7 +152,7 @@ def readings_frame(
 
 
 MAX_POINTS_PER_KIND: Final = 1500
-MAIN_FIELD: Final[Mapping[str, str]] = {"bp": "systolic", "hr": "bpm", "spo2": "spo2"}
+MAIN_FIELD: Final[Mapping[str, str]] = {k.value: s.main_field for k, s in SIGNS.items()}
 
 
 def thin(readings: Sequence[Reading], max_points: int = MAX_POINTS_PER_KIND) -> list[Reading]:

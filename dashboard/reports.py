@@ -20,12 +20,15 @@ from vitals.export import number_text as _number_text
 from vitals.export import write_csv, write_table
 from vitals.readings import (
     OBSERVATION_LABELS,
+    VITAL_SIGNS,
+    Code,
     Kind,
     Observation,
     ObservationKind,
     Reading,
     SessionEvent,
     SessionEventType,
+    VitalSign,
 )
 from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
@@ -126,21 +129,15 @@ def delivery_text(notification: NotificationRecord) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Code:
-    code: str
-    display: str
-
-
-@dataclass(frozen=True, slots=True)
 class Quantity:
     field: str
     code: Code
-    unit: str
+    unit: str  # UCUM
 
 
 @dataclass(frozen=True, slots=True)
 class ObservationSpec:
-    """How one kind of reading becomes a vital-signs Observation (a row per kind)."""
+    """How one kind of reading becomes a vital-signs Observation (from its `VitalSign` row)."""
 
     kind: Kind
     codes: tuple[Code, ...]
@@ -150,29 +147,16 @@ class ObservationSpec:
     components: tuple[Quantity, ...] = ()  # or a panel of components
 
 
-OBSERVATIONS: Final[tuple[ObservationSpec, ...]] = (
-    ObservationSpec(
-        Kind.BP, (Code("85354-9", "Blood pressure panel with all children optional"),),
-        "Blood pressure", "http://hl7.org/fhir/StructureDefinition/bp",
-        components=(
-            Quantity("systolic", Code("8480-6", "Systolic blood pressure"), "mm[Hg]"),
-            Quantity("diastolic", Code("8462-4", "Diastolic blood pressure"), "mm[Hg]"),
-        ),
-    ),
-    ObservationSpec(
-        Kind.HR, (Code("8867-4", "Heart rate"),), "Heart rate",
-        "http://hl7.org/fhir/StructureDefinition/heartrate",
-        value=Quantity("bpm", Code("8867-4", "Heart rate"), "/min"),
-    ),
-    ObservationSpec(
-        Kind.SPO2,
-        (Code("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-         Code("2708-6", "Oxygen saturation in Arterial blood")),
-        "Oxygen saturation", "http://hl7.org/fhir/StructureDefinition/oxygensat",
-        value=Quantity("spo2", Code("59408-5", "Oxygen saturation in Arterial blood by Pulse "
-                                               "oximetry"), "%"),
-    ),
-)
+def _spec(sign: VitalSign) -> ObservationSpec:
+    coded = tuple(Quantity(f.name, f.loinc, f.ucum) for f in sign.fields if f.loinc is not None)
+    if sign.panel:
+        return ObservationSpec(sign.kind, sign.codes, sign.label, sign.fhir_profile,
+                               components=coded)
+    main = next(q for q in coded if q.field == sign.main_field)
+    return ObservationSpec(sign.kind, sign.codes, sign.label, sign.fhir_profile, value=main)
+
+
+OBSERVATIONS: Final[tuple[ObservationSpec, ...]] = tuple(_spec(s) for s in VITAL_SIGNS)
 _BY_KIND: Final[Mapping[Kind, ObservationSpec]] = {spec.kind: spec for spec in OBSERVATIONS}
 
 

@@ -30,7 +30,6 @@ from vitals.profile import Profile
 from vitals.readings import (
     FIELDS,
     OBSERVATION_LABELS,
-    Kind,
     Observation,
     Reading,
     SessionEvent,
@@ -45,12 +44,6 @@ from vitals.sessions import (
 )
 from vitals.storage.base import NotificationRecord
 
-MEASURE_LABEL = {
-    (Kind.BP, "systolic"): "Systolic BP", (Kind.BP, "diastolic"): "Diastolic BP",
-    (Kind.BP, "pulse"): "Pulse (BP cuff)", (Kind.BP, "mean_arterial"): "Mean arterial pressure",
-    (Kind.HR, "bpm"): "Heart rate", (Kind.SPO2, "spo2"): "SpO2",
-    (Kind.SPO2, "pulse"): "Pulse (oximeter)",
-}
 VERDICT_TEXT = {Verdict.GO: "GO", Verdict.CAUTION: "CAUTION", Verdict.NO_GO: "NO-GO",
                 Verdict.PENDING: "NOT ESTABLISHED (not every vital measured before the dose)"}
 OUTCOME_TEXT = {
@@ -128,7 +121,7 @@ def measures(readings: Sequence[Reading]) -> tuple[Measure, ...]:
             low = min(series, key=lambda s: s[1])
             high = max(series, key=lambda s: s[1])
             middle = round(median(v for _, v in series), 1)
-            found.append(Measure(MEASURE_LABEL.get((kind, spec.name), spec.name), spec.unit,
+            found.append(Measure(spec.label or spec.name, spec.unit,
                                  len(series), low[1], low[0], middle, high[1], high[0]))
     return tuple(found)
 

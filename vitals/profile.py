@@ -25,7 +25,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vitals.alerts import Metric, Priority
-from vitals.readings import OBSERVATION_LABELS, Kind, ObservationKind, Severity
+from vitals.readings import OBSERVATION_LABELS, SIGNS, Kind, ObservationKind, Severity
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class _Model(BaseModel):
 
 
 # The device a source's kind of reading comes from, as alarms and the dashboard name it.
-SOURCE_DEVICES: Final = {Kind.HR: "HR sensor", Kind.SPO2: "oximeter", Kind.BP: "cuff"}
+SOURCE_DEVICES: Final = {kind: sign.device for kind, sign in SIGNS.items()}
 
 
 def source_label(source: str) -> str:

@@ -64,7 +64,7 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import LimitRule, ObservationRule, Profile, source_label
-from vitals.readings import Kind, Observation, Reading
+from vitals.readings import SIGNS, Kind, Observation, Reading
 from vitals.sessions import baseline_of
 
 log = logging.getLogger(__name__)
@@ -870,7 +870,7 @@ def _fmt(number: float | None) -> str:
     return f"{round(number, 1):g}"
 
 
-_KIND_WORDS = {Kind.BP: "blood pressure", Kind.HR: "heart rate", Kind.SPO2: "SpO2"}
+_KIND_WORDS = {kind: sign.words for kind, sign in SIGNS.items()}
 _BLANKS = {
     "label": "", "value": "", "unit": "", "limit": "", "baseline": "", "offset": "",
     "seconds": "", "cadence": "", "kind": "", "problems": "", "source": "",

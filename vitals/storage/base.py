@@ -18,8 +18,10 @@ from typing import Final, Protocol
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
-from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.readings import VITAL_SIGNS, Kind, Observation, Reading, Rejection, SessionEvent
 
+# Trends of continuous streams are means per time bucket; other kinds are their readings.
+TREND_MEAN_KINDS: Final = tuple(sign.kind for sign in VITAL_SIGNS if sign.stream)
 # The longest text a store keeps in a rejection's topic, reason or payload: an MQTT topic may be
 # 64 KiB, and InfluxDB refuses a string field that long (failing the whole batch with it).
 MAX_REJECTION_TEXT: Final = 4096

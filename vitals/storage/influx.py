@@ -61,6 +61,7 @@ from vitals.settings import Settings
 from vitals.storage import lineprotocol
 from vitals.storage.base import (
     MAX_REJECTION_TEXT,
+    TREND_MEAN_KINDS,
     Batch,
     Live,
     NotificationRecord,
@@ -86,7 +87,6 @@ READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "
 MAX_LINES_PER_WRITE: Final = 50_000  # InfluxDB advises 5-10k; one HTTP request up to this many
 DEFAULT_TIMEOUT: Final = 10.0
 # Kinds whose trend is a mean per bucket; BP is sparse (minutes apart) and comes raw.
-TREND_MEAN_KINDS: Final = (Kind.HR, Kind.SPO2)
 # An explicit upper bound for GROUP BY time(): without one InfluxDB 1.x stops at now(), and a
 # device clock running a little ahead would drop its newest readings from the trend. A far
 # bound (years) costs ~25 ms more per query on 1.6 (it walks the empty buckets).

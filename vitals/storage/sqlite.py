@@ -39,6 +39,7 @@ from vitals.readings import (
 )
 from vitals.storage.base import (
     MAX_REJECTION_TEXT,
+    TREND_MEAN_KINDS,
     Batch,
     Live,
     NotificationRecord,
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S: Final = 30.0
 SCHEMA_VERSION: Final = 1
 # Kinds whose trend is a mean per bucket; BP is sparse (minutes apart) and comes raw.
-TREND_MEAN_KINDS: Final = (Kind.HR, Kind.SPO2)
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS reading (
