@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from services import InfluxServer  # noqa: E402
 
-from dashboard import ids, queries  # noqa: E402
+from dashboard import app_context, ids  # noqa: E402
 from dashboard.app import create_app, refresh_shell  # noqa: E402
 from dashboard.auth import login_as  # noqa: E402
 from dashboard.pages import overview, session  # noqa: E402
@@ -152,7 +152,7 @@ def main() -> None:
 
             ensure_user(users_path(settings), "bench", "bench-password", "clinician")
             app = create_app(store, settings)
-            context = app.server.extensions[queries.EXTENSION_KEY]
+            context = app.server.extensions[app_context.EXTENSION_KEY]
             every_s = context.refresh_ms / 1000
             writer = Writer(settings, [*live, LONG])
             writer.start()

@@ -45,7 +45,7 @@ from dashboard_speed import Writer, session_batch  # noqa: E402
 from page_latency import browser  # noqa: E402
 from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
-from dashboard import ids, queries  # noqa: E402
+from dashboard import app_context, ids  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
@@ -178,7 +178,7 @@ def main() -> None:
             ensure_user(users_path(settings), "bench", "bench-password", "monitor",
                         method="pbkdf2:sha256:1000")
             app = create_app(store, settings, refresh_ms=REFRESH_MS)
-            context = queries.context_of(app.server)
+            context = app_context.context_of(app.server)
             server = make_server("127.0.0.1", 0, app.server, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             url = f"http://127.0.0.1:{server.server_port}/"

@@ -2,8 +2,8 @@
 
 `create_app(store, settings)` builds a multi-page app (Dash pages; each `pages/<page>.py`
 registers its route and callbacks through its `register(app)`); nothing is loaded at import time.
-The store travels on the Flask server (`queries.attach`) and callbacks fetch it through
-`queries.current()`, so each app, including each test's, has its own.
+The store travels on the Flask server (`app_context.attach`) and callbacks fetch it through
+`app_context.current()`, so each app, including each test's, has its own.
 
 Every request needs a login (`auth.protect`, a Flask `before_request`), so every page, callback
 and export does. The shell, on every page, carries what the monitor must never miss: the
@@ -29,7 +29,7 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 from flask import has_request_context
 
-from dashboard import auth, components, exports, figures, ids, queries
+from dashboard import app_context, auth, caches, components, exports, figures, ids, queries
 from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
@@ -91,8 +91,8 @@ def create_app(
         title="Session vitals",
         update_title=None,  # no "Updating..." flicker in the tab every refresh
     )
-    window, trends = timedelta(minutes=active_minutes), queries.TrendCache()
-    queries.attach(app.server, queries.DashboardContext(
+    window, trends = timedelta(minutes=active_minutes), caches.TrendCache()
+    app_context.attach(app.server, app_context.DashboardContext(
         store=store,
         settings=settings,
         refresh_ms=refresh_ms,
@@ -180,7 +180,7 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
 
 def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any, Any]:
     """The pipeline banner, the alarms panel (only when it changed), and the tone to sound."""
-    context = queries.current()
+    context = app_context.current()
     now = context.clock()
     try:
         live = context.reader.snapshot().live
@@ -215,7 +215,7 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     return components.banner(problem), panel, components.sound_level(alarms), new_signature
 
 
-def _published_alarms(context: queries.DashboardContext) -> list[dict[str, Any]]:
+def _published_alarms(context: app_context.DashboardContext) -> list[dict[str, Any]]:
     if context.alarm_feed is None:
         return []
     try:
@@ -241,7 +241,7 @@ def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
                 k: trigger.get(k) for k in ("session", "metric", "rule")}:
             note = (value or "").strip() or None
     try:
-        queries.current().commands.acknowledge(session, metric, user.name, note, rule=rule)
+        app_context.current().commands.acknowledge(session, metric, user.name, note, rule=rule)
     except CommandFailed as err:
         return f"⚠ Acknowledgement NOT sent: {err}"
     label = figures.METRIC_LABEL.get(metric, metric)
@@ -313,7 +313,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
         try:
             serve(app, host, port)
         finally:
-            queries.context_of(app.server).reader.close()
+            app_context.context_of(app.server).reader.close()
             ingest_status.close()
             commands.close()
     finally:

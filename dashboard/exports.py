@@ -15,9 +15,9 @@ from typing import Any, Final
 
 from flask import Flask, Response, abort
 
-from dashboard import figures, queries, reports, summary_report
+from dashboard import app_context, figures, frames, reports, summary_report
+from dashboard.app_context import DashboardContext
 from dashboard.auth import role_required
-from dashboard.queries import DashboardContext
 from vitals.alerts import Metric
 from vitals.readings import SESSION_ID
 from vitals.storage.base import StoreError
@@ -48,18 +48,18 @@ def _report(context: DashboardContext, session: str) -> str:
     chart = ""
     if readings:
         # Frames of what was read above: the database is read once per report.
-        frames = (queries.reading_rows(readings), queries.event_rows(events),
-                  queries.alert_rows(alerts))
-        origin, label = queries.session_origin(frames[1], frames[0])
+        events_rows = frames.event_rows(events)
+        origin, label = frames.session_origin(events_rows, frames.reading_rows(readings))
         cadence = context.profile.cadence
-        marks = figures.reassessment_marks(origin, queries.dose_time(frames[1]),
+        marks = figures.reassessment_marks(origin, frames.dose_time(events_rows),
                                            cadence.reassessment_minutes,
                                            cadence.reassessment_window_minutes)
-        protocol = frames[1][frames[1]["event"] != "checkin"]  # check-ins: counted in the text
+        protocol = events_rows[events_rows["event"] != "checkin"]  # check-ins: counted in text
         fig = figures.session_figure(
-            queries.reading_rows(queries.thin(readings)), protocol, frames[2], origin, label,
+            frames.reading_rows(frames.thin(readings)), protocol, frames.alert_rows(alerts),
+            origin, label,
             context.limits or figures.LIMITS, marks=marks,
-            observations=queries.observation_rows(observations),
+            observations=frames.observation_rows(observations),
             hr_sources=context.profile.metrics[Metric.HEART_RATE].sources)
         chart = figures.printable_figure(fig).to_html(
             full_html=False, include_plotlyjs="inline", default_width="100%",
@@ -104,7 +104,7 @@ def register(server: Flask) -> None:
         if export is None or not SESSION_ID.match(session):
             abort(404)
         try:
-            body = export.build(queries.current(), session)
+            body = export.build(app_context.current(), session)
         except StoreError as err:
             abort(503, f"cannot read the database: {err}")
         response = Response(body, mimetype=export.mimetype)

@@ -1,4 +1,5 @@
-"""Pure functions: DataFrames (from `queries.py`) in, plotly figures and Dash components out.
+"""Pure functions: frames (`frames.py`) and overview rows (`queries.py`) in, plotly figures and
+Dash components out.
 
 No store, no request, no clock: whatever time matters arrives as an argument, so every function
 here is tested by calling it.
@@ -221,7 +222,7 @@ TREND_CACHE: Final = 128
 
 class _Same:
     """A value as a cache key by identity (a sparkline's trend: a list, rebuilt by
-    `queries.TrendCache` only when it refetches), holding it so that its id stays its own."""
+    `caches.TrendCache` only when it refetches), holding it so that its id stays its own."""
 
     __slots__ = ("value",)
 
@@ -454,7 +455,7 @@ def session_figure(
     hr_sources: Sequence[str] = HR_SOURCES,
 ) -> go.Figure:
     """BP, HR and SpO2 over session time, with limit lines, session events, alarms and the
-    monitor's observations (`queries.observations_frame`); `marks`: extra (shapes, labels),
+    monitor's observations (`frames.observations_frame`); `marks`: extra (shapes, labels),
     e.g. `reassessment_marks`. Heart rate: one line per source ("kind.field", in rank order:
     the first solid, the fallbacks thinner and dotted), each named by its device."""
     fig = make_subplots(

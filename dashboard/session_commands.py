@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from dashboard import auth, components, ids, queries
+from dashboard import app_context, auth, components, ids
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.checklist import checklist_note
@@ -120,7 +120,7 @@ def run(action: Action, session: str, form: Form,
     user = auth.allowed(action.role)
     if user is None:
         return _ROLE_REFUSAL.get(action.role, "⚠ Your role cannot do this.")
-    context = queries.current()
+    context = app_context.current()
     try:
         present = present_alarms(context.store.alerts(session)) if action.reads_alarms else ()
     except StoreError as err:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from dashboard.queries import TrendCache, active, most_urgent
+from dashboard.caches import TrendCache
+from dashboard.queries import active, most_urgent
 from vitals.readings import Reading
 from vitals.storage.base import Live, Store, StoreError
 
@@ -45,7 +46,7 @@ class Snapshot:
     """The live pages' data as read at one moment."""
 
     live: Live  # `queries.active`: the active sessions, their newest readings, events, alerts
-    trends: Mapping[str, Sequence[Reading]]  # their sparklines (`queries.TrendCache`)
+    trends: Mapping[str, Sequence[Reading]]  # their sparklines (`caches.TrendCache`)
     read_at: datetime  # the dashboard's clock when the read began ("updated at" on screen)
     taken: float  # monotonic seconds when the read began: how old its data may be
     hidden: int = 0  # active sessions left out of `live` (`queries.most_urgent`)

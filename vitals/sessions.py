@@ -122,6 +122,20 @@ def session_clock(now: datetime, newest: datetime | None) -> datetime:
     return now if newest is None or newest <= now else newest
 
 
+def has_ended(ended: datetime | None, started: datetime | None) -> bool:
+    """An `end` event closes the session, unless a later `start` reopened it."""
+    return ended is not None and (started is None or started <= ended)
+
+
+def liveness(last_time: datetime | None, ended: bool, now: datetime, window: timedelta) -> str:
+    """`ended`, `active` (a reading or event within the window), `idle`, or `unknown`."""
+    if ended:
+        return "ended"
+    if last_time is None:
+        return "unknown"
+    return "active" if last_time >= now - window else "idle"
+
+
 def minutes_since(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else (now - moment).total_seconds() / 60
 

@@ -15,7 +15,7 @@ import dash
 from dash import Input, Output, dcc, html
 from flask import has_request_context, request
 
-from dashboard import auth, ids, queries
+from dashboard import app_context, auth, ids
 from dashboard.burden import BurdenStatus
 from vitals.users import Role
 
@@ -45,7 +45,7 @@ def _rendered_for_a_user() -> bool:
 def show(_n_intervals: int | None) -> tuple[Any, bool]:
     """The report, or what is happening; and whether to stop polling."""
     auth.require(Role.CLINICIAN)
-    context = queries.current()
+    context = app_context.current()
     return report(context.burden.status(), context.profile.source_path)
 
 

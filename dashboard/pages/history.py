@@ -11,7 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import auth, exports, figures, ids, queries
+from dashboard import app_context, auth, exports, figures, frames, ids
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -47,9 +47,9 @@ def filter_sessions(frame: pd.DataFrame, text: str | None, day: str | None) -> p
 
 
 def refresh(text: str | None, day: str | None) -> Any:
-    context = queries.current()
+    context = app_context.current()
     try:
-        frame = queries.sessions_frame(context.store, context.clock(), context.active_window)
+        frame = frames.sessions_frame(context.store, context.clock(), context.active_window)
     except StoreError as err:
         log.warning("history cannot read the store: %s", err)
         return html.Div(f"⚠ Cannot read the database: {err}", className="error")

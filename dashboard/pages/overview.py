@@ -13,7 +13,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash.development.base_component import Component
 
-from dashboard import figures, ids, queries
+from dashboard import app_context, figures, ids, queries
 from dashboard import observations as obs
 from dashboard.pages.session import publish_checkin
 from vitals.alerts import Metric
@@ -25,7 +25,7 @@ PATH = "/"
 
 
 def layout(**_query: Any) -> html.Div:
-    context = queries.current()
+    context = app_context.current()
     return html.Div(className="page page--overview", children=[
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         dcc.Store(id=ids.OVERVIEW_RENDERED, data=None),
@@ -47,12 +47,12 @@ def checkins(overview: Sequence[Mapping[str, Any]], now: datetime,
 
 def refresh(_n_intervals: int | None) -> tuple[list[Any], Any]:
     """The tiles and the status line, from the store as it is now."""
-    with queries.gc_paused():  # ~1,200 components for 48 tiles
+    with app_context.gc_paused():  # ~1,200 components for 48 tiles
         return _refresh()
 
 
 def _refresh() -> tuple[list[Any], Any]:
-    context = queries.current()
+    context = app_context.current()
     now = context.clock()
     try:
         snapshot = context.reader.snapshot()
@@ -84,7 +84,7 @@ def update(n_intervals: int | None, rendered: dict[str, Any] | None
     the tiles container re-rendered 48 tiles (1,200 components) every half second and kept a
     browser busy for about a second per refresh, so a new value took seconds to show. A prop
     set on one part re-renders that part alone."""
-    with queries.gc_paused():
+    with app_context.gc_paused():
         cells, status = _refresh()
         layout, live, digests = shown(cells)
         now_rendered = {"layout": layout, "parts": digests}

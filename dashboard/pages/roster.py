@@ -21,7 +21,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 from flask import has_request_context, request
 
-from dashboard import auth, ids, queries
+from dashboard import app_context, auth, ids
 from notify.roster import Roster, RosterError, load_roster
 from vitals.users import Role
 
@@ -53,7 +53,7 @@ def layout(**_query: Any) -> html.Div:
 
 
 def _roster() -> Roster:
-    path = queries.current().settings.notify_roster
+    path = app_context.current().settings.notify_roster
     if path is None:
         raise RosterError("No roster: set VITALS_NOTIFY_ROSTER to the notifier's roster file "
                           "(docs/notifications.md).")
@@ -102,7 +102,7 @@ def send_test(_clicks: int | None, name: str | None) -> Any:
         return f"⚠ {err}"
     if person is None:
         return "⚠ Choose a person first."
-    deliveries = send(trial_notification(person, admin.name, queries.current().clock()))
+    deliveries = send(trial_notification(person, admin.name, app_context.current().clock()))
     for delivery in deliveries:
         log.info("%s sent a test notification to %s by %s: %s", admin.name, person.name,
                  delivery.channel, "delivered" if delivery.delivered else delivery.error)

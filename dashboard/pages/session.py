@@ -18,13 +18,14 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from dashboard import auth, components, figures, ids, queries, session_commands
+from dashboard import app_context, auth, components, figures, frames, ids, queries, session_commands
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
 from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
 from vitals.sessions import (
     SessionStatus,
+    has_ended,
     present_alarms,
     session_clock,
     session_status,
@@ -50,7 +51,7 @@ def notified_alarm(alarm: Any) -> html.Div | None:
 
 
 def layout(session_id: str | None = None, **query: Any) -> html.Div:
-    context = queries.current()
+    context = app_context.current()
     return html.Div(className="page page--session", children=[
         notified_alarm(query.get("alarm")),
         dcc.Store(id=ids.SESSION_ID_STORE, data=session_id),
@@ -131,7 +132,7 @@ class History:
 
 
 def load(session_id: str) -> History:
-    context = queries.current()
+    context = app_context.current()
     store = context.store
     return History(store.events(session_id),
                    context.histories.readings(store, session_id),
@@ -141,7 +142,7 @@ def load(session_id: str) -> History:
 def refresh_view(n_intervals: int | None, session_id: str | None) -> tuple[Any, ...]:
     """The refresh of every live part but the chart (`extend_chart`): reads the session once.
     Kept well inside the poll's interval, so a refresh is never overtaken by the next one."""
-    with queries.gc_paused():
+    with app_context.gc_paused():
         if not session_id:
             history: History | StoreError | None = None
         else:
@@ -165,7 +166,7 @@ def _history(session_id: str, given: History | StoreError | None) -> History:
 def refresh(_n_intervals: int | None, session_id: str | None,
             history: History | StoreError | None = None) -> tuple[Any, ...]:
     """Header, alert table, status line, and whether to stop polling (session ended)."""
-    context = queries.current()
+    context = app_context.current()
     now = context.clock()
     if not session_id:
         return [html.H2("No session selected")], "", "", True
@@ -175,15 +176,15 @@ def refresh(_n_intervals: int | None, session_id: str | None,
         return (dash.no_update, dash.no_update,
                 f"⚠ Not updating: cannot read the database ({err})", False)
     # The first and last reading of each kind give the status and origin of the whole session.
-    readings = queries.reading_rows(_ends(loaded.readings))
-    events = queries.event_rows(loaded.events)
-    alerts = queries.alert_rows(loaded.alerts)
-    status = queries.frame_status(events, readings, now, context.active_window)
+    readings = frames.reading_rows(_ends(loaded.readings))
+    events = frames.event_rows(loaded.events)
+    alerts = frames.alert_rows(loaded.alerts)
+    status = frames.frame_status(events, readings, now, context.active_window)
     if status == "unknown":
         return ([html.H2(session_id), html.Span("no data stored for this session (yet)",
                                                 className="muted")],
                 "", f"checked {now:%H:%M:%S} UTC", False)
-    origin, origin_label = queries.session_origin(events, readings)
+    origin, origin_label = frames.session_origin(events, readings)
     since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
         figures.session_header(session_id, status, origin_label, since,
@@ -222,7 +223,7 @@ def _chart_marks(loaded: History, origin: Any) -> list[Any]:
 
 def draw(session_id: str | None, history: History | StoreError | None = None
          ) -> tuple[Any, dict[str, Any] | None]:
-    """The whole chart, thinned (`queries.thin`), and what it holds: its marks (`_chart_marks`),
+    """The whole chart, thinned (`frames.thin`), and what it holds: its marks (`_chart_marks`),
     the index of each reading trace, the time of the last reading drawn of each kind, and the
     readings appended since. Run when the page opens, so the first draw never waits for a poll."""
     if not session_id:
@@ -232,13 +233,13 @@ def draw(session_id: str | None, history: History | StoreError | None = None
     except StoreError as err:
         log.warning("session chart cannot read the store: %s", err)
         return dash.no_update, None  # the status line says so; the next poll draws it
-    readings = queries.reading_rows(queries.thin(loaded.readings))
-    events = queries.event_rows(loaded.events)
-    origin, origin_label = queries.session_origin(events, readings)
+    readings = frames.reading_rows(frames.thin(loaded.readings))
+    events = frames.event_rows(loaded.events)
+    origin, origin_label = frames.session_origin(events, readings)
     # Check-ins every few minutes would bury the protocol lines: they stay in the audit trail.
     figure = _figure(readings, events[events["event"] != SessionEventType.CHECKIN.value],
-                     queries.alert_rows(loaded.alerts), origin, origin_label,
-                     queries.observation_rows(loaded.observations))
+                     frames.alert_rows(loaded.alerts), origin, origin_label,
+                     frames.observation_rows(loaded.observations))
     # The reading traces (`figures._trace` marks each with its kind and field): index -> them.
     traces = {str(index): trace.meta["reading"] for index, trace in enumerate(figure.data)
               if isinstance(trace.meta, dict) and "reading" in trace.meta}
@@ -259,8 +260,8 @@ def extend_chart(_n: int | None, session_id: str | None,
         loaded = load(session_id)
     except StoreError:
         return dash.no_update, dash.no_update  # the status line says so
-    origin = queries.session_origin(queries.event_rows(loaded.events),
-                                    queries.reading_rows(_ends(loaded.readings)))[0]
+    origin = frames.session_origin(frames.event_rows(loaded.events),
+                                    frames.reading_rows(_ends(loaded.readings)))[0]
     if (_chart_marks(loaded, origin) != drawn["marks"]
             or drawn["appended"] > REDRAW_AFTER_POINTS):
         return draw(session_id, loaded)
@@ -275,7 +276,7 @@ def extend_chart(_n: int | None, session_id: str | None,
     if not newer:
         return dash.no_update, dash.no_update
     newer.reverse()
-    rows = queries.reading_rows(newer)
+    rows = frames.reading_rows(newer)
     x = figures.minutes_from(rows["time"], origin)
     patch = dash.Patch()
     appended = 0
@@ -298,7 +299,7 @@ AUDIT_EVENTS = frozenset({"note", "checklist", "override", "signoff", "start", "
 
 def status_of(history: History) -> SessionStatus:
     """The session's protocol status from its stored history (pure `session_status`)."""
-    context = queries.current()
+    context = app_context.current()
     return session_status(history.events, history.readings, history.alerts, context.profile,
                           history.clock(context.clock()))
 
@@ -328,7 +329,7 @@ def refresh_protocol(_n: int | None, session_id: str | None,
     except StoreError as err:
         return html.Div(f"⚠ Cannot read the database: {err}", className="error"), dash.no_update
     status = status_of(loaded)
-    events = queries.event_rows(loaded.events)
+    events = frames.event_rows(loaded.events)
     checklist = _latest(events, SessionEventType.CHECKLIST)
     recorded = (None if checklist is None
                 else f"Checklist recorded {_recorded(checklist)}"
@@ -357,7 +358,7 @@ def ask_end(_end: int, _confirm: int, _cancel: int,
     if ctx.triggered_id != ids.EVENT_END or not session_id:
         return True, dash.no_update
     try:
-        present = present_alarms(queries.current().store.alerts(session_id))
+        present = present_alarms(app_context.current().store.alerts(session_id))
     except StoreError as err:
         return False, html.P(f"⚠ Cannot read the session's alarms ({err}): not safe to end now.")
     return False, components.end_confirmation(session_id, present)
@@ -386,15 +387,15 @@ def refresh_presence(_n: int | None, session_id: str | None,
     """The observation log and the check-in countdown."""
     if not session_id:
         return [], []
-    context = queries.current()
+    context = app_context.current()
     try:
         loaded = _history(session_id, history)
     except StoreError as err:
         problem = html.Div(f"⚠ Cannot read the database: {err}", className="error")
         return problem, problem
-    events = queries.event_rows(loaded.events)
-    observed = queries.observation_rows(loaded.observations)
-    origin = queries.dose_time(events)
+    events = frames.event_rows(loaded.events)
+    observed = frames.observation_rows(loaded.observations)
+    origin = frames.dose_time(events)
     return (obs.observations_table(observed, origin),
             obs.checkin_badge(*presence(events, observed, context.clock(),
                                         obs.checkin_policy(context.profile))))
@@ -406,7 +407,7 @@ def presence(events: pd.DataFrame, observed: pd.DataFrame, now: Any,
     check-in the countdown runs from the start event, else the first thing recorded."""
     starts = events.loc[events["event"] == SessionEventType.START.value, "time"]
     ends = events.loc[events["event"] == SessionEventType.END.value, "time"]
-    if queries.has_ended(None if ends.empty else ends.max(),
+    if has_ended(None if ends.empty else ends.max(),
                          None if starts.empty else starts.max()):
         return None, None
     last, by = obs.latest_checkin(events)
@@ -425,11 +426,11 @@ def publish_checkin(session_id: str | None) -> str:
     if user is None:
         return "⚠ Your role cannot check in."
     try:
-        queries.current().commands.session_event(session_id, SessionEventType.CHECKIN,
+        app_context.current().commands.session_event(session_id, SessionEventType.CHECKIN,
                                                  user.name)
     except CommandFailed as err:
         return f"⚠ Check-in NOT sent: {err}"
-    return f"✔ {user.name} checked in at {queries.current().clock():%H:%M:%S} UTC (sent)"
+    return f"✔ {user.name} checked in at {app_context.current().clock():%H:%M:%S} UTC (sent)"
 
 
 def check_in(n_clicks: int | None, session_id: str | None) -> str:
@@ -455,7 +456,7 @@ def record_observation(_clicks: list[int | None], severity: str | None, note: st
     level = severity or Severity.MILD.value
     text = (note or "").strip() or None
     try:
-        queries.current().commands.observation(session_id, kind, level, user.name, text)
+        app_context.current().commands.observation(session_id, kind, level, user.name, text)
     except CommandFailed as err:
         return f"⚠ Observation NOT recorded: {err}", dash.no_update
     return f"✔ {obs.label(kind)} ({level}) recorded by {user.name} (sent to the ingest)", ""
@@ -466,7 +467,7 @@ def refresh_notifications(_n: int | None, session_id: str | None) -> list[Any] |
     if not session_id:
         return ""
     try:
-        records = queries.current().store.notifications(session_id)
+        records = app_context.current().store.notifications(session_id)
     except StoreError as err:
         return f"⚠ Cannot read the notification log ({err})."
     return components.notification_log(session_id, records)
@@ -474,9 +475,9 @@ def refresh_notifications(_n: int | None, session_id: str | None) -> list[Any] |
 
 def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str,
             observed: Any = None) -> Any:
-    context = queries.current()
+    context = app_context.current()
     cadence = context.profile.cadence
-    marks = figures.reassessment_marks(origin, queries.dose_time(events),
+    marks = figures.reassessment_marks(origin, frames.dose_time(events),
                                        cadence.reassessment_minutes,
                                        cadence.reassessment_window_minutes)
     return figures.session_figure(readings, events, alerts, origin, origin_label,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import auth, queries
+from dashboard import app_context, auth
 from dashboard.app import create_app
 from dashboard.commands import Commands
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
@@ -230,13 +230,13 @@ def app(store, settings, users) -> Iterator[Any]:
     dash_app = create_app(store, settings, refresh_ms=500, clock=lambda: NOW, users_path=users,
                           secret_key=SECRET)
     yield dash_app
-    queries.context_of(dash_app.server).reader.close()
+    app_context.context_of(dash_app.server).reader.close()
 
 
 def reread(app: Any) -> None:
     """The live snapshot read again now, after the test stored something: the overview and the
     shell show the newest snapshot, and the reader's own next read is up to 100 ms away."""
-    queries.context_of(app.server).reader.refresh()
+    app_context.context_of(app.server).reader.refresh()
 
 
 @pytest.fixture

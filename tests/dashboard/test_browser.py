@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from services import free_port, wait_until
 
-from dashboard import ids, queries
+from dashboard import app_context, ids
 from dashboard.app import create_app
 from tests.dashboard.conftest import (
     MQTT_WAIT_S,
@@ -338,4 +338,4 @@ def test_a_clinician_opens_the_alarm_burden_from_the_nav_and_sees_it_once_comput
         dash_duo.wait_for_element(f"{at(ids.BURDEN_REPORT)} .js-plotly-plot", timeout=WAIT_S)
         assert dash_duo.get_logs() == []
     finally:
-        queries.context_of(app.server).burden.close()
+        app_context.context_of(app.server).burden.close()

@@ -10,7 +10,7 @@ import time
 import pytest
 from services import free_port, wait_until
 
-from dashboard import ids, queries
+from dashboard import app_context, ids, queries
 from dashboard.app import create_app
 from tests.dashboard.conftest import SECRET, alert, browser_login, hr, minutes
 from vitals.alerts import Metric, Priority
@@ -56,7 +56,7 @@ def test_the_page_says_not_updating_and_sounds_while_its_callbacks_do_not_answer
         assert dash_duo.driver.execute_script("return window.vitalsSound.state().level") is None
     finally:
         answering.set()
-        queries.context_of(app.server).reader.close()
+        app_context.context_of(app.server).reader.close()
 
 
 def test_thousands_of_sessions_leave_the_overview_bounded_with_the_alarming_one_shown(
@@ -79,4 +79,4 @@ def test_thousands_of_sessions_leave_the_overview_bounded_with_the_alarming_one_
         assert rendered_s < WAIT_S
         assert watchdog(dash_duo)["stale"] is False
     finally:
-        queries.context_of(app.server).reader.close()
+        app_context.context_of(app.server).reader.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import queries
+from dashboard import app_context
 from dashboard.app import create_app
 from dashboard.burden import ACK_AFTER, BurdenReports
 from simulators.burden import replay_population, summarise
@@ -33,7 +33,7 @@ def burden_app(store, settings, users) -> Iterator[Any]:
     dash_app = create_app(store, settings, clock=lambda: NOW, users_path=users,
                           secret_key=SECRET, burden_patients=PATIENTS)
     yield dash_app
-    context = queries.context_of(dash_app.server)
+    context = app_context.context_of(dash_app.server)
     context.burden.close()
     context.reader.close()
 
@@ -59,7 +59,7 @@ def test_the_page_shows_the_burden_figures_of_the_profile_in_force(client, burde
 
     wait_until(lambda: page(client)[1], 120, "the burden report")
     text, _ = page(client)
-    profile = queries.context_of(burden_app.server).profile
+    profile = app_context.context_of(burden_app.server).profile
     expected = summarise(replay_population(PATIENTS, 1, profile, ack_after=ACK_AFTER),
                          profile=profile.source_path, seed=1, ack_after=ACK_AFTER)
     for label, value in headline(expected):

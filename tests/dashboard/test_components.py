@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard import auth, components, ids, queries
+from dashboard import auth, components, frames, ids, queries
 from dashboard.app import create_app, refresh_shell
 from dashboard.pages import history, session
 from tests.dashboard.conftest import (
@@ -79,7 +79,7 @@ def test_who_may_end_a_session_with_alarms_present(present, may_end_with_alarms,
 
 
 def alarms(*events):
-    rows = queries.alert_rows(list(events))
+    rows = frames.alert_rows(list(events))
     rows.insert(0, "session", [e.session for e in events])
     return rows
 

@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from services import free_port, wait_until
 
-from dashboard import auth, queries
+from dashboard import app_context, auth
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
 from dashboard.pages import session
@@ -106,7 +106,7 @@ def test_an_acknowledged_alarm_stops_the_tone_and_shows_who_acknowledged_it(
         assert "acknowledged by nurse" in text_of(panel)
         assert "re-measured, cuff repositioned" in text_of(table)
     finally:
-        queries.context_of(app.server).reader.close()
+        app_context.context_of(app.server).reader.close()
         commands.close()
 
 

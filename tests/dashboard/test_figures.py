@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from dashboard import figures, queries
+from dashboard import figures, frames
 from tests.dashboard.conftest import (
     NOW,
     alert,
@@ -151,13 +151,13 @@ def test_no_active_sessions_shows_the_empty_state_with_a_hint():
 
 
 def test_session_figure_plots_each_vital_against_minutes_since_dose():
-    readings = queries.reading_rows([
+    readings = frames.reading_rows([
         bp("a", NOW + minutes(10), 150, 95), hr("a", NOW + minutes(5), 80),
         spo2("a", NOW + minutes(6), 97),
     ])
     events = pd.DataFrame({"time": pd.to_datetime([NOW], utc=True), "event": ["dose"],
                            "note": [None], "by": [None]})
-    alerts = queries.alert_rows([alert("a", NOW + minutes(10), Metric.SYSTOLIC, Priority.MEDIUM,
+    alerts = frames.alert_rows([alert("a", NOW + minutes(10), Metric.SYSTOLIC, Priority.MEDIUM,
                                        value=150)])
 
     fig = figures.session_figure(readings, events, alerts, pd.Timestamp(NOW), "dose")
@@ -175,8 +175,8 @@ def test_session_figure_plots_each_vital_against_minutes_since_dose():
 
 
 def test_session_figure_without_readings_still_draws_the_limits():
-    empty = queries.reading_rows([])
-    fig = figures.session_figure(empty, queries.alert_rows([]).iloc[0:0], queries.alert_rows([]),
+    empty = frames.reading_rows([])
+    fig = figures.session_figure(empty, frames.alert_rows([]).iloc[0:0], frames.alert_rows([]),
                                  None)
 
     assert not fig.data
@@ -184,7 +184,7 @@ def test_session_figure_without_readings_still_draws_the_limits():
 
 
 def test_alerts_table_lists_events_newest_first_with_priority_words():
-    alerts = queries.alert_rows([
+    alerts = frames.alert_rows([
         alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH, message="first"),
         alert("a", NOW + minutes(2), Metric.SYSTOLIC, Priority.HIGH, AlertState.CLEARED,
               message="second"),
@@ -202,7 +202,7 @@ def test_alerts_table_shows_who_acknowledged_and_their_note():
     acked = AlertEvent(NOW, "a", Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED,
                        "SBP 186", by="nurse", note="re-measured, cuff loose")
 
-    table = figures.alerts_table(queries.alert_rows([acked]), pd.Timestamp(NOW))
+    table = figures.alerts_table(frames.alert_rows([acked]), pd.Timestamp(NOW))
 
     [row] = table.children[1].children
     assert [text_of(c) for c in row.children[-3:]] == ["SBP 186", "nurse",
@@ -230,7 +230,7 @@ def test_dose_event_builder_matches_the_events_frame(store):
     store.write(Batch(readings=[hr("a", NOW, 70)],
                       events=[event("a", NOW, SessionEventType.DOSE)]))
 
-    assert list(queries.events_frame(store, "a").columns) == list(queries.EVENT_COLUMNS)
+    assert list(frames.events_frame(store, "a").columns) == list(frames.EVENT_COLUMNS)
 
 
 def test_limit_lines_come_from_the_profile_in_force():
@@ -266,13 +266,13 @@ def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():
 
 
 def test_the_session_chart_draws_each_heart_rate_source_named_by_its_device():
-    readings = queries.reading_rows([
+    readings = frames.reading_rows([
         hr("a", NOW + minutes(1), 80), spo2("a", NOW + minutes(2), 97, pulse=78),
         Reading("a", Kind.BP, NOW + minutes(3), {"systolic": 120, "diastolic": 80, "pulse": 75}),
     ])
-    events = queries.event_rows([])
+    events = frames.event_rows([])
 
-    fig = figures.session_figure(readings, events, queries.alert_rows([]), pd.Timestamp(NOW))
+    fig = figures.session_figure(readings, events, frames.alert_rows([]), pd.Timestamp(NOW))
 
     by_name = {trace.name: trace for trace in fig.data}
     assert list(by_name["Heart rate (HR sensor)"].y) == [80]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import auth, ids, queries, reports, summary_report
+from dashboard import auth, frames, ids, reports, summary_report
 from dashboard import observations as obs
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed
@@ -136,7 +136,7 @@ def test_the_checkin_interval_comes_from_the_profile_else_15_minutes():
 
 
 def log_frame(session_id: str = "s1") -> Any:
-    return queries.observation_rows([
+    return frames.observation_rows([
         seen(session_id, NOW - minutes(30), ObservationKind.NAUSEA, Severity.MILD),
         seen(session_id, NOW - minutes(10), ObservationKind.SEDATION, Severity.SEVERE,
              by="doctor", note="hard to rouse"),
@@ -169,9 +169,9 @@ def test_every_observation_kind_has_a_one_tap_button():
 
 def test_observations_are_markers_on_the_session_timeline():
     dose = NOW - minutes(40)
-    empty = queries.reading_rows([])
+    empty = frames.reading_rows([])
 
-    fig = session_figure(empty, _no_events(), queries.alert_rows([]), dose,
+    fig = session_figure(empty, _no_events(), frames.alert_rows([]), dose,
                          observations=log_frame())
 
     [trace] = [t for t in fig.data if t.name == "Observations"]
@@ -183,7 +183,7 @@ def test_observations_are_markers_on_the_session_timeline():
 def _no_events() -> Any:
     import pandas as pd
 
-    frame = pd.DataFrame(columns=list(queries.EVENT_COLUMNS))
+    frame = pd.DataFrame(columns=list(frames.EVENT_COLUMNS))
     frame["time"] = pd.Series([], dtype="datetime64[us, UTC]")
     return frame
 

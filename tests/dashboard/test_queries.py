@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import pytest
 
-from dashboard import queries
+from dashboard import frames, queries
 from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import Kind, Reading, SessionEventType
@@ -24,7 +24,7 @@ def overview(store: Any, now: datetime = NOW) -> list[dict[str, Any]]:
 def test_readings_frame_has_one_row_per_reading_in_time_order_with_utc_times(store):
     store.write(Batch(readings=[hr("a", NOW, 80), bp("a", NOW - minutes(5), 130, 85)]))
 
-    frame = queries.readings_frame(store, "a")
+    frame = frames.readings_frame(store, "a")
 
     assert list(frame["kind"]) == ["bp", "hr"]
     assert str(frame["time"].dt.tz) == "UTC"
@@ -33,9 +33,9 @@ def test_readings_frame_has_one_row_per_reading_in_time_order_with_utc_times(sto
 
 
 def test_frames_of_an_unknown_session_are_empty_with_their_columns(store):
-    assert list(queries.readings_frame(store, "nobody").columns) == list(queries.READING_COLUMNS)
-    assert queries.events_frame(store, "nobody").empty
-    assert list(queries.alerts_frame(store, "nobody").columns) == list(queries.ALERT_COLUMNS)
+    assert list(frames.readings_frame(store, "nobody").columns) == list(frames.READING_COLUMNS)
+    assert frames.events_frame(store, "nobody").empty
+    assert list(frames.alerts_frame(store, "nobody").columns) == list(frames.ALERT_COLUMNS)
 
 
 def test_an_acknowledged_alarm_whose_condition_persists_is_the_tile_s_alarm(store):
@@ -177,7 +177,7 @@ def test_sessions_frame_lists_every_session_newest_first_with_its_status(store):
         events=[event("old", NOW - minutes(299), SessionEventType.END)],
     ))
 
-    frame = queries.sessions_frame(store, NOW)
+    frame = frames.sessions_frame(store, NOW)
 
     assert list(frame["session"]) == ["new", "old"]
     assert list(frame["status"]) == ["active", "ended"]
@@ -188,8 +188,8 @@ def test_session_origin_is_the_dose_else_the_first_reading(store):
                       events=[event("a", NOW - minutes(5), SessionEventType.DOSE)]))
 
     def origin(session):
-        return queries.session_origin(queries.events_frame(store, session),
-                                      queries.readings_frame(store, session))
+        return frames.session_origin(frames.events_frame(store, session),
+                                      frames.readings_frame(store, session))
 
     assert origin("a") == (pd.Timestamp(NOW - minutes(5)), "dose")
     assert origin("b") == (pd.Timestamp(NOW - minutes(7)), "first reading")
@@ -202,7 +202,7 @@ def test_thinning_a_long_stream_keeps_its_extremes_and_leaves_short_ones_alone()
     stream[1800] = spo2("a", NOW + timedelta(seconds=1800), 84)  # a one-second desaturation
     readings = [bp("a", NOW, 120, 80), *stream]
 
-    thinned = queries.thin(readings, max_points=200)
+    thinned = frames.thin(readings, max_points=200)
 
     oximetry = [r for r in thinned if r.kind is Kind.SPO2]
     assert len(oximetry) <= 204
@@ -234,7 +234,7 @@ def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_
 def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from dashboard.queries import TrendCache
+    from dashboard.caches import TrendCache
     from vitals.readings import Kind, Reading
     from vitals.storage.base import Batch
     from vitals.storage.sqlite import SqliteStore
@@ -262,7 +262,7 @@ def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path)
 def test_the_sparkline_cache_asks_the_store_again_only_after_its_refetch_interval(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from dashboard.queries import TrendCache
+    from dashboard.caches import TrendCache
     from vitals.readings import Kind, Reading
     from vitals.storage.base import Batch
     from vitals.storage.sqlite import SqliteStore
@@ -289,7 +289,7 @@ def test_the_sparkline_cache_asks_the_store_again_only_after_its_refetch_interva
 def test_the_history_cache_reads_only_recent_readings_and_everything_after_reread(tmp_path):
     from datetime import timedelta
 
-    from dashboard.queries import HistoryCache
+    from dashboard.caches import HistoryCache
     from vitals.storage.sqlite import SqliteStore
 
     store = SqliteStore(tmp_path / "v.sqlite3")
@@ -319,7 +319,7 @@ def test_two_callbacks_opening_one_session_read_it_whole_once(tmp_path):
     sharing one GIL made the chart twice as slow)."""
     import threading
 
-    from dashboard.queries import HistoryCache
+    from dashboard.caches import HistoryCache
     from vitals.storage.sqlite import SqliteStore
 
     class HeldStore(SqliteStore):

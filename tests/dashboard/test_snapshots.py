@@ -9,8 +9,8 @@ import pytest
 from services import wait_until
 
 from dashboard.app import refresh_shell
+from dashboard.caches import TrendCache
 from dashboard.pages import overview
-from dashboard.queries import TrendCache
 from dashboard.snapshots import LiveReader
 from tests.dashboard.conftest import NOW, hr, minutes, reread, text_of
 from vitals.storage.base import Batch, StoreError
