@@ -690,7 +690,7 @@ def run_worker(settings: Settings) -> None:
     for retired in RETIRED_SETTINGS:
         if os.environ.get(retired):
             log.warning("%s is no longer used: every ingest worker is a full replica that "
-                        "judges every session (README, Reliability)", retired)
+                        "judges every session (docs/reliability.md, Replicas)", retired)
     store = open_store(settings)
     check_store(store)
     worker = IngestWorker(settings, store, build_engine(settings))

@@ -73,7 +73,7 @@ def sample_device_blocks(acl: str) -> dict[str, list[str]]:
 SAMPLE_DEVICES = sample_device_blocks((DEPLOY / "acl").read_text())
 
 # What each account's code publishes. Devices are not ours: a cuff and an oximeter send what the
-# contract (README, "MQTT interface") gives their kind; the bridge what `vitals bridge ble` sends.
+# contract (docs/mqtt.md) gives their kind; the bridge what `vitals bridge ble` sends.
 PUBLISHES: dict[str, list[str]] = {
     "ingest": [alert_topic(PREFIX, SESSION), rejected_topic(PREFIX, SESSION),
                rejected_topic(PREFIX, None), status_topic(PREFIX, "vitals-ingest-1")],

@@ -53,7 +53,7 @@ def main(verbose: bool) -> None:
     """Session vitals: blood pressure, heart rate and SpO2 watch for ketamine-assisted therapy.
 
     Decision support only, not a certified medical device; a trained monitor must be present.
-    Configured by VITALS_* environment variables (see the README); options override them.
+    Configured by VITALS_* environment variables (docs/configuration.md); options override them.
     """
     _configure_logging(verbose)
 
