@@ -12,8 +12,9 @@ also has its priority and message as text).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -210,14 +211,60 @@ def ended_text(ended: Any) -> str:
 
 # --- overview tiles ----------------------------------------------------------------------------
 
-# Each part of a tile is built once per distinct content and then reused, the same object, until
-# its content changes: a wall of 48 tiles refreshes every half second and most parts show what
-# they showed last time, so a refresh builds only the parts that changed (and `overview.shown`
-# digests each part once per object). Parts are never changed once built. Each cache holds the
-# parts of ~150 tiles (3 numerals a tile) with a few versions each, the least recently used
-# going first; sparklines, which hold their trend's readings, only the current one of ~128.
-PART_CACHE: Final = 512
-TREND_CACHE: Final = 128
+# A tile is first plain data (`TileView`): for each part a refresh may change (a numeral, an
+# age, a class, the alarm's text and role, the sparkline), its live props by the part's id and
+# a version that changes exactly when they do. The overview sends the browser only the parts
+# whose version it has not shown yet (`pages/overview.py`) and builds the components, from the
+# same data, only when the tiles' layout changes: what is set in place and what a whole render
+# shows cannot disagree.
+TREND_CACHE: Final = 128  # sparklines of ~128 tiles, each the current trend only
+VITALS: Final = (("bp", "BP", "mmHg"), ("hr", "HR", "/min"), ("spo2", "SpO2", "%"))
+
+
+@dataclass(frozen=True)
+class TilePart:
+    """The live props of one part of a tile, every one of them (None where unset, so that
+    setting them in place clears what was there), and their version."""
+
+    props: Mapping[str, Any]
+    version: str
+
+
+def _version(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _part(**props: Any) -> TilePart:
+    return TilePart(props, _version(repr(props)))
+
+
+@dataclass(frozen=True)
+class TileView:
+    """One active session's tile as plain data."""
+
+    session: str
+    parts: Mapping[str, TilePart]  # by the part's id
+    checkin: bool  # shows the check-in line
+    trend: bool  # shows a sparkline
+
+
+@dataclass(frozen=True)
+class TilesView:
+    """The overview's tiles as plain data (`tile_views`)."""
+
+    tiles: tuple[TileView, ...]
+    buttons: bool  # a check-in button beside each tile
+
+    @property
+    def layout(self) -> str:
+        """The version of what the tiles are made of (which tiles in which order, which parts),
+        apart from the live props of their parts."""
+        return _version(repr((self.buttons, [(t.session, t.checkin, t.trend)
+                                             for t in self.tiles])))
+
+    def parts(self) -> Iterator[tuple[str, TilePart]]:
+        for view in self.tiles:
+            yield from view.parts.items()
 
 
 class _Same:
@@ -236,149 +283,145 @@ class _Same:
         return isinstance(other, _Same) and other.value is self.value
 
 
+@functools.lru_cache(maxsize=TREND_CACHE)
+def _trend_part(trend: _Same) -> TilePart:
+    # Built and versioned once per trend: spelling a figure costs more than all the other parts
+    # of a refresh together.
+    figure = sparkline(trend.value)
+    return TilePart({"figure": figure}, _version(repr(figure["data"])))
+
+
+def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | None) -> TilePart:
+    if priority is None:
+        return _part(children="✓ No active alarm", className="tile-alarm tile-alarm--none",
+                     role=None)
+    alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
+    more = f"  (+{alarm_count - 1} more)" if alarm_count > 1 else ""
+    text = alarm_text(
+        priority, str(row.get("alarm_message") or ""),
+        None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
+        acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now"),
+        ended=row.get("alarm_ended")) + more
+    if acked_by is not None:  # present but seen: no alert role, no flashing (as in the panel)
+        return _part(children=text, role=None,
+                     className=f"tile-alarm tile-alarm--{priority} tile-alarm--acked")
+    return _part(children=text, className=f"tile-alarm tile-alarm--{priority}", role="alert")
+
+
+def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
+              checkin: Checkin | None = None) -> TileView:
+    """One active session on the overview (a row of `queries.overview_rows`): big numbers,
+    freshness, dose time, top alarm, and (with `checkin`) when the monitor last checked in."""
+    session = str(row["session"])
+    priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
+    acked_by = None if _missing(row.get("alarm_acked_by")) else str(row["alarm_acked_by"])
+    parts = {
+        ids.tile(session): _part(className="tile" + (
+            f" tile--alarm tile--{priority}" + (" tile--acked" if acked_by is not None else "")
+            if priority else "")),
+        ids.tile_dose(session): _part(children=dose_text(row.get("since_dose_min"))),
+        ids.tile_alarm(session): _alarm_part(row, priority, acked_by),
+    }
+    bp = ("—/—" if _missing(row.get("systolic"))
+          else f"{number(row['systolic'])}/{number(row['diastolic'])}")
+    for (what, label, _unit), value, source in zip(
+            VITALS, (bp, number(row.get("hr")), number(row.get("spo2"))),
+            (None, row.get("hr_source"), None), strict=True):
+        age_s, stale = row.get(f"{what}_age_s"), bool(row.get(f"{what}_stale"))
+        note = stale_text(label, age_s) if stale else age_text(age_s)
+        if not _missing(source):  # which device, where several measure it (issue 17)
+            note = f"{note} · {source}"
+        parts[ids.tile_vital(session, what)] = _part(
+            className=f"vital vital--{what}" + (" vital--stale" if stale else ""))
+        parts[ids.tile_value(session, what)] = _part(children=value)
+        parts[ids.tile_age(session, what)] = _part(children=("⚠ " if stale else "") + note)
+    if checkin is not None:
+        # Its words, colour and role are the check-in badge's to decide; read as its props.
+        badge = checkin_badge(checkin, None if _missing(row.get("checkin_by"))
+                              else str(row["checkin_by"]))
+        parts[ids.tile_checkin_status(session)] = _part(
+            children=badge.children, className=badge.className,
+            role=getattr(badge, "role", None))
+    if trend:
+        parts[ids.tile_trend(session)] = _trend_part(_Same(trend))
+    return TileView(session, parts, checkin is not None, bool(trend))
+
+
+def tile_views(overview: Sequence[Mapping[str, Any]],
+               trends: Mapping[str, Sequence[Reading]] | None = None,
+               checkins: Mapping[str, Checkin] | None = None) -> TilesView:
+    """Every active session's tile (`queries.overview_rows`) as plain data. With `checkins`
+    (session -> status), each tile shows its check-in countdown and has a compact check-in
+    button beside the link (a button inside a link would navigate)."""
+    trends, known = trends or {}, checkins or {}
+    return TilesView(tuple(tile_view(row, trends.get(str(row["session"])),
+                                     known.get(str(row["session"])))
+                           for row in overview), checkins is not None)
+
+
 @functools.cache
 def _vital_label(label: str, unit: str) -> html.Div:
-    # The same three labels on every tile: built once and shared (never changed once built), a
-    # quarter of the components an overview refresh would otherwise build for 48 tiles.
+    # The same three labels on every tile: built once and shared (never changed once built).
     return html.Div(className="vital-label", children=[label, html.Span(unit, className="unit")])
 
 
-@functools.lru_cache(maxsize=PART_CACHE)
-def _vital(session: str, what: str, label: str, unit: str, value: str, note: str,
-           stale: bool) -> html.Div:
-    return html.Div(
-        id=ids.tile_vital(session, what),
-        className=f"vital vital--{what}" + (" vital--stale" if stale else ""),
-        children=[
-            _vital_label(label, unit),
-            html.Div(value, id=ids.tile_value(session, what), className="vital-value"),
-            html.Div(("⚠ " if stale else "") + note, id=ids.tile_age(session, what),
-                     className="vital-age"),
-        ],
-    )
+def render_tile(view: TileView) -> dcc.Link:
+    """The components of one tile, with the live props of its parts."""
+    session = view.session
+
+    def live(part_id: str) -> dict[str, Any]:
+        return {"id": part_id, **view.parts[part_id].props}
+
+    children: list[Any] = [
+        html.Div(className="tile-head", children=[
+            html.Span(session, className="tile-session"),
+            html.Span(**live(ids.tile_dose(session)), className="tile-dose"),
+        ]),
+        html.Div(**live(ids.tile_alarm(session))),
+        html.Div(className="tile-vitals", children=[
+            html.Div(**live(ids.tile_vital(session, what)), children=[
+                _vital_label(label, unit),
+                html.Div(**live(ids.tile_value(session, what)), className="vital-value"),
+                html.Div(**live(ids.tile_age(session, what)), className="vital-age"),
+            ]) for what, label, unit in VITALS]),
+    ]
+    if view.checkin:
+        children.append(html.Div(**live(ids.tile_checkin_status(session))))
+    if view.trend:
+        children.append(dcc.Graph(
+            **live(ids.tile_trend(session)),
+            config={"staticPlot": True, "displayModeBar": False},
+            className="tile-trend",
+            responsive=True,
+            style={"height": f"{SPARKLINE_PX}px", "width": "100%"},  # inline: beats Dash's 100%
+        ))
+    return dcc.Link(href=f"/session/{session}", children=children, **live(ids.tile(session)))
 
 
-def _vital_of(session: str, what: str, label: str, unit: str, value: str, age_s: Any,
-              stale: bool, source: Any = None) -> html.Div:
-    # The age as its words: the part changes when what it says does, not every second.
-    note = stale_text(label, age_s) if stale else age_text(age_s)
-    if not _missing(source):  # which device, where several measure it (issue 17)
-        note = f"{note} · {source}"
-    return _vital(session, what, label, unit, value, note, stale)
-
-
-@functools.lru_cache(maxsize=PART_CACHE)
-def _tile_head(session: str, dose: str) -> html.Div:
-    return html.Div(className="tile-head", children=[
-        html.Span(session, className="tile-session"),
-        html.Span(dose, id=ids.tile_dose(session), className="tile-dose"),
-    ])
-
-
-@functools.lru_cache(maxsize=PART_CACHE)
-def _tile_alarm(session: str, priority: str | None, text: str, acked: bool = False) -> html.Div:
-    if priority is None:
-        return html.Div(text, id=ids.tile_alarm(session), className="tile-alarm tile-alarm--none")
-    if acked:  # still present, but seen: no alert role, no flashing (as in the alarms panel)
-        return html.Div(text, id=ids.tile_alarm(session),
-                        className=f"tile-alarm tile-alarm--{priority} tile-alarm--acked")
-    return html.Div(text, id=ids.tile_alarm(session),
-                    className=f"tile-alarm tile-alarm--{priority}", role="alert")
-
-
-@functools.lru_cache(maxsize=PART_CACHE)
-def _tile_vitals(*vitals: html.Div) -> html.Div:
-    return html.Div(className="tile-vitals", children=list(vitals))
-
-
-@functools.lru_cache(maxsize=TREND_CACHE)
-def _tile_trend(session: str, trend: _Same) -> dcc.Graph:
-    return dcc.Graph(
-        id=ids.tile_trend(session),
-        figure=sparkline(trend.value),
-        config={"staticPlot": True, "displayModeBar": False},
-        className="tile-trend",
-        responsive=True,
-        style={"height": f"{SPARKLINE_PX}px", "width": "100%"},  # inline: beats Dash's 100%
-    )
-
-
-@functools.lru_cache(maxsize=PART_CACHE)
-def _tile_link(session: str, priority: str | None, acked: bool, *children: Any) -> dcc.Link:
-    return dcc.Link(
-        href=f"/session/{session}",
-        id=ids.tile(session),
-        className="tile" + (f" tile--alarm tile--{priority}" if priority else "")
-        + (" tile--acked" if priority and acked else ""),
-        children=list(children),
-    )
-
-
-@functools.lru_cache(maxsize=PART_CACHE)
-def _tile_cell(session: str, link: dcc.Link) -> html.Div:
-    return html.Div(className="tile-cell", children=[
-        link,
-        html.Button("✓ I'm here — check in", id={"type": ids.TILE_CHECKIN, "session": session},
+def render_tiles(view: TilesView) -> list[Any]:
+    """The overview's tiles (`tile_views`) as components, or the empty state."""
+    if not view.tiles:
+        return [empty_state()]
+    if not view.buttons:
+        return [render_tile(tile) for tile in view.tiles]
+    return [html.Div(className="tile-cell", children=[
+        render_tile(tile),
+        html.Button("✓ I'm here — check in", id={"type": ids.TILE_CHECKIN, "session": tile.session},
                     className="tile-checkin-button", n_clicks=0),
-    ])
+    ]) for tile in view.tiles]
 
 
 def tile(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
          checkin: Checkin | None = None) -> dcc.Link:
-    """One active session on the overview: big numbers, freshness, dose time, top alarm, and
-    (with `checkin`) when the monitor last checked in."""
-    session = str(row["session"])
-    priority = None if _missing(row.get("alarm_priority")) else str(row["alarm_priority"])
-    alarm_count = 0 if _missing(row.get("alarm_count")) else int(row["alarm_count"])
-    acked_by = None if _missing(row.get("alarm_acked_by")) else str(row["alarm_acked_by"])
-    if priority is None:
-        alarm = _tile_alarm(session, None, "✓ No active alarm")
-    else:
-        more = f"  (+{alarm_count - 1} more)" if alarm_count > 1 else ""
-        alarm = _tile_alarm(session, priority, alarm_text(
-            priority, str(row.get("alarm_message") or ""),
-            None if _missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
-            acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now"),
-            ended=row.get("alarm_ended")) + more,
-            acked_by is not None)
-    bp = (
-        "—/—" if _missing(row.get("systolic"))
-        else f"{number(row['systolic'])}/{number(row['diastolic'])}"
-    )
-    children: list[Any] = [
-        _tile_head(session, dose_text(row.get("since_dose_min"))),
-        alarm,
-        _tile_vitals(
-            _vital_of(session, "bp", "BP", "mmHg", bp, row.get("bp_age_s"),
-                      bool(row.get("bp_stale"))),
-            _vital_of(session, "hr", "HR", "/min", number(row.get("hr")), row.get("hr_age_s"),
-                      bool(row.get("hr_stale")), row.get("hr_source")),
-            _vital_of(session, "spo2", "SpO2", "%", number(row.get("spo2")),
-                      row.get("spo2_age_s"), bool(row.get("spo2_stale"))),
-        ),
-    ]
-    if checkin is not None:
-        by = None if _missing(row.get("checkin_by")) else str(row["checkin_by"])
-        children.append(checkin_badge(checkin, by, ids.tile_checkin_status(session)))
-    if trend:
-        children.append(_tile_trend(session, _Same(trend)))
-    return _tile_link(session, priority, acked_by is not None, *children)
+    """One tile's components (`tile_view`)."""
+    return render_tile(tile_view(row, trend, checkin))
 
 
 def tiles(overview: Sequence[Mapping[str, Any]],
           trends: Mapping[str, Sequence[Reading]] | None = None,
           checkins: Mapping[str, Checkin] | None = None) -> list[Any]:
-    """Every active session's tile (`queries.overview_rows`), or the empty state. With
-    `checkins` (session -> status), each tile shows its check-in countdown and has a compact
-    check-in button beside the link (a button inside a link would navigate)."""
-    if not overview:
-        return [empty_state()]
-    trends = trends or {}
-    if checkins is None:
-        return [tile(row, trends.get(row["session"])) for row in overview]
-    return [_tile_cell(str(row["session"]), tile(row, trends.get(str(row["session"])),
-                                                 checkins.get(str(row["session"]))))
-            for row in overview]
+    """The tiles' components (`tile_views`), or the empty state."""
+    return render_tiles(tile_views(overview, trends, checkins))
 
 
 def empty_state() -> html.Div:

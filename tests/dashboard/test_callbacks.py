@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import dash
-from dash.development.base_component import Component
+import plotly
+import pytest
 
 from dashboard import figures, ids, queries
 from dashboard.app import create_app
@@ -106,10 +108,9 @@ def test_overview_sends_only_the_parts_of_tiles_that_changed_since_the_browser_r
     unchanged, _status, now_rendered, changed = overview.update(3, rendered)
     assert unchanged is dash.no_update
     assert changed == {
-        ids.tile_value("b", "hr"): {"children": "99", "className": "vital-value", "role": None},
-        ids.tile_age("b", "hr"): {"children": "just now · HR sensor", "className": "vital-age",
-                                  "role": None},
-        ids.tile_vital("b", "hr"): {"className": "vital vital--hr", "role": None}}
+        ids.tile_value("b", "hr"): {"children": "99"},
+        ids.tile_age("b", "hr"): {"children": "just now · HR sensor"},
+        ids.tile_vital("b", "hr"): {"className": "vital vital--hr"}}
     assert now_rendered["layout"] == rendered["layout"]
 
     store.write(Batch(readings=[hr("c", NOW, 60)]))  # a new tile: all of them again
@@ -151,23 +152,89 @@ def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(stor
     assert overview.publish(4, pending["rendered"])[2] is dash.no_update
 
 
-def test_overview_reads_the_props_of_every_part_of_a_tile_as_dash_sends_them(store, in_app):
+def as_sent(components: Any) -> Any:
+    """Components as Dash sends them to the browser, which keeps them as its layout."""
+    return json.loads(json.dumps(components, cls=plotly.utils.PlotlyJSONEncoder))
+
+
+def set_in_place(layout: Any, part: str, props: dict[str, Any]) -> int:
+    """What the browser's `set_props(part, props)` does to its layout; how many it set."""
+    if isinstance(layout, list):
+        return sum(set_in_place(child, part, props) for child in layout)
+    if not isinstance(layout, dict) or "props" not in layout:
+        return 0
+    found = 0
+    if layout["props"].get("id") == part:
+        layout["props"].update(props)
+        found = 1
+    return found + sum(set_in_place(value, part, props) for value in layout["props"].values())
+
+
+def browser_after(shown: Any, tiles: Any, pending: Any) -> Any:
+    """The tiles a browser shows after applying one refresh (`overview.publish`) to `shown`."""
+    now_shown = shown if tiles is dash.no_update else as_sent(tiles)
+    if pending is not dash.no_update:
+        for part, props in pending["changes"].items():
+            assert set_in_place(now_shown, part, props) == 1, f"{part}: not exactly one on screen"
+    return now_shown
+
+
+A = [hr("a", NOW - minutes(1), 70), spo2("a", NOW - minutes(1), 97)]
+HIGH = alert("a", NOW - minutes(0.5), Metric.SPO2, Priority.HIGH, message="SpO2 86 %", value=86)
+
+# (what changes, the store before, what is added): each must reach a browser showing `before`.
+TILE_CHANGES = [
+    ("a new alarm", Batch(readings=A), Batch(alerts=[HIGH])),
+    ("an alarm acknowledged", Batch(readings=A, alerts=[HIGH]), Batch(alerts=[replace(
+        HIGH, time=NOW - minutes(0.2), state=AlertState.ACKNOWLEDGED, by="nurse")])),
+    ("an alarm cleared", Batch(readings=A, alerts=[HIGH]), Batch(alerts=[replace(
+        HIGH, time=NOW - minutes(0.2), state=AlertState.CLEARED)])),
+    ("a second alarm", Batch(readings=A, alerts=[HIGH]), Batch(alerts=[alert(
+        "a", NOW - minutes(0.2), Metric.HEART_RATE, Priority.MEDIUM, message="HR 125")])),
+    ("a new value", Batch(readings=A), Batch(readings=[hr("a", NOW, 71)])),
+    ("a value aged past 'just now'", Batch(readings=A), Batch(readings=[hr("a", NOW, 70)])),
+    ("the dose", Batch(readings=A), Batch(events=[event("a", NOW, SessionEventType.DOSE)])),
+    ("a check-in", Batch(readings=A), Batch(events=[event("a", NOW, SessionEventType.CHECKIN)])),
+    ("a tile added", Batch(readings=A), Batch(readings=[hr("b", NOW, 80)])),
+    ("a tile removed", Batch(readings=[*A, hr("b", NOW - minutes(1), 80)]),
+     Batch(events=[event("b", NOW, SessionEventType.END)])),
+    ("a first blood pressure", Batch(readings=A), Batch(readings=[bp("a", NOW, 150, 95)])),
+]
+
+
+@pytest.mark.parametrize(("before", "change"), [c[1:] for c in TILE_CHANGES],
+                         ids=[c[0] for c in TILE_CHANGES])
+def test_a_browser_shown_the_tiles_then_sent_only_the_changes_shows_what_a_new_page_would(
+    store, in_app, before, change
+):
+    store.write(before)
+    reread(in_app)
+    tiles, _status, pending = overview.publish(1, None)
+    shown = browser_after(None, tiles, pending)
+    before_shown = json.dumps(shown)
+
+    store.write(change)
+    reread(in_app)
+    shown = browser_after(shown, *overview.publish(2, pending["rendered"])[::2])
+
+    assert json.dumps(shown) != before_shown  # the change is on screen
+    assert shown == as_sent(overview.refresh(3)[0])  # and it is all of what a new page shows
+
+
+def test_each_part_set_in_place_has_the_props_a_whole_render_gives_it(store, in_app):
     store.write(Batch(readings=[bp("a", NOW, 150, 95), hr("a", NOW, 70), spo2("a", NOW, 97)],
                       alerts=[alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH)]))
-    cells, _status = overview.refresh(1)
+    reread(in_app)
+    tiles, _status, rendered, _changed = overview.update(1, None)
+    layout = as_sent(tiles)
+    parts = {part: props for part, props in overview.update(2, {"layout": rendered["layout"]})[3]
+             .items()}  # as if the browser had none of the parts: all of them, as set in place
 
-    def every(node: Any) -> Iterator[Any]:
-        if isinstance(node, list | tuple):
-            for child in node:
-                yield from every(child)
-        elif isinstance(node, Component):
-            yield node
-            yield from every(getattr(node, "children", None))
-
-    components = list(every(cells))
-    assert len(components) > 20  # the tile, its parts, its check-in button
-    for component in components:
-        assert overview.props_of(component) == component.to_plotly_json()["props"]
+    assert len(parts) > 10  # the tile, its alarm, dose, check-in line, 3 x (box, value, age)
+    for part, props in parts.items():
+        whole = copy.deepcopy(layout)
+        assert set_in_place(whole, part, props) == 1
+        assert whole == layout, part
 
 
 def test_overview_status_counts_the_active_sessions(store, in_app):
