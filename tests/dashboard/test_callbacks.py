@@ -153,8 +153,18 @@ def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(stor
 
 
 def as_sent(components: Any) -> Any:
-    """Components as Dash sends them to the browser, which keeps them as its layout."""
-    return json.loads(json.dumps(components, cls=plotly.utils.PlotlyJSONEncoder))
+    """Components as Dash sends them to the browser, which keeps them as its layout (a prop
+    set to None shows as one never set: left out)."""
+    return without_none(json.loads(json.dumps(components, cls=plotly.utils.PlotlyJSONEncoder)))
+
+
+def without_none(layout: Any) -> Any:
+    if isinstance(layout, list):
+        return [without_none(child) for child in layout]
+    if isinstance(layout, dict) and "props" in layout:
+        layout["props"] = {name: without_none(value) for name, value in layout["props"].items()
+                           if value is not None}
+    return layout
 
 
 def set_in_place(layout: Any, part: str, props: dict[str, Any]) -> int:
@@ -166,6 +176,8 @@ def set_in_place(layout: Any, part: str, props: dict[str, Any]) -> int:
     found = 0
     if layout["props"].get("id") == part:
         layout["props"].update(props)
+        layout["props"] = {name: value for name, value in layout["props"].items()
+                           if value is not None}
         found = 1
     return found + sum(set_in_place(value, part, props) for value in layout["props"].values())
 
@@ -198,6 +210,8 @@ TILE_CHANGES = [
     ("a tile added", Batch(readings=A), Batch(readings=[hr("b", NOW, 80)])),
     ("a tile removed", Batch(readings=[*A, hr("b", NOW - minutes(1), 80)]),
      Batch(events=[event("b", NOW, SessionEventType.END)])),
+    ("a tile replaced by another", Batch(readings=[*A, hr("b", NOW - minutes(1), 80)]),
+     Batch(readings=[hr("c", NOW, 80)], events=[event("b", NOW, SessionEventType.END)])),
     ("a first blood pressure", Batch(readings=A), Batch(readings=[bp("a", NOW, 150, 95)])),
 ]
 
