@@ -138,7 +138,7 @@ def checkin_badge(status: Checkin | None, by: str | None = None,
 @functools.lru_cache(maxsize=512)
 def _badge(text: str, class_name: str, role: str | None, component_id: str | None) -> html.Div:
     # One object per distinct badge, never changed once built: an overview tile's badge is
-    # rebuilt only when its words change (see `figures.PART_CACHE`).
+    # rebuilt only when its words change.
     extra: dict[str, Any] = {} if component_id is None else {"id": component_id}
     if role is not None:
         extra["role"] = role
