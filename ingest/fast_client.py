@@ -56,6 +56,7 @@ def _never() -> bool:
 
 
 _STATE = operator.attrgetter("state")
+_new_message = object.__new__
 _QUEUED = mqtt_ms_queued
 _PUBACK = struct.Struct("!BBH")  # a PUBACK packet: type, remaining length 2, message id
 
@@ -163,13 +164,19 @@ class IngestClient(mqtt.Client):
         body_start = topic_end + 2 * qos  # QoS 1 carries a message id after the topic
         if topic_end == 2 or body_start > len(body):
             return False  # malformed: paho refuses it and drops the connection
-        message = mqtt.MQTTMessage(int.from_bytes(body[topic_end:body_start], "big"),
-                                   body[2:topic_end])
+        # Every slot set here, without `MQTTMessage.__init__`: that also builds a
+        # `MQTTMessageInfo` (a `threading.Condition`), which only our own publications use.
+        message = _new_message(mqtt.MQTTMessage)
+        message.mid = int.from_bytes(body[topic_end:body_start], "big")
+        message._topic = body[2:topic_end]
         message.dup = bool(command & 0x08)
         message.qos = qos
         message.retain = bool(command & 0x01)
         message.payload = body[body_start:]
         message.timestamp = time.monotonic()
+        message.state = mqtt.mqtt_ms_invalid
+        message.properties = None
+        message.info = None  # type: ignore[assignment]  # a received message has no delivery
         on_message = self.on_message
         if on_message is not None:
             with self._in_callback_mutex:
