@@ -127,6 +127,7 @@ class IngestWorker:
         self.status_interval = status_interval
         self.status_topic = status_topic(settings.topic_prefix, settings.ingest_client_id)
         self.max_backlog = 0  # high-water mark of messages held unacknowledged
+        self.max_judged = 0  # the most messages judged in one cycle
         self._inbox: Inbox[Inbound | None] = Inbox()
         self._stop = threading.Event()
         self._generation = 0
@@ -402,6 +403,7 @@ class IngestWorker:
                 continue
             batch = self._take_batch(timeout=TICK_SECONDS)
             if batch:
+                self.max_judged = max(self.max_judged, len(batch))
                 try:
                     outcome = self.pipeline.process(batch)
                 except Exception:  # the worker never dies; the batch stays unacknowledged
@@ -518,7 +520,11 @@ class IngestWorker:
         self._inbox.finished(len(messages))
 
     def _take_batch(self, timeout: float) -> list[Inbound]:
-        items = self._inbox.take(self.settings.ingest_batch_max, timeout)
+        # At most a window at a time: the client reads on until two windows are held, so the
+        # next window is judged while the writer stores this one (taking both at once, the
+        # judge would wait for that write and the writer for the judge, turn by turn).
+        limit = min(self.settings.ingest_batch_max, self.settings.ingest_inflight)
+        items = self._inbox.take(limit, timeout)
         batch = [item for item in items if item is not _WAKE]
         if len(batch) < len(items):
             self._inbox.finished(len(items) - len(batch))

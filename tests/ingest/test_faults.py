@@ -267,3 +267,20 @@ def test_our_own_alarms_coming_back_take_no_place_in_the_window_while_the_databa
     influx.start()
     wait_stored(store, session_id, 2)
     wait_until(lambda: worker.backlog == 0, 10, "the two readings acknowledged")
+
+
+def test_a_backlog_is_judged_a_window_at_a_time_so_the_next_is_judged_while_one_is_written(
+        mosquitto, influxd, influx_db, ingest_factory, probe_factory, session_id, tmp_path):
+    """The worker holds up to two windows: judging one window at a time (not everything held)
+    leaves the next to judge while the writer stores the last, rather than each waiting for
+    the other in turn."""
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
+    first, _ = ingest_factory(settings)
+    first.stop()  # the persistent session stays: the broker queues what follows
+    probe = probe_factory(settings, [])
+    publish_stream(probe, session_id, range(1000))
+
+    second, store = ingest_factory(settings)
+    wait_stored(store, session_id, 1000)
+    assert stored_numbers(store, session_id) == expected_numbers(range(1000))
+    assert 0 < second.max_judged <= 50
