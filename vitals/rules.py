@@ -281,12 +281,13 @@ def _evaluate_metric(
         if track.in_effect:
             in_effect.append((rule, track))
     worst = _worst_cause(in_effect, baseline, profile) if in_effect else None
-    if worst is None and AlarmKey(metric) not in state.alarms:
+    key = _METRIC_KEYS[metric]
+    if worst is None and key not in state.alarms:
         return []  # nothing in effect, nothing showing: what `reconcile` would conclude
     # Which device said it, where a metric has several (issue 17: "HR 70 (oximeter)").
     said = f" ({source_label(source)})" if len(spec.sources) > 1 else ""
     return reconcile(
-        state, AlarmKey(metric), worst, time,
+        state, key, worst, time,
         lambda: f"{spec.label} {_fmt(value)} {spec.unit}{said}: back inside the limits.", value,
     )
 
@@ -614,6 +615,8 @@ def stale_rule(kind: Kind, stale_seconds: float | None) -> str:
     return _STREAM_RULES[kind]
 
 
+# A clinical metric's one alarm, looked up for every value judged (built once, not each time).
+_METRIC_KEYS: dict[Metric, AlarmKey] = {metric: AlarmKey(metric) for metric in Metric}
 _STREAM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_STREAM}.{kind.value}" for kind in Kind}
 _PROBLEM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_PROBLEM}.{kind.value}" for kind in Kind}
 
