@@ -3,7 +3,8 @@
 Zero loss is the design rule:
 - the broker keeps our session (`clean_session=False`, fixed client id) and we acknowledge a
   message only after the batch holding it is stored, so a crash, an outage of the database or a
-  restart of the worker leaves unstored messages with the broker, which redelivers them;
+  restart of the worker leaves unstored messages with the broker, which redelivers them (our
+  own alerts, rejections and status coming back are no input: acknowledged on arrival);
 - while the database is down we retry the same batch with backoff and take no more work: the
   broker is the buffer. What we hold is bounded by the broker's in-flight window: over MQTT 3.1.1
   (what we speak, for the embedded broker's sake) the client cannot announce a receive maximum, so
