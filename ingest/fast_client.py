@@ -2,7 +2,8 @@
 bulk, and pausing its reads while the worker holds too much.
 
 The one module that reaches into paho's private names (`_packet_read`, `_create_socket`,
-`_packet_queue`, `_in_packet`, `_msgtime_mutex`, `_update_inflight`, ...), for a measured
+`_packet_queue`, `_in_packet`, `_msgtime_mutex`, `_update_inflight`, `_out_messages`,
+`_messages_reconnect_reset_out`, ...), for a measured
 reason: a drain (how soon the newest readings are judged after an outage) went from ~27,000
 to ~45,000 readings/s with it (benchmarks/REPORT.md). paho-mqtt is pinned to 2.2.x for it, and
 `tests/test_mqtt_client.py` fails if a paho release stops calling these hooks. Only the ingest
@@ -15,8 +16,9 @@ import operator
 import ssl
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import compress, islice, repeat
+from itertools import compress, repeat
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -54,6 +56,7 @@ def _never() -> bool:
 
 
 _STATE = operator.attrgetter("state")
+_new_message = object.__new__
 _QUEUED = mqtt_ms_queued
 _PUBACK = struct.Struct("!BBH")  # a PUBACK packet: type, remaining length 2, message id
 
@@ -71,8 +74,11 @@ class IngestClient(mqtt.Client):
     to `on_message` directly (`_packet_read`, which also reads the next chunk): paho's generic
     path (a dict per packet, a `recv` per byte of length, a topic-filter walk for
     `message_callback_add`, a debug log line) costs several times what the message does.
-    Everything else (any other packet, QoS 2, MQTT 5, a packet cut by the chunk's end, a client
-    with per-filter callbacks) goes through paho.
+    A PUBACK (MQTT 3.1.1) of one of our own publications is taken the same way: paho decodes a
+    reason code and properties for each, which nobody reads here, and then walks its whole
+    window to find what to send next. Everything else (any other packet, QoS 2, MQTT 5, a
+    packet cut by the chunk's end, a client with per-filter callbacks or an `on_publish`) goes
+    through paho.
 
     `ack_all` acknowledges many QoS 1 messages in one write: paho's `ack` queues, wakes the
     network thread and sends each 4-byte PUBACK on its own.
@@ -81,6 +87,9 @@ class IngestClient(mqtt.Client):
     def __init__(self, *args: Any, hold: Callable[[], bool] = _never, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hold = hold
+        # Publications found queued (beyond the window) by the last walk, oldest first: the
+        # window takes them from here, and walks `_out_messages` again only when it runs dry.
+        self._queued: deque[mqtt.MQTTMessage] = deque()
 
     def _create_socket(self):  # type: ignore[override]
         return _ChunkedReader(super()._create_socket())
@@ -120,10 +129,30 @@ class IngestClient(mqtt.Client):
                 command, body = packet
                 with self._msgtime_mutex:
                     self._last_bytes_received = time.monotonic()  # what paho's keepalive reads
-                if self._deliver(command, body):
+                if command & 0xF0 == mqtt.PUBACK:
+                    rc = self._puback(body)
+                    if rc is not None:
+                        return rc
+                elif self._deliver(command, body):
                     return mqtt.MQTT_ERR_SUCCESS
                 sock.unread()  # paho's way: read it again, byte by byte
         return super()._packet_read()
+
+    def _puback(self, body: bytes) -> mqtt.MQTTErrorCode | None:
+        """The broker acknowledged one of our QoS 1 publications: settle it and send the next
+        queued one, as paho's `_handle_pubackcomp` does; None: leave it to paho."""
+        if self._protocol == mqtt.MQTTv5 or len(body) != 2 or self.on_publish is not None:
+            return None  # a reason code or properties to decode, or a callback that wants them
+        with self._out_message_mutex:
+            message = self._out_messages.pop(int.from_bytes(body, "big"), None)
+            if message is None:
+                return mqtt.MQTT_ERR_SUCCESS  # not ours (any more): paho ignores it too
+            message.info._set_as_published()
+            if message.qos > 0:
+                self._inflight_messages -= 1
+                if self._max_inflight_messages > 0:
+                    return self._update_inflight()
+        return mqtt.MQTT_ERR_SUCCESS
 
     def _deliver(self, command: int, body: bytes) -> bool:
         """Hand a QoS 0/1 PUBLISH to `on_message` as paho would; False: leave it to paho."""
@@ -135,13 +164,19 @@ class IngestClient(mqtt.Client):
         body_start = topic_end + 2 * qos  # QoS 1 carries a message id after the topic
         if topic_end == 2 or body_start > len(body):
             return False  # malformed: paho refuses it and drops the connection
-        message = mqtt.MQTTMessage(int.from_bytes(body[topic_end:body_start], "big"),
-                                   body[2:topic_end])
+        # Every slot set here, without `MQTTMessage.__init__`: that also builds a
+        # `MQTTMessageInfo` (a `threading.Condition`), which only our own publications use.
+        message = _new_message(mqtt.MQTTMessage)
+        message.mid = int.from_bytes(body[topic_end:body_start], "big")
+        message._topic = body[2:topic_end]
         message.dup = bool(command & 0x08)
         message.qos = qos
         message.retain = bool(command & 0x01)
         message.payload = body[body_start:]
         message.timestamp = time.monotonic()
+        message.state = mqtt.mqtt_ms_invalid
+        message.properties = None
+        message.info = None  # type: ignore[assignment]  # a received message has no delivery
         on_message = self.on_message
         if on_message is not None:
             with self._in_callback_mutex:
@@ -158,15 +193,28 @@ class IngestClient(mqtt.Client):
     def _update_inflight(self) -> mqtt.MQTTErrorCode:  # type: ignore[override]
         """Send the oldest queued publications the window has room for, as paho does.
 
-        paho walks the outgoing messages in Python at every PUBACK, from the oldest, past the
-        whole window in flight: a drain raising ~18,000 alarms behind a window of 1000 spent
-        ~40% of the network thread there (issue 20). The same walk in C (`map`, `compress`)."""
+        paho walks the outgoing messages at every PUBACK, from the oldest, past the whole
+        window in flight: a drain raising ~18,000 alarms behind a window of 1000 spent ~40% of
+        the network thread there (issue 20), and still ~25% with the walk done in C. Here one
+        walk (in C) collects every queued publication, oldest first, into `_queued`, and the
+        PUBACKs that follow take from it; publications queued after the walk are younger than
+        all of it, so the next walk, once it runs dry, keeps paho's order. Called with
+        `_out_message_mutex` held, as paho calls it."""
         free = self._max_inflight_messages - self._inflight_messages
         if free <= 0 or len(self._out_messages) <= self._inflight_messages:
             return mqtt.MQTT_ERR_SUCCESS  # no room, or nothing queued (only QoS > 0 queue)
-        messages = self._out_messages.values()
-        is_queued = map(operator.eq, map(_STATE, messages), repeat(_QUEUED))
-        for m in list(islice(compress(messages, is_queued), free)):
+        queued, out = self._queued, self._out_messages
+        while free > 0:
+            if not queued:
+                messages = out.values()
+                queued.extend(compress(messages, map(operator.eq, map(_STATE, messages),
+                                                     repeat(_QUEUED))))
+                if not queued:
+                    break
+            m = queued.popleft()
+            if m.state != _QUEUED or out.get(m.mid) is not m:
+                continue  # sent since the walk (a reconnect resends the window itself)
+            free -= 1
             self._inflight_messages += 1
             m.state = mqtt_ms_wait_for_puback if m.qos == 1 else mqtt_ms_wait_for_pubrec
             rc = self._send_publish(m.mid, m.topic.encode("utf-8"), m.payload, m.qos, m.retain,
@@ -174,6 +222,13 @@ class IngestClient(mqtt.Client):
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 return rc
         return mqtt.MQTT_ERR_SUCCESS
+
+    def _messages_reconnect_reset_out(self) -> None:
+        """paho re-decides after a reconnect which publications go out at once and which
+        queue (an old one may queue again): the next window walks afresh, in paho's order."""
+        with self._out_message_mutex:
+            self._queued.clear()
+            super()._messages_reconnect_reset_out()
 
     def ack_all(self, mids: Iterable[int]) -> None:
         """Acknowledge QoS 1 messages (`manual_ack`) by their ids, in one write to the broker."""

@@ -28,9 +28,12 @@ class Inbox(Generic[T]):
 
     def put(self, item: T) -> None:
         with self._lock:
-            self._items.append(item)
+            items = self._items
+            items.append(item)
             self._unfinished += 1
-            if self._waiting:
+            # A taker waits only on an empty inbox, and takes everything once woken: the first
+            # item wakes it, the ones after it until it runs need no notification of their own.
+            if self._waiting and len(items) == 1:
                 self._arrived.notify()
 
     def take(self, limit: int, timeout: float) -> list[T]:

@@ -21,7 +21,10 @@ class Priority(StrEnum):
     @property
     def rank(self) -> int:
         """Higher is more urgent; the worst priority wins when several rules fire."""
-        return {"low": 1, "medium": 2, "high": 3}[self.value]
+        return _RANKS[self._value_]  # a str key: enum hashing and `.value` are Python code
+
+
+_RANKS = {"low": 1, "medium": 2, "high": 3}
 
 
 class AlertState(StrEnum):

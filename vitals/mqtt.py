@@ -20,6 +20,7 @@ from vitals.settings import MqttEndpoint
 # What the ingest itself publishes under the prefix; everything else there is input, so a device
 # publishing to a wrong topic is refused with a reason instead of being ignored unseen.
 OUTPUT_LEAVES = frozenset({"alert", "rejected", "status"})
+_OUTPUT_ENDINGS = tuple(f"/{leaf}" for leaf in sorted(OUTPUT_LEAVES))
 # Health of each ingest worker: `<prefix>/_ingest/<client id>/status`, retained, with a last will.
 # Four levels, so it can never be mistaken for a session's `<prefix>/<session>/<leaf>`.
 INGEST_LEVEL = "_ingest"
@@ -67,6 +68,8 @@ def input_subscription(prefix: str) -> str:
 
 def is_output(topic: str, prefix: str) -> bool:
     """True for the ingest's own publications (alerts, rejections, status), never input."""
+    if not topic.endswith(_OUTPUT_ENDINGS):
+        return False  # asked of every message: most are readings, told apart without a split
     parts = topic.split("/")
     if len(parts) == 4 and parts[0] == prefix and parts[1] in (INGEST_LEVEL, NOTIFY_LEVEL):
         return parts[3] == "status"

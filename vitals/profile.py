@@ -435,6 +435,12 @@ class Profile(_Model):
         takes from it (`MetricSpec.sources_in`, decided once), in `LIMIT_METRICS` order."""
         return self._tables().fields[kind]
 
+    def sources_of(self, kind: Kind) -> tuple[tuple[Metric, str, str, tuple[str, ...]], ...]:
+        """Each value a reading of `kind` can carry, in `fields_of` order: (metric, field,
+        its "kind.field" source, the sources that outrank it (`MetricSpec.ranked_above`)),
+        decided once per profile rather than for every reading."""
+        return self._tables().sources[kind]
+
     def _tables(self) -> _Tables:
         # Looked up on every reading; a profile is immutable, so the tables are computed once
         # per profile object (held in the cache so its id cannot be reused while cached).
@@ -451,7 +457,13 @@ class Profile(_Model):
                             if (names := tuple(self.metrics[m].sources_in(kind))))
                 for kind in Kind
             }
-            cached = _TABLES[id(self)] = (self, _Tables(rules, fields))
+            sources = {
+                kind: tuple((m, name, f"{kind.value}.{name}",
+                             self.metrics[m].ranked_above(f"{kind.value}.{name}"))
+                            for m, names in fields[kind] for name in names)
+                for kind in Kind
+            }
+            cached = _TABLES[id(self)] = (self, _Tables(rules, fields, sources))
         return cached[1]
 
     def source_text(self, key: str) -> str:
@@ -462,6 +474,7 @@ class Profile(_Model):
 class _Tables:
     rules: dict[Metric, tuple[LimitRule, ...]]
     fields: dict[Kind, tuple[tuple[Metric, tuple[str, ...]], ...]]
+    sources: dict[Kind, tuple[tuple[Metric, str, str, tuple[str, ...]], ...]]
 
 
 _TABLES: dict[int, tuple[Profile, _Tables]] = {}

@@ -225,22 +225,20 @@ def evaluate(
     events = _device_problems(reading, state, profile)
     values = reading.values
     time = reading.time
-    for metric, names in profile.fields_of(reading.kind):
-        for name in names:
-            if name in values:
-                source = f"{reading.kind.value}.{name}"
-                outranked = any(
-                    source_fresh(higher, state, profile, time, stale_seconds)
-                    for higher in profile.metrics[metric].ranked_above(source)
-                )
-                last = state.last_source.get(source)
-                if last is None or time > last:
-                    state.last_source[source] = time
-                if outranked:
-                    continue  # not sampled either: the baseline is of the values judged
-                value = values[name]
-                state.record_sample(metric, time, value)
-                events += _evaluate_metric(metric, value, time, state, profile, source)
+    last_source = state.last_source
+    for metric, name, source, above in profile.sources_of(reading.kind):
+        if name not in values:
+            continue
+        outranked = bool(above) and any(
+            source_fresh(higher, state, profile, time, stale_seconds) for higher in above)
+        last = last_source.get(source)
+        if last is None or time > last:
+            last_source[source] = time
+        if outranked:
+            continue  # not sampled either: the baseline is of the values judged
+        value = values[name]
+        state.record_sample(metric, time, value)
+        events += _evaluate_metric(metric, value, time, state, profile, source)
     return events
 
 
@@ -283,12 +281,13 @@ def _evaluate_metric(
         if track.in_effect:
             in_effect.append((rule, track))
     worst = _worst_cause(in_effect, baseline, profile) if in_effect else None
-    if worst is None and AlarmKey(metric) not in state.alarms:
+    key = _METRIC_KEYS[metric]
+    if worst is None and key not in state.alarms:
         return []  # nothing in effect, nothing showing: what `reconcile` would conclude
     # Which device said it, where a metric has several (issue 17: "HR 70 (oximeter)").
     said = f" ({source_label(source)})" if len(spec.sources) > 1 else ""
     return reconcile(
-        state, AlarmKey(metric), worst, time,
+        state, key, worst, time,
         lambda: f"{spec.label} {_fmt(value)} {spec.unit}{said}: back inside the limits.", value,
     )
 
@@ -613,7 +612,13 @@ def stale_rule(kind: Kind, stale_seconds: float | None) -> str:
     """The rule (and so the alarm) of a stream's silence: BP by its cadence, else per kind."""
     if kind is Kind.BP and stale_seconds is None:
         return DATA_RULE_BP_GAP
-    return f"{DATA_RULE_STREAM}.{kind.value}"
+    return _STREAM_RULES[kind]
+
+
+# A clinical metric's one alarm, looked up for every value judged (built once, not each time).
+_METRIC_KEYS: dict[Metric, AlarmKey] = {metric: AlarmKey(metric) for metric in Metric}
+_STREAM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_STREAM}.{kind.value}" for kind in Kind}
+_PROBLEM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_PROBLEM}.{kind.value}" for kind in Kind}
 
 
 def silent_since(kind: Kind, last: datetime, state: SessionState, now: datetime) -> datetime:
@@ -677,7 +682,7 @@ def check_resume(
 
 
 def _device_problems(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
-    key = f"{DATA_RULE_PROBLEM}.{reading.kind.value}"
+    key = _PROBLEM_RULES[reading.kind]
     if reading.problems:
         words = ", ".join(p.value.replace("_", " ") for p in reading.problems)
         message = _render(

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -241,3 +242,45 @@ def test_alarms_are_still_raised_while_the_database_is_down(
     influx.start()
     wait_stored(store, session_id, 2)
     wait_until(lambda: len(store.alerts(session_id)) >= 1, 10, "the alarm stored afterwards")
+
+
+def test_our_own_alarms_coming_back_take_no_place_in_the_window_while_the_database_is_down(
+        mosquitto, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path):
+    """The worker subscribes to the whole prefix, so its alarms, rejections and status come
+    back to it: acknowledged on arrival (nothing to judge or store), they never count in what
+    it holds unacknowledged, which during an outage is the window newer readings wait for."""
+    influx = influxd_factory()
+    settings = make_settings(mosquitto.url, influx.url, "vitals", tmp_path)
+    worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    influx.stop()
+    probe.publish(f"vitals/{session_id}/hr", hr_reading(0))
+    probe.publish(f"vitals/{session_id}/hr", {"bpm": 150, "device": "ox-1"})
+    wait_until(lambda: any(a["metric"] == "heart_rate" for a in probe.messages("/alert")), 10,
+               "the heart rate alarm, with the database down")
+    # Absence can only be observed over a while: the alarm has reached the broker, and comes
+    # back to the worker within milliseconds; held, it would make the backlog 3.
+    assert not threading.Event().wait(1.0)
+    assert worker.backlog == 2
+    assert worker.max_backlog == 2
+
+    influx.start()
+    wait_stored(store, session_id, 2)
+    wait_until(lambda: worker.backlog == 0, 10, "the two readings acknowledged")
+
+
+def test_a_backlog_is_judged_a_window_at_a_time_so_the_next_is_judged_while_one_is_written(
+        mosquitto, influxd, influx_db, ingest_factory, probe_factory, session_id, tmp_path):
+    """The worker holds up to two windows: judging one window at a time (not everything held)
+    leaves the next to judge while the writer stores the last, rather than each waiting for
+    the other in turn."""
+    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
+    first, _ = ingest_factory(settings)
+    first.stop()  # the persistent session stays: the broker queues what follows
+    probe = probe_factory(settings, [])
+    publish_stream(probe, session_id, range(1000))
+
+    second, store = ingest_factory(settings)
+    wait_stored(store, session_id, 1000)
+    assert stored_numbers(store, session_id) == expected_numbers(range(1000))
+    assert 0 < second.max_judged <= 50

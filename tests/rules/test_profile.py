@@ -8,6 +8,7 @@ import pytest
 
 from vitals.alerts import Metric, Priority
 from vitals.profile import DEFAULT_PROFILE_PATH, Comparison, ProfileError, load_profile
+from vitals.readings import Kind
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +197,22 @@ def test_bad_key_in_a_clinic_file_names_the_file(tmp_path):
 def test_profile_is_immutable(default):
     with pytest.raises(Exception, match="frozen"):
         default.name = "x"
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    (Kind.HR, ((Metric.HEART_RATE, "bpm", "hr.bpm", ()),)),
+    (Kind.SPO2, ((Metric.HEART_RATE, "pulse", "spo2.pulse", ("hr.bpm",)),
+                 (Metric.SPO2, "spo2", "spo2.spo2", ()))),
+    (Kind.BP, ((Metric.SYSTOLIC, "systolic", "bp.systolic", ()),
+               (Metric.DIASTOLIC, "diastolic", "bp.diastolic", ()),
+               (Metric.HEART_RATE, "pulse", "bp.pulse", ("hr.bpm", "spo2.pulse")))),
+])
+def test_each_value_a_reading_carries_comes_with_its_source_and_the_sources_above_it(
+        kind, expected) -> None:
+    profile = load_profile()
+    assert profile.sources_of(kind) == expected
+    # The same values, in the same order, as `fields_of` lists them.
+    assert [(m, name) for m, name, _, _ in profile.sources_of(kind)] == [
+        (m, name) for m, names in profile.fields_of(kind) for name in names]
+    assert all(above == profile.metrics[m].ranked_above(source)
+               for m, _, source, above in profile.sources_of(kind))
