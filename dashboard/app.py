@@ -29,7 +29,7 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 from flask import has_request_context
 
-from dashboard import app_context, auth, caches, components, exports, figures, ids, queries
+from dashboard import app_context, auth, caches, components, exports, figures, ids, queries, texts
 from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
@@ -244,7 +244,7 @@ def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
         app_context.current().commands.acknowledge(session, metric, user.name, note, rule=rule)
     except CommandFailed as err:
         return f"⚠ Acknowledgement NOT sent: {err}"
-    label = figures.METRIC_LABEL.get(metric, metric)
+    label = texts.METRIC_LABEL.get(metric, metric)
     return f"✔ {label} alarm of {session} acknowledged by {user.name}"
 
 

@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.figures import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
+from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.checklist import CONTRAINDICATIONS, GUIDELINES
 from vitals.readings import MAX_NOTE_CHARS

@@ -11,7 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import app_context, auth, exports, figures, frames, ids
+from dashboard import app_context, auth, exports, frames, ids, tables
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -61,7 +61,7 @@ def refresh(text: str | None, day: str | None) -> Any:
     if auth.allowed(Role.CLINICIAN) is not None:
         links = {fmt: [exports.export_url(s, fmt) for s in found["session"]]
                  for fmt in exports.FORMATS}
-    table = figures.history_table(found, links)
+    table = tables.history_table(found, links)
     if more <= 0:
         return table
     return html.Div([html.P(f"{more} more sessions not shown: search by id or pick a day.",

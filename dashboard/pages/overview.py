@@ -12,7 +12,7 @@ from typing import Any, Final
 import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from dashboard import app_context, figures, ids, queries
+from dashboard import app_context, ids, queries, tiles
 from dashboard import observations as obs
 from dashboard.pages.session import publish_checkin
 from vitals.alerts import Metric
@@ -58,7 +58,7 @@ class StoreFailure:
     message: str
 
 
-def _read() -> tuple[figures.TilesView | StoreFailure, Any]:
+def _read() -> tuple[tiles.TilesView | StoreFailure, Any]:
     """The tiles as plain data (or why the store cannot be read), and the status line."""
     context = app_context.current()
     now = context.clock()
@@ -78,13 +78,13 @@ def _read() -> tuple[figures.TilesView | StoreFailure, Any]:
         status = [status, " · ", dcc.Link(
             f"{snapshot.hidden} more sessions not shown (the most urgent are)",
             href="/sessions", id=ids.OVERVIEW_HIDDEN, className="hidden-sessions")]
-    return figures.tile_views(overview, snapshot.trends, checkins(overview, now, policy)), status
+    return tiles.tile_views(overview, snapshot.trends, checkins(overview, now, policy)), status
 
 
-def _render(view: figures.TilesView | StoreFailure) -> list[Any]:
+def _render(view: tiles.TilesView | StoreFailure) -> list[Any]:
     if isinstance(view, StoreFailure):
-        return [figures.store_error(view.message)]
-    return figures.render_tiles(view)
+        return [tiles.store_error(view.message)]
+    return tiles.render_tiles(view)
 
 
 # The layout of the store's error message: never the version of any tiles' layout (hex).

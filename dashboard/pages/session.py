@@ -18,7 +18,17 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from dashboard import app_context, auth, components, figures, frames, ids, queries, session_commands
+from dashboard import (
+    app_context,
+    auth,
+    components,
+    figures,
+    frames,
+    ids,
+    queries,
+    session_commands,
+    tables,
+)
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
@@ -187,9 +197,9 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     origin, origin_label = frames.session_origin(events, readings)
     since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
-        figures.session_header(session_id, status, origin_label, since,
+        tables.session_header(session_id, status, origin_label, since,
                                present_alarms(loaded.alerts)),
-        figures.alerts_table(alerts, origin),
+        tables.alerts_table(alerts, origin),
         f"updated {now:%H:%M:%S} UTC",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
@@ -348,7 +358,7 @@ def refresh_protocol(_n: int | None, session_id: str | None,
             html.H3("Discharge"), components.discharge_box(status.discharge, signoff),
         ]),
     ]
-    return protocol, figures.events_table(events[events["event"].isin(AUDIT_EVENTS)])
+    return protocol, tables.events_table(events[events["event"].isin(AUDIT_EVENTS)])
 
 
 def ask_end(_end: int, _confirm: int, _cancel: int,

@@ -11,7 +11,7 @@ import dash
 import plotly
 import pytest
 
-from dashboard import figures, ids, queries
+from dashboard import ids, queries, texts
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
@@ -304,7 +304,7 @@ def test_the_session_view_and_its_tile_read_one_clock_when_the_session_runs_ahea
     protocol, _audit = session.refresh_protocol(1, "a")
 
     assert "20 min since dose" in text_of(header)
-    assert figures.dose_text(row["since_dose_min"]) == "Dose +20 min"
+    assert texts.dose_text(row["since_dose_min"]) == "Dose +20 min"
     assert "20 min since dose (at least 120)" in text_of(protocol)
 
 

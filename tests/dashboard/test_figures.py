@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from dashboard import figures, frames
+from dashboard import figures, frames, tables, texts, tiles
 from tests.dashboard.conftest import (
     NOW,
     alert,
@@ -49,7 +49,7 @@ def overview_row(**overrides: Any) -> dict[str, Any]:
     ],
 )
 def test_age_text_says_how_long_ago_in_words(seconds, text):
-    assert figures.age_text(seconds) == text
+    assert texts.age_text(seconds) == text
 
 
 @pytest.mark.parametrize(
@@ -57,18 +57,18 @@ def test_age_text_says_how_long_ago_in_words(seconds, text):
     [(720, "no BP for 12 min"), (None, "no BP yet"), (float("nan"), "no BP yet")],
 )
 def test_stale_text_says_for_how_long_nothing_came(seconds, text):
-    assert figures.stale_text("BP", seconds) == text
+    assert texts.stale_text("BP", seconds) == text
 
 
 @pytest.mark.parametrize(
     ("priority", "prefix"), [("high", "▲ HIGH — "), ("medium", "◆ MEDIUM — "), ("low", "● LOW — ")]
 )
 def test_alarm_text_pairs_the_priority_word_with_the_message(priority, prefix):
-    assert figures.alarm_text(priority, "Systolic 186 mmHg") == prefix + "Systolic 186 mmHg"
+    assert texts.alarm_text(priority, "Systolic 186 mmHg") == prefix + "Systolic 186 mmHg"
 
 
 def test_tile_shows_big_numbers_dose_time_and_links_to_the_session():
-    tile = figures.tile(overview_row())
+    tile = tiles.tile(overview_row())
 
     assert tile.href == "/session/s1"
     assert text_of(find(tile, "tile-s1-bp")) == "150/95"
@@ -81,13 +81,13 @@ def test_tile_shows_big_numbers_dose_time_and_links_to_the_session():
 
 @pytest.mark.parametrize("source", ["HR sensor", "oximeter", "cuff"])
 def test_the_tile_says_which_device_its_heart_rate_came_from(source):
-    tile = figures.tile(overview_row(hr_source=source))
+    tile = tiles.tile(overview_row(hr_source=source))
 
     assert text_of(find(tile, "tile-s1-hr-age")) == f"just now · {source}"
 
 
 def test_stale_value_is_greyed_and_says_how_long_it_has_been_missing():
-    tile = figures.tile(overview_row(bp_age_s=720.0, bp_stale=True))
+    tile = tiles.tile(overview_row(bp_age_s=720.0, bp_stale=True))
 
     stale = [c for c in tile.children[2].children if "vital--stale" in classes_of(c)]
     assert len(stale) == 1 and "vital--bp" in classes_of(stale[0])
@@ -95,7 +95,7 @@ def test_stale_value_is_greyed_and_says_how_long_it_has_been_missing():
 
 
 def test_never_measured_value_shows_a_dash_and_no_yet():
-    tile = figures.tile(overview_row(spo2=None, spo2_age_s=None, spo2_stale=True))
+    tile = tiles.tile(overview_row(spo2=None, spo2_age_s=None, spo2_stale=True))
 
     assert text_of(find(tile, "tile-s1-spo2")) == "—"
     assert "no SpO2 yet" in text_of(tile)
@@ -103,17 +103,17 @@ def test_never_measured_value_shows_a_dash_and_no_yet():
 
 @pytest.mark.parametrize("priority", ["high", "medium", "low"])
 def test_alarm_colour_class_always_comes_with_its_text(priority):
-    tile = figures.tile(overview_row(alarm_priority=priority, alarm_metric="systolic",
+    tile = tiles.tile(overview_row(alarm_priority=priority, alarm_metric="systolic",
                                      alarm_message="Systolic 186 mmHg", alarm_count=1))
 
     assert f"tile--{priority}" in classes_of(tile)
     alarm = find(tile, "tile-s1-alarm")
-    assert text_of(alarm) == figures.alarm_text(priority, "Systolic 186 mmHg")
+    assert text_of(alarm) == texts.alarm_text(priority, "Systolic 186 mmHg")
     assert alarm.role == "alert"
 
 
 def test_an_alarm_acknowledged_while_its_condition_persists_stays_on_the_tile_silenced():
-    tile = figures.tile(overview_row(alarm_priority="high", alarm_metric="spo2",
+    tile = tiles.tile(overview_row(alarm_priority="high", alarm_metric="spo2",
                                      alarm_message="SpO2 86 %: below 90.", alarm_count=1,
                                      alarm_acked_by="nurse", alarm_value=86.0, alarm_now=86.0))
 
@@ -129,7 +129,7 @@ def test_an_alarm_acknowledged_while_its_condition_persists_stays_on_the_tile_si
     [(179.0, 193.0, "now 193"), (186.0, 186.0, None), (None, None, None)],
 )
 def test_the_tile_headline_carries_the_metric_s_current_value(value, now, says_now):
-    tile = figures.tile(overview_row(alarm_priority="high", alarm_metric="systolic",
+    tile = tiles.tile(overview_row(alarm_priority="high", alarm_metric="systolic",
                                      alarm_message="Systolic x", alarm_count=1,
                                      alarm_value=value, alarm_now=now))
 
@@ -138,13 +138,13 @@ def test_the_tile_headline_carries_the_metric_s_current_value(value, now, says_n
 
 
 def test_tile_counts_further_active_alarms():
-    tile = figures.tile(overview_row(alarm_priority="high", alarm_message="x", alarm_count=3))
+    tile = tiles.tile(overview_row(alarm_priority="high", alarm_message="x", alarm_count=3))
 
     assert "(+2 more)" in text_of(find(tile, "tile-s1-alarm"))
 
 
 def test_no_active_sessions_shows_the_empty_state_with_a_hint():
-    shown = figures.tiles([])
+    shown = tiles.tiles([])
 
     assert "No active sessions" in text_of(shown)
     assert "vitals simulate" in text_of(shown)
@@ -190,7 +190,7 @@ def test_alerts_table_lists_events_newest_first_with_priority_words():
               message="second"),
     ])
 
-    table = figures.alerts_table(alerts, pd.Timestamp(NOW))
+    table = tables.alerts_table(alerts, pd.Timestamp(NOW))
 
     rows = table.children[1].children
     assert [text_of(r.children[7]) for r in rows] == ["second", "first"]
@@ -202,7 +202,7 @@ def test_alerts_table_shows_who_acknowledged_and_their_note():
     acked = AlertEvent(NOW, "a", Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED,
                        "SBP 186", by="nurse", note="re-measured, cuff loose")
 
-    table = figures.alerts_table(frames.alert_rows([acked]), pd.Timestamp(NOW))
+    table = tables.alerts_table(frames.alert_rows([acked]), pd.Timestamp(NOW))
 
     [row] = table.children[1].children
     assert [text_of(c) for c in row.children[-3:]] == ["SBP 186", "nurse",
@@ -217,7 +217,7 @@ def test_history_table_links_every_session():
         "status": ["active", "ended"],
     })
 
-    table = figures.history_table(frame)
+    table = tables.history_table(frame)
 
     links = [row.children[0].children for row in table.children[1].children]
     assert [link.href for link in links] == ["/session/b", "/session/a"]
@@ -260,7 +260,7 @@ def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():
                      {"systolic": 120.0, "diastolic": 80.0}),
              Reading("s1", Kind.HR, t0 + timedelta(seconds=120), {"bpm": 80.0})]
 
-    traces = figures.sparkline(trend)["data"]
+    traces = tiles.sparkline(trend)["data"]
 
     assert [t["x"] for t in traces] == [[90], [0, 120]]  # BP then HR, aligned in time
 
