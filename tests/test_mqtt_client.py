@@ -43,6 +43,19 @@ def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) 
     assert subscribed.wait(10), "no SUBACK"
 
 
+def _publish_all_in_order(sender, receiver, endpoint: MqttEndpoint, topic: str, count: int,
+                          received: list[bytes], timeout: float) -> None:
+    """`count` QoS 1 publications from `sender`: each acknowledged, each delivered, in order."""
+    _connected(receiver, endpoint, topic)
+    sender.connect(endpoint.host, endpoint.port)
+    sender.loop_start()
+    infos = [sender.publish(topic, str(n).encode(), qos=1) for n in range(count)]
+    wait_until(lambda: all(info.is_published() for info in infos), timeout,
+               "every publication acknowledged")
+    wait_until(lambda: len(received) >= count, timeout, "every publication delivered")
+    assert received == [str(n).encode() for n in range(count)]
+
+
 def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: MosquittoServer):
     endpoint = MqttEndpoint.parse(mosquitto.url)
     # Small messages by the thousand (many per chunk, some cut by a chunk's end) and a few
@@ -224,14 +237,7 @@ def test_publications_beyond_the_window_all_go_out_in_order_within_the_window(
 
     sender.on_publish = on_publish
     try:
-        _connected(receiver, endpoint, "window/test")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
-        infos = [sender.publish("window/test", str(n).encode(), qos=1) for n in range(count)]
-        wait_until(lambda: all(info.is_published() for info in infos), 20,
-                   "every publication acknowledged")
-        wait_until(lambda: len(received) >= count, 20, "every publication delivered")
-        assert received == [str(n).encode() for n in range(count)]
+        _publish_all_in_order(sender, receiver, endpoint, "window/test", count, received, 20)
         assert 1 <= most_in_flight <= window
     finally:
         for client in (sender, receiver):
@@ -264,14 +270,7 @@ def test_acknowledgements_of_our_publications_skip_pahos_generic_path_and_free_t
 
     sender._send_publish = counted_send
     try:
-        _connected(receiver, endpoint, "puback/test")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
-        infos = [sender.publish("puback/test", str(n).encode(), qos=1) for n in range(count)]
-        wait_until(lambda: all(info.is_published() for info in infos), 30,
-                   "every publication acknowledged")
-        wait_until(lambda: len(received) >= count, 30, "every publication delivered")
-        assert received == [str(n).encode() for n in range(count)]
+        _publish_all_in_order(sender, receiver, endpoint, "puback/test", count, received, 30)
         assert 1 <= most_in_flight <= window
         assert len(generic) < count // 10, f"{len(generic)} of {count} PUBACKs went paho's way"
     finally:
