@@ -99,7 +99,7 @@ def create_app(
         active_window=window,
         trends=trends,
         profile_name=_profile_name(profile),
-        limits=figures.limits_from_profile(profile),
+        limits=figures.limits_from_profile(rules),
         clock=clock,
         profile=rules,
         commands=commands if commands is not None else Commands(settings),

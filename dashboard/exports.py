@@ -58,7 +58,7 @@ def _report(context: DashboardContext, session: str) -> str:
         fig = figures.session_figure(
             frames.reading_rows(frames.thin(readings)), protocol, frames.alert_rows(alerts),
             origin, label,
-            context.limits or figures.LIMITS, marks=marks,
+            context.limits or figures.default_limits(), marks=marks,
             observations=frames.observation_rows(observations),
             hr_sources=context.profile.metrics[Metric.HEART_RATE].sources)
         chart = figures.printable_figure(fig).to_html(

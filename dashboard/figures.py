@@ -11,6 +11,7 @@ also has its priority and message as text).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -24,18 +25,16 @@ from dashboard.queries import HR_SOURCES
 from dashboard.texts import (
     missing,
 )
-from vitals.profile import source_label
+from vitals.alerts import Metric
+from vitals.profile import Profile, load_profile, source_label
+from vitals.vital_signs import KIND_OF_METRIC, MEASURES, VITAL_SIGNS, VitalSign
 
 DISCLAIMER: Final = (
     "Decision support only — not a certified medical device. A trained monitor must be present."
 )
 
-# Trace colours, as bedside monitors use them: HR green, SpO2 blue, NIBP white.
+# Colours of what is not a vital sign's trace (those are `Measure.colour`).
 COLOUR: Final[Mapping[str, str]] = {
-    "systolic": "#f1f5f9",
-    "diastolic": "#94a3b8",
-    "hr": "#4ade80",
-    "spo2": "#60a5fa",
     "high": "#ef4444",
     "medium": "#facc15",
     "low": "#22d3ee",
@@ -56,37 +55,16 @@ class Limit:
     priority: str
 
 
-# The default profile's limits (clinical guidance); drawn as lines, the high ones also as bands.
-LIMITS: Final[tuple[Limit, ...]] = (
-    Limit("bp", 160, "SBP 160", "medium"),
-    Limit("bp", 180, "SBP 180", "high"),
-    Limit("bp", 100, "DBP 100", "medium"),
-    Limit("bp", 110, "DBP 110", "high"),
-    Limit("hr", 50, "HR 50", "medium"),
-    Limit("hr", 100, "HR 100", "low"),
-    Limit("hr", 120, "HR 120", "medium"),
-    Limit("spo2", 92, "SpO2 92", "medium"),
-    Limit("spo2", 90, "SpO2 90", "high"),
-)
-
-SHORT_NAME: Final[Mapping[str, str]] = {
-    "systolic": "SBP", "diastolic": "DBP", "heart_rate": "HR", "spo2": "SpO2",
-}
-
-
-def limits_from_profile(profile: Any) -> tuple[Limit, ...]:
-    """The fixed-threshold rules of an alert profile (`vitals.profile.Profile`) as limit lines;
-    the guidance defaults when there is none. Baseline-relative rules have no fixed line."""
-    if profile is None or not hasattr(profile, "rules"):
-        return LIMITS
+def limits_from_profile(profile: Profile) -> tuple[Limit, ...]:
+    """The fixed-threshold rules of an alert profile (`vitals.profile.Profile`) as limit lines.
+    Baseline-relative rules have no fixed line."""
     limits = []
     for rule in profile.rules.values():
-        metric = str(getattr(rule.metric, "value", rule.metric))
-        if not rule.enabled or rule.threshold is None or metric not in SHORT_NAME:
+        if not rule.enabled or rule.threshold is None or rule.metric not in MEASURES:
             continue
-        priority = str(getattr(rule.priority, "value", rule.priority))
-        limits.append(Limit(METRIC_PANEL[metric], float(rule.threshold),
-                            f"{SHORT_NAME[metric]} {rule.threshold:g}", priority))
+        limits.append(Limit(METRIC_PANEL[rule.metric], float(rule.threshold),
+                            f"{MEASURES[rule.metric].short} {rule.threshold:g}",
+                            rule.priority.value))
     # One line per (panel, value): the most urgent rule names it.
     best: dict[tuple[str, float], Limit] = {}
     rank = {"low": 1, "medium": 2, "high": 3}
@@ -97,25 +75,28 @@ def limits_from_profile(profile: Any) -> tuple[Limit, ...]:
     return tuple(best.values())
 
 
-PANELS: Final = ("bp", "hr", "spo2")
-PANEL_TITLE: Final[Mapping[str, str]] = {
-    "bp": "Blood pressure (mmHg)",
-    "hr": "Heart rate (/min)",
-    "spo2": "SpO2 (%)",
-}
+@functools.cache
+def default_limits() -> tuple[Limit, ...]:
+    """The default profile's limits (clinical guidance); pages pass the profile in force."""
+    return limits_from_profile(load_profile())
+
+# One panel per vital sign, in the registry's order; an optional one only once it has data.
 PANEL_RANGE: Final[Mapping[str, tuple[float, float]]] = {
-    "bp": (40, 220),
-    "hr": (30, 160),
-    "spo2": (80, 101),
-}
+    s.kind.value: s.chart.axis for s in VITAL_SIGNS}
+# Which panel an alarm is marked on: its vital sign's; technical and observation alarms on the
+# first (blood pressure) panel.
 METRIC_PANEL: Final[Mapping[str, str]] = {
-    "systolic": "bp",
-    "diastolic": "bp",
-    "heart_rate": "hr",
-    "spo2": "spo2",
-    "data": "bp",
-    "observation": "bp",
+    **{m.value: k.value for m, k in KIND_OF_METRIC.items()},
+    Metric.DATA.value: VITAL_SIGNS[0].kind.value,
+    Metric.OBSERVATION.value: VITAL_SIGNS[0].kind.value,
 }
+
+
+def chart_signs(readings: pd.DataFrame) -> tuple[VitalSign, ...]:
+    """The vital signs the session chart has a panel for: every one a session must have, and
+    an optional one (respiratory rate) once `readings` hold it."""
+    present = set(readings["kind"].unique()) if "kind" in readings else set()
+    return tuple(s for s in VITAL_SIGNS if not s.optional or s.kind.value in present)
 
 
 # --- session view ------------------------------------------------------------------------------
@@ -134,7 +115,7 @@ def session_figure(
     alerts: pd.DataFrame,
     origin: pd.Timestamp | None,
     origin_label: str = "dose",
-    limits: Sequence[Limit] = LIMITS,
+    limits: Sequence[Limit] | None = None,
     marks: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] = ((), ()),
     observations: pd.DataFrame | None = None,
     hr_sources: Sequence[str] = HR_SOURCES,
@@ -143,19 +124,22 @@ def session_figure(
     monitor's observations (`frames.observations_frame`); `marks`: extra (shapes, labels),
     e.g. `reassessment_marks`. Heart rate: one line per source ("kind.field", in rank order:
     the first solid, the fallbacks thinner and dotted), each named by its device."""
+    signs = chart_signs(readings)
     fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-        row_heights=[0.46, 0.30, 0.24],
-        subplot_titles=[PANEL_TITLE[p] for p in PANELS],
+        rows=len(signs), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+        row_heights=[s.chart.height for s in signs],
+        subplot_titles=[f"{s.label} ({s.unit})" for s in signs],
     )
-    row_of = {panel: i + 1 for i, panel in enumerate(PANELS)}
+    row_of = {s.kind.value: i + 1 for i, s in enumerate(signs)}
 
     # Shapes and labels as plain dicts, set once at the end: plotly's add_hline/add_vrect
     # re-validate every shape on each call, which made a refresh take most of a second.
     shapes: list[dict[str, Any]] = [*marks[0]]
     labels: list[dict[str, Any]] = [*marks[1]]
-    for limit in limits:
+    for limit in default_limits() if limits is None else limits:
         colour = COLOUR.get(limit.priority, COLOUR["muted"])
+        if limit.panel not in row_of:
+            continue
         row = row_of[limit.panel]
         # Low limits are context, not news: a faint dotted line without a label keeps the
         # medium and high labels readable.
@@ -175,7 +159,12 @@ def session_figure(
                 "font": {"color": colour, "size": 11},
             })
     # The crisis ranges as faint bands, so a value inside one reads as "bad" at a glance.
-    for row, (y0, y1) in ((1, (180, PANEL_RANGE["bp"][1])), (3, (PANEL_RANGE["spo2"][0], 90))):
+    for sign in signs:
+        low, high = sign.chart.band
+        if low is None and high is None:
+            continue
+        row = row_of[sign.kind.value]
+        y0, y1 = (sign.chart.axis[0], low) if high is None else (high, sign.chart.axis[1])
         shapes.append({"type": "rect", "xref": f"{_axis('x', row)} domain",
                        "yref": _axis("y", row), "x0": 0, "x1": 1, "y0": y0, "y1": y1,
                        "fillcolor": COLOUR["high"], "opacity": 0.08, "line": {"width": 0},
@@ -184,13 +173,17 @@ def session_figure(
     if origin is not None and not readings.empty:
         x = minutes_from(readings["time"], origin)
         frame = readings.assign(x=x.values)
-        _trace(fig, frame, "bp", "systolic", "Systolic", COLOUR["systolic"], 1, "mmHg")
-        _trace(fig, frame, "bp", "diastolic", "Diastolic", COLOUR["diastolic"], 1, "mmHg")
-        for rank, source in enumerate(hr_sources):
-            kind, _, name = source.partition(".")
-            _trace(fig, frame, kind, name, f"Heart rate ({source_label(source)})", COLOUR["hr"],
-                   2, "/min", fallback=rank > 0)
-        _trace(fig, frame, "spo2", "spo2", "SpO2", COLOUR["spo2"], 3, "%")
+        for sign in signs:
+            row = row_of[sign.kind.value]
+            for measure in sign.measures:
+                if measure.metric is Metric.HEART_RATE:  # one line per source (issue 17)
+                    for rank, source in enumerate(hr_sources):
+                        kind, _, name = source.partition(".")
+                        _trace(fig, frame, kind, name, f"{measure.label} ({source_label(source)})",
+                               measure.colour, row, sign.unit, fallback=rank > 0)
+                else:
+                    _trace(fig, frame, sign.kind.value, measure.field, measure.label,
+                           measure.colour, row, sign.unit)
 
     if origin is not None:
         for event in events.to_dict("records"):
@@ -210,7 +203,8 @@ def session_figure(
     fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *labels])
 
     fig.update_layout(
-        template="plotly_dark", height=720, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        template="plotly_dark", height=round(720 * sum(s.chart.height for s in signs)),
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
         paper_bgcolor="#0b0f14", plot_bgcolor="#0f151c",
         font={"color": COLOUR["text"], "size": 14},
         legend={"orientation": "h", "y": -0.08},
@@ -220,15 +214,15 @@ def session_figure(
         fig.update_yaxes(range=list(PANEL_RANGE[panel]), row=row, col=1,
                          gridcolor=COLOUR["grid"])
     fig.update_xaxes(gridcolor=COLOUR["grid"])
-    fig.update_xaxes(title_text=f"minutes since {origin_label}", row=3, col=1)
+    fig.update_xaxes(title_text=f"minutes since {origin_label}", row=len(signs), col=1)
     return fig
 
 
 # The screen's colours on paper: dark-on-light equivalents (a white systolic line vanishes on a
 # white page; yellow is unreadable on it).
 PRINT_COLOUR: Final[Mapping[str, str]] = {
-    COLOUR["systolic"]: "#111827", COLOUR["diastolic"]: "#6b7280", COLOUR["hr"]: "#15803d",
-    COLOUR["spo2"]: "#1d4ed8", COLOUR["high"]: "#b91c1c", COLOUR["medium"]: "#b45309",
+    **{m.colour: m.print_colour for m in MEASURES.values()},
+    COLOUR["high"]: "#b91c1c", COLOUR["medium"]: "#b45309",
     COLOUR["low"]: "#0e7490", COLOUR["grid"]: "#e5e7eb", COLOUR["text"]: "#111827",
     COLOUR["event"]: "#7e22ce",
 }

@@ -16,7 +16,6 @@ from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent
 from vitals.readings import (
     FIELDS,
-    SIGNS,
     Kind,
     Observation,
     Reading,
@@ -25,6 +24,7 @@ from vitals.readings import (
 )
 from vitals.sessions import has_ended, liveness
 from vitals.storage.base import SessionSummary, Store
+from vitals.vital_signs import SIGNS
 
 READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
     spec.name for specs in FIELDS.values() for spec in specs))

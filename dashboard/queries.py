@@ -14,17 +14,12 @@ import pandas as pd
 
 from dashboard.app_context import DEFAULT_ACTIVE_WINDOW
 from dashboard.frames import utc_times
-from vitals.alerts import AlertEvent, AlertState
+from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.profile import source_label
-from vitals.readings import (
-    SIGNS,
-    Kind,
-    Reading,
-    SessionEvent,
-    SessionEventType,
-)
+from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.sessions import alarm_urgency, has_ended, present_alarms, session_clock
 from vitals.storage.base import Live, SessionSummary, Store
+from vitals.vital_signs import SIGNS, VITAL_SIGNS
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +30,14 @@ STALE_AFTER: Final[Mapping[Kind, timedelta]] = {k: s.stale_after for k, s in SIG
 # The default profile's heart-rate sources in rank order; pages pass the profile's in force.
 HR_SOURCES: Final = ("hr.bpm", "spo2.pulse", "bp.pulse")
 
+# Per vital sign: its measures' values (by metric: "systolic", "heart_rate" ...) and its
+# reading's time, age and staleness (by kind: "bp_time" ...); heart rate also names its device.
 OVERVIEW_COLUMNS: Final = (
     "session", "first_time", "dosed", "since_dose_min",
-    "systolic", "diastolic", "bp_time", "bp_age_s", "bp_stale",
-    "hr", "hr_source", "hr_time", "hr_age_s", "hr_stale",
-    "spo2", "spo2_time", "spo2_age_s", "spo2_stale",
+    *(column for sign in VITAL_SIGNS for column in (
+        *(m.metric.value for m in sign.measures),
+        *(f"{sign.kind}_{part}" for part in ("time", "age_s", "stale")),
+        *(("hr_source",) if sign.kind is Kind.HR else ()))),
     "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
     "alarm_value", "alarm_now", "alarm_ended",
     "checkin_last", "checkin_by", "checkin_reference",
@@ -92,24 +90,21 @@ def _overview_row(
         "dosed": dose,
         "since_dose_min": None if dose is None else age_seconds(session_now, dose) / 60,
     }
-    bp = latest.get(Kind.BP)
-    row.update(_latest_fields("bp", bp, now, stale_after[Kind.BP]))
-    row["systolic"] = bp.values.get("systolic") if bp else None
-    row["diastolic"] = bp.values.get("diastolic") if bp else None
-
-    oximeter = latest.get(Kind.SPO2)
     hr_reading, hr_value, hr_source = heart_rate_shown(latest, now, stale_after, hr_sources)
-    hr_kind = hr_reading.kind if hr_reading is not None else Kind.HR
-    row.update(_latest_fields("hr", hr_reading, now, stale_after[hr_kind]))
-    row["hr"] = hr_value
-    row["hr_source"] = None if hr_source is None else source_label(hr_source)
-    row.update(_latest_fields("spo2", oximeter, now, stale_after[Kind.SPO2]))
-    row["spo2"] = oximeter.values.get("spo2") if oximeter else None
+    for sign in VITAL_SIGNS:
+        reading = latest.get(sign.kind)
+        if sign.kind is Kind.HR:  # the first fresh of the profile's ranked sources (issue 17)
+            reading = hr_reading
+            row["hr_source"] = None if hr_source is None else source_label(hr_source)
+        fresh_after = stale_after[reading.kind if reading is not None else sign.kind]
+        row.update(_latest_fields(sign.kind.value, reading, now, fresh_after))
+        for measure in sign.measures:
+            row[measure.metric.value] = (
+                hr_value if measure.metric is Metric.HEART_RATE
+                else reading.values.get(measure.field) if reading is not None else None)
 
     alarms = present_alarms(alerts)
     top = alarms[0] if alarms else None
-    now_values = {"systolic": row["systolic"], "diastolic": row["diastolic"],
-                  "heart_rate": hr_value, "spo2": row["spo2"]}
     row.update(
         alarm_priority=None if top is None else top.priority.value,
         alarm_metric=None if top is None else top.metric.value,
@@ -119,7 +114,7 @@ def _overview_row(
                         and top.state is AlertState.ACKNOWLEDGED else None),
         # The headline's value is the one that raised it; the latest one goes beside it.
         alarm_value=None if top is None else top.value,
-        alarm_now=None if top is None else now_values.get(top.metric.value),
+        alarm_now=None if top is None else row.get(top.metric.value),
         alarm_ended=None if top is None else top.ended,
     )
     checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),

@@ -20,19 +20,17 @@ from vitals.export import number_text as _number_text
 from vitals.export import write_csv, write_table
 from vitals.readings import (
     OBSERVATION_LABELS,
-    VITAL_SIGNS,
-    Code,
     Kind,
     Observation,
     ObservationKind,
     Reading,
     SessionEvent,
     SessionEventType,
-    VitalSign,
 )
 from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
 from vitals.timefmt import rfc3339
+from vitals.vital_signs import VITAL_SIGNS, Code, VitalSign
 
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"

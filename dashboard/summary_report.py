@@ -43,6 +43,7 @@ from vitals.sessions import (
     session_status,
 )
 from vitals.storage.base import NotificationRecord
+from vitals.vital_signs import KIND_OF_METRIC, MEASURES, SIGNS
 
 VERDICT_TEXT = {Verdict.GO: "GO", Verdict.CAUTION: "CAUTION", Verdict.NO_GO: "NO-GO",
                 Verdict.PENDING: "NOT ESTABLISHED (not every vital measured before the dose)"}
@@ -52,9 +53,10 @@ OUTCOME_TEXT = {
     Outcome.OPEN_AT_END: "NOT ACKNOWLEDGED: still present when the session ended",
     Outcome.PRESENT: "present now",
 }
-METRIC_TEXT = {Metric.SYSTOLIC: "Systolic BP", Metric.DIASTOLIC: "Diastolic BP",
-               Metric.HEART_RATE: "Heart rate", Metric.SPO2: "SpO2", Metric.DATA: "Technical",
-               Metric.OBSERVATION: "Observation"}
+# An alarm's metric as the report's tables name its field ("Systolic BP").
+METRIC_TEXT = {**{metric: SIGNS[kind].field(MEASURES[metric].field).label
+                  for metric, kind in KIND_OF_METRIC.items()},
+               Metric.DATA: "Technical", Metric.OBSERVATION: "Observation"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import pandas as pd
 
+from vitals.vital_signs import MEASURES
+
 ALARM_LABEL: Final[Mapping[str, str]] = {
     "high": "▲ HIGH",
     "medium": "◆ MEDIUM",
@@ -19,10 +21,7 @@ ALARM_LABEL: Final[Mapping[str, str]] = {
 
 
 METRIC_LABEL: Final[Mapping[str, str]] = {
-    "systolic": "Systolic",
-    "diastolic": "Diastolic",
-    "heart_rate": "Heart rate",
-    "spo2": "SpO2",
+    **{metric.value: measure.label for metric, measure in MEASURES.items()},
     "data": "Data",
     "observation": "Observation",
 }

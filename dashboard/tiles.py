@@ -14,7 +14,6 @@ from typing import Any, Final
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.figures import COLOUR, PANEL_RANGE
 from dashboard.observations import Checkin, checkin_badge
 from dashboard.texts import (
     age_text,
@@ -25,6 +24,7 @@ from dashboard.texts import (
     stale_text,
 )
 from vitals.readings import Kind, Reading
+from vitals.vital_signs import SIGNS, VITAL_SIGNS, VitalSign
 
 SPARKLINE_PX: Final = 56
 
@@ -36,9 +36,6 @@ SPARKLINE_PX: Final = 56
 # same data, only when the tiles' layout changes: what is set in place and what a whole render
 # shows cannot disagree.
 TREND_CACHE: Final = 128  # sparklines of ~128 tiles, each the current trend only
-
-
-VITALS: Final = (("bp", "BP", "mmHg"), ("hr", "HR", "/min"), ("spo2", "SpO2", "%"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,7 @@ class TileView:
     parts: Mapping[str, TilePart]  # by the part's id
     checkin: bool  # shows the check-in line
     trend: bool  # shows a sparkline
+    vitals: tuple[Kind, ...] = tuple(s.kind for s in VITAL_SIGNS if not s.optional)
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class TilesView:
     def layout(self) -> str:
         """The version of what the tiles are made of (which tiles in which order, which parts),
         apart from the live props of their parts."""
-        return _version(repr((self.buttons, [(t.session, t.checkin, t.trend)
+        return _version(repr((self.buttons, [(t.session, t.checkin, t.trend, t.vitals)
                                              for t in self.tiles])))
 
     def parts(self) -> Iterator[tuple[str, TilePart]]:
@@ -142,13 +140,14 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         ids.tile_dose(session): _part(children=dose_text(row.get("since_dose_min"))),
         ids.tile_alarm(session): _alarm_part(row, priority, acked_by),
     }
-    bp = ("—/—" if missing(row.get("systolic"))
-          else f"{number(row['systolic'])}/{number(row['diastolic'])}")
-    for (what, label, _unit), value, source in zip(
-            VITALS, (bp, number(row.get("hr")), number(row.get("spo2"))),
-            (None, row.get("hr_source"), None), strict=True):
+    vitals = tile_vitals(row)
+    for sign in vitals:
+        what = sign.kind.value
+        # Blood pressure as monitors write it, "150/95"; every other sign one number.
+        value = "/".join(number(row.get(m.metric.value)) for m in sign.measures)
         age_s, stale = row.get(f"{what}_age_s"), bool(row.get(f"{what}_stale"))
-        note = stale_text(label, age_s) if stale else age_text(age_s)
+        note = stale_text(sign.short, age_s) if stale else age_text(age_s)
+        source = row.get(f"{what}_source")
         if not missing(source):  # which device, where several measure it (issue 17)
             note = f"{note} · {source}"
         parts[ids.tile_vital(session, what)] = _part(
@@ -164,7 +163,15 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             role=getattr(badge, "role", None))
     if trend:
         parts[ids.tile_trend(session)] = _trend_part(_Same(trend))
-    return TileView(session, parts, checkin is not None, bool(trend))
+    return TileView(session, parts, checkin is not None, bool(trend),
+                    tuple(sign.kind for sign in vitals))
+
+
+def tile_vitals(row: Mapping[str, Any]) -> tuple[VitalSign, ...]:
+    """The vital signs a session's tile shows: every one a session must have, and an optional
+    one (respiratory rate) once the session has a reading of it."""
+    return tuple(s for s in VITAL_SIGNS
+                 if not s.optional or not missing(row.get(f"{s.kind}_time")))
 
 
 def tile_views(overview: Sequence[Mapping[str, Any]],
@@ -199,11 +206,11 @@ def render_tile(view: TileView) -> dcc.Link:
         ]),
         html.Div(**live(ids.tile_alarm(session))),
         html.Div(className="tile-vitals", children=[
-            html.Div(**live(ids.tile_vital(session, what)), children=[
-                _vital_label(label, unit),
-                html.Div(**live(ids.tile_value(session, what)), className="vital-value"),
-                html.Div(**live(ids.tile_age(session, what)), className="vital-age"),
-            ]) for what, label, unit in VITALS]),
+            html.Div(**live(ids.tile_vital(session, kind)), children=[
+                _vital_label(SIGNS[kind].short, SIGNS[kind].unit),
+                html.Div(**live(ids.tile_value(session, kind)), className="vital-value"),
+                html.Div(**live(ids.tile_age(session, kind)), className="vital-age"),
+            ]) for kind in view.vitals]),
     ]
     if view.checkin:
         children.append(html.Div(**live(ids.tile_checkin_status(session))))
@@ -264,7 +271,7 @@ def store_error(message: str) -> html.Div:
 
 
 def sparkline(trend: Sequence[Reading]) -> dict[str, Any]:
-    """A tiny trend of systolic BP, HR and SpO2 for a tile (no axes, no interaction).
+    """A tiny trend of each vital sign's main field for a tile (no axes, no interaction).
 
     A plain figure dict built from the readings, not a `go.Figure` from a frame: plotly's
     validation cost ~35 ms a tile, most of an overview refresh's budget with 48 tiles. The x
@@ -273,15 +280,14 @@ def sparkline(trend: Sequence[Reading]) -> dict[str, Any]:
     """
     traces = []
     origin = min((r.time for r in trend), default=None)
-    series = ((Kind.BP, "systolic", COLOUR["systolic"]), (Kind.HR, "bpm", COLOUR["hr"]),
-              (Kind.SPO2, "spo2", COLOUR["spo2"]))
+    series = ((s.kind, s.main_field, s.measures[0].colour) for s in VITAL_SIGNS)
     for kind, field, colour in series:
         points = [(r.time, r.values[field]) for r in trend
                   if r.kind is kind and field in r.values]
         if not points:
             continue
-        # Each series scaled to its own panel range so three units share a few pixels of height.
-        low, high = PANEL_RANGE[kind.value]
+        # Each series scaled to its own panel range so the units share a few pixels of height.
+        low, high = SIGNS[kind].chart.axis
         traces.append({
             "type": "scatter", "mode": "lines",
             "x": [int((t - origin).total_seconds()) for t, _ in points],

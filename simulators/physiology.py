@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Final
 
 from vitals.readings import FIELDS, Kind
+from vitals.vital_signs import VitalSign
 
 PEAK_MINUTES: Final = 35.0  # the sources: 30-40 min (IV series), about 40 min (esketamine)
 CURVE_SHAPE: Final = 3.0  # gamma exponent: 15 % of peak left at 90 min, 3 % at 120 min
@@ -90,6 +91,9 @@ class Noise:
     spo2_limit: float = 1.0
     pulse_sd: float = 0.8  # a second device's pulse against the true heart rate
     pulse_limit: float = 2.0
+    # Any further stream (`Patient.stream`): one Gaussian term, clipped.
+    stream_sd: float = 0.7
+    stream_limit: float = 1.5
 
     @property
     def heart_rate_limit(self) -> float:
@@ -206,6 +210,9 @@ class Patient:
         self.physiology = physiology
         self._cuff_rng = random.Random(rng.getrandbits(64))
         self._oximeter_rng = random.Random(rng.getrandbits(64))
+        # Drawn after the cuff's and the oximeter's, so a further stream changes neither.
+        self._stream_seed = rng.getrandbits(64)
+        self._stream_rngs: dict[Kind, random.Random] = {}
         self._drift = 0.0
 
     def blood_pressure(self, minutes: float) -> BloodPressure:
@@ -239,6 +246,20 @@ class Patient:
             spo2=_clamp(Kind.SPO2, "spo2", spo2),
             pulse=_clamp(Kind.SPO2, "pulse", pulse),
         )
+
+    def stream(self, sign: VitalSign, minutes: float) -> dict[str, int] | None:
+        """A sample of a further stream (not the oximeter's: respiratory rate from a
+        capnograph), its main field only; None when this patient has no baseline for it (no
+        such device in the session). Each stream draws from its own generator."""
+        signal = Signal(sign.measures[0].metric.value)
+        if getattr(self.physiology.baseline, signal, None) is None:
+            return None
+        rng = self._stream_rngs.setdefault(sign.kind, random.Random(
+            f"{self._stream_seed}:{sign.kind}"))
+        noise = self.physiology.noise
+        value = self._measured(signal, minutes) + bounded_gauss(
+            rng, noise.stream_sd, noise.stream_limit)
+        return {sign.main_field: _clamp(sign.kind, sign.main_field, value)}
 
     def _measured(self, signal: Signal, minutes: float) -> float:
         value = expected(self.physiology, signal, minutes)

@@ -25,6 +25,7 @@ from simulators.physiology import Patient
 from simulators.scenarios import Scenario, get
 from vitals.readings import OBSERVATION_LEAF, SESSION_ID, SESSION_LEAF, Kind
 from vitals.timefmt import rfc3339
+from vitals.vital_signs import VITAL_SIGNS
 
 CUFF_DEVICE: Final = "cuff-1"
 OXIMETER_DEVICE: Final = "oximeter-1"
@@ -36,10 +37,13 @@ BASELINE_FRACTIONS: Final = (0.3, 0.8)  # of the pre-dose period: two baseline c
 
 # Topic leaves, as plain strings.
 BP, HR, SPO2 = Kind.BP.value, Kind.HR.value, Kind.SPO2.value
+# Streams beside the oximeter's, sampled at its rate for patients whose baseline has them.
+FURTHER_STREAMS: Final = tuple(s for s in VITAL_SIGNS if s.stream and s.kind not in (Kind.HR,
+                                                                                  Kind.SPO2))
 SESSION, OBSERVATION = SESSION_LEAF, OBSERVATION_LEAF
 # Every leaf a timeline holds, so every topic the simulator publishes (`<prefix>/<session>/<leaf>`):
 # the shipped Mosquitto ACL must let the `simulator` account write each.
-TOPIC_LEAVES: Final = (BP, HR, SPO2, SESSION, OBSERVATION)
+TOPIC_LEAVES: Final = (*(kind.value for kind in Kind), SESSION, OBSERVATION)
 # Ties at one instant: the start event first, then readings, then the end.
 _FIRST, _READING, _LAST = 0, 1, 2
 
@@ -134,6 +138,10 @@ def session_messages(
         if SPO2 not in muted:
             planned.append((offset, _READING, SPO2,
                             {"spo2": sample.spo2, "pulse": sample.pulse}))
+        for sign in FURTHER_STREAMS:
+            values = patient.stream(sign, since_dose(offset))
+            if values is not None and sign.kind.value not in muted:
+                planned.append((offset, _READING, sign.kind.value, values))
         offset += stream_interval
 
     planned.sort(key=lambda row: (row[0], row[1]))  # stable: hr before spo2 at one instant

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from vitals.timefmt import rfc3339
+from vitals.vital_signs import Metric
 
 
 class Priority(StrEnum):
@@ -31,17 +32,6 @@ class AlertState(StrEnum):
     ACTIVE = "active"
     CLEARED = "cleared"
     ACKNOWLEDGED = "acknowledged"
-
-
-class Metric(StrEnum):
-    SYSTOLIC = "systolic"
-    DIASTOLIC = "diastolic"
-    HEART_RATE = "heart_rate"
-    SPO2 = "spo2"
-    DATA = "data"  # technical alarms: no readings, device-reported problems, missed check-ins
-    # Alarms raised by a monitor's observation (issue 8): an extension of the contract's
-    # vocabulary. They latch until acknowledged; an observation has no "back in range".
-    OBSERVATION = "observation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,13 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vitals.alerts import Metric, Priority
-from vitals.readings import OBSERVATION_LABELS, SIGNS, Kind, ObservationKind, Severity
+from vitals.readings import OBSERVATION_LABELS, Kind, ObservationKind, Severity
+from vitals.vital_signs import LIMIT_METRICS, SIGNS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE_PATH: Final = Path(__file__).with_name("profiles") / "default.toml"
-LIMIT_METRICS: Final = (Metric.SYSTOLIC, Metric.DIASTOLIC, Metric.HEART_RATE, Metric.SPO2)
+
 _CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 

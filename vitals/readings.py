@@ -22,6 +22,8 @@ from typing import Any, Final, TypeVar
 
 from pydantic_core import from_json
 
+from vitals.vital_signs import FIELDS, Kind, Metric
+
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # RFC 3339 date-time: full date, "T" (or space, which the RFC allows), time, mandatory Z or offset.
@@ -38,14 +40,6 @@ REJECTED_PAYLOAD_CHARS: Final = 512
 # stream's "no reading" alarm. The receive time is used instead, flagged `time_inferred`. Within
 # the bound (clocks a few seconds apart) the stated time stands; a stream leads by at most this.
 MAX_TIME_AHEAD: Final = timedelta(seconds=5)
-
-
-class Kind(StrEnum):
-    """What a reading measures; also its MQTT topic leaf and its InfluxDB measurement."""
-
-    BP = "bp"
-    HR = "hr"
-    SPO2 = "spo2"
 
 
 class SessionEventType(StrEnum):
@@ -126,87 +120,6 @@ class Severity(StrEnum):
 
 
 _SEVERITY_RANK: Final = {"none": 0, "mild": 1, "moderate": 2, "severe": 3}
-
-
-@dataclass(frozen=True, slots=True)
-class Code:
-    """A LOINC code and its display name (the FHIR export's coding)."""
-
-    code: str
-    display: str
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One measured field of a payload: its name, unit and plausible range (inclusive), and
-    its LOINC code and UCUM unit where the FHIR export carries it."""
-
-    name: str
-    unit: str
-    low: float
-    high: float
-    required: bool = True
-    label: str = ""  # as a report's table names it ("Systolic BP")
-    loinc: Code | None = None
-    ucum: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class VitalSign:
-    """One vital sign, one row: everything the ingest, the dashboard, the stores and the
-    exports need to know about a kind of reading is here or derived from here."""
-
-    kind: Kind  # topic leaf, InfluxDB measurement
-    label: str  # "Blood pressure", as headings say it
-    words: str  # "blood pressure", inside a sentence (alarm messages)
-    device: str  # what measures it, as alarms and the dashboard name it
-    fields: tuple[FieldSpec, ...]
-    main_field: str  # the field a trend is drawn and thinned by
-    stale_after: timedelta  # older than this, a value is stale on the tile
-    stream: bool  # a continuous stream (seconds apart), trended by its mean per bucket
-    codes: tuple[Code, ...]  # the FHIR Observation's code (first is primary)
-    fhir_profile: str
-    panel: bool = False  # the FHIR Observation is a panel of components, not one value
-
-
-VITAL_SIGNS: Final[tuple[VitalSign, ...]] = (
-    VitalSign(
-        Kind.BP, "Blood pressure", "blood pressure", "cuff",
-        (FieldSpec("systolic", "mmHg", 50, 260, label="Systolic BP",
-                   loinc=Code("8480-6", "Systolic blood pressure"), ucum="mm[Hg]"),
-         FieldSpec("diastolic", "mmHg", 30, 160, label="Diastolic BP",
-                   loinc=Code("8462-4", "Diastolic blood pressure"), ucum="mm[Hg]"),
-         FieldSpec("pulse", "/min", 27, 220, required=False, label="Pulse (BP cuff)"),
-         FieldSpec("mean_arterial", "mmHg", 30, 230, required=False,
-                   label="Mean arterial pressure")),
-        # BP every 10 min by the guidance, x 1.5
-        main_field="systolic", stale_after=timedelta(minutes=15), stream=False,
-        codes=(Code("85354-9", "Blood pressure panel with all children optional"),),
-        fhir_profile="http://hl7.org/fhir/StructureDefinition/bp", panel=True,
-    ),
-    VitalSign(
-        Kind.HR, "Heart rate", "heart rate", "HR sensor",
-        (FieldSpec("bpm", "/min", 27, 220, label="Heart rate", loinc=Code("8867-4", "Heart rate"),
-                   ucum="/min"),),
-        # a 30 s gap in a stream is already a technical alarm
-        main_field="bpm", stale_after=timedelta(seconds=30), stream=True,
-        codes=(Code("8867-4", "Heart rate"),),
-        fhir_profile="http://hl7.org/fhir/StructureDefinition/heartrate",
-    ),
-    VitalSign(
-        Kind.SPO2, "Oxygen saturation", "SpO2", "oximeter",
-        (FieldSpec("spo2", "%", 50, 100, label="SpO2", loinc=Code(
-            "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"), ucum="%"),
-         FieldSpec("pulse", "/min", 27, 220, required=False, label="Pulse (oximeter)")),
-        main_field="spo2", stale_after=timedelta(seconds=30), stream=True,
-        codes=(Code("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-               Code("2708-6", "Oxygen saturation in Arterial blood")),
-        fhir_profile="http://hl7.org/fhir/StructureDefinition/oxygensat",
-    ),
-)
-SIGNS: Final[Mapping[Kind, VitalSign]] = {sign.kind: sign for sign in VITAL_SIGNS}
-assert set(SIGNS) == set(Kind), "every kind of reading has its row in VITAL_SIGNS"
-FIELDS: Final[Mapping[Kind, tuple[FieldSpec, ...]]] = {s.kind: s.fields for s in VITAL_SIGNS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +216,7 @@ class DeliveryReport:
 
 Parsed = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport | Rejection
 
-ALARM_METRICS: Final = ("systolic", "diastolic", "heart_rate", "spo2", "data", "observation")
+ALARM_METRICS: Final = tuple(metric.value for metric in Metric)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,9 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import LimitRule, ObservationRule, Profile, source_label
-from vitals.readings import SIGNS, Kind, Observation, Reading
+from vitals.readings import Kind, Observation, Reading
 from vitals.sessions import baseline_of
+from vitals.vital_signs import SIGNS
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric
 from vitals.checklist import checklist_findings
 from vitals.profile import LIMIT_METRICS, Profile
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.vital_signs import REQUIRED_METRICS
 
 Sample = tuple[datetime, float]
 
@@ -160,7 +161,7 @@ def presession_verdict(values: Mapping[Metric, float], profile: Profile) -> Pres
         return PresessionVerdict(Verdict.NO_GO, tuple(no_go + caution), dict(values))
     if caution:
         return PresessionVerdict(Verdict.CAUTION, tuple(caution), dict(values))
-    missing = [profile.metrics[m].label for m in LIMIT_METRICS if m not in values]
+    missing = [profile.metrics[m].label for m in REQUIRED_METRICS if m not in values]
     if missing:
         return PresessionVerdict(
             Verdict.PENDING, tuple(f"no {label} reading yet" for label in missing), dict(values)

@@ -491,7 +491,7 @@ def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: 
                                        cadence.reassessment_minutes,
                                        cadence.reassessment_window_minutes)
     return figures.session_figure(readings, events, alerts, origin, origin_label,
-                                  context.limits or figures.LIMITS, marks=marks,
+                                  context.limits or figures.default_limits(), marks=marks,
                                   observations=observed,
                                   hr_sources=context.profile.metrics[Metric.HEART_RATE].sources)
 

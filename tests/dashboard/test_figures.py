@@ -28,7 +28,7 @@ def overview_row(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "session": "s1", "since_dose_min": 42.7,
         "systolic": 150.0, "diastolic": 95.0, "bp_age_s": 120.0, "bp_stale": False,
-        "hr": 88.0, "hr_age_s": 3.0, "hr_stale": False,
+        "heart_rate": 88.0, "hr_age_s": 3.0, "hr_stale": False,
         "spo2": 97.0, "spo2_age_s": 2.0, "spo2_stale": False,
         "alarm_priority": None, "alarm_metric": None, "alarm_message": None, "alarm_count": 0,
     }
@@ -180,7 +180,7 @@ def test_session_figure_without_readings_still_draws_the_limits():
                                  None)
 
     assert not fig.data
-    assert len([s for s in fig.layout.shapes if s.type == "line"]) == len(figures.LIMITS)
+    assert len([s for s in fig.layout.shapes if s.type == "line"]) == len(figures.default_limits())
 
 
 def test_alerts_table_lists_events_newest_first_with_priority_words():
@@ -245,8 +245,10 @@ def test_limit_lines_come_from_the_profile_in_force():
     }
 
 
-def test_without_a_profile_the_guidance_limits_are_drawn():
-    assert figures.limits_from_profile(None) == figures.LIMITS
+def test_without_limits_given_the_default_profiles_are_drawn():
+    from vitals.profile import load_profile
+
+    assert figures.default_limits() == figures.limits_from_profile(load_profile(None))
 
 
 def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():

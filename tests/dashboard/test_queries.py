@@ -71,7 +71,7 @@ def test_overview_row_carries_latest_values_ages_and_minutes_since_dose(store):
     [row] = overview(store)
 
     assert set(row) == set(queries.OVERVIEW_COLUMNS)
-    assert (row["systolic"], row["diastolic"], row["hr"], row["spo2"]) == (150, 95, 88, 97)
+    assert (row["systolic"], row["diastolic"], row["heart_rate"], row["spo2"]) == (150, 95, 88, 97)
     assert row["bp_age_s"] == pytest.approx(120)
     assert row["since_dose_min"] == pytest.approx(42)
     assert not row["bp_stale"] and not row["hr_stale"] and not row["spo2_stale"]
@@ -107,7 +107,7 @@ def test_a_reading_stamped_in_the_future_has_age_zero_not_negative(store):
 def test_heart_rate_falls_back_to_the_oximeter_pulse_without_an_hr_stream(store):
     store.write(Batch(readings=[spo2("a", NOW, 96, pulse=77)]))
 
-    assert overview(store)[0]["hr"] == 77
+    assert overview(store)[0]["heart_rate"] == 77
 
 
 def cuff_pulse(at: datetime, pulse: float) -> Reading:
@@ -139,7 +139,7 @@ def test_the_tile_s_heart_rate_is_the_highest_ranked_fresh_source_and_says_which
 
     [row] = overview(store)
 
-    assert (row["hr"], row["hr_source"]) == (value, source)
+    assert (row["heart_rate"], row["hr_source"]) == (value, source)
 
 
 def test_overview_row_names_the_highest_active_alarm_and_counts_them(store):

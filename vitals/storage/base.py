@@ -18,7 +18,8 @@ from typing import Final, Protocol
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
-from vitals.readings import VITAL_SIGNS, Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.vital_signs import VITAL_SIGNS
 
 # Trends of continuous streams are means per time bucket; other kinds are their readings.
 TREND_MEAN_KINDS: Final = tuple(sign.kind for sign in VITAL_SIGNS if sign.stream)
