@@ -124,7 +124,7 @@ def tile(session: str) -> str:
 
 
 def tile_value(session: str, what: str) -> str:
-    """The id of one big number on a tile: `what` is bp, hr or spo2."""
+    """The id of one big number on a tile: `what` is its vital sign's kind (bp, hr ...)."""
     return f"tile-{_tile_key(session)}-{what}"
 
 
