@@ -206,7 +206,9 @@ def render_tile(view: TileView) -> dcc.Link:
         ]),
         html.Div(**live(ids.tile_alarm(session))),
         html.Div(className="tile-vitals", children=[
-            html.Div(**live(ids.tile_vital(session, kind)), children=[
+            # Its colour, the registry's: `dashboard.css` colours a vital by `--vital`.
+            html.Div(**live(ids.tile_vital(session, kind)),
+                     style={"--vital": SIGNS[kind].measures[0].colour}, children=[
                 _vital_label(SIGNS[kind].short, SIGNS[kind].unit),
                 html.Div(**live(ids.tile_value(session, kind)), className="vital-value"),
                 html.Div(**live(ids.tile_age(session, kind)), className="vital-age"),
