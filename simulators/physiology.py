@@ -40,6 +40,7 @@ class Signal(StrEnum):
     DIASTOLIC = "diastolic"
     HEART_RATE = "heart_rate"
     SPO2 = "spo2"
+    RESPIRATORY_RATE = "respiratory_rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Baseline:
     diastolic: float
     heart_rate: float
     spo2: float
+    respiratory_rate: float | None = None  # None: no capnograph in the session
 
 
 @dataclass(frozen=True, slots=True)

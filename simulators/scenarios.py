@@ -173,6 +173,22 @@ _ROWS: Final = (
         ),
         expected_alarms=frozenset({(Metric.SPO2, Priority.HIGH)}),
     ),
+    # A capnograph in the session: RR 14 falls by 9 for 2 min at 30 min, RR <= 14 - 9 + 1.5 =
+    # 6.5 < 8 for 2 min, far past the 15 s delay. SpO2 stays >= 96 (capnography sees slow
+    # breathing before the oximeter does); BP and HR as in "normal".
+    Scenario(
+        name="slow-breathing",
+        description="a capnograph's respiratory rate falls to ~5/min for 2 min at 30 min (high "
+        "respiratory-rate alarm)",
+        physiology=Physiology(
+            baseline=Baseline(systolic=120, diastolic=76, heart_rate=74, spo2=97,
+                              respiratory_rate=14),
+            response=DoseResponse(systolic=8, diastolic=5, heart_rate=8),
+            episodes=(Episode(Signal.RESPIRATORY_RATE, start_minutes=30, duration_minutes=2,
+                              change=-9),),
+        ),
+        expected_alarms=frozenset({(Metric.RESPIRATORY_RATE, Priority.HIGH)}),
+    ),
     Scenario(
         name="cuff-error",
         description="the cuff flags a loose cuff at 22 min and body movement at 52 min, each "

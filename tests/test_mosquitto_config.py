@@ -231,7 +231,7 @@ def seen_after_marker(watcher: Client, topic: str, payload: str) -> bool:
 
 
 def test_the_acl_ships_a_sample_block_for_each_kind_of_device() -> None:
-    assert set(SAMPLE_DEVICES) == {"cuff-1", "oximeter-1", "ble-bridge-1"}
+    assert set(SAMPLE_DEVICES) == {"cuff-1", "oximeter-1", "capnograph-1", "ble-bridge-1"}
     assert all(SAMPLE_DEVICES.values())
 
 

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     BP = "bp"
     HR = "hr"
     SPO2 = "spo2"
+    RR = "rr"
 
 
 class Metric(StrEnum):
@@ -31,6 +32,7 @@ class Metric(StrEnum):
     DIASTOLIC = "diastolic"
     HEART_RATE = "heart_rate"
     SPO2 = "spo2"
+    RESPIRATORY_RATE = "respiratory_rate"
     DATA = "data"  # technical alarms: no readings, device-reported problems, missed check-ins
     # Alarms raised by a monitor's observation (issue 8): an extension of the contract's
     # vocabulary. They latch until acknowledged; an observation has no "back in range".
@@ -157,6 +159,17 @@ VITAL_SIGNS: Final[tuple[VitalSign, ...]] = (
         fhir_profile="http://hl7.org/fhir/StructureDefinition/oxygensat",
         measures=(Measure(Metric.SPO2, "spo2", "SpO2", "SpO2", "#60a5fa", "#1d4ed8"),),
         chart=Chart((80, 101), 0.24, band=(90, None)),
+    ),
+    VitalSign(
+        Kind.RR, "Respiratory rate", "RR", "respiratory rate", "capnograph",
+        (FieldSpec("rate", "/min", 4, 60, label="Respiratory rate",
+                   loinc=Code("9279-1", "Respiratory rate"), ucum="/min"),),
+        main_field="rate", stale_after=timedelta(seconds=30), stream=True,
+        codes=(Code("9279-1", "Respiratory rate"),),
+        fhir_profile="http://hl7.org/fhir/StructureDefinition/resprate",
+        measures=(Measure(Metric.RESPIRATORY_RATE, "rate", "Respiratory rate", "RR", "#fbbf24",
+                          "#92400e"),),
+        chart=Chart((0, 40), 0.20, band=(8, None)), optional=True,
     ),
 )
 SIGNS: Final[Mapping[Kind, VitalSign]] = {sign.kind: sign for sign in VITAL_SIGNS}

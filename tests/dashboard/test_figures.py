@@ -22,6 +22,7 @@ from tests.dashboard.conftest import (
 )
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import Kind, Reading, SessionEventType
+from vitals.vital_signs import VITAL_SIGNS
 
 
 def overview_row(**overrides: Any) -> dict[str, Any]:
@@ -174,13 +175,15 @@ def test_session_figure_plots_each_vital_against_minutes_since_dose():
     assert "HR 100" not in {a.text for a in fig.layout.annotations}  # low limits go unlabelled
 
 
-def test_session_figure_without_readings_still_draws_the_limits():
+def test_session_figure_without_readings_still_draws_the_limits_of_every_required_vital():
     empty = frames.reading_rows([])
     fig = figures.session_figure(empty, frames.alert_rows([]).iloc[0:0], frames.alert_rows([]),
                                  None)
 
+    required = {s.kind.value for s in VITAL_SIGNS if not s.optional}
     assert not fig.data
-    assert len([s for s in fig.layout.shapes if s.type == "line"]) == len(figures.default_limits())
+    assert len([s for s in fig.layout.shapes if s.type == "line"]) == len(
+        [limit for limit in figures.default_limits() if limit.panel in required])
 
 
 def test_alerts_table_lists_events_newest_first_with_priority_words():

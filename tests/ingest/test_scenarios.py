@@ -19,6 +19,7 @@ from simulators import publisher
 from simulators.scenarios import SCENARIOS
 from simulators.timeline import session_messages
 from tests.ingest.conftest import assert_expected_alarms, export
+from vitals.readings import Kind
 from vitals.settings import Settings
 from vitals.storage import open_store
 
@@ -43,7 +44,7 @@ def simulated(mosquitto, influxd, tmp_path_factory):
                                session_prefix="scn")
         for session, scenario in report.scenarios.items():
             expected = sum(1 for m in session_messages(scenario, session, START, SEED)
-                           if m.leaf in ("bp", "hr", "spo2"))
+                           if m.leaf in {kind.value for kind in Kind})
             wait_until(lambda s=session, n=expected: len(store.readings(s)) >= n, 90,
                        f"{expected} readings of {session}")
         assert worker.wait_idle(30)

@@ -36,6 +36,9 @@ GUIDANCE_TABLE = [
     ("spo2.hypoxaemia", Metric.SPO2, Priority.HIGH, "<", 90, None, 15),
     ("spo2.low", Metric.SPO2, Priority.MEDIUM, "<", 92, None, 15),
     ("spo2.borderline", Metric.SPO2, Priority.LOW, "<=", 94, None, 0),
+    # NEWS2's bands (the clinic's to review), where a session has a capnograph.
+    ("respiratory_rate.bradypnoea", Metric.RESPIRATORY_RATE, Priority.HIGH, "<", 8, None, 15),
+    ("respiratory_rate.tachypnoea", Metric.RESPIRATORY_RATE, Priority.MEDIUM, ">", 24, None, 15),
 ]
 
 
@@ -66,7 +69,8 @@ def test_every_rule_names_a_source_the_profile_describes(default):
 def test_default_alarm_behaviour_matches_the_guidance(default):
     assert default.hysteresis.consecutive == 2
     assert {m: default.metrics[m].margin for m in default.metrics} == {
-        Metric.SYSTOLIC: 5, Metric.DIASTOLIC: 5, Metric.HEART_RATE: 5, Metric.SPO2: 1}
+        Metric.SYSTOLIC: 5, Metric.DIASTOLIC: 5, Metric.HEART_RATE: 5, Metric.SPO2: 1,
+        Metric.RESPIRATORY_RATE: 2}
     assert default.escalation.after_minutes == 5
     technical = default.technical
     assert (technical.bp_gap_low_factor, technical.bp_gap_medium_factor,
