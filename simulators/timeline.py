@@ -40,6 +40,7 @@ BP, HR, SPO2 = Kind.BP.value, Kind.HR.value, Kind.SPO2.value
 # Streams beside the oximeter's, sampled at its rate for patients whose baseline has them.
 FURTHER_STREAMS: Final = tuple(s for s in VITAL_SIGNS if s.stream and s.kind not in (Kind.HR,
                                                                                   Kind.SPO2))
+FURTHER_DEVICES: Final = {s.kind.value: f"{s.device}-1" for s in FURTHER_STREAMS}  # capnograph-1
 SESSION, OBSERVATION = SESSION_LEAF, OBSERVATION_LEAF
 # Every leaf a timeline holds, so every topic the simulator publishes (`<prefix>/<session>/<leaf>`):
 # the shipped Mosquitto ACL must let the `simulator` account write each.
@@ -195,4 +196,6 @@ def _message(session: str, start: datetime, offset: timedelta, leaf: str,
         document["device"] = CUFF_DEVICE
     elif leaf in (HR, SPO2):
         document["device"] = OXIMETER_DEVICE
+    elif leaf in FURTHER_DEVICES:
+        document["device"] = FURTHER_DEVICES[leaf]
     return SimMessage(offset=offset, leaf=leaf, payload=document, session=session, time=moment)
