@@ -344,14 +344,16 @@ def test_vitals_simulate_with_the_simulator_account_delivers_every_message(
     prefix = f"acl{uuid.uuid4().hex[:6]}"
     report = publisher.run(
         make_settings(url(broker, "simulator"), None, "vitals", tmp_path / "data"),
-        scenarios=["respiratory-depression"], sessions=1, speed=float("inf"), seed=0,
+        # Between them, the two publish on every leaf (observations; respiratory rate).
+        scenarios=["respiratory-depression", "slow-breathing"], sessions=2, speed=float("inf"),
+        seed=0,
         session_prefix=prefix, session_length=timedelta(minutes=30),
         stream_interval=timedelta(seconds=30))
-    [session] = report.sessions
+    sessions = set(report.sessions)
     # The broker acknowledges what its ACL drops too: count what the ingest account receives.
-    wait_until(lambda: sum(t.split("/")[1] == session for t in watcher.topics())
-               == report.planned, 10, "every message of the simulated session")
-    leaves = {t.split("/")[2] for t in watcher.topics() if t.split("/")[1] == session}
+    wait_until(lambda: sum(t.split("/")[1] in sessions for t in watcher.topics())
+               == report.planned, 10, "every message of the simulated sessions")
+    leaves = {t.split("/")[2] for t in watcher.topics() if t.split("/")[1] in sessions}
     assert leaves == set(TOPIC_LEAVES)
 
 

@@ -19,13 +19,14 @@ from simulators.timeline import session_messages
 from tests.ingest.conftest import assert_expected_alarms, export, make_settings
 from tests.ingest.test_faults import ingest_process, last_status
 from vitals.mqtt import status_topic
+from vitals.readings import Kind
 from vitals.settings import Settings
 from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 3
-READING_LEAVES = ("bp", "hr", "spo2")
+READING_LEAVES = tuple(kind.value for kind in Kind)
 
 
 def replica_settings(mosquitto, influxd, database: str, tmp_path, name: str) -> Settings:

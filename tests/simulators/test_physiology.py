@@ -233,6 +233,10 @@ def desaturation_for_15_seconds(messages: Sequence[SimMessage]) -> bool:
     return longest_run(messages, "spo2", lambda p: p["spo2"] < 90) >= timedelta(seconds=30)
 
 
+def slow_breathing_for_15_seconds(messages: Sequence[SimMessage]) -> bool:
+    return longest_run(messages, "rr", lambda p: p["rate"] < 8) >= timedelta(seconds=30)
+
+
 def flagged_cuff_readings(messages: Sequence[SimMessage]) -> bool:
     problems = {p for m in messages if m.leaf == "bp" for p in m.payload.get("problems", [])}
     return problems == {"cuff_loose", "body_movement"}
@@ -268,6 +272,7 @@ PROPERTIES: dict[str, Callable[[Sequence[SimMessage]], bool]] = {
     "tachycardia": sustained_tachycardia,
     "bradycardia": bradycardia_below_45,
     "desaturation": desaturation_for_15_seconds,
+    "slow-breathing": slow_breathing_for_15_seconds,
     "cuff-error": flagged_cuff_readings,
     "device-dropout": oximeter_gap_over_30_seconds,
     "elevated-baseline": medium_band_throughout,
