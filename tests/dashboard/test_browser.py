@@ -26,9 +26,10 @@ from tests.dashboard.conftest import (
     spo2,
 )
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import SessionEventType
+from vitals.readings import Kind, Reading, SessionEventType
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow
+from vitals.vital_signs import SIGNS
 
 pytestmark = pytest.mark.browser
 
@@ -339,3 +340,22 @@ def test_a_clinician_opens_the_alarm_burden_from_the_nav_and_sees_it_once_comput
         assert dash_duo.get_logs() == []
     finally:
         app_context.context_of(app.server).burden.close()
+
+
+def test_a_respiratory_rate_joins_its_tile_in_the_registrys_colour_once_the_session_has_one(
+        dash_duo, store, settings, users):
+    store.write(Batch(readings=[hr("bed-2", utcnow(), 70)]))
+    browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
+                                       secret_key=SECRET), port=free_port())
+    dash_duo.wait_for_text_to_equal(at(ids.tile_value("bed-2", "hr")), "70", timeout=WAIT_S)
+    assert not dash_duo.driver.find_elements("css selector", at(ids.tile_value("bed-2", "rr")))
+
+    store.write(Batch(readings=[Reading("bed-2", Kind.RR, utcnow(), {"rate": 6.0}, "capno-1")]))
+
+    dash_duo.wait_for_text_to_equal(at(ids.tile_value("bed-2", "rr")), "6", timeout=WAIT_S)
+    colour = dash_duo.driver.execute_script(
+        "return getComputedStyle(arguments[0]).color",
+        dash_duo.find_element(at(ids.tile_value("bed-2", "rr"))))
+    red, green, blue = (int(SIGNS[Kind.RR].measures[0].colour[i:i + 2], 16) for i in (1, 3, 5))
+    assert colour == f"rgb({red}, {green}, {blue})"
+    assert dash_duo.get_logs() == []
