@@ -138,11 +138,7 @@ def sfloat(raw: int) -> float:
 
     Raises `SpecialValue` for NaN, NRes, +INF, -INF and the reserved value.
     """
-    if not 0 <= raw <= 0xFFFF:
-        raise ValueError(f"SFLOAT must be 16 bits, got {raw:#x}")
-    if raw in SFLOAT_SPECIAL:
-        raise SpecialValue(SFLOAT_SPECIAL[raw], raw, 4)
-    return _scaled(_signed(raw & 0x0FFF, 12), _signed(raw >> 12, 4))
+    return _medical_float(raw, "SFLOAT", 12, 4, SFLOAT_SPECIAL)
 
 
 def float32(raw: int) -> float:
@@ -150,11 +146,18 @@ def float32(raw: int) -> float:
 
     Raises `SpecialValue` for NaN, NRes, +INF, -INF and the reserved value.
     """
-    if not 0 <= raw <= 0xFFFF_FFFF:
-        raise ValueError(f"FLOAT must be 32 bits, got {raw:#x}")
-    if raw in FLOAT_SPECIAL:
-        raise SpecialValue(FLOAT_SPECIAL[raw], raw, 8)
-    return _scaled(_signed(raw & 0xFF_FFFF, 24), _signed(raw >> 24, 8))
+    return _medical_float(raw, "FLOAT", 24, 8, FLOAT_SPECIAL)
+
+
+def _medical_float(raw: int, name: str, mantissa_bits: int, exponent_bits: int,
+                   special: Mapping[int, str]) -> float:
+    bits = mantissa_bits + exponent_bits
+    if not 0 <= raw < 1 << bits:
+        raise ValueError(f"{name} must be {bits} bits, got {raw:#x}")
+    if raw in special:
+        raise SpecialValue(special[raw], raw, bits // 4)
+    return _scaled(_signed(raw & ((1 << mantissa_bits) - 1), mantissa_bits),
+                   _signed(raw >> mantissa_bits, exponent_bits))
 
 
 def _signed(value: int, bits: int) -> int:
