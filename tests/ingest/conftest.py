@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
+from services import wait_until
 
 from ingest.worker import IngestWorker, build_engine
+from simulators import publisher
 from simulators.scenarios import SCENARIOS
+from simulators.timeline import session_messages
 from vitals.alerts import Metric, Priority
 from vitals.broker import EmbeddedBroker
 from vitals.cli import main
 from vitals.mqtt import make_client
+from vitals.readings import Kind
 from vitals.settings import Settings
 from vitals.storage import Store, open_store
 
@@ -142,6 +148,37 @@ def ingest_factory() -> Iterator[Callable[..., tuple[IngestWorker, Store]]]:
 
 
 # --- simulator scenarios: what `vitals export` says each raised -----------------------------------
+
+@contextmanager
+def scenarios_ingested(mosquitto, influxd, tmp_path_factory, scenarios: Sequence[str],
+                       prefix: str, start: datetime, seed: int
+                       ) -> Iterator[tuple[Settings, Store, dict[str, str]]]:
+    """`scenarios` (one session each) published by the simulator as fast as the broker takes
+    them, through a real ingest into a fresh InfluxDB database, until every reading is stored:
+    (settings, store, {session: scenario}). The database is dropped afterwards."""
+    database = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    settings = Settings(mqtt_url=mosquitto.url, influx_url=influxd.url, influx_db=database,
+                        data_dir=tmp_path_factory.mktemp("data"),
+                        ingest_client_id=f"ingest-{database}")
+    store = open_store(settings)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    worker.start()
+    try:
+        report = publisher.run(settings, scenarios=list(scenarios), sessions=len(scenarios),
+                               speed=float("inf"), seed=seed, start=start,
+                               session_prefix=prefix)
+        for session, scenario in report.scenarios.items():
+            expected = sum(1 for m in session_messages(scenario, session, start, seed)
+                           if m.leaf in {kind.value for kind in Kind})
+            wait_until(lambda s=session, n=expected: len(store.readings(s)) >= n, 90,
+                       f"{expected} readings of {session}")
+        assert worker.wait_idle(30)
+        yield settings, store, dict(report.scenarios)
+    finally:
+        worker.stop()
+        store.close()
+        influxd.query(f'DROP DATABASE "{database}"')
+
 
 def export(settings: Settings, session: str) -> dict:
     """The session as `vitals export` prints it (JSON), from the settings' store."""

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import UTC, datetime
 
 import pytest
-from services import wait_until
 
 from dashboard import figures, frames, ids, queries, reports, tiles
-from ingest.worker import IngestWorker, build_engine
-from simulators import publisher
-from simulators.timeline import session_messages
+from tests.ingest.conftest import scenarios_ingested
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import Kind
-from vitals.settings import Settings
-from vitals.storage import open_store
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 5
@@ -31,28 +25,9 @@ pytestmark = pytest.mark.services
 @pytest.fixture(scope="module")
 def breathing(mosquitto, influxd, tmp_path_factory):
     """The `slow-breathing` scenario and `normal` (no capnograph), stored; (store, sessions)."""
-    database = f"rr_{uuid.uuid4().hex[:8]}"
-    settings = Settings(mqtt_url=mosquitto.url, influx_url=influxd.url, influx_db=database,
-                        data_dir=tmp_path_factory.mktemp("data"),
-                        ingest_client_id=f"ingest-{database}")
-    store = open_store(settings)
-    worker = IngestWorker(settings, store, build_engine(settings))
-    worker.start()
-    try:
-        report = publisher.run(settings, scenarios=["slow-breathing", "normal"], sessions=2,
-                               speed=float("inf"), seed=SEED, start=START, session_prefix="rr")
-        sessions = {scenario: session for session, scenario in report.scenarios.items()}
-        for session, scenario in report.scenarios.items():
-            expected = sum(1 for m in session_messages(scenario, session, START, SEED)
-                           if m.leaf in {kind.value for kind in Kind})
-            wait_until(lambda s=session, n=expected: len(store.readings(s)) >= n, 90,
-                       f"{expected} readings of {session}")
-        assert worker.wait_idle(30)
-        yield store, sessions
-    finally:
-        worker.stop()
-        store.close()
-        influxd.query(f'DROP DATABASE "{database}"')
+    with scenarios_ingested(mosquitto, influxd, tmp_path_factory, ["slow-breathing", "normal"],
+                            "rr", START, SEED) as (_settings, store, scenarios):
+        yield store, {scenario: session for session, scenario in scenarios.items()}
 
 
 def test_slow_breathing_raises_the_high_respiratory_rate_alarm_and_clears_it(breathing):

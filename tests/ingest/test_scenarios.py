@@ -8,20 +8,12 @@ not as a rule crossing.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
-from services import wait_until
 
-from ingest.worker import IngestWorker, build_engine
-from simulators import publisher
 from simulators.scenarios import SCENARIOS
-from simulators.timeline import session_messages
-from tests.ingest.conftest import assert_expected_alarms, export
-from vitals.readings import Kind
-from vitals.settings import Settings
-from vitals.storage import open_store
+from tests.ingest.conftest import assert_expected_alarms, export, scenarios_ingested
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 3
@@ -30,30 +22,9 @@ SEED = 3
 @pytest.fixture(scope="module")
 def simulated(mosquitto, influxd, tmp_path_factory):
     """All scenarios published once through the real path; {scenario: exported session}."""
-    database = f"scenarios_{uuid.uuid4().hex[:8]}"
-    settings = Settings(mqtt_url=mosquitto.url, influx_url=influxd.url, influx_db=database,
-                        data_dir=tmp_path_factory.mktemp("data"),
-                        ingest_client_id=f"ingest-{database}")
-    store = open_store(settings)
-    worker = IngestWorker(settings, store, build_engine(settings))
-    worker.start()
-    try:
-        names = list(SCENARIOS)
-        report = publisher.run(settings, scenarios=names, sessions=len(names),
-                               speed=float("inf"), seed=SEED, start=START,
-                               session_prefix="scn")
-        for session, scenario in report.scenarios.items():
-            expected = sum(1 for m in session_messages(scenario, session, START, SEED)
-                           if m.leaf in {kind.value for kind in Kind})
-            wait_until(lambda s=session, n=expected: len(store.readings(s)) >= n, 90,
-                       f"{expected} readings of {session}")
-        assert worker.wait_idle(30)
-        yield {scenario: export(settings, session)
-               for session, scenario in report.scenarios.items()}
-    finally:
-        worker.stop()
-        store.close()
-        influxd.query(f'DROP DATABASE "{database}"')
+    with scenarios_ingested(mosquitto, influxd, tmp_path_factory, list(SCENARIOS), "scn",
+                            START, SEED) as (settings, _store, scenarios):
+        yield {scenario: export(settings, session) for session, scenario in scenarios.items()}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
