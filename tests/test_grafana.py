@@ -39,6 +39,7 @@ SCHEMA: dict[str, tuple[set[str], set[str]]] = {
            {"systolic", "diastolic", "pulse", "mean_arterial"} | READING_FIELDS),
     "hr": ({"session", "device"}, {"bpm"} | READING_FIELDS),
     "spo2": ({"session", "device"}, {"spo2", "pulse"} | READING_FIELDS),
+    "rr": ({"session", "device"}, {"rate"} | READING_FIELDS),
     "session_event": ({"session", "event"}, {"note", "by", "time_inferred"}),
     "alert": ({"session", "metric", "state", "rule"},
               {"priority", "message", "value", "limit", "by", "note"}),
@@ -113,6 +114,13 @@ def test_every_query_uses_the_provisioned_datasource() -> None:
                 assert item["datasource"]["uid"] == uid
 
 
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_vital_sign_has_a_panel(path: Path) -> None:
+    measured = {m for _where, query in queries(dashboard(path)) for m in FROM.findall(query)}
+    assert {kind.value for kind in Kind} <= measured
+    assert set(SCHEMA) >= {kind.value for kind in Kind}  # the schema table knows each too
+
+
 def test_datasource_matches_the_compose_stack() -> None:
     source = yaml.safe_load(DATASOURCES.read_text())["datasources"][0]
     compose = yaml.safe_load(COMPOSE.read_text())
@@ -177,6 +185,7 @@ def stored() -> Iterator[tuple[InfluxDBClient, str, datetime]]:
                 Reading(session, Kind.HR, at[1], {"bpm": 88.0}, device="oximeter-1"),
                 Reading(session, Kind.SPO2, at[2], {"spo2": 96.0, "pulse": 87.0},
                         device="oximeter-1", time_inferred=True),
+                Reading(session, Kind.RR, at[2], {"rate": 14.0}, device="capnograph-1"),
             ],
             events=[SessionEvent(session, SessionEventType.START, at[0], note="baseline taken",
                                  by="monitor-1"),
