@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S: Final = 30.0
 SCHEMA_VERSION: Final = 1
-# Kinds whose trend is a mean per bucket; BP is sparse (minutes apart) and comes raw.
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS reading (
