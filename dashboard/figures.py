@@ -160,15 +160,14 @@ def session_figure(
             })
     # The crisis ranges as faint bands, so a value inside one reads as "bad" at a glance.
     for sign in signs:
-        low, high = sign.chart.band
-        if low is None and high is None:
-            continue
         row = row_of[sign.kind.value]
-        y0, y1 = (sign.chart.axis[0], low) if high is None else (high, sign.chart.axis[1])
-        shapes.append({"type": "rect", "xref": f"{_axis('x', row)} domain",
+        (bottom, top), (below, above) = sign.chart.axis, sign.chart.band
+        bands = [(bottom, below)] if below is not None else []
+        bands += [(above, top)] if above is not None else []
+        shapes.extend({"type": "rect", "xref": f"{_axis('x', row)} domain",
                        "yref": _axis("y", row), "x0": 0, "x1": 1, "y0": y0, "y1": y1,
                        "fillcolor": COLOUR["high"], "opacity": 0.08, "line": {"width": 0},
-                       "layer": "below"})
+                       "layer": "below"} for y0, y1 in bands)
 
     if origin is not None and not readings.empty:
         x = minutes_from(readings["time"], origin)

@@ -83,7 +83,8 @@ class Chart:
 
     axis: tuple[float, float]
     height: float
-    # Faint "crisis" bands from a limit to the axis' edge ((low, high); None: no band).
+    # Faint "crisis" bands (below, above): below the first limit and above the second, each to
+    # the axis' edge; None: no band on that side.
     band: tuple[float | None, float | None] = (None, None)
 
 
