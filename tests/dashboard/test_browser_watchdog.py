@@ -5,7 +5,6 @@ shown (`queries.most_urgent`)."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from services import free_port, wait_until
@@ -67,16 +66,15 @@ def test_thousands_of_sessions_leave_the_overview_bounded_with_the_alarming_one_
                       alerts=[alert("bed-7", now - minutes(5), Metric.HEART_RATE, Priority.HIGH)]))
     app = create_app(store, settings, refresh_ms=500, users_path=users, secret_key=SECRET)
     try:
-        began = time.monotonic()
+        # How fast it renders is benchmarks/dashboard_speed.py --sessions 2000's to say; here, that
+        # it renders bounded, the alarming session among the tiles.
         browser_login(dash_duo, app, port=free_port())
         dash_duo.wait_for_element(f"#{ids.tile_alarm('bed-7')}", timeout=WAIT_S)
         # The status line stays; its link is new every refresh.
         dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_STATUS}", "1953 more sessions not shown",
                                         timeout=WAIT_S)
-        rendered_s = time.monotonic() - began
         tiles = dash_duo.driver.find_elements("css selector", f"#{ids.OVERVIEW_TILES} > *")
         assert len(tiles) == queries.MAX_TILES
-        assert rendered_s < WAIT_S
         assert watchdog(dash_duo)["stale"] is False
     finally:
         app_context.context_of(app.server).reader.close()
