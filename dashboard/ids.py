@@ -111,47 +111,47 @@ BURDEN_INTERVAL: Final = "burden-interval"  # polls until the report is computed
 BURDEN_REPORT: Final = "burden-report"
 
 
-def _tile_key(session: str) -> str:
+def _tile_part(session: str, *part: str) -> str:
     # Session ids may hold "-", and so do the tile parts' ids: doubled here, so session "a"'s
     # `tile-a-hr` can never be the tile of session "a-hr" (`tile-a--hr`). Two elements with one
     # id would show one patient's values on another's tile.
-    return session.replace("-", "--")
+    return "-".join(("tile", session.replace("-", "--"), *part))
 
 
 def tile(session: str) -> str:
     """The id of one overview tile (session ids are safe in HTML ids by the contract)."""
-    return f"tile-{_tile_key(session)}"
+    return _tile_part(session)
 
 
 def tile_value(session: str, what: str) -> str:
     """The id of one big number on a tile: `what` is its vital sign's kind (bp, hr ...)."""
-    return f"tile-{_tile_key(session)}-{what}"
+    return _tile_part(session, what)
 
 
 def tile_alarm(session: str) -> str:
-    return f"tile-{_tile_key(session)}-alarm"
+    return _tile_part(session, "alarm")
 
 
 def tile_dose(session: str) -> str:
-    return f"tile-{_tile_key(session)}-dose"
+    return _tile_part(session, "dose")
 
 
 def tile_vital(session: str, what: str) -> str:
     """The id of one vital's box on a tile (its class says whether the value is stale)."""
-    return f"tile-{_tile_key(session)}-{what}-box"
+    return _tile_part(session, what, "box")
 
 
 def tile_age(session: str, what: str) -> str:
     """The id of how old one vital's value on a tile is (or how long it has been missing)."""
-    return f"tile-{_tile_key(session)}-{what}-age"
+    return _tile_part(session, what, "age")
 
 
 def tile_trend(session: str) -> str:
-    return f"tile-{_tile_key(session)}-trend"
+    return _tile_part(session, "trend")
 
 
 def tile_checkin_status(session: str) -> str:
-    return f"tile-{_tile_key(session)}-checkin"
+    return _tile_part(session, "checkin")
 
 
 def observation_button(observation: str) -> dict[str, str]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
-from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent, SessionEventType
 from vitals.vital_signs import VITAL_SIGNS
 
 # Trends of continuous streams are means per time bucket; other kinds are their readings.
@@ -26,6 +26,8 @@ TREND_MEAN_KINDS: Final = tuple(sign.kind for sign in VITAL_SIGNS if sign.stream
 # The longest text a store keeps in a rejection's topic, reason or payload: an MQTT topic may be
 # 64 KiB, and InfluxDB refuses a string field that long (failing the whole batch with it).
 MAX_REJECTION_TEXT: Final = 4096
+
+_K = TypeVar("_K")
 
 
 class StoreError(Exception):
@@ -78,6 +80,56 @@ class SessionSummary:
     started: datetime | None = None
     dosed: datetime | None = None
     ended: datetime | None = None
+
+
+class SummaryBuilder:
+    """Folds what a store read about sessions into `SessionSummary`s, whatever the order: the one
+    place that says how a summary follows from the times of a session's readings and events."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, datetime] = {}
+        self._last: dict[str, datetime] = {}
+        self._last_reading: dict[str, dict[Kind, datetime]] = {}
+        self._last_event: dict[str, dict[str, datetime]] = {}
+
+    def span(self, session: str, first: datetime, last: datetime | None = None) -> None:
+        """The session had a reading or an event at `first` (and one at `last`, when given)."""
+        last = first if last is None else last
+        self._first[session] = min(self._first.get(session, first), first)
+        self._last[session] = max(self._last.get(session, last), last)
+
+    def reading(self, session: str, kind: Kind, first: datetime,
+                last: datetime | None = None) -> None:
+        """Readings of `kind` from `first` to `last` (`last` None: one reading at `first`)."""
+        self.span(session, first, last)
+        _keep_latest(self._last_reading.setdefault(session, {}), kind, last or first)
+
+    def event(self, session: str, event: str, first: datetime,
+              last: datetime | None = None) -> None:
+        """Session events of type `event` from `first` to `last` (`last` None: one event)."""
+        self.span(session, first, last)
+        _keep_latest(self._last_event.setdefault(session, {}), str(event), last or first)
+
+    def summaries(self) -> list[SessionSummary]:
+        """One summary per session seen, newest (last time) first."""
+        found = []
+        for session, first in self._first.items():
+            events = self._last_event.get(session, {})
+            found.append(SessionSummary(
+                session=session,
+                first_time=first,
+                last_time=self._last[session],
+                last_reading=self._last_reading.get(session, {}),
+                started=events.get(SessionEventType.START.value),
+                dosed=events.get(SessionEventType.DOSE.value),
+                ended=events.get(SessionEventType.END.value),
+            ))
+        found.sort(key=lambda s: (s.last_time, s.session), reverse=True)
+        return found
+
+
+def _keep_latest(latest: dict[_K, datetime], key: _K, time: datetime) -> None:
+    latest[key] = max(latest.get(key, time), time)
 
 
 @dataclass(frozen=True, slots=True)

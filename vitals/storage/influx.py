@@ -68,6 +68,7 @@ from vitals.storage.base import (
     SessionSummary,
     StoreError,
     StoreUnavailable,
+    SummaryBuilder,
 )
 from vitals.storage.influxdb_client import (
     InfluxDBClient,
@@ -281,44 +282,19 @@ class InfluxStore:
             ],
             params,
         )
-        first: dict[str, int] = {}
-        last: dict[str, int] = {}
-        last_reading: dict[str, dict[Kind, datetime]] = {}
-        events: dict[str, dict[str, datetime]] = {}
-
-        def note(session: str, time_us: int) -> None:
-            first[session] = min(first.get(session, time_us), time_us)
-            last[session] = max(last.get(session, time_us), time_us)
-
+        found = SummaryBuilder()
         for _name, tags, row in _grouped(results[0]):
-            note(tags["session"], row["time"])
+            found.span(tags["session"], from_us(row["time"]))
         for name, tags, row in _grouped(results[1]):
-            note(tags["session"], row["time"])
-            last_reading.setdefault(tags["session"], {})[Kind(_measurement_kind(name))] = (
-                from_us(row["time"])
-            )
+            found.reading(tags["session"], Kind(_measurement_kind(name)), from_us(row["time"]))
         for _name, tags, row in _grouped(results[2]):
-            note(tags["session"], row["time"])
+            found.span(tags["session"], from_us(row["time"]))
         for _name, tags, row in _grouped(results[3]):
-            note(tags["session"], row["time"])
-            events.setdefault(tags["session"], {})[tags["event"]] = from_us(row["time"])
-
-        summaries = [
-            SessionSummary(
-                session=session,
-                first_time=from_us(first[session]),
-                last_time=from_us(last[session]),
-                last_reading=last_reading.get(session, {}),
-                started=events.get(session, {}).get(SessionEventType.START.value),
-                dosed=events.get(session, {}).get(SessionEventType.DOSE.value),
-                ended=events.get(session, {}).get(SessionEventType.END.value),
-            )
-            for session in first
-        ]
-        if since is not None:
-            summaries = [s for s in summaries if s.last_time >= since]
-        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
-        return summaries
+            found.event(tags["session"], tags["event"], from_us(row["time"]))
+        summaries = found.summaries()
+        if since is None:
+            return summaries
+        return [s for s in summaries if s.last_time >= since]
 
     # -- set-wise reads ------------------------------------------------------------------------
 
@@ -379,25 +355,15 @@ class InfluxStore:
         for result in older:
             _newest_by_session(result, into=latest)
         events = _events_by_session(event_rows, names)
-        first = {name: [e.time for e in events[name][:1]] for name in names}
+        found = SummaryBuilder()
         for _name, tags, row in _grouped(firsts):
-            first[tags["session"]].append(from_us(row["time"]))
-        summaries = []
+            found.span(tags["session"], from_us(row["time"]))
         for name in names:
-            newest = {kind: reading.time for kind, reading in latest.get(name, {}).items()}
-            protocol: dict[SessionEventType, datetime] = {}
-            for event in events[name]:  # in time order: the latest of each type wins
-                protocol[event.event] = event.time
-            summaries.append(SessionSummary(
-                session=name,
-                first_time=min(first[name]),
-                last_time=max([*newest.values(), *(e.time for e in events[name][-1:])]),
-                last_reading=newest,
-                started=protocol.get(SessionEventType.START),
-                dosed=protocol.get(SessionEventType.DOSE),
-                ended=protocol.get(SessionEventType.END),
-            ))
-        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
+            for kind, reading in latest.get(name, {}).items():
+                found.reading(name, kind, reading.time)
+            for event in events[name]:
+                found.event(name, event.event, event.time)
+        summaries = found.summaries()
         return Live(summaries, latest, events, _alerts_by_session(alert_rows, names))
 
     def _latest(self, where: str) -> str:

@@ -46,6 +46,7 @@ from vitals.storage.base import (
     SessionSummary,
     StoreError,
     StoreUnavailable,
+    SummaryBuilder,
     live_from_parts,
 )
 from vitals.timefmt import from_us, to_us
@@ -376,37 +377,14 @@ class SqliteStore:
                 ).fetchall()
             finally:
                 db.execute("COMMIT")
-        first: dict[str, int] = {}
-        last: dict[str, int] = {}
-        last_reading: dict[str, dict[Kind, datetime]] = {}
-        latest_event: dict[str, dict[str, datetime]] = {}
-
-        def note(session: str, first_us: int, last_us: int) -> None:
-            first[session] = min(first.get(session, first_us), first_us)
-            last[session] = max(last.get(session, last_us), last_us)
-
+        found = SummaryBuilder()
         for row in spans:
-            note(row["session"], row["first_us"], row["last_us"])
-            last_reading.setdefault(row["session"], {})[Kind(row["kind"])] = from_us(
-                row["last_us"]
-            )
+            found.reading(row["session"], Kind(row["kind"]), from_us(row["first_us"]),
+                          from_us(row["last_us"]))
         for row in events:
-            note(row["session"], row["first_us"], row["last_us"])
-            latest_event.setdefault(row["session"], {})[row["event"]] = from_us(row["last_us"])
-        summaries = [
-            SessionSummary(
-                session=session,
-                first_time=from_us(first[session]),
-                last_time=from_us(last[session]),
-                last_reading=last_reading.get(session, {}),
-                started=latest_event.get(session, {}).get(SessionEventType.START.value),
-                dosed=latest_event.get(session, {}).get(SessionEventType.DOSE.value),
-                ended=latest_event.get(session, {}).get(SessionEventType.END.value),
-            )
-            for session in first
-        ]
-        summaries.sort(key=lambda s: (s.last_time, s.session), reverse=True)
-        return summaries
+            found.event(row["session"], row["event"], from_us(row["first_us"]),
+                        from_us(row["last_us"]))
+        return found.summaries()
 
     # -- set-wise reads ------------------------------------------------------------------------
 
