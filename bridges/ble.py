@@ -6,7 +6,7 @@ their measurement characteristics and publishes each value, byte for byte, to
 holds no measurement logic and any other gateway can take its place.
 
 Layers, so that all but the radio can be tested without Bluetooth:
-- pure: bindings (`parse_bindings`, `load_bindings`, `match_binding`), the profile table
+- pure: the bindings (`bridges.bindings`), the profile table
   (`PROFILES`), topics (`gatt_topic`), the Date Time value for `set_clock` (`date_time_value`);
 - `Bridge`: the scan/connect/subscribe/reconnect loop, written against the small `BleLink`
   interface (a fake in tests, `BleakLink` in production);
@@ -26,15 +26,14 @@ import contextlib
 import logging
 import threading
 import time
-import tomllib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, Protocol
 
 import paho.mqtt.client as mqtt
 
+from bridges.bindings import Binding, match_binding
 from vitals.gatt import CuffPressure, GattError, decode, uuid16_of
 from vitals.mqtt import make_client
 from vitals.readings import SESSION_ID
@@ -66,86 +65,7 @@ class BridgeError(RuntimeError):
     """The bridge cannot run (no Bluetooth, no bleak, no broker, a bad bindings file)."""
 
 
-class BindingError(ValueError):
-    """The bindings file is wrong; the message names the entry to fix."""
-
-
 # --- Pure parts -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """One device bound to one session; `device` is an address or an advertised name."""
-
-    device: str
-    session: str
-    pair: bool = False  # bond before subscribing (cuffs that only indicate to a bonded host)
-    set_clock: bool = False  # write the local time to Date Time (2A08) on connect, if writable
-
-
-_BINDING_KEYS: Final = frozenset({"session", "pair", "set_clock"})
-
-
-def parse_bindings(document: Mapping[str, Any]) -> tuple[Binding, ...]:
-    """Bindings from a parsed TOML document with a `[devices]` table."""
-    devices = document.get("devices")
-    if not isinstance(devices, Mapping) or not devices:
-        raise BindingError("bindings need a [devices] table: \"<address or name>\" = \"<session>\"")
-    bindings: list[Binding] = []
-    seen: set[str] = set()
-    for device, entry in devices.items():
-        where = f"devices.{device!r}"
-        if not device.strip():
-            raise BindingError(f"{where}: the device address or name is empty")
-        if isinstance(entry, str):
-            entry = {"session": entry}
-        if not isinstance(entry, Mapping):
-            raise BindingError(f"{where}: expected a session id or a table with session = ...")
-        unknown = set(entry) - _BINDING_KEYS
-        if unknown:
-            raise BindingError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected "
-                               + ", ".join(sorted(_BINDING_KEYS)))
-        session = entry.get("session")
-        if not isinstance(session, str) or not SESSION_ID.match(session):
-            raise BindingError(f"{where}: session must be 1 to 64 characters of "
-                               f"A-Z a-z 0-9 _ -, got {session!r}")
-        flags = {key: entry.get(key, False) for key in ("pair", "set_clock")}
-        for key, value in flags.items():
-            if not isinstance(value, bool):
-                raise BindingError(f"{where}: {key} must be true or false, got {value!r}")
-        key = device.lower()
-        if key in seen:
-            raise BindingError(f"{where}: the device is bound twice")
-        seen.add(key)
-        bindings.append(Binding(device, session, flags["pair"], flags["set_clock"]))
-    return tuple(bindings)
-
-
-def load_bindings(path: Path) -> tuple[Binding, ...]:
-    """Bindings from a TOML file; `BindingError` names the file and the problem."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BindingError(f"cannot read the bindings file {path}: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise BindingError(f"bindings file {path} is not valid TOML: {err}") from err
-    try:
-        return parse_bindings(document)
-    except BindingError as err:
-        raise BindingError(f"bindings file {path}: {err}") from err
-
-
-def match_binding(bindings: Iterable[Binding], address: str, name: str | None) -> Binding | None:
-    """The binding for a device: by address (case-insensitive) first, then by exact name."""
-    bindings = tuple(bindings)
-    for binding in bindings:
-        if binding.device.lower() == address.lower():
-            return binding
-    if name:
-        for binding in bindings:
-            if binding.device == name:
-                return binding
-    return None
 
 
 def supported_services(service_uuids: Iterable[str]) -> tuple[str, ...]:

@@ -19,18 +19,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from services import wait_until
 
+from bridges.bindings import Binding, BindingError, load_bindings, match_binding, parse_bindings
 from bridges.ble import (
     Advertisement,
-    Binding,
-    BindingError,
     BleakLink,
     Bridge,
     BridgeError,
     date_time_value,
     gatt_topic,
-    load_bindings,
-    match_binding,
-    parse_bindings,
     run_bridge,
     subscriptions,
     supported_services,

@@ -344,7 +344,8 @@ def bridge() -> None:
 @click.option("--mqtt-url", help="Broker; default VITALS_MQTT_URL.")
 def bridge_ble(bindings_path: Path, mqtt_url: str | None) -> None:
     """Forward standard Bluetooth cuffs, heart-rate sensors and oximeters to MQTT (needs bleak)."""
-    from bridges.ble import BindingError, BridgeError, load_bindings, run_bridge
+    from bridges.bindings import BindingError, load_bindings
+    from bridges.ble import BridgeError, run_bridge
 
     settings = load_settings(mqtt_url=mqtt_url)
     try:
