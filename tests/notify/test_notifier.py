@@ -20,8 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from services import HOST, free_port, wait_until
 
-from notify.roster import parse_roster
+from notify.roster import Role, Roster
 from notify.worker import Notifier, ledger_path
+from tests.notify.rosters import on_call, person, roster_toml
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, make_client
 from vitals.readings import Kind, Reading
@@ -88,23 +89,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-def roster_text(webhook: Webhook, smtp_port: int | None = None, high: float = 1.5) -> str:
-    mail = (f', "mailto://{HOST}:{smtp_port}?from=vitals@example.org&to=drx@example.org'
-            f'&mode=insecure"' if smtp_port else "")
-    return f"""
-[escalation]
-high = {high}
-
-[[person]]
-name = "Nurse A"
-role = "monitor"
-urls = ["{webhook.url('nurse')}"]
-
-[[person]]
-name = "Dr X"
-role = "clinician"
-urls = ["{webhook.url('doctor')}"{mail}]
-"""
+def roster_for(webhook: Webhook, smtp_port: int | None = None, high: float = 1.5) -> Roster:
+    """Nurse A (monitor) and Dr X (clinician, also by e-mail through `smtp_port` if given)."""
+    mail = ((f"mailto://{HOST}:{smtp_port}?from=vitals@example.org&to=drx@example.org"
+             "&mode=insecure"),) if smtp_port else ()
+    return on_call(person("Nurse A", Role.MONITOR, webhook.url("nurse")),
+                   person("Dr X", Role.CLINICIAN, webhook.url("doctor"), *mail), high=high)
 
 
 class Alerts:
@@ -141,7 +131,7 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
     inbox, smtp_port = smtp
     settings = settings_for(mosquitto, tmp_path, dashboard_url="https://vitals.example.org")
     store = SqliteStore(tmp_path / "vitals.sqlite3")
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, smtp_port)), store)
+    notifier = Notifier(settings, roster_for(webhook, smtp_port), store)
     alerts = Alerts(settings)
     session = f"n-{uuid.uuid4().hex[:8]}"
     try:
@@ -190,12 +180,8 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
 def test_a_failed_delivery_is_recorded_with_its_error(mosquitto, tmp_path, webhook) -> None:
     closed = free_port()
     settings = settings_for(mosquitto, tmp_path)
-    roster = parse_roster(f"""
-[[person]]
-name = "Dr Y"
-role = "monitor"
-urls = ["json://{HOST}:{closed}/nobody", "{webhook.url('ok')}"]
-""")
+    roster = on_call(person("Dr Y", Role.MONITOR, f"json://{HOST}:{closed}/nobody",
+                            webhook.url("ok")))
     notifier = Notifier(settings, roster)
     alerts = Alerts(settings)
     session = f"n-{uuid.uuid4().hex[:8]}"
@@ -216,7 +202,7 @@ def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto,
                                                                       webhook) -> None:
     settings = settings_for(mosquitto, tmp_path)
     store = SqliteStore(tmp_path / "vitals.sqlite3")
-    roster = parse_roster(roster_text(webhook, high=4.0))
+    roster = roster_for(webhook, high=4.0)
     session = f"n-{uuid.uuid4().hex[:8]}"
     alerts = Alerts(settings)
     first = Notifier(settings, roster, store)
@@ -259,7 +245,7 @@ def test_an_alarm_raised_while_no_notifier_ran_reaches_the_monitor_too(mosquitto
     active = replace(crisis(session), time=utcnow() - timedelta(seconds=90))
     reading = Reading(session, Kind.BP, active.time, {"systolic": 186.0, "diastolic": 96.0})
     store.write(Batch(readings=[reading], alerts=[active]))
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=60)), store)
+    notifier = Notifier(settings, roster_for(webhook, high=60), store)
     try:
         notifier.start()
         wait_until(lambda: webhook.to("nurse") and webhook.to("doctor"), 30,
@@ -273,7 +259,7 @@ def test_an_alarm_raised_while_no_notifier_ran_reaches_the_monitor_too(mosquitto
 def test_two_notifier_processes_send_each_notification_once(mosquitto, tmp_path,
                                                             webhook) -> None:
     roster = tmp_path / "roster.toml"
-    roster.write_text(roster_text(webhook, high=1.0))
+    roster.write_text(roster_toml(roster_for(webhook, high=1.0)))
     environment = {**os.environ, "VITALS_MQTT_URL": mosquitto.url,
                    "VITALS_DATA_DIR": str(tmp_path / "data"), "VITALS_NOTIFY_ROSTER": str(roster)}
     settings = settings_for(mosquitto, tmp_path)
@@ -333,7 +319,7 @@ def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement
                              notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
     store = SqliteStore(settings.sqlite_path)
     worker = IngestWorker(settings, store, build_engine(settings))
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=1.0)), store)
+    notifier = Notifier(settings, roster_for(webhook, high=1.0), store)
     commands = Commands(settings)
     cuff = Alerts(settings)
     session = f"n-{uuid.uuid4().hex[:8]}"
