@@ -37,11 +37,8 @@ KEY = SecretStr("test-action-key-" + "k" * 48)
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[ShippedMosquitto]:
-    server = ShippedMosquitto(tmp_path_factory.mktemp("shipped-mosquitto"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with ShippedMosquitto(tmp_path_factory.mktemp("shipped-mosquitto")) as server:
+        yield server
 
 
 @pytest.fixture
