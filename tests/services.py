@@ -99,6 +99,10 @@ class _Process:
         raise NotImplementedError
 
     @property
+    def host(self) -> str:
+        return HOST
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self.running and self._proc is not None else None
 
@@ -208,10 +212,6 @@ class MosquittoServer(_Process):
         self.config_path.write_text("\n".join(lines) + "\n")
 
     @property
-    def host(self) -> str:
-        return HOST
-
-    @property
     def url(self) -> str:
         return f"mqtt://{HOST}:{self.port}"
 
@@ -234,10 +234,6 @@ class InfluxServer(_Process):
         self.port = free_port()
         self.bind_port = free_port()
         self.log_path = self.directory / "influxd.log"
-
-    @property
-    def host(self) -> str:
-        return HOST
 
     @property
     def url(self) -> str:
