@@ -110,6 +110,13 @@ def login(client: Any, name: str, password: str = PASSWORD, next_page: str = "/"
                                        "next": next_page, "csrf_token": csrf_token(client)})
 
 
+def logged_in(app: Any, name: str) -> Any:
+    """A Flask test client of `app`, logged in as `name`."""
+    client = app.server.test_client()
+    login(client, name)
+    return client
+
+
 def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
     """Start `app`, log in through the form in Chromium, and land on the overview."""
     dash_duo.start_server(app, navigate=False, port=port)

@@ -24,7 +24,7 @@ from tests.dashboard.conftest import (
     event,
     find,
     hr,
-    login,
+    logged_in,
     minutes,
     reread,
     spo2,
@@ -334,8 +334,7 @@ def test_history_lists_sessions_newest_first(store, in_app):
 
 
 def test_every_page_carries_the_decision_support_disclaimer(app):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     layout = client.get("/_dash-layout")
 
@@ -367,8 +366,7 @@ def test_the_header_names_the_alert_profile_in_force(store, settings, users):
 
     app = create_app(store, settings, profile=load_profile(None), users_path=users,
                      secret_key=SECRET)
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     layout = client.get("/_dash-layout").get_json()
 

@@ -15,7 +15,7 @@ from dashboard import auth
 from dashboard.app import create_app
 from dashboard.pages import roster
 from notify.roster import Role
-from tests.dashboard.conftest import NOW, SECRET, login, text_of
+from tests.dashboard.conftest import NOW, SECRET, logged_in, text_of
 from tests.notify.rosters import on_call, person, roster_toml
 from tests.notify.test_notifier import Webhook
 from vitals.settings import Settings
@@ -78,8 +78,7 @@ def test_a_failed_test_notification_shows_its_error(as_admin) -> None:
 
 @pytest.mark.parametrize("name", ["nurse", "doctor"])
 def test_only_admins_see_the_roster_or_send_a_test(app, name) -> None:
-    client = app.server.test_client()
-    login(client, name)
+    client = logged_in(app, name)
     assert client.get(roster.PATH).status_code == 403
     with app.server.test_request_context("/"):
         auth.login_as(name)
