@@ -15,21 +15,9 @@ from dashboard import ids, queries, texts
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    alert,
-    bp,
-    classes_of,
-    event,
-    find,
-    hr,
-    logged_in,
-    minutes,
-    reread,
-    spo2,
-    text_of,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET, logged_in, reread
+from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch

@@ -14,18 +14,8 @@ import pytest
 from dashboard import ids
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed, Commands
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    alert,
-    bp,
-    dash_id,
-    event,
-    hr,
-    logged_in,
-    minutes,
-    spo2,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET, dash_id, logged_in
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.settings import Settings

@@ -18,9 +18,10 @@ from dashboard import app_context, auth
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
 from dashboard.pages import session
-from tests.dashboard.conftest import SECRET, browser_login, logged_in, text_of
+from tests.dashboard.conftest import SECRET, browser_login, logged_in
 from tests.dashboard.test_commands import ack_click
 from tests.dashboard.test_observations import checkin_click, observation_click
+from tests.dashboard.trees import text_of
 from vitals.alerts import AlertState
 from vitals.mqtt import make_client
 from vitals.settings import Settings

@@ -15,7 +15,9 @@ from dashboard import auth
 from dashboard.app import create_app
 from dashboard.pages import roster
 from notify.roster import Role
-from tests.dashboard.conftest import NOW, SECRET, logged_in, text_of
+from tests.dashboard.builders import NOW
+from tests.dashboard.conftest import SECRET, logged_in
+from tests.dashboard.trees import text_of
 from tests.notify.rosters import on_call, person, roster_toml
 from tests.notify.test_notifier import Webhook
 from vitals.settings import Settings
