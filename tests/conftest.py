@@ -11,6 +11,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -52,55 +53,29 @@ def _no_vitals_variables_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[MosquittoServer]:
     """One broker for the whole run. Isolate tests with unique session ids / client ids."""
-    server = MosquittoServer()
-    try:
-        yield server.start()
-    finally:
-        server.cleanup()
+    with MosquittoServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def influxd() -> Iterator[InfluxServer]:
     """One influxd for the whole run; use `influx_db` for a database of your own."""
-    server = InfluxServer()
-    try:
-        yield server.start()
-    finally:
-        server.cleanup()
+    with InfluxServer() as server:
+        yield server
 
 
 @pytest.fixture
 def mosquitto_factory() -> Iterator[Callable[..., MosquittoServer]]:
     """`mosquitto_factory(extra_config=())` -> a started broker this test may stop/restart."""
-    servers: list[MosquittoServer] = []
-
-    def make(extra_config: tuple[str, ...] | list[str] = ()) -> MosquittoServer:
-        server = MosquittoServer(extra_config)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.cleanup()
+    with ExitStack() as servers:
+        yield lambda extra_config=(): servers.enter_context(MosquittoServer(extra_config))
 
 
 @pytest.fixture
 def influxd_factory() -> Iterator[Callable[[], InfluxServer]]:
     """`influxd_factory()` -> a started influxd this test may stop/restart."""
-    servers: list[InfluxServer] = []
-
-    def make() -> InfluxServer:
-        server = InfluxServer()
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.cleanup()
+    with ExitStack() as servers:
+        yield lambda: servers.enter_context(InfluxServer())
 
 
 @pytest.fixture

@@ -76,14 +76,17 @@ def tcp_accepts(host: str, port: int) -> bool:
 
 
 class _Process:
-    """One child process with a log file: start, readiness check, SIGTERM stop."""
+    """One child process with a log file in its directory: start, readiness check, SIGTERM stop.
+    `with server:` starts it and cleans it up."""
 
     name: str
     log_path: Path
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: object | None = None
+        self._own_dir = directory is None
+        self.directory = directory or Path(tempfile.mkdtemp(prefix=f"vitals-{self.name}-"))
 
     # Subclasses describe their command, environment and readiness.
     def _command(self) -> list[str]:
@@ -94,6 +97,10 @@ class _Process:
 
     def _ready(self) -> bool:
         raise NotImplementedError
+
+    @property
+    def host(self) -> str:
+        return HOST
 
     @property
     def pid(self) -> int | None:
@@ -160,11 +167,21 @@ class _Process:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def cleanup(self) -> None:
+        """Stop and delete the temp dir (when this object created it)."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.cleanup()
 
 
 class MosquittoServer(_Process):
@@ -173,10 +190,8 @@ class MosquittoServer(_Process):
     name = "mosquitto"
 
     def __init__(self, extra_config: Iterable[str] = (), directory: Path | None = None) -> None:
-        super().__init__()
         require_binary(MOSQUITTO_BIN, "mosquitto")
-        self._own_dir = directory is None
-        self.directory = directory or Path(tempfile.mkdtemp(prefix="vitals-mosquitto-"))
+        super().__init__(directory)
         self.port = free_port()
         self.log_path = self.directory / "mosquitto.log"
         self.config_path = self.directory / "mosquitto.conf"
@@ -197,10 +212,6 @@ class MosquittoServer(_Process):
         self.config_path.write_text("\n".join(lines) + "\n")
 
     @property
-    def host(self) -> str:
-        return HOST
-
-    @property
     def url(self) -> str:
         return f"mqtt://{HOST}:{self.port}"
 
@@ -210,11 +221,6 @@ class MosquittoServer(_Process):
     def _ready(self) -> bool:
         return tcp_accepts(HOST, self.port)
 
-    def cleanup(self) -> None:
-        """Stop and delete the temp dir (when this object created it)."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class InfluxServer(_Process):
@@ -223,17 +229,11 @@ class InfluxServer(_Process):
     name = "influxd"
 
     def __init__(self, directory: Path | None = None) -> None:
-        super().__init__()
         require_binary(INFLUXD_BIN, "influxdb")
-        self._own_dir = directory is None
-        self.directory = directory or Path(tempfile.mkdtemp(prefix="vitals-influxd-"))
+        super().__init__(directory)
         self.port = free_port()
         self.bind_port = free_port()
         self.log_path = self.directory / "influxd.log"
-
-    @property
-    def host(self) -> str:
-        return HOST
 
     @property
     def url(self) -> str:
@@ -271,9 +271,4 @@ class InfluxServer(_Process):
         data = urllib.parse.urlencode({"q": q}).encode()
         with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as response:
             return bytes(response.read())
-
-    def cleanup(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
 

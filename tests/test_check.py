@@ -109,11 +109,8 @@ def locked_broker(
 
 @pytest.fixture
 def locked_influxd() -> Iterator[AuthInfluxServer]:
-    server = AuthInfluxServer()
-    try:
-        yield server.start()
-    finally:
-        server.cleanup()
+    with AuthInfluxServer() as server:
+        yield server
 
 
 # -- everything up ----------------------------------------------------------------------------

@@ -136,11 +136,8 @@ class ShippedMosquitto(MosquittoServer):
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[ShippedMosquitto]:
-    server = ShippedMosquitto(tmp_path_factory.mktemp("shipped-mosquitto"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with ShippedMosquitto(tmp_path_factory.mktemp("shipped-mosquitto")) as server:
+        yield server
 
 
 def url(broker: MosquittoServer, user: str) -> str:

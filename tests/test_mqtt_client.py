@@ -5,6 +5,7 @@ straddles. Every other client of the project is plain paho."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -34,11 +35,33 @@ def test_the_default_client_is_plain_paho() -> None:
     assert type(make_client(MqttEndpoint.parse("mqtt://127.0.0.1:1"))) is mqtt.Client
 
 
+def _started(client, endpoint: MqttEndpoint) -> None:
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+
+
+@contextmanager
+def _closing(*clients):
+    """Each client disconnected and its loop stopped after the block, whatever happened in it."""
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.disconnect()
+            client.loop_stop()
+
+
+def _recording(client) -> list[bytes]:
+    """The payloads `client` receives, in the order they arrive."""
+    received: list[bytes] = []
+    client.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    return received
+
+
 def _connected(client, endpoint: MqttEndpoint, subscription: str, qos: int = 1) -> None:
     subscribed = threading.Event()
     client.on_subscribe = lambda *_: subscribed.set()
-    client.connect(endpoint.host, endpoint.port)
-    client.loop_start()
+    _started(client, endpoint)
     client.subscribe(subscription, qos=qos)
     assert subscribed.wait(10), "no SUBACK"
 
@@ -47,8 +70,7 @@ def _publish_all_in_order(sender, receiver, endpoint: MqttEndpoint, topic: str, 
                           received: list[bytes], timeout: float) -> None:
     """`count` QoS 1 publications from `sender`: each acknowledged, each delivered, in order."""
     _connected(receiver, endpoint, topic)
-    sender.connect(endpoint.host, endpoint.port)
-    sender.loop_start()
+    _started(sender, endpoint)
     infos = [sender.publish(topic, str(n).encode(), qos=1) for n in range(count)]
     wait_until(lambda: all(info.is_published() for info in infos), timeout,
                "every publication acknowledged")
@@ -63,39 +85,31 @@ def test_messages_straddling_read_chunks_arrive_whole_and_in_order(mosquitto: Mo
     sizes = [1, 7, 300, READ_CHUNK_BYTES + 5, 2, 3 * READ_CHUNK_BYTES, 64] + [
         1 + n % 500 for n in range(3000)]
     sent = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
-    received: list[bytes] = []
     receiver = ingest_client(endpoint)
-    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    received = _recording(receiver)
     sender = make_client(endpoint, inflight=100)
-    try:
+    with _closing(sender, receiver):
         _connected(receiver, endpoint, "chunks/test")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
+        _started(sender, endpoint)
         for payload in sent:
             sender.publish("chunks/test", payload, qos=1)
         wait_until(lambda: len(received) >= len(sent), 60, "every message received")
         assert received == sent
         assert type(receiver.socket()).__name__ == "_ChunkedReader", (
             "paho no longer creates its socket through _create_socket: reads are unchunked")
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_a_held_client_reads_nothing_until_released_and_then_everything(
         mosquitto: MosquittoServer):
     endpoint = MqttEndpoint.parse(mosquitto.url)
     held = threading.Event()
-    received: list[bytes] = []
     receiver = ingest_client(endpoint, hold=held.is_set)
-    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    received = _recording(receiver)
     sender = make_client(endpoint)
-    try:
+    with _closing(sender, receiver):
         _connected(receiver, endpoint, "hold/test")
         held.set()
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
+        _started(sender, endpoint)
         infos = [sender.publish("hold/test", str(n).encode(), qos=1) for n in range(50)]
         for info in infos:
             info.wait_for_publish(10)
@@ -106,10 +120,6 @@ def test_a_held_client_reads_nothing_until_released_and_then_everything(
         held.clear()
         wait_until(lambda: len(received) == 50, 30, "the held messages after release")
         assert received == [str(n).encode() for n in range(50)]
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto: MosquittoServer):
@@ -117,8 +127,7 @@ def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto:
     arrive but each costs paho's generic path again; this test then fails."""
     endpoint = MqttEndpoint.parse(mosquitto.url)
     sender = make_client(endpoint)
-    sender.connect(endpoint.host, endpoint.port)
-    sender.loop_start()
+    _started(sender, endpoint)
     receiver = ingest_client(endpoint)
     generic = []
     handle_publish = receiver._handle_publish
@@ -126,7 +135,7 @@ def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto:
     received: list[tuple[str, bytes, int, bool]] = []
     receiver.on_message = lambda _c, _u, m: received.append(
         (m.topic, bytes(m.payload), m.qos, m.retain))
-    try:
+    with _closing(sender, receiver):
         sender.publish("fast/retained", b"kept", qos=1, retain=True).wait_for_publish(10)
         _connected(receiver, endpoint, "fast/#")
         wait_until(lambda: len(received) == 1, 10, "the retained message")
@@ -141,10 +150,6 @@ def test_whole_publishes_skip_pahos_generic_path_and_keep_their_flags(mosquitto:
                 (f"fast/{n % 3}", str(n).encode(), qos, False) for n in range(qos, 2000, 2)]
         # Only a packet cut by a chunk's end goes paho's way.
         assert len(generic) < 100, f"{len(generic)} of 2001 publishes took paho's generic path"
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_per_filter_callbacks_still_get_their_messages(mosquitto: MosquittoServer):
@@ -155,19 +160,14 @@ def test_per_filter_callbacks_still_get_their_messages(mosquitto: MosquittoServe
     receiver.message_callback_add("cb/special", lambda _c, _u, m: filtered.append(m.payload))
     receiver.on_message = lambda _c, _u, m: other.append(m.payload)
     sender = make_client(endpoint)
-    try:
+    with _closing(sender, receiver):
         _connected(receiver, endpoint, "cb/#")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
+        _started(sender, endpoint)
         for n in range(20):
             sender.publish("cb/special" if n % 2 else "cb/plain", str(n).encode(), qos=1)
         wait_until(lambda: len(filtered) + len(other) == 20, 10, "every message")
         assert filtered == [str(n).encode() for n in range(1, 20, 2)]
         assert other == [str(n).encode() for n in range(0, 20, 2)]
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
@@ -184,10 +184,9 @@ def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
         return client
 
     first = consumer()
-    try:
+    with _closing(first):
         _connected(first, endpoint, "bulk/test")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
+        _started(sender, endpoint)
         for n in range(300):
             sender.publish("bulk/test", str(n).encode(), qos=1)
         wait_until(lambda: len(received) == 300, 30, "every message")
@@ -198,14 +197,10 @@ def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
         first.on_subscribe = lambda *_: subscribed.set()
         first.subscribe("bulk/other", qos=1)
         assert subscribed.wait(10), "no SUBACK"
-    finally:
-        first.disconnect()
-        first.loop_stop()
     redelivered = len(received)
     second = consumer()
-    try:
-        second.connect(endpoint.host, endpoint.port)  # the session keeps the subscription
-        second.loop_start()
+    with _closing(sender, second):
+        _started(second, endpoint)  # the session keeps the subscription
         wait_until(lambda: len(received) == redelivered + 100, 30, "the unacknowledged ones")
         # And no more: the broker resends a resumed session's unacknowledged messages before
         # anything new, so once a marker sent now arrives, nothing else was redelivered.
@@ -213,10 +208,6 @@ def test_messages_acknowledged_in_bulk_are_not_redelivered_and_the_others_are(
         wait_until(lambda: received[-1][0] == b"marker", 30, "the marker")
         assert [payload for payload, _ in received[redelivered:]] == [
             str(n).encode() for n in range(200, 300)] + [b"marker"]
-    finally:
-        for client in (sender, second):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_publications_beyond_the_window_all_go_out_in_order_within_the_window(
@@ -225,9 +216,8 @@ def test_publications_beyond_the_window_all_go_out_in_order_within_the_window(
     as acknowledgements free the window: every one, oldest first, never more than the window."""
     endpoint = MqttEndpoint.parse(mosquitto.url)
     window, count = 5, 500
-    received: list[bytes] = []
     receiver = make_client(endpoint)
-    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    received = _recording(receiver)
     sender = ingest_client(endpoint, inflight=window)
     most_in_flight = 0
 
@@ -236,13 +226,9 @@ def test_publications_beyond_the_window_all_go_out_in_order_within_the_window(
         most_in_flight = max(most_in_flight, sender._inflight_messages)
 
     sender.on_publish = on_publish
-    try:
+    with _closing(sender, receiver):
         _publish_all_in_order(sender, receiver, endpoint, "window/test", count, received, 20)
         assert 1 <= most_in_flight <= window
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_acknowledgements_of_our_publications_skip_pahos_generic_path_and_free_the_window(
@@ -253,9 +239,8 @@ def test_acknowledgements_of_our_publications_skip_pahos_generic_path_and_free_t
     window) sees only a PUBACK cut by a chunk's end."""
     endpoint = MqttEndpoint.parse(mosquitto.url)
     window, count = 5, 2000
-    received: list[bytes] = []
     receiver = make_client(endpoint)
-    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    received = _recording(receiver)
     sender = ingest_client(endpoint, inflight=window)
     generic: list[str] = []
     handle = sender._handle_pubackcomp
@@ -269,14 +254,10 @@ def test_acknowledgements_of_our_publications_skip_pahos_generic_path_and_free_t
         return send(*args, **kwargs)
 
     sender._send_publish = counted_send
-    try:
+    with _closing(sender, receiver):
         _publish_all_in_order(sender, receiver, endpoint, "puback/test", count, received, 30)
         assert 1 <= most_in_flight <= window
         assert len(generic) < count // 10, f"{len(generic)} of {count} PUBACKs went paho's way"
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()
 
 
 def test_publications_queued_beyond_the_window_all_go_out_in_order_after_a_reconnect(
@@ -287,9 +268,8 @@ def test_publications_queued_beyond_the_window_all_go_out_in_order_after_a_recon
     endpoint = MqttEndpoint.parse(broker.url)
     window, count = 5, 300
     released = threading.Event()
-    received: list[bytes] = []
     receiver = make_client(endpoint, "reconnect-receiver", persistent=True)
-    receiver.on_message = lambda _c, _u, m: received.append(bytes(m.payload))
+    received = _recording(receiver)
     # Reads no more PUBACKs once 20 publications are settled: the rest stays queued, as the
     # window collected it, until the reconnect.
     sender = ingest_client(
@@ -297,10 +277,9 @@ def test_publications_queued_beyond_the_window_all_go_out_in_order_after_a_recon
         hold=lambda: not released.is_set() and len(sender._out_messages) <= count - 20)
     sender.reconnect_delay_set(min_delay=1, max_delay=1)
     receiver.reconnect_delay_set(min_delay=1, max_delay=1)
-    try:
+    with _closing(sender, receiver):
         _connected(receiver, endpoint, "reconnect/test")
-        sender.connect(endpoint.host, endpoint.port)
-        sender.loop_start()
+        _started(sender, endpoint)
         infos = [sender.publish("reconnect/test", str(n).encode(), qos=1) for n in range(count)]
         wait_until(lambda: sum(info.is_published() for info in infos) >= 20, 10,
                    "the first acknowledgements (the window's queue collected)")
@@ -313,7 +292,3 @@ def test_publications_queued_beyond_the_window_all_go_out_in_order_after_a_recon
         # QoS 1: one in flight at the restart may come twice; first arrivals keep the order.
         first_arrivals = list(dict.fromkeys(received))
         assert first_arrivals == [str(n).encode() for n in range(count)]
-    finally:
-        for client in (sender, receiver):
-            client.disconnect()
-            client.loop_stop()

@@ -1,4 +1,4 @@
-"""Dashboard fixtures: a real SqliteStore per test, readings built in a line, headless Chromium.
+"""Dashboard fixtures: a real SqliteStore per test, logged-in clients, headless Chromium.
 
 `pytest_setup_options` is dash[testing]'s hook for the webdriver options: Debian's Chromium,
 headless, no sandbox (CI runs as root), and nothing that tries to reach the network.
@@ -10,7 +10,6 @@ import json
 import queue
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ import pytest
 from dashboard import app_context, auth
 from dashboard.app import create_app
 from dashboard.commands import Commands
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from tests.dashboard.builders import NOW
 from vitals.mqtt import make_client
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,9 +34,6 @@ CHROME_ARGS = (
     "--no-first-run",
     "--window-size=1680,1000",
 )
-
-NOW = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
-
 
 def pytest_setup_options() -> Any:
     from selenium.webdriver.chrome.options import Options
@@ -110,6 +105,13 @@ def login(client: Any, name: str, password: str = PASSWORD, next_page: str = "/"
                                        "next": next_page, "csrf_token": csrf_token(client)})
 
 
+def logged_in(app: Any, name: str) -> Any:
+    """A Flask test client of `app`, logged in as `name`."""
+    client = app.server.test_client()
+    login(client, name)
+    return client
+
+
 def browser_login(dash_duo: Any, app: Any, name: str = "nurse", port: int | None = None) -> None:
     """Start `app`, log in through the form in Chromium, and land on the overview."""
     dash_duo.start_server(app, navigate=False, port=port)
@@ -125,65 +127,6 @@ def browser_login_form(dash_duo: Any, name: str, password: str) -> None:
     dash_duo.driver.find_element(By.ID, "password").send_keys(password)
     dash_duo.driver.find_element(By.ID, "login-submit").click()
     dash_duo.wait_for_element("#react-entry-point", timeout=10)  # redirected: logged in
-
-
-def bp(session: str, at: datetime, systolic: float, diastolic: float) -> Reading:
-    return Reading(session, Kind.BP, at, {"systolic": systolic, "diastolic": diastolic},
-                   device="cuff-1")
-
-
-def hr(session: str, at: datetime, bpm: float) -> Reading:
-    return Reading(session, Kind.HR, at, {"bpm": bpm}, device="ox-1")
-
-
-def spo2(session: str, at: datetime, value: float, pulse: float | None = None) -> Reading:
-    values = {"spo2": value} if pulse is None else {"spo2": value, "pulse": pulse}
-    return Reading(session, Kind.SPO2, at, values, device="ox-1")
-
-
-def event(session: str, at: datetime, kind: SessionEventType) -> SessionEvent:
-    return SessionEvent(session, kind, at)
-
-
-def alert(session: str, at: datetime, metric: Metric, priority: Priority,
-          state: AlertState = AlertState.ACTIVE, message: str = "", value: float | None = None,
-          rule: str = "") -> AlertEvent:
-    return AlertEvent(at, session, metric, priority, state, message or f"{metric} {priority}",
-                      rule=rule or f"{metric}.{priority}", value=value)
-
-
-def minutes(n: float) -> timedelta:
-    return timedelta(minutes=n)
-
-
-# --- reading what a component tree shows ---
-
-
-def text_of(component: Any) -> str:
-    """All text a component tree shows, in document order."""
-    if component is None:
-        return ""
-    if isinstance(component, str | int | float):
-        return str(component)
-    if isinstance(component, list | tuple):
-        return " ".join(text_of(c) for c in component)
-    return text_of(getattr(component, "children", None))
-
-
-def classes_of(component: Any) -> str:
-    return getattr(component, "className", "") or ""
-
-
-def find(component: Any, component_id: str) -> Any:
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = find(child, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 # --- a real broker, and what the dashboard published on it ---

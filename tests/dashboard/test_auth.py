@@ -11,7 +11,8 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth import login_page, secret_key
 from dashboard.throttle import LoginThrottle
-from tests.dashboard.conftest import NOW, PASSWORD, SECRET, csrf_token, hr, login
+from tests.dashboard.builders import NOW, hr
+from tests.dashboard.conftest import PASSWORD, SECRET, csrf_token, login
 from vitals.cli import load_settings
 from vitals.settings import Settings
 from vitals.storage.base import Batch

@@ -13,18 +13,8 @@ from services import free_port, wait_until
 
 from dashboard import app_context, ids
 from dashboard.app import create_app
-from tests.dashboard.conftest import (
-    MQTT_WAIT_S,
-    SECRET,
-    alert,
-    bp,
-    browser_login,
-    browser_login_form,
-    event,
-    hr,
-    minutes,
-    spo2,
-)
+from tests.dashboard.builders import alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import MQTT_WAIT_S, SECRET, browser_login, browser_login_form
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import Kind, Reading, SessionEventType
 from vitals.storage.base import Batch

@@ -12,16 +12,8 @@ import pytest
 from services import free_port
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import (
-    SECRET,
-    alert,
-    bp,
-    browser_login,
-    event,
-    hr,
-    minutes,
-    spo2,
-)
+from tests.dashboard.builders import alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET, browser_login
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch

@@ -7,7 +7,8 @@ from services import free_port
 
 from dashboard import ids
 from dashboard.app import create_app
-from tests.dashboard.conftest import SECRET, alert, bp, browser_login, event, minutes
+from tests.dashboard.builders import alert, bp, event, minutes
+from tests.dashboard.conftest import SECRET, browser_login
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch, NotificationRecord

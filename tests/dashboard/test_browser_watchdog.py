@@ -11,7 +11,8 @@ from services import free_port, wait_until
 
 from dashboard import app_context, ids, queries
 from dashboard.app import create_app
-from tests.dashboard.conftest import SECRET, alert, browser_login, hr, minutes
+from tests.dashboard.builders import alert, hr, minutes
+from tests.dashboard.conftest import SECRET, browser_login
 from vitals.alerts import Metric, Priority
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow

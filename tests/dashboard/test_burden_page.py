@@ -14,7 +14,8 @@ from dashboard.app import create_app
 from dashboard.burden import ACK_AFTER, BurdenReports
 from simulators.burden import replay_population, summarise
 from simulators.burden_report import headline
-from tests.dashboard.conftest import NOW, SECRET, login
+from tests.dashboard.builders import NOW
+from tests.dashboard.conftest import SECRET, login
 from tests.services import wait_until
 from vitals.profile import load_profile
 

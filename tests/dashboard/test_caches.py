@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from tests.dashboard.conftest import NOW, bp, hr, minutes
+from tests.dashboard.builders import NOW, bp, hr, minutes
 from vitals.readings import Kind, Reading
 from vitals.storage.base import Batch
 

@@ -15,21 +15,9 @@ from dashboard import ids, queries, texts
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
 from dashboard.pages import history, overview, session
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    alert,
-    bp,
-    classes_of,
-    event,
-    find,
-    hr,
-    login,
-    minutes,
-    reread,
-    spo2,
-    text_of,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET, logged_in, reread
+from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
@@ -334,8 +322,7 @@ def test_history_lists_sessions_newest_first(store, in_app):
 
 
 def test_every_page_carries_the_decision_support_disclaimer(app):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     layout = client.get("/_dash-layout")
 
@@ -367,8 +354,7 @@ def test_the_header_names_the_alert_profile_in_force(store, settings, users):
 
     app = create_app(store, settings, profile=load_profile(None), users_path=users,
                      secret_key=SECRET)
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     layout = client.get("/_dash-layout").get_json()
 

@@ -14,18 +14,8 @@ import pytest
 from dashboard import ids
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed, Commands
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    alert,
-    bp,
-    dash_id,
-    event,
-    hr,
-    login,
-    minutes,
-    spo2,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET, dash_id, logged_in
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.settings import Settings
@@ -92,8 +82,7 @@ def feedback(response: Any) -> str:
 
 
 def test_acknowledging_publishes_the_users_name_and_note_at_qos_1(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     shown = feedback(ack_click(client, session_id, "systolic", "re-measured, cuff loose"))
 
@@ -106,8 +95,7 @@ def test_acknowledging_publishes_the_users_name_and_note_at_qos_1(app, heard, se
 
 
 def test_acknowledging_a_technical_alarm_names_its_rule(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     ack_click(client, session_id, "data", "probe refitted", rule="data.stream_silent.hr")
 
@@ -117,8 +105,7 @@ def test_acknowledging_a_technical_alarm_names_its_rule(app, heard, session_id):
 
 
 def test_an_acknowledgement_without_a_note_has_no_note(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     ack_click(client, session_id, "spo2", "   ")
 
@@ -132,8 +119,7 @@ def test_an_acknowledgement_without_a_note_has_no_note(app, heard, session_id):
 )
 def test_protocol_buttons_publish_session_events_with_the_user(app, heard, session_id, button,
                                                                event):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     session_click(client, session_id, button)
 
@@ -145,8 +131,7 @@ def test_protocol_buttons_publish_session_events_with_the_user(app, heard, sessi
 def test_a_monitor_cannot_end_a_session_with_an_alarm_present(app, store, heard, session_id):
     store.write(Batch(readings=[spo2(session_id, NOW, 86)], alerts=[
         alert(session_id, NOW - minutes(1), Metric.SPO2, Priority.HIGH, value=86)]))
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     shown = feedback(session_click(client, session_id, ids.END_CONFIRM_SUBMIT,
                                    end_reason="patient left"))
@@ -159,8 +144,7 @@ def test_a_clinician_ends_a_session_with_alarms_present_only_with_a_reason(app, 
                                                                           session_id):
     store.write(Batch(readings=[spo2(session_id, NOW, 86)], alerts=[
         alert(session_id, NOW - minutes(1), Metric.SPO2, Priority.HIGH, value=86)]))
-    client = app.server.test_client()
-    login(client, "doctor")
+    client = logged_in(app, "doctor")
 
     refused = feedback(session_click(client, session_id, ids.END_CONFIRM_SUBMIT, end_reason=" "))
     assert "Write the reason" in refused and heard.empty()
@@ -175,8 +159,7 @@ def test_a_clinician_ends_a_session_with_alarms_present_only_with_a_reason(app, 
 
 
 def test_a_note_is_published_as_a_note_event(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     session_click(client, session_id, ids.NOTE_SUBMIT, note="patient anxious, music on")
 
@@ -185,8 +168,7 @@ def test_a_note_is_published_as_a_note_event(app, heard, session_id):
 
 
 def test_the_checklist_is_published_with_its_answers_as_text(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     session_click(client, session_id, ids.CHECKLIST_SUBMIT,
                   guidelines=["antihypertensives", "no-alcohol"],
@@ -198,33 +180,25 @@ def test_the_checklist_is_published_with_its_answers_as_text(app, heard, session
     assert "contraindications: pregnancy" in payload["note"]
 
 
-def test_a_monitor_cannot_override_a_no_go_verdict(app, store, heard, session_id):
+@pytest.mark.parametrize(("user", "reason", "refusal"), [
+    pytest.param("nurse", "ok", "Only a clinician", id="a monitor cannot override"),
+    pytest.param("doctor", "  ", "needs a written reason", id="an override needs a reason"),
+])
+def test_an_override_of_a_no_go_verdict_is_refused_and_nothing_published(
+        app, store, heard, session_id, user, reason, refusal):
     store.write(Batch(readings=[bp(session_id, NOW - minutes(5), 190, 115)]))
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, user)
 
-    shown = feedback(session_click(client, session_id, ids.OVERRIDE_SUBMIT, reason="ok"))
+    shown = feedback(session_click(client, session_id, ids.OVERRIDE_SUBMIT, reason=reason))
 
-    assert "Only a clinician" in shown
-    assert heard.empty()
-
-
-def test_an_override_needs_a_written_reason(app, store, heard, session_id):
-    store.write(Batch(readings=[bp(session_id, NOW - minutes(5), 190, 115)]))
-    client = app.server.test_client()
-    login(client, "doctor")
-
-    shown = feedback(session_click(client, session_id, ids.OVERRIDE_SUBMIT, reason="  "))
-
-    assert "needs a written reason" in shown
+    assert refusal in shown
     assert heard.empty()
 
 
 def test_a_clinician_overrides_a_no_go_verdict_with_a_reason(app, store, heard, session_id):
     store.write(Batch(readings=[bp(session_id, NOW - minutes(5), 190, 115),
                                 hr(session_id, NOW, 80), spo2(session_id, NOW, 98)]))
-    client = app.server.test_client()
-    login(client, "doctor")
+    client = logged_in(app, "doctor")
 
     session_click(client, session_id, ids.OVERRIDE_SUBMIT, reason="white-coat; re-measured 150")
 
@@ -234,8 +208,7 @@ def test_a_clinician_overrides_a_no_go_verdict_with_a_reason(app, store, heard, 
 
 
 def test_a_monitor_cannot_sign_off_discharge(app, heard, session_id):
-    client = app.server.test_client()
-    login(client, "nurse")
+    client = logged_in(app, "nurse")
 
     shown = feedback(session_click(client, session_id, ids.SIGNOFF_SUBMIT, note="fine"))
 
@@ -253,8 +226,7 @@ def test_a_clinician_signs_off_a_session_that_meets_the_discharge_criteria(
         events=[event(session_id, dose - minutes(10), SessionEventType.START),
                 event(session_id, dose, SessionEventType.DOSE)],
     ))
-    client = app.server.test_client()
-    login(client, "doctor")
+    client = logged_in(app, "doctor")
 
     session_click(client, session_id, ids.SIGNOFF_SUBMIT)
 
@@ -265,8 +237,7 @@ def test_a_clinician_signs_off_a_session_that_meets_the_discharge_criteria(
 def test_signing_off_with_unmet_criteria_needs_a_reason(app, store, heard, session_id):
     store.write(Batch(readings=[hr(session_id, NOW, 72)],
                       alerts=[alert(session_id, NOW, Metric.HEART_RATE, Priority.MEDIUM)]))
-    client = app.server.test_client()
-    login(client, "doctor")
+    client = logged_in(app, "doctor")
 
     shown = feedback(session_click(client, session_id, ids.SIGNOFF_SUBMIT))
 
@@ -294,8 +265,7 @@ def test_the_ack_callback_shows_the_broker_error(store, users, tmp_path):
     try:
         app = create_app(store, settings, users_path=users, secret_key=SECRET,
                          commands=publisher)
-        client = app.server.test_client()
-        login(client, "nurse")
+        client = logged_in(app, "nurse")
 
         shown = feedback(ack_click(client, "a", "systolic", None))
 
@@ -337,8 +307,7 @@ def test_clinicians_download_each_export_with_its_content(store, broker_settings
     ))
     app = create_app(store, broker_settings, clock=lambda: NOW, users_path=users,
                      secret_key=SECRET)
-    client = app.server.test_client()
-    login(client, "doctor")
+    client = logged_in(app, "doctor")
 
     rows = list(csv.DictReader(io.StringIO(client.get("/export/a/readings.csv").text)))
     bundle = client.get("/export/a/fhir.json").get_json(force=True)

@@ -10,19 +10,9 @@ import pytest
 from dashboard import auth, components, frames, ids, queries
 from dashboard.app import create_app, refresh_shell
 from dashboard.pages import history, session
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    alert,
-    bp,
-    classes_of,
-    event,
-    find,
-    hr,
-    minutes,
-    spo2,
-    text_of,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import SECRET
+from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.checklist import GUIDELINES, checklist_findings, checklist_note
 from vitals.readings import SessionEventType

@@ -18,9 +18,10 @@ from dashboard import app_context, auth
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
 from dashboard.pages import session
-from tests.dashboard.conftest import SECRET, browser_login, login, text_of
+from tests.dashboard.conftest import SECRET, browser_login, logged_in
 from tests.dashboard.test_commands import ack_click
 from tests.dashboard.test_observations import checkin_click, observation_click
+from tests.dashboard.trees import text_of
 from vitals.alerts import AlertState
 from vitals.mqtt import make_client
 from vitals.settings import Settings
@@ -65,78 +66,76 @@ def publish(settings: Settings, topic: str, document: dict[str, Any]) -> None:
         client.loop_stop()
 
 
+@pytest.fixture
+def app(sqlite_settings: Settings, dashboard_store: Any, users: Any) -> Iterator[Any]:
+    """The dashboard on the test's store, publishing its commands on the session broker."""
+    commands = Commands(sqlite_settings)
+    dash_app = create_app(dashboard_store, sqlite_settings, users_path=users, secret_key=SECRET,
+                          commands=commands)
+    try:
+        yield dash_app
+    finally:
+        app_context.context_of(dash_app.server).reader.close()
+        commands.close()
+
+
 def states(store: Any, session_id: str) -> list[str]:
     return [a.state.value for a in store.alerts(session_id)]
 
 
 def test_an_acknowledged_alarm_stops_the_tone_and_shows_who_acknowledged_it(
-        sqlite_settings, dashboard_store, users, session_id):
-    commands = Commands(sqlite_settings)
-    app = create_app(dashboard_store, sqlite_settings, users_path=users, secret_key=SECRET,
-                     commands=commands)
-    try:
-        publish(sqlite_settings, f"vitals/{session_id}/bp",
-                {"systolic": 186, "diastolic": 88, "time": rfc3339(utcnow())})
-        wait_until(lambda: AlertState.ACTIVE.value in states(dashboard_store, session_id),
-                   WAIT_S, "the ingest to raise the alarm")
+        sqlite_settings, dashboard_store, app, session_id):
+    publish(sqlite_settings, f"vitals/{session_id}/bp",
+            {"systolic": 186, "diastolic": 88, "time": rfc3339(utcnow())})
+    wait_until(lambda: AlertState.ACTIVE.value in states(dashboard_store, session_id),
+               WAIT_S, "the ingest to raise the alarm")
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        _banner, _panel, level, _sig = refresh_shell(1, None)
+    assert level == "high"
+
+    client = logged_in(app, "nurse")
+    ack_click(client, session_id, "systolic", "re-measured, cuff repositioned")
+
+    wait_until(lambda: AlertState.ACKNOWLEDGED.value in states(dashboard_store, session_id),
+               WAIT_S, "the ingest to store the acknowledgement")
+
+    def shell() -> tuple[Any, ...]:
         with app.server.test_request_context("/"):
             auth.login_as("nurse")
-            _banner, _panel, level, _sig = refresh_shell(1, None)
-        assert level == "high"
+            return refresh_shell(2, None)
 
-        client = app.server.test_client()
-        login(client, "nurse")
-        ack_click(client, session_id, "systolic", "re-measured, cuff repositioned")
-
-        wait_until(lambda: AlertState.ACKNOWLEDGED.value in states(dashboard_store, session_id),
-                   WAIT_S, "the ingest to store the acknowledgement")
-
-        def shell() -> tuple[Any, ...]:
-            with app.server.test_request_context("/"):
-                auth.login_as("nurse")
-                return refresh_shell(2, None)
-
-        # The shell shows the live reader's newest snapshot, read in the background.
-        wait_until(lambda: shell()[2] is None, WAIT_S, "the live reader to see it")
-        _banner, panel, level, _sig = shell()
-        with app.server.test_request_context("/"):
-            auth.login_as("nurse")
-            *_head, table, _status, _stop = session.refresh(1, session_id)
-        assert level is None
-        assert "acknowledged by nurse" in text_of(panel)
-        assert "re-measured, cuff repositioned" in text_of(table)
-    finally:
-        app_context.context_of(app.server).reader.close()
-        commands.close()
+    # The shell shows the live reader's newest snapshot, read in the background.
+    wait_until(lambda: shell()[2] is None, WAIT_S, "the live reader to see it")
+    _banner, panel, level, _sig = shell()
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        *_head, table, _status, _stop = session.refresh(1, session_id)
+    assert level is None
+    assert "acknowledged by nurse" in text_of(panel)
+    assert "re-measured, cuff repositioned" in text_of(table)
 
 
 def test_a_tapped_observation_and_a_checkin_are_stored_by_the_ingest_and_shown(
-        sqlite_settings, dashboard_store, users, session_id):
-    commands = Commands(sqlite_settings)
-    app = create_app(dashboard_store, sqlite_settings, users_path=users, secret_key=SECRET,
-                     commands=commands)
-    try:
-        client = app.server.test_client()
-        login(client, "nurse")
+        dashboard_store, app, session_id):
+    client = logged_in(app, "nurse")
 
-        sent = [observation_click(client, session_id, "vomiting", "severe", "turned on side"),
-                checkin_click(client, session_id)]
-        assert [r.status_code for r in sent] == [200, 200], [r.data for r in sent]
+    sent = [observation_click(client, session_id, "vomiting", "severe", "turned on side"),
+            checkin_click(client, session_id)]
+    assert [r.status_code for r in sent] == [200, 200], [r.data for r in sent]
 
-        wait_until(lambda: dashboard_store.observations(session_id), WAIT_S,
-                   "the ingest to store the observation")
-        wait_until(lambda: any(e.event.value == "checkin"
-                               for e in dashboard_store.events(session_id)),
-                   WAIT_S, "the ingest to store the check-in")
-        with app.server.test_request_context("/"):
-            auth.login_as("nurse")
-            log, badge = session.refresh_presence(1, session_id)
-            _protocol, trail = session.refresh_protocol(1, session_id)
-        assert "Vomiting severe nurse turned on side" in text_of(log)
-        assert "Last check-in just now (nurse)" in text_of(badge)
-        assert "checkin nurse" in text_of(trail)
-    finally:
-        commands.close()
+    wait_until(lambda: dashboard_store.observations(session_id), WAIT_S,
+               "the ingest to store the observation")
+    wait_until(lambda: any(e.event.value == "checkin"
+                           for e in dashboard_store.events(session_id)),
+               WAIT_S, "the ingest to store the check-in")
+    with app.server.test_request_context("/"):
+        auth.login_as("nurse")
+        log, badge = session.refresh_presence(1, session_id)
+        _protocol, trail = session.refresh_protocol(1, session_id)
+    assert "Vomiting severe nurse turned on side" in text_of(log)
+    assert "Last check-in just now (nurse)" in text_of(badge)
+    assert "checkin nurse" in text_of(trail)
 
 
 @pytest.mark.browser

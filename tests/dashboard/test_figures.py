@@ -8,18 +8,8 @@ import pandas as pd
 import pytest
 
 from dashboard import figures, frames, tables, texts, tiles
-from tests.dashboard.conftest import (
-    NOW,
-    alert,
-    bp,
-    classes_of,
-    event,
-    find,
-    hr,
-    minutes,
-    spo2,
-    text_of,
-)
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import Kind, Reading, SessionEventType
 from vitals.vital_signs import VITAL_SIGNS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dashboard import frames
-from tests.dashboard.conftest import NOW, bp, event, hr, minutes, spo2
+from tests.dashboard.builders import NOW, bp, event, hr, minutes, spo2
 from vitals.readings import Kind, SessionEventType
 from vitals.storage.base import Batch
 

@@ -8,7 +8,7 @@ import pytest
 from services import wait_until
 
 from dashboard.health import AlarmFeed, IngestStatus, ingest_problem, notifier_problem
-from tests.dashboard.conftest import NOW
+from tests.dashboard.builders import NOW
 from vitals.mqtt import make_client, status_topic
 
 RUNNING = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "ingest-1",

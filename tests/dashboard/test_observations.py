@@ -20,19 +20,10 @@ from dashboard.app import create_app
 from dashboard.commands import CommandFailed
 from dashboard.figures import session_figure
 from dashboard.pages import overview, session
-from tests.dashboard.conftest import (
-    NOW,
-    SECRET,
-    bp,
-    classes_of,
-    dash_id,
-    find,
-    hr,
-    login,
-    minutes,
-    text_of,
-)
+from tests.dashboard.builders import NOW, bp, hr, minutes
+from tests.dashboard.conftest import SECRET, dash_id, login
 from tests.dashboard.test_commands import feedback
+from tests.dashboard.trees import classes_of, find, text_of
 from vitals.profile import load_profile
 from vitals.readings import Observation, ObservationKind, SessionEvent, SessionEventType, Severity
 from vitals.storage.base import Batch

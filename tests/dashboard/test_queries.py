@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import queries
-from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.readings import Kind, Reading, SessionEventType
 from vitals.storage.base import Batch

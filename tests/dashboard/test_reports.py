@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from dashboard import reports
-from tests.dashboard.conftest import NOW, alert, bp, event, hr, minutes, spo2
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.export import csv_cell
 from vitals.readings import Observation, ObservationKind, SessionEventType, Severity

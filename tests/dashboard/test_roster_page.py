@@ -14,7 +14,11 @@ from services import HOST, free_port
 from dashboard import auth
 from dashboard.app import create_app
 from dashboard.pages import roster
-from tests.dashboard.conftest import NOW, SECRET, login, text_of
+from notify.roster import Role
+from tests.dashboard.builders import NOW
+from tests.dashboard.conftest import SECRET, logged_in
+from tests.dashboard.trees import text_of
+from tests.notify.rosters import on_call, person, roster_toml
 from tests.notify.test_notifier import Webhook
 from vitals.settings import Settings
 
@@ -29,21 +33,11 @@ def webhook() -> Iterator[Webhook]:
 @pytest.fixture
 def roster_file(tmp_path, webhook):
     path = tmp_path / "roster.toml"
-    path.write_text(f"""
-[escalation]
-high = 60
-
-[[person]]
-name = "Nurse A"
-role = "monitor"
-urls = ["{webhook.url('nurse')}"]
-
-[[person]]
-name = "Dr X"
-role = "clinician"
-urls = ["json://user:secret-pw@{HOST}:{free_port()}/nobody"]
-sessions = ["room-*"]
-""")
+    path.write_text(roster_toml(on_call(
+        person("Nurse A", Role.MONITOR, webhook.url("nurse")),
+        person("Dr X", Role.CLINICIAN, f"json://user:secret-pw@{HOST}:{free_port()}/nobody",
+               sessions=("room-*",)),
+        high=60)))
     return path
 
 
@@ -86,8 +80,7 @@ def test_a_failed_test_notification_shows_its_error(as_admin) -> None:
 
 @pytest.mark.parametrize("name", ["nurse", "doctor"])
 def test_only_admins_see_the_roster_or_send_a_test(app, name) -> None:
-    client = app.server.test_client()
-    login(client, name)
+    client = logged_in(app, name)
     assert client.get(roster.PATH).status_code == 403
     with app.server.test_request_context("/"):
         auth.login_as(name)

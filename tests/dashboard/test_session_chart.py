@@ -11,7 +11,8 @@ from services import free_port, wait_until
 
 from dashboard import ids
 from dashboard.pages import session
-from tests.dashboard.conftest import NOW, bp, browser_login, event, hr, minutes, spo2
+from tests.dashboard.builders import NOW, bp, event, hr, minutes, spo2
+from tests.dashboard.conftest import browser_login
 from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
 

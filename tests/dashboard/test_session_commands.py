@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import ids
 from dashboard.session_commands import ACTIONS, Form, Known, Refused
-from tests.dashboard.conftest import NOW, alert
+from tests.dashboard.builders import NOW, alert
 from vitals.alerts import Metric, Priority
 from vitals.profile import load_profile
 from vitals.readings import SessionEventType

@@ -12,7 +12,9 @@ from dashboard.app import refresh_shell
 from dashboard.caches import TrendCache
 from dashboard.pages import overview
 from dashboard.snapshots import LiveReader
-from tests.dashboard.conftest import NOW, hr, minutes, reread, text_of
+from tests.dashboard.builders import NOW, hr, minutes
+from tests.dashboard.conftest import reread
+from tests.dashboard.trees import text_of
 from vitals.storage.base import Batch, StoreError
 
 WAIT_S = 10.0

@@ -13,7 +13,8 @@ import pytest
 from services import free_port
 
 from dashboard import summary_report
-from tests.dashboard.conftest import NOW, alert, bp, browser_login, hr, spo2
+from tests.dashboard.builders import NOW, alert, bp, hr, spo2
+from tests.dashboard.conftest import browser_login
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.checklist import checklist_note
 from vitals.profile import load_profile

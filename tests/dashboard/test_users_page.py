@@ -12,7 +12,8 @@ import pytest
 
 from dashboard import ids
 from dashboard.app import create_app
-from tests.dashboard.conftest import NOW, PASSWORD, SECRET, login
+from tests.dashboard.builders import NOW
+from tests.dashboard.conftest import PASSWORD, SECRET, login
 from vitals.users import Role, User, authenticate, get_user, recent_changes
 
 SHOW = {
@@ -247,7 +248,7 @@ def test_navigating_to_the_users_page_inside_the_app_shows_others_only_a_refusal
                                                                                  refused):
     from dashboard import auth
     from dashboard.pages import users as users_page
-    from tests.dashboard.conftest import find, text_of
+    from tests.dashboard.trees import find, text_of
 
     with app.server.test_request_context("/_dash-update-component"):
         auth.login_as(name)

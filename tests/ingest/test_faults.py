@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from services import wait_until
 
 from tests.ingest.conftest import (
@@ -36,6 +38,24 @@ def expected_numbers(numbers: range) -> list[float]:
 def wait_stored(store, session: str, count: int, timeout: float = 30) -> None:
     wait_until(lambda: len(store.readings(session)) >= count, timeout,
                f"{count} readings of {session} stored")
+
+
+def assert_stored_once_each(store, session: str, count: int) -> None:
+    """Once `count` readings of `session` are stored: they are the stream's first `count`, each
+    once, in order."""
+    wait_stored(store, session, count)
+    assert stored_numbers(store, session) == expected_numbers(range(count))
+
+
+def drained_backlog(settings, ingest_factory, probe_factory, session: str, count: int):
+    """A worker that found `count` readings queued for it by the broker while it was stopped,
+    once it has stored them all, in order, each once."""
+    first, _ = ingest_factory(settings)
+    first.stop()  # the persistent session stays: the broker queues what follows
+    publish_stream(probe_factory(settings, []), session, range(count))
+    worker, store = ingest_factory(settings)
+    assert_stored_once_each(store, session, count)
+    return worker
 
 
 def test_an_influxdb_outage_holds_readings_unacknowledged_within_the_brokers_window_then_stores_each_once(  # noqa: E501
@@ -60,8 +80,7 @@ def test_an_influxdb_outage_holds_readings_unacknowledged_within_the_brokers_win
     assert worker.max_backlog == 50  # what we hold while the store is down: one window
 
     influx.start()
-    wait_stored(store, session_id, 320)
-    assert stored_numbers(store, session_id) == expected_numbers(range(320))
+    assert_stored_once_each(store, session_id, 320)
     wait_until(lambda: worker.backlog == 0, 10, "the backlog to drain")
     records = [r for r in caplog.records if r.name == "ingest.worker"]
     assert len([r for r in records if r.levelno >= logging.ERROR]) == 1, "one ERROR per outage"
@@ -82,8 +101,7 @@ def test_readings_received_while_the_database_is_down_are_not_acknowledged_befor
 
     influx.start()
     second, store = ingest_factory(settings)
-    wait_stored(store, session_id, 100)
-    assert stored_numbers(store, session_id) == expected_numbers(range(100))
+    assert_stored_once_each(store, session_id, 100)
     assert second.pipeline.counters.received == 100  # the broker redelivered every one
 
 
@@ -97,8 +115,7 @@ def test_a_graceful_stop_acknowledges_everything_it_took_and_the_next_worker_get
     publish_stream(probe, session_id, range(150, 300))  # while no worker runs
 
     second, store = ingest_factory(settings)
-    wait_stored(store, session_id, 300)
-    assert stored_numbers(store, session_id) == expected_numbers(range(300))
+    assert_stored_once_each(store, session_id, 300)
     # Each message was processed by exactly one worker: what the first took, it acknowledged.
     assert first.pipeline.counters.received + second.pipeline.counters.received == 300
     assert second.pipeline.counters.duplicates == 0
@@ -109,15 +126,8 @@ def test_a_backlog_drains_holding_at_most_two_windows_even_when_the_broker_overs
     # The test broker's window is 1000; Mosquitto 2.0 may send beyond it while acks flow. The
     # worker reads no more past twice its own `ingest_inflight`: that bounds its memory.
     settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
-    first, _ = ingest_factory(settings)
-    first.stop()  # the persistent session stays: the broker queues what follows
-    probe = probe_factory(settings, [])
-    publish_stream(probe, session_id, range(2000))
-
-    second, store = ingest_factory(settings)
-    wait_stored(store, session_id, 2000)
-    assert stored_numbers(store, session_id) == expected_numbers(range(2000))
-    assert 0 < second.max_backlog <= 2 * 50
+    worker = drained_backlog(settings, ingest_factory, probe_factory, session_id, 2000)
+    assert 0 < worker.max_backlog <= 2 * 50
 
 
 def test_readings_survive_a_broker_restart_in_flight_and_while_the_worker_reconnects(
@@ -132,8 +142,7 @@ def test_readings_survive_a_broker_restart_in_flight_and_while_the_worker_reconn
     after = probe_factory(settings, [])
     publish_stream(after, session_id, range(200, 300))  # likely before the worker reconnects
 
-    wait_stored(store, session_id, 300)
-    assert stored_numbers(store, session_id) == expected_numbers(range(300))
+    assert_stored_once_each(store, session_id, 300)
     assert worker.alive
 
 
@@ -151,79 +160,98 @@ def test_the_same_reading_twice_is_stored_once(mosquitto, influxd, influx_db, in
 
 # --- `vitals ingest` as a process: SIGTERM and SIGKILL -----------------------------------------
 
-def ingest_process(settings, log_path: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(VITALS_MQTT_URL=settings.mqtt_url, VITALS_INFLUX_URL=settings.influx_url,
-               VITALS_INFLUX_DB=settings.influx_db,
-               VITALS_INGEST_CLIENT_ID=settings.ingest_client_id,
-               VITALS_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
-    with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "vitals", "ingest"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+class IngestProcess:
+    """`vitals ingest` as a child process on `settings`, its store, and a probe on its status."""
+
+    def __init__(self, settings, probe_factory, log_path: Path) -> None:
+        self.settings, self.log_path = settings, log_path
+        self.store = open_store(settings)
+        self.probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        """A new process, once its status says it runs."""
+        env = dict(os.environ)
+        env.update(VITALS_MQTT_URL=self.settings.mqtt_url,
+                   VITALS_INFLUX_URL=self.settings.influx_url,
+                   VITALS_INFLUX_DB=self.settings.influx_db,
+                   VITALS_INGEST_CLIENT_ID=self.settings.ingest_client_id,
+                   VITALS_DATA_DIR=str(self.settings.data_dir), PYTHONPATH=str(ROOT))
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vitals", "ingest"], cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_for("state", "running", 20)
+        return self.process
+
+    def status(self) -> dict:
+        statuses = self.probe.messages("/status")
+        return statuses[-1] if statuses else {}
+
+    def wait_for(self, key: str, value: str, timeout: float) -> None:
+        wait_until(lambda: self.status().get(key) == value, timeout, f"status {key} {value}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.store.close()
 
 
-def last_status(probe) -> dict:
-    statuses = probe.messages("/status")
-    return statuses[-1] if statuses else {}
+@pytest.fixture
+def vitals_ingest(probe_factory, tmp_path) -> Iterator[Callable[..., IngestProcess]]:
+    """`vitals_ingest(settings)` -> an IngestProcess, not started; killed and closed after."""
+    made: list[IngestProcess] = []
+
+    def make(settings) -> IngestProcess:
+        made.append(IngestProcess(settings, probe_factory, tmp_path / "ingest.log"))
+        return made[-1]
+
+    yield make
+    for ingest in made:
+        ingest.close()
 
 
 def test_vitals_ingest_stops_on_sigterm_promptly_with_exit_0_and_catches_up_after_restart(
-        mosquitto, influxd, influx_db, probe_factory, session_id, tmp_path):
-    settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path)
-    store = open_store(settings)
-    probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
-    process = ingest_process(settings, tmp_path / "ingest.log")
-    try:
-        wait_until(lambda: last_status(probe).get("state") == "running", 20, "ingest running")
-        publish_stream(probe, session_id, range(100))
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0, (tmp_path / "ingest.log").read_text()
-        wait_until(lambda: last_status(probe).get("state") == "stopped", 5, "status stopped")
-        stopped = last_status(probe)
-        publish_stream(probe, session_id, range(100, 200))  # while it is down
+        mosquitto, influxd, influx_db, vitals_ingest, session_id, tmp_path):
+    ingest = vitals_ingest(make_settings(mosquitto.url, influxd.url, influx_db, tmp_path))
+    process = ingest.start()
+    publish_stream(ingest.probe, session_id, range(100))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0, ingest.log_path.read_text()
+    ingest.wait_for("state", "stopped", 5)
+    stopped = ingest.status()
+    publish_stream(ingest.probe, session_id, range(100, 200))  # while it is down
 
-        process = ingest_process(settings, tmp_path / "ingest.log")
-        wait_stored(store, session_id, 200)
-        assert stored_numbers(store, session_id) == expected_numbers(range(200))
-        # What the first run received, it stored and acknowledged before exiting.
-        assert stopped["stored"] == stopped["received"] and stopped["backlog"] == 0
-        process.send_signal(signal.SIGINT)
-        assert process.wait(10) == 0
-    finally:
-        process.kill()
-        process.wait()
-        store.close()
+    process = ingest.start()
+    assert_stored_once_each(ingest.store, session_id, 200)
+    # What the first run received, it stored and acknowledged before exiting.
+    assert stopped["stored"] == stopped["received"] and stopped["backlog"] == 0
+    process.send_signal(signal.SIGINT)
+    assert process.wait(10) == 0
 
 
 def test_vitals_ingest_killed_with_sigkill_is_reported_offline_and_loses_nothing(
-        mosquitto, influxd_factory, probe_factory, session_id, tmp_path):
+        mosquitto, influxd_factory, vitals_ingest, session_id, tmp_path):
     influx = influxd_factory()
-    settings = make_settings(mosquitto.url, influx.url, f"db_{uuid.uuid4().hex[:6]}", tmp_path)
-    store = open_store(settings)
-    probe = probe_factory(settings, [status_topic("vitals", settings.ingest_client_id)])
-    process = ingest_process(settings, tmp_path / "ingest.log")
-    try:
-        wait_until(lambda: last_status(probe).get("state") == "running", 20, "ingest running")
-        publish_stream(probe, session_id, range(50))
-        wait_stored(store, session_id, 50)
-        influx.stop()
-        publish_stream(probe, session_id, range(50, 150))
-        # The worker has taken messages it could not store: now it dies holding them.
-        wait_until(lambda: last_status(probe).get("store") == "down", 20, "status store down")
-        process.kill()
-        process.wait()
-        wait_until(lambda: last_status(probe).get("state") == "offline", 10, "the last will")
+    ingest = vitals_ingest(
+        make_settings(mosquitto.url, influx.url, f"db_{uuid.uuid4().hex[:6]}", tmp_path))
+    process = ingest.start()
+    publish_stream(ingest.probe, session_id, range(50))
+    wait_stored(ingest.store, session_id, 50)
+    influx.stop()
+    publish_stream(ingest.probe, session_id, range(50, 150))
+    # The worker has taken messages it could not store: now it dies holding them.
+    ingest.wait_for("store", "down", 20)
+    process.kill()
+    process.wait()
+    ingest.wait_for("state", "offline", 10)  # the last will
 
-        influx.start()
-        process = ingest_process(settings, tmp_path / "ingest.log")
-        wait_stored(store, session_id, 150)
-        assert stored_numbers(store, session_id) == expected_numbers(range(150))
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
-    finally:
-        process.kill()
-        process.wait()
-        store.close()
+    influx.start()
+    process = ingest.start()
+    assert_stored_once_each(ingest.store, session_id, 150)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0
 
 
 def test_alarms_are_still_raised_while_the_database_is_down(
@@ -275,12 +303,5 @@ def test_a_backlog_is_judged_a_window_at_a_time_so_the_next_is_judged_while_one_
     leaves the next to judge while the writer stores the last, rather than each waiting for
     the other in turn."""
     settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
-    first, _ = ingest_factory(settings)
-    first.stop()  # the persistent session stays: the broker queues what follows
-    probe = probe_factory(settings, [])
-    publish_stream(probe, session_id, range(1000))
-
-    second, store = ingest_factory(settings)
-    wait_stored(store, session_id, 1000)
-    assert stored_numbers(store, session_id) == expected_numbers(range(1000))
-    assert 0 < second.max_judged <= 50
+    worker = drained_backlog(settings, ingest_factory, probe_factory, session_id, 1000)
+    assert 0 < worker.max_judged <= 50

@@ -49,13 +49,18 @@ def alerts_where(probe, session: str, **match: object) -> list[dict]:
             if all(a.get(key) == value for key, value in match.items())]
 
 
+def started_session(settings, worker_factory, probe_factory, session: str):
+    """A worker, its store and a probe on the session's alerts, the session started at 0."""
+    worker, store = worker_factory(settings)
+    probe = probe_factory(settings, [f"vitals/{session}/alert"])
+    probe.publish(f"vitals/{session}/session", {"event": "start", "time": at(0)})
+    return worker, store, probe
+
+
 def test_observations_are_stored_exported_and_respiratory_depression_alarms(
         settings, worker_factory, probe_factory, session_id):
-    worker, store = worker_factory(settings)
-    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    worker, store, probe = started_session(settings, worker_factory, probe_factory, session_id)
     topic = f"vitals/{session_id}"
-
-    probe.publish(f"{topic}/session", {"event": "start", "time": at(0)})
     probe.publish(f"{topic}/observation", {"observation": "nausea", "severity": "mild",
                                            "note": HOSTILE_NOTE, "by": "nurse-a",
                                            "time": at(20)})
@@ -100,11 +105,8 @@ def test_observations_are_stored_exported_and_respiratory_depression_alarms(
 
 def test_a_missed_checkin_alarms_by_the_readings_clock_and_a_checkin_resolves_it(
         settings, worker_factory, probe_factory, session_id):
-    worker, store = worker_factory(settings)
-    probe = probe_factory(settings, [f"vitals/{session_id}/alert"])
+    worker, store, probe = started_session(settings, worker_factory, probe_factory, session_id)
     topic = f"vitals/{session_id}"
-
-    probe.publish(f"{topic}/session", {"event": "start", "time": at(0)})
     probe.publish(f"{topic}/session", {"event": "checkin", "by": "nurse-a", "time": at(0)})
     for second in range(0, 17 * 60 + 31, 10):  # HR every 10 s: no stream alarm, clock runs on
         probe.publish(f"{topic}/hr", {"bpm": 72, "device": "ox-1", "time": at(0, second)})

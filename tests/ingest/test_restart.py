@@ -31,15 +31,21 @@ def alerts_of(store, session):
     return [(a.metric.value, a.priority.value, a.state.value) for a in store.alerts(session)]
 
 
+def start_with_baseline_then_dose(probe, session, *baseline: tuple[float, float]) -> None:
+    """Start at minute 0, the baseline's blood pressures at minutes 2 and 7, the dose at 10."""
+    probe.publish(f"vitals/{session}/session", {"event": "start", "time": at(0)})
+    for minute, (systolic, diastolic) in zip((2, 7), baseline, strict=True):
+        probe.publish(f"vitals/{session}/bp",
+                      {"systolic": systolic, "diastolic": diastolic, "time": at(minute)})
+    probe.publish(f"vitals/{session}/session", {"event": "dose", "time": at(10)})
+
+
 def test_alarms_latches_and_baseline_survive_a_worker_restart(
         settings, worker_factory, probe_factory, session_id):
     probe = probe_factory(settings, [])
     first, store = worker_factory(settings)
     s = session_id
-    probe.publish(f"vitals/{s}/session", {"event": "start", "time": at(0)})
-    probe.publish(f"vitals/{s}/bp", {"systolic": 118, "diastolic": 76, "time": at(2)})
-    probe.publish(f"vitals/{s}/bp", {"systolic": 122, "diastolic": 78, "time": at(7)})
-    probe.publish(f"vitals/{s}/session", {"event": "dose", "time": at(10)})
+    start_with_baseline_then_dose(probe, s, (118, 76), (122, 78))
     probe.publish(f"vitals/{s}/bp", {"systolic": 186, "diastolic": 84, "time": at(20)})
     wait_until(lambda: ("systolic", "high", "active") in alerts_of(store, s), 10,
                "the crisis alarm")
@@ -74,19 +80,15 @@ def test_a_restarted_worker_judges_the_baseline_rise_with_the_stored_baseline(
         settings, worker_factory, probe_factory, session_id):
     probe = probe_factory(settings, [])
     first, store = worker_factory(settings)
-    s = session_id
-    probe.publish(f"vitals/{s}/session", {"event": "start", "time": at(0)})
-    probe.publish(f"vitals/{s}/bp", {"systolic": 100, "diastolic": 62, "time": at(2)})
-    probe.publish(f"vitals/{s}/bp", {"systolic": 104, "diastolic": 64, "time": at(7)})
-    probe.publish(f"vitals/{s}/session", {"event": "dose", "time": at(10)})
-    wait_until(lambda: len(store.events(s)) == 2, 10, "the dose stored")
+    start_with_baseline_then_dose(probe, session_id, (100, 62), (104, 64))
+    wait_until(lambda: len(store.events(session_id)) == 2, 10, "the dose stored")
     assert first.wait_idle(10)
     first.stop()
 
     _, store = worker_factory(settings)
-    probe.publish(f"vitals/{s}/bp", {"systolic": 143, "diastolic": 70, "time": at(18)})
-    wait_until(lambda: bool(store.alerts(s)), 10, "an alarm on the rise over baseline")
-    [alarm] = store.alerts(s)
+    probe.publish(f"vitals/{session_id}/bp", {"systolic": 143, "diastolic": 70, "time": at(18)})
+    wait_until(lambda: bool(store.alerts(session_id)), 10, "an alarm on the rise over baseline")
+    [alarm] = store.alerts(session_id)
     assert (alarm.metric.value, alarm.priority.value, alarm.limit) == ("systolic", "medium", 142)
 
 

@@ -8,36 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notify.escalation import Escalations, Kind
-from notify.roster import parse_roster
+from notify.roster import Role
+from tests.notify.rosters import on_call, person
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 
 T0 = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
-ROSTER = parse_roster("""
-[escalation]
-high = 60
-medium = 300
-
-[[person]]
-name = "nurse"
-role = "monitor"
-urls = ["json://localhost/n"]
-
-[[person]]
-name = "doctor"
-role = "clinician"
-urls = ["json://localhost/d"]
-
-[[person]]
-name = "director"
-role = "director"
-urls = ["json://localhost/m"]
-
-[[person]]
-name = "home-nurse"
-role = "monitor"
-urls = ["json://localhost/h"]
-sessions = ["home-*"]
-""")
+ROSTER = on_call(
+    person("nurse", Role.MONITOR, "json://localhost/n"),
+    person("doctor", Role.CLINICIAN, "json://localhost/d"),
+    person("director", Role.DIRECTOR, "json://localhost/m"),
+    person("home-nurse", Role.MONITOR, "json://localhost/h", sessions=("home-*",)),
+    high=60, medium=300)
 ACTIVE = AlertEvent(T0, "room-1", Metric.SYSTOLIC, Priority.HIGH, AlertState.ACTIVE,
                     "Systolic 185 mmHg", "systolic.crisis", 185.0, 180.0)
 

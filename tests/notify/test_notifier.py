@@ -20,8 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from services import HOST, free_port, wait_until
 
-from notify.roster import parse_roster
+from notify.roster import Role, Roster
 from notify.worker import Notifier, ledger_path
+from tests.notify.rosters import on_call, person, roster_toml
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, make_client
 from vitals.readings import Kind, Reading
@@ -88,23 +89,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-def roster_text(webhook: Webhook, smtp_port: int | None = None, high: float = 1.5) -> str:
-    mail = (f', "mailto://{HOST}:{smtp_port}?from=vitals@example.org&to=drx@example.org'
-            f'&mode=insecure"' if smtp_port else "")
-    return f"""
-[escalation]
-high = {high}
-
-[[person]]
-name = "Nurse A"
-role = "monitor"
-urls = ["{webhook.url('nurse')}"]
-
-[[person]]
-name = "Dr X"
-role = "clinician"
-urls = ["{webhook.url('doctor')}"{mail}]
-"""
+def roster_for(webhook: Webhook, smtp_port: int | None = None, high: float = 1.5) -> Roster:
+    """Nurse A (monitor) and Dr X (clinician, also by e-mail through `smtp_port` if given)."""
+    mail = ((f"mailto://{HOST}:{smtp_port}?from=vitals@example.org&to=drx@example.org"
+             "&mode=insecure"),) if smtp_port else ()
+    return on_call(person("Nurse A", Role.MONITOR, webhook.url("nurse")),
+                   person("Dr X", Role.CLINICIAN, webhook.url("doctor"), *mail), high=high)
 
 
 class Alerts:
@@ -131,22 +121,40 @@ def crisis(session: str) -> AlertEvent:
                       "Systolic 186 mmHg: hypertensive crisis", "systolic.crisis", 186.0, 180.0)
 
 
+@pytest.fixture
+def store(tmp_path) -> Iterator[SqliteStore]:
+    """The record the notifier audits its deliveries into (the ingest's store)."""
+    record = SqliteStore(tmp_path / "vitals.sqlite3")
+    yield record
+    record.close()
+
+
+def store_as_the_ingest_does(store: SqliteStore, alert: AlertEvent) -> None:
+    """`alert` and the crisis reading that raised it, written as the ingest writes them."""
+    reading = Reading(alert.session, Kind.BP, alert.time, {"systolic": 186.0, "diastolic": 96.0})
+    store.write(Batch(readings=[reading], alerts=[alert]))
+
+
+@pytest.fixture
+def settings(mosquitto, tmp_path) -> Settings:
+    """A notifier of its own (client id) on the session broker, its data in tmp_path/data."""
+    return settings_for(mosquitto, tmp_path)
+
+
 def settings_for(mosquitto, tmp_path: Path, **extra) -> Settings:
     return Settings(mqtt_url=mosquitto.url, data_dir=tmp_path / "data",
                     notify_client_id=f"notify-{uuid.uuid4().hex[:8]}", **extra)
 
 
-def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path, webhook,
-                                                             smtp) -> None:
+def test_crisis_escalates_until_acknowledged_then_all_clear(
+        mosquitto, tmp_path, store, session_id, webhook, smtp) -> None:
     inbox, smtp_port = smtp
     settings = settings_for(mosquitto, tmp_path, dashboard_url="https://vitals.example.org")
-    store = SqliteStore(tmp_path / "vitals.sqlite3")
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, smtp_port)), store)
+    notifier = Notifier(settings, roster_for(webhook, smtp_port), store)
     alerts = Alerts(settings)
-    session = f"n-{uuid.uuid4().hex[:8]}"
     try:
         notifier.start()
-        active = crisis(session)
+        active = crisis(session_id)
         alerts.publish(active, copies=2)  # two ingest replicas
         wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
         wait_until(lambda: webhook.to("doctor") and inbox.messages, 5,
@@ -155,17 +163,18 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
         assert webhook.first_at("doctor") >= active.time.timestamp() + 1.5
         [nurse] = webhook.to("nurse")  # the replicas' copies were collapsed
         assert "hypertensive crisis" in nurse["message"]
-        assert f"https://vitals.example.org/session/{session}?alarm=systolic" in nurse["message"]
+        assert (f"https://vitals.example.org/session/{session_id}?alarm=systolic"
+                in nurse["message"])
         assert inbox.messages[0][0] == ["drx@example.org"]
         assert notifier.next_due() is not None  # repeating to the clinician until acknowledged
-        alerts.publish(AlertEvent(active.time + timedelta(seconds=3), session, active.metric,
+        alerts.publish(AlertEvent(active.time + timedelta(seconds=3), session_id, active.metric,
                                   active.priority, AlertState.ACKNOWLEDGED, active.message,
                                   active.rule, by="nurse-a"))
         # Once the notifier has taken the acknowledgement nothing escalates; a repeat that fell
         # due before it arrived was still owed.
         wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped by the ack")
         doctor_count = len(webhook.to("doctor"))
-        alerts.publish(AlertEvent(active.time + timedelta(seconds=4), session, active.metric,
+        alerts.publish(AlertEvent(active.time + timedelta(seconds=4), session_id, active.metric,
                                   active.priority, AlertState.CLEARED, "Systolic back in range",
                                   active.rule))
         wait_until(lambda: any("All clear" in m["title"] for m in webhook.to("nurse")), 5,
@@ -174,36 +183,30 @@ def test_crisis_escalates_until_acknowledged_then_all_clear(mosquitto, tmp_path,
                    "all clear to the clinician")
         # Nothing after the acknowledgement but the all clear.
         assert len(webhook.to("doctor")) <= doctor_count + 1
-        records = notifier.ledger.deliveries(session)
+        records = notifier.ledger.deliveries(session_id)
         assert {(r.person, r.channel) for r in records} >= {
             ("Nurse A", "json"), ("Dr X", "json"), ("Dr X", "mailto")}
         assert all(r.delivered for r in records)
-        stored = store.notifications(session)  # the audit in the record, as the ledger has it
+        stored = store.notifications(session_id)  # the audit in the record, as the ledger has it
         assert [(r.person, r.channel, r.kind, r.delivered) for r in stored] == [
             (r.person, r.channel, r.kind, r.delivered) for r in records]
     finally:
         alerts.close()
         notifier.stop()
-        store.close()
 
 
-def test_a_failed_delivery_is_recorded_with_its_error(mosquitto, tmp_path, webhook) -> None:
+def test_a_failed_delivery_is_recorded_with_its_error(settings, session_id, webhook) -> None:
     closed = free_port()
-    settings = settings_for(mosquitto, tmp_path)
-    roster = parse_roster(f"""
-[[person]]
-name = "Dr Y"
-role = "monitor"
-urls = ["json://{HOST}:{closed}/nobody", "{webhook.url('ok')}"]
-""")
+    roster = on_call(person("Dr Y", Role.MONITOR, f"json://{HOST}:{closed}/nobody",
+                            webhook.url("ok")))
     notifier = Notifier(settings, roster)
     alerts = Alerts(settings)
-    session = f"n-{uuid.uuid4().hex[:8]}"
     try:
         notifier.start()
-        alerts.publish(crisis(session))
-        wait_until(lambda: len(notifier.ledger.deliveries(session)) == 2, 10, "both channels")
-        failed, delivered = sorted(notifier.ledger.deliveries(session), key=lambda r: r.delivered)
+        alerts.publish(crisis(session_id))
+        wait_until(lambda: len(notifier.ledger.deliveries(session_id)) == 2, 10, "both channels")
+        failed, delivered = sorted(notifier.ledger.deliveries(session_id),
+                                   key=lambda r: r.delivered)
         assert (failed.person, failed.delivered) == ("Dr Y", False)
         assert failed.error
         assert delivered.delivered and webhook.to("ok")
@@ -212,19 +215,15 @@ urls = ["json://{HOST}:{closed}/nobody", "{webhook.url('ok')}"]
         notifier.stop()
 
 
-def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto, tmp_path,
-                                                                      webhook) -> None:
-    settings = settings_for(mosquitto, tmp_path)
-    store = SqliteStore(tmp_path / "vitals.sqlite3")
-    roster = parse_roster(roster_text(webhook, high=4.0))
-    session = f"n-{uuid.uuid4().hex[:8]}"
+def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(
+        settings, store, session_id, webhook) -> None:
+    roster = roster_for(webhook, high=4.0)
     alerts = Alerts(settings)
     first = Notifier(settings, roster, store)
     try:
         first.start()
-        active = crisis(session)  # the clinician falls due 4 s after this
-        reading = Reading(session, Kind.BP, active.time, {"systolic": 186.0, "diastolic": 96.0})
-        store.write(Batch(readings=[reading], alerts=[active]))  # as the ingest stores them
+        active = crisis(session_id)  # the clinician falls due 4 s after this
+        store_as_the_ingest_does(store, active)
         alerts.publish(active)
         wait_until(lambda: webhook.to("nurse"), 30, "the monitor notified")
     finally:
@@ -240,26 +239,21 @@ def test_a_restarted_notifier_keeps_escalating_and_tells_nobody_twice(mosquitto,
         wait_until(lambda: webhook.to("doctor"), 30, "the clinician, after the restart")
         assert len(webhook.to("nurse")) == 1  # her step was claimed before the restart
         alerts.publish(active)  # an ingest replica's late copy changes nothing
-        alerts.publish(AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH,
+        alerts.publish(AlertEvent(utcnow(), session_id, Metric.SYSTOLIC, Priority.HIGH,
                                   AlertState.ACKNOWLEDGED, "", "systolic.crisis", by="x"))
         wait_until(lambda: second.next_due() is None, 30, "the escalation stopped")
         assert len(webhook.to("nurse")) == 1
     finally:
         alerts.close()
         second.stop()
-        store.close()
 
 
-def test_an_alarm_raised_while_no_notifier_ran_reaches_the_monitor_too(mosquitto, tmp_path,
-                                                                       webhook) -> None:
+def test_an_alarm_raised_while_no_notifier_ran_reaches_the_monitor_too(
+        settings, store, session_id, webhook) -> None:
     # Stored while the notifier was down for longer than the first escalation delay.
-    settings = settings_for(mosquitto, tmp_path)
-    store = SqliteStore(tmp_path / "vitals.sqlite3")
-    session = f"n-{uuid.uuid4().hex[:8]}"
-    active = replace(crisis(session), time=utcnow() - timedelta(seconds=90))
-    reading = Reading(session, Kind.BP, active.time, {"systolic": 186.0, "diastolic": 96.0})
-    store.write(Batch(readings=[reading], alerts=[active]))
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=60)), store)
+    active = replace(crisis(session_id), time=utcnow() - timedelta(seconds=90))
+    store_as_the_ingest_does(store, active)
+    notifier = Notifier(settings, roster_for(webhook, high=60), store)
     try:
         notifier.start()
         wait_until(lambda: webhook.to("nurse") and webhook.to("doctor"), 30,
@@ -267,39 +261,36 @@ def test_an_alarm_raised_while_no_notifier_ran_reaches_the_monitor_too(mosquitto
         assert len(webhook.to("nurse")) == len(webhook.to("doctor")) == 1
     finally:
         notifier.stop()
-        store.close()
 
 
-def test_two_notifier_processes_send_each_notification_once(mosquitto, tmp_path,
-                                                            webhook) -> None:
+def test_two_notifier_processes_send_each_notification_once(
+        mosquitto, settings, tmp_path, session_id, webhook) -> None:
     roster = tmp_path / "roster.toml"
-    roster.write_text(roster_text(webhook, high=1.0))
+    roster.write_text(roster_toml(roster_for(webhook, high=1.0)))
     environment = {**os.environ, "VITALS_MQTT_URL": mosquitto.url,
                    "VITALS_DATA_DIR": str(tmp_path / "data"), "VITALS_NOTIFY_ROSTER": str(roster)}
-    settings = settings_for(mosquitto, tmp_path)
     processes = [subprocess.Popen(
         [sys.executable, "-m", "vitals", "notify", "--client-id",
          f"notify-{n}-{uuid.uuid4().hex[:6]}"],
         env=environment, stderr=subprocess.PIPE, text=True) for n in range(2)]
     alerts = Alerts(settings)
-    session = f"n-{uuid.uuid4().hex[:8]}"
     try:
         for process in processes:  # each logs once it is subscribed
             line = process.stderr.readline()
             while "people on the roster" not in line:
                 assert line, "a notifier exited"
                 line = process.stderr.readline()
-        alerts.publish(crisis(session), copies=2)
+        alerts.publish(crisis(session_id), copies=2)
         wait_until(lambda: len(webhook.to("doctor")) >= 2, 10, "the clinician told twice")
-        alerts.publish(AlertEvent(utcnow(), session, Metric.SYSTOLIC, Priority.HIGH,
+        alerts.publish(AlertEvent(utcnow(), session_id, Metric.SYSTOLIC, Priority.HIGH,
                                   AlertState.ACKNOWLEDGED, "", "systolic.crisis", by="x"))
-        marker = crisis(f"{session}-marker")
+        marker = crisis(f"{session_id}-marker")
         alerts.publish(marker)
         wait_until(lambda: any(marker.session in m["title"] for m in webhook.to("nurse")), 10,
                    "the marker")
-        ours = [m for m in webhook.to("nurse") if m["title"].endswith(session)]
+        ours = [m for m in webhook.to("nurse") if m["title"].endswith(session_id)]
         assert len(ours) == 1
-        messages = [m["message"] for m in webhook.to("doctor") if m["title"].endswith(session)]
+        messages = [m["message"] for m in webhook.to("doctor") if m["title"].endswith(session_id)]
         assert len(messages) == len(set(messages))  # each escalation step once
     finally:
         alerts.close()
@@ -322,7 +313,7 @@ def test_vitals_notify_with_a_wrong_roster_is_one_line_naming_the_key(tmp_path) 
 
 
 def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement(
-        mosquitto, tmp_path, webhook) -> None:
+        mosquitto, tmp_path, session_id, webhook) -> None:
     """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
     clinician after the delay → acknowledged on the dashboard → no more escalation."""
     from dashboard.commands import Commands
@@ -333,21 +324,20 @@ def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement
                              notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
     store = SqliteStore(settings.sqlite_path)
     worker = IngestWorker(settings, store, build_engine(settings))
-    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=1.0)), store)
+    notifier = Notifier(settings, roster_for(webhook, high=1.0), store)
     commands = Commands(settings)
     cuff = Alerts(settings)
-    session = f"n-{uuid.uuid4().hex[:8]}"
     try:
         worker.start()
         notifier.start()
         commands.start()
-        cuff.client.publish(f"vitals/{session}/bp", json.dumps(
+        cuff.client.publish(f"vitals/{session_id}/bp", json.dumps(
             {"systolic": 190, "diastolic": 95, "device": "cuff-1"}), qos=1).wait_for_publish(10)
         wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
         wait_until(lambda: webhook.to("doctor"), 5, "the clinician after the delay")
-        commands.acknowledge(session, "systolic", by="nurse-a", note="re-measured")
+        commands.acknowledge(session_id, "systolic", by="nurse-a", note="re-measured")
         wait_until(lambda: any(a.state is AlertState.ACKNOWLEDGED
-                               for a in store.alerts(session)), 10, "the acknowledgement")
+                               for a in store.alerts(session_id)), 10, "the acknowledgement")
         # The acknowledgement reached the notifier: nothing more is due for any alarm.
         wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped")
         messages = [m["message"] for m in webhook.to("doctor")]

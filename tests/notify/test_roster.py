@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from notify.roster import Role, RosterError, load_roster, parse_roster
+from tests.notify.rosters import on_call, person, roster_toml
 from vitals.alerts import Priority
 
 GOOD = """
@@ -63,3 +64,10 @@ def test_the_shipped_example_roster_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "notify" / "roster.example.toml"
     roster = load_roster(example)
     assert {p.role for p in roster.person} == set(Role)
+
+
+def test_a_roster_the_tests_write_as_a_file_reads_back_as_the_same_roster() -> None:
+    written = on_call(person("Nurse A", Role.MONITOR, "json://127.0.0.1:9/a"),
+                      person("Dr X", Role.CLINICIAN, "json://127.0.0.1:9/x", sessions=("room-*",)),
+                      high=5, low=30)
+    assert parse_roster(roster_toml(written)) == written

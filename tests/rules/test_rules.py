@@ -174,32 +174,21 @@ def dosed_engine(profile: Profile, systolic: float, diastolic: float) -> AlertEn
 
 
 @pytest.mark.parametrize(
-    ("value", "priority", "rule"),
+    ("metric", "systolic", "diastolic", "priority", "rule"),
     [
-        (140, Priority.MEDIUM, "systolic.rise"),  # baseline 100 + 40
-        (139, Priority.LOW, "systolic.above_baseline"),
-        (120, Priority.LOW, "systolic.above_baseline"),  # baseline + 20
-        (119, None, None),
+        (Metric.SYSTOLIC, 140, 62, Priority.MEDIUM, "systolic.rise"),  # baseline 100 + 40
+        (Metric.SYSTOLIC, 139, 62, Priority.LOW, "systolic.above_baseline"),
+        (Metric.SYSTOLIC, 120, 62, Priority.LOW, "systolic.above_baseline"),  # baseline + 20
+        (Metric.SYSTOLIC, 119, 62, None, None),
+        (Metric.DIASTOLIC, 110, 85, Priority.MEDIUM, "diastolic.rise"),  # baseline 60 + 25
+        (Metric.DIASTOLIC, 110, 84, Priority.LOW, "diastolic.above_baseline"),
+        (Metric.DIASTOLIC, 110, 75, Priority.LOW, "diastolic.above_baseline"),  # baseline + 15
+        (Metric.DIASTOLIC, 110, 74, None, None),
     ],
 )
-def test_systolic_rise_over_baseline(profile, value, priority, rule):
+def test_a_rise_over_a_baseline_of_100_60(profile, metric, systolic, diastolic, priority, rule):
     engine = dosed_engine(profile, 100, 60)
-    events = only(feed(engine, bp(value, 62, at(minutes=16))), Metric.SYSTOLIC)
-    assert [(e.priority, e.rule) for e in events] == ([(priority, rule)] if priority else [])
-
-
-@pytest.mark.parametrize(
-    ("value", "priority", "rule"),
-    [
-        (85, Priority.MEDIUM, "diastolic.rise"),  # baseline 60 + 25
-        (84, Priority.LOW, "diastolic.above_baseline"),
-        (75, Priority.LOW, "diastolic.above_baseline"),  # baseline + 15
-        (74, None, None),
-    ],
-)
-def test_diastolic_rise_over_baseline(profile, value, priority, rule):
-    engine = dosed_engine(profile, 100, 60)
-    events = only(feed(engine, bp(110, value, at(minutes=16))), Metric.DIASTOLIC)
+    events = only(feed(engine, bp(systolic, diastolic, at(minutes=16))), metric)
     assert [(e.priority, e.rule) for e in events] == ([(priority, rule)] if priority else [])
 
 

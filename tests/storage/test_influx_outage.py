@@ -22,14 +22,19 @@ pytestmark = pytest.mark.services
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def server(influxd_factory: Callable[[], InfluxServer]) -> InfluxServer:
+    """An influxd of this test's own, to stop, freeze or restart."""
+    return influxd_factory()
+
+
 def reading(second: int) -> Reading:
     return Reading("s1", Kind.HR, T0.replace(second=second), {"bpm": 70 + second}, device="ox-1")
 
 
 def test_write_raises_store_unavailable_while_influxd_is_down_and_succeeds_after_restart(
-    influxd_factory: Callable[[], InfluxServer],
+    server: InfluxServer,
 ) -> None:
-    server = influxd_factory()
     store = InfluxStore(server.url, "vitals", timeout=2)
     store.write(Batch(readings=[reading(0)]))
 
@@ -43,9 +48,8 @@ def test_write_raises_store_unavailable_while_influxd_is_down_and_succeeds_after
 
 
 def test_ping_raises_store_unavailable_while_influxd_is_down_and_answers_after_restart(
-    influxd_factory: Callable[[], InfluxServer],
+    server: InfluxServer,
 ) -> None:
-    server = influxd_factory()
     store = InfluxStore(server.url, "vitals", timeout=2)
     store.ping()
 
@@ -58,9 +62,8 @@ def test_ping_raises_store_unavailable_while_influxd_is_down_and_answers_after_r
 
 
 def test_a_store_opened_while_influxd_is_down_creates_its_database_once_it_is_back(
-    influxd_factory: Callable[[], InfluxServer],
+    server: InfluxServer,
 ) -> None:
-    server = influxd_factory()
     server.stop()
     store = InfluxStore(server.url, "late", timeout=2)  # opening does no I/O
     with pytest.raises(StoreUnavailable):
@@ -71,10 +74,7 @@ def test_a_store_opened_while_influxd_is_down_creates_its_database_once_it_is_ba
     assert store.readings("s1") == [reading(0)]
 
 
-def test_a_write_that_times_out_raises_store_unavailable(
-    influxd_factory: Callable[[], InfluxServer],
-) -> None:
-    server = influxd_factory()
+def test_a_write_that_times_out_raises_store_unavailable(server: InfluxServer) -> None:
     store = InfluxStore(server.url, "vitals", timeout=0.3)
     store.ping()
     assert server.pid is not None
@@ -89,9 +89,8 @@ def test_a_write_that_times_out_raises_store_unavailable(
 
 
 def test_a_write_influxd_refuses_raises_store_error_not_store_unavailable(
-    influxd_factory: Callable[[], InfluxServer],
+    server: InfluxServer,
 ) -> None:
-    server = influxd_factory()
     store = InfluxStore(server.url, "vitals", timeout=2)
     store.ping()  # creates the database
     server.query('DROP DATABASE "vitals"')  # now every write is a 404 "database not found"
@@ -105,10 +104,7 @@ def test_an_empty_batch_needs_no_server() -> None:
     InfluxStore("http://127.0.0.1:9", "vitals", timeout=0.5).write(Batch())
 
 
-def test_a_query_influxd_refuses_raises_store_error_naming_its_reason(
-    influxd_factory: Callable[[], InfluxServer],
-) -> None:
-    server = influxd_factory()
+def test_a_query_influxd_refuses_raises_store_error_naming_its_reason(server: InfluxServer) -> None:
     store = InfluxStore(server.url, "vitals", timeout=2)
     store.ping()
     server.query('DROP DATABASE "vitals"')  # a query now answers 200 with an error inside
