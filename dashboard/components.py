@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
+from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text, missing
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.checklist import CONTRAINDICATIONS, GUIDELINES
 from vitals.readings import MAX_NOTE_CHARS
@@ -30,6 +30,19 @@ from vitals.users import Role
 
 # Ending a session clears its alarms: with any present, only this role (or one above) may.
 END_WITH_ALARMS: Final = Role.CLINICIAN
+
+def label_of(row: Mapping[str, Any]) -> str | None:
+    """A row's (tile's, alarm's) display label, None where it has none (None or NaN)."""
+    return None if missing(row.get("label")) else str(row["label"]) or None
+
+
+def session_name(session: str, label: str | None) -> list[Any]:
+    """A session as the tiles, the alarms panel and the session page name it: its display label
+    ("Chair 3 · AB"), the id smaller beside it; the id alone without a label."""
+    if not label:
+        return [session]
+    return [label, " ", html.Span(session, className="session-id")]
+
 
 # --- pipeline health ---------------------------------------------------------------------------
 
@@ -79,8 +92,9 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
     being typed into it survives the refresh."""
     if alarms.empty:
         return ""
-    return "|".join(f"{a['session']}/{a['metric']}/{a.get('rule')}/{a['priority']}/"
-                    f"{a['state']}/{a['time']}/{a.get('ended')}" for a in alarms.to_dict("records"))
+    return "|".join(f"{a['session']}/{a.get('label')}/{a['metric']}/{a.get('rule')}/"
+                    f"{a['priority']}/{a['state']}/{a['time']}/{a.get('ended')}"
+                    for a in alarms.to_dict("records"))
 
 
 def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None) -> list[Any]:
@@ -104,7 +118,8 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
         label = ALARM_LABEL.get(priority, priority.upper())
         body: list[Any] = [
             html.Span(label, className=f"prio prio--{priority}"),
-            dcc.Link(session, href=f"/session/{session}", className="alarm-session"),
+            dcc.Link(session_name(session, label_of(alarm)),
+                     href=f"/session/{session}", className="alarm-session"),
             html.Span(METRIC_LABEL.get(metric, metric), className="alarm-metric"),
             html.Span(alarm["message"], className="alarm-message"),
             html.Span(since, className="alarm-age"),

@@ -20,6 +20,7 @@ from dashboard.app_context import DashboardContext
 from dashboard.auth import role_required
 from vitals.alerts import Metric
 from vitals.readings import SESSION_ID
+from vitals.sessions import session_label
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -69,8 +70,9 @@ def _report(context: DashboardContext, session: str) -> str:
 
 
 def _fhir(context: DashboardContext, session: str) -> str:
-    bundle = reports.fhir_bundle(session, context.store.readings(session), context.clock(),
-                                 context.store.observations(session))
+    store = context.store
+    bundle = reports.fhir_bundle(session, store.readings(session), context.clock(),
+                                 store.observations(session), session_label(store.events(session)))
     return json.dumps(bundle, indent=1)
 
 

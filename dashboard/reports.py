@@ -72,7 +72,7 @@ def alarms_csv(alerts: Sequence[AlertEvent]) -> str:
     return out.getvalue()
 
 
-EVENT_CSV_COLUMNS: Final = ("time", "session", "event", "by", "note")
+EVENT_CSV_COLUMNS: Final = ("time", "session", "event", "by", "note", "label")
 
 
 def events_csv(events: Sequence[SessionEvent]) -> str:
@@ -80,7 +80,7 @@ def events_csv(events: Sequence[SessionEvent]) -> str:
     notes, end), one row each in time order."""
     out = io.StringIO()
     write_table(out, EVENT_CSV_COLUMNS, (
-        (rfc3339(e.time), e.session, e.event.value, e.by, e.note)
+        (rfc3339(e.time), e.session, e.event.value, e.by, e.note, e.label)
         for e in sorted(events, key=lambda e: e.time)))
     return out.getvalue()
 
@@ -167,14 +167,16 @@ def _concept(codes: Sequence[Code], text: str) -> dict[str, Any]:
             "text": text}
 
 
-def session_reference(session: str, resource_type: str) -> dict[str, Any]:
-    """A logical reference to the session (there is no patient identity in this system)."""
+def session_reference(session: str, resource_type: str,
+                      label: str | None = None) -> dict[str, Any]:
+    """A logical reference to the session (there is no patient identity in this system). The
+    display label names where the session ran (the Encounter's display), never the patient."""
     return {"type": resource_type,
             "identifier": {"system": SESSION_SYSTEM, "value": session},
-            "display": f"session {session}"}
+            "display": f"session {session}" + (f", {label}" if label else "")}
 
 
-def observation(reading: Reading) -> dict[str, Any] | None:
+def observation(reading: Reading, label: str | None = None) -> dict[str, Any] | None:
     """One reading as a FHIR R4 vital-signs Observation (None for a kind without a mapping)."""
     spec = _BY_KIND.get(reading.kind)
     if spec is None:
@@ -187,7 +189,7 @@ def observation(reading: Reading) -> dict[str, Any] | None:
                                   "display": "Vital Signs"}], "text": "Vital Signs"}],
         "code": _concept(spec.codes, spec.text),
         "subject": session_reference(reading.session, "Patient"),
-        "encounter": session_reference(reading.session, "Encounter"),
+        "encounter": session_reference(reading.session, "Encounter", label),
         "effectiveDateTime": rfc3339(reading.time),
     }
     if reading.device:
@@ -213,7 +215,7 @@ SEVERITY_SNOMED: Final[Mapping[str, Code]] = {
 }
 
 
-def monitor_observation(o: Observation) -> dict[str, Any]:
+def monitor_observation(o: Observation, label: str | None = None) -> dict[str, Any]:
     """An observation by the monitor as a FHIR R4 `exam` Observation: the finding as text in
     this system's own code system (no standard code is claimed), the severity as its value."""
     name = _observation_label(o.observation)
@@ -225,7 +227,7 @@ def monitor_observation(o: Observation) -> dict[str, Any]:
         "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": o.observation.value,
                              "display": name}], "text": name},
         "subject": session_reference(o.session, "Patient"),
-        "encounter": session_reference(o.session, "Encounter"),
+        "encounter": session_reference(o.session, "Encounter", label),
         "effectiveDateTime": rfc3339(o.time),
     }
     severity = SEVERITY_SNOMED.get(o.severity.value)
@@ -243,12 +245,14 @@ def monitor_observation(o: Observation) -> dict[str, Any]:
 
 
 def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime,
-                observations: Sequence[Observation] = ()) -> dict[str, Any]:
+                observations: Sequence[Observation] = (),
+                label: str | None = None) -> dict[str, Any]:
     """Every BP, HR and SpO2 reading of the session as vital-signs Observations, and the
-    monitor's observations as exam Observations, in a `collection` Bundle."""
+    monitor's observations as exam Observations, in a `collection` Bundle. `label`: the
+    session's display label, shown on each Observation's encounter."""
     entries = []
     for reading in sorted(readings, key=lambda r: r.time):
-        resource = observation(reading)
+        resource = observation(reading, label)
         if resource is None:
             continue
         key = f"{session}/{reading.kind.value}/{rfc3339(reading.time)}/{reading.device or ''}"
@@ -257,7 +261,7 @@ def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime,
     for o in sorted(observations, key=lambda o: o.time):
         key = f"{session}/observation/{o.observation.value}/{rfc3339(o.time)}/{o.by or ''}"
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}",
-                        "resource": monitor_observation(o)})
+                        "resource": monitor_observation(o, label)})
     return {
         "resourceType": "Bundle",
         "type": "collection",

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.components import session_name
 from dashboard.figures import minutes_from
 from dashboard.texts import (
     ALARM_LABEL,
@@ -68,11 +69,11 @@ def events_table(events: pd.DataFrame) -> html.Div | html.Table:
 
 def session_header(session: str, status: str, origin_label: str,
                    since_origin_min: float | None,
-                   active: Sequence[AlertEvent] = ()) -> list[Any]:
-    """Session id, live/ended badge, session clock, and every alarm present now as text
-    (`vitals.sessions.present_alarms`: acknowledged ones marked silenced)."""
+                   active: Sequence[AlertEvent] = (), label: str | None = None) -> list[Any]:
+    """Display label and session id, live/ended badge, session clock, and every alarm present
+    now as text (`vitals.sessions.present_alarms`: acknowledged ones marked silenced)."""
     badge = {"active": "LIVE", "ended": "ENDED", "idle": "NO RECENT DATA"}.get(status, status)
-    parts: list[Any] = [html.H2(session, className="session-title"),
+    parts: list[Any] = [html.H2(session_name(session, label), className="session-title"),
                         html.Span(badge, className=f"badge badge--{status}")]
     if since_origin_min is not None:
         parts.append(html.Span(f"{since_origin_min:.0f} min since {origin_label}",

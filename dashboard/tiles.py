@@ -14,6 +14,7 @@ from typing import Any, Final
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components import label_of, session_name
 from dashboard.observations import Checkin, checkin_badge
 from dashboard.texts import (
     age_text,
@@ -60,6 +61,7 @@ class TileView:
     """One active session's tile as plain data."""
 
     session: str
+    label: str | None  # the display label, in the tile's head (its layout: set at start)
     parts: Mapping[str, TilePart]  # by the part's id
     checkin: bool  # shows the check-in line
     trend: bool  # shows a sparkline
@@ -77,7 +79,7 @@ class TilesView:
     def layout(self) -> str:
         """The version of what the tiles are made of (which tiles in which order, which parts),
         apart from the live props of their parts."""
-        return _version(repr((self.buttons, [(t.session, t.checkin, t.trend, t.vitals)
+        return _version(repr((self.buttons, [(t.session, t.label, t.checkin, t.trend, t.vitals)
                                              for t in self.tiles])))
 
     def parts(self) -> Iterator[tuple[str, TilePart]]:
@@ -163,7 +165,7 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             role=getattr(badge, "role", None))
     if trend:
         parts[ids.tile_trend(session)] = _trend_part(_Same(trend))
-    return TileView(session, parts, checkin is not None, bool(trend),
+    return TileView(session, label_of(row), parts, checkin is not None, bool(trend),
                     tuple(sign.kind for sign in vitals))
 
 
@@ -201,7 +203,7 @@ def render_tile(view: TileView) -> dcc.Link:
 
     children: list[Any] = [
         html.Div(className="tile-head", children=[
-            html.Span(session, className="tile-session"),
+            html.Span(session_name(session, view.label), className="tile-session"),
             html.Span(**live(ids.tile_dose(session)), className="tile-dose"),
         ]),
         html.Div(**live(ids.tile_alarm(session))),

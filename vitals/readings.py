@@ -467,11 +467,11 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
         devices=_devices(document.get("devices")),
-        label=_label(document.get("label")) if event is SessionEventType.START else None,
+        label=parse_label(document.get("label")) if event is SessionEventType.START else None,
     )
 
 
-def _label(raw: Any) -> str | None:
+def parse_label(raw: Any) -> str | None:
     """A start's display label, trimmed; None when absent or blank. Too long or not printable
     is refused, never cut: a label shortened silently could name the wrong chair."""
     if raw is None:

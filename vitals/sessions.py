@@ -86,6 +86,7 @@ class DischargeReadiness:
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
     session: str
+    label: str | None  # the display label of its latest start (`session_label`)
     profile_name: str
     profile_source: str
     phase: Phase
@@ -121,6 +122,18 @@ def session_clock(now: datetime, newest: datetime | None) -> datetime:
     time-compressed simulation (the demo) runs ahead of the wall clock, and its minutes since
     dose are its own; every view of a session (tile, session page, report) reads this one."""
     return now if newest is None or newest <= now else newest
+
+
+def session_label(events: Iterable[SessionEvent]) -> str | None:
+    """The session's display label (room, chair, initials): its latest start's. A start without
+    one (the same id started again) has none: an old label must not name a new patient."""
+    starts = [e for e in events if e.event is SessionEventType.START]
+    return max(starts, key=lambda e: e.time).label if starts else None
+
+
+def display_name(session: str, label: str | None) -> str:
+    """How plain text (a title, a notification) names a session: its label, with the id."""
+    return f"{label} ({session})" if label else session
 
 
 def has_ended(ended: datetime | None, started: datetime | None) -> bool:
@@ -391,6 +404,7 @@ def session_status(
                           profile, now)
     return SessionStatus(
         session=session,
+        label=session_label(events),
         profile_name=profile.name,
         profile_source=profile.source_path,
         phase=phase,

@@ -32,12 +32,20 @@ from dashboard import (
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
-from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
+from vitals.readings import (
+    MAX_LABEL_CHARS,
+    Observation,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+    Severity,
+)
 from vitals.sessions import (
     SessionStatus,
     has_ended,
     present_alarms,
     session_clock,
+    session_label,
     session_status,
 )
 from vitals.storage.base import StoreError
@@ -82,6 +90,10 @@ def layout(session_id: str | None = None, **query: Any) -> html.Div:
             html.Div(id=ids.OBSERVATION_LOG),
         ]),
         html.Div(className="session-actions", children=[
+            # No maxLength: the browser would cut a pasted label silently; a longer one is
+            # refused with its reason instead.
+            dcc.Input(id=ids.START_LABEL, className="note-input",
+                      placeholder=f"label: room, chair, initials (up to {MAX_LABEL_CHARS})"),
             html.Button("Start session", id=ids.EVENT_START, className="action", n_clicks=0),
             html.Button("Record dose", id=ids.EVENT_DOSE, className="action", n_clicks=0),
             html.Button("End session…", id=ids.EVENT_END, className="action", n_clicks=0),
@@ -198,7 +210,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
         tables.session_header(session_id, status, origin_label, since,
-                               present_alarms(loaded.alerts)),
+                               present_alarms(loaded.alerts), session_label(loaded.events)),
         tables.alerts_table(alerts, origin),
         f"updated {now:%H:%M:%S} UTC",
         status == "ended",  # an ended session no longer changes: stop polling it
@@ -377,7 +389,8 @@ def ask_end(_end: int, _confirm: int, _cancel: int,
 def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _override: int,
             _signoff: int, session_id: str | None, note: str | None,
             guidelines: list[str] | None, contraindications: list[str] | None,
-            reason: str | None, end_reason: str | None = None) -> str:
+            reason: str | None, end_reason: str | None = None,
+            label: str | None = None) -> str:
     """One protocol or audit button was clicked: `session_commands.ACTIONS` says what it
     records, who may, and what it must read first."""
     trigger = ctx.triggered_id
@@ -388,7 +401,8 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
         return dash.no_update
     if not session_id:
         return "⚠ No session selected."
-    form = session_commands.Form.typed(note, guidelines, contraindications, reason, end_reason)
+    form = session_commands.Form.typed(note, guidelines, contraindications, reason, end_reason,
+                                       label)
     return session_commands.run(action, session_id, form, lambda s: status_of(load(s)))
 
 
@@ -548,6 +562,7 @@ def register(app: dash.Dash) -> None:
         State(ids.CHECKLIST_CONTRAINDICATIONS, "value"),
         State(ids.OVERRIDE_REASON, "value"),
         State(ids.END_REASON, "value"),
+        State(ids.START_LABEL, "value"),
         prevent_initial_call=True,
     )(command)
     app.callback(
