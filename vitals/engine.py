@@ -149,6 +149,7 @@ class AlertEngine:
                 state = self._sessions[event.session] = SessionState(event.session)
                 self._offsets.pop(event.session, None)
             state.set_start(event.time)
+            state.label = event.label  # the latest start's (`sessions.session_label`)
             if received_at is not None:
                 self._offsets[event.session] = event.time - received_at
             return []

@@ -132,8 +132,8 @@ def session_label(events: Iterable[SessionEvent]) -> str | None:
 
 
 def display_name(session: str, label: str | None) -> str:
-    """How plain text (a title, a notification) names a session: its label, with the id."""
-    return f"{label} ({session})" if label else session
+    """How plain text (a notification's title) names a session: its label, with the id."""
+    return f"{label} (session {session})" if label else f"session {session}"
 
 
 def has_ended(ended: datetime | None, started: datetime | None) -> bool:

@@ -53,8 +53,8 @@ def test_a_sessions_label_is_its_latest_starts(events, label):
 
 
 def test_plain_text_names_a_session_by_its_label_with_the_id():
-    assert display_name("s1", LABEL) == "Chair 3 · AB (s1)"
-    assert display_name("s1", None) == "s1"
+    assert display_name("s1", LABEL) == "Chair 3 · AB (session s1)"
+    assert display_name("s1", None) == "session s1"
 
 
 def test_the_tile_shows_the_label_with_the_session_id_smaller_beside_it(store, in_app):

@@ -358,3 +358,34 @@ def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement
         notifier.stop()
         worker.stop(timeout=5)
         store.close()
+
+
+def test_a_started_sessions_label_reaches_the_notification_title(mosquitto, tmp_path,
+                                                                 webhook) -> None:
+    """A start with a label → the ingest's alarm carries it → the monitor's message names
+    the chair beside the session id."""
+    from ingest.worker import IngestWorker, build_engine
+    from tests.ingest.conftest import make_settings
+
+    settings = make_settings(mosquitto.url, None, "vitals", tmp_path / "data",
+                             notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
+    store = SqliteStore(settings.sqlite_path)
+    worker = IngestWorker(settings, store, build_engine(settings))
+    notifier = Notifier(settings, parse_roster(roster_text(webhook, high=60)), store)
+    cuff = Alerts(settings)
+    session = f"n-{uuid.uuid4().hex[:8]}"
+    try:
+        worker.start()
+        notifier.start()
+        cuff.client.publish(f"vitals/{session}/session", json.dumps(
+            {"event": "start", "label": " Chair 3 · AB "}), qos=1).wait_for_publish(10)
+        cuff.client.publish(f"vitals/{session}/bp", json.dumps(
+            {"systolic": 190, "diastolic": 95, "device": "cuff-1"}), qos=1).wait_for_publish(10)
+        wait_until(lambda: webhook.to("nurse"), 10, "the monitor notified")
+        [message] = webhook.to("nurse")
+        assert message["title"] == f"HIGH alarm, Chair 3 · AB (session {session})"
+    finally:
+        cuff.close()
+        notifier.stop()
+        worker.stop(timeout=5)
+        store.close()
