@@ -45,7 +45,7 @@ def _report(context: DashboardContext, session: str) -> str:
     observations = store.observations(session)
     summary = summary_report.clinical_summary(
         session, events, readings, alerts, observations, store.notifications(session),
-        context.profile, context.clock())
+        context.profile, context.clock(), context.settings.zone)
     chart = ""
     if readings:
         # Frames of what was read above: the database is read once per report.

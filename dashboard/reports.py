@@ -11,7 +11,7 @@ import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from vitals.alerts import AlertEvent, AlertState, Metric
@@ -29,7 +29,7 @@ from vitals.readings import (
 )
 from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
-from vitals.timefmt import rfc3339
+from vitals.timefmt import local_time, rfc3339
 from vitals.vital_signs import VITAL_SIGNS, Code, VitalSign
 
 LOINC: Final = "http://loinc.org"
@@ -284,9 +284,10 @@ class BpAt:
     diastolic: float
     minutes_from_dose: float | None
 
-    def text(self) -> str:
+    def text(self, zone: tzinfo = UTC) -> str:
         at = "" if self.minutes_from_dose is None else f" (dose {self.minutes_from_dose:+.0f} min)"
-        return f"{self.systolic:.0f}/{self.diastolic:.0f} mmHg at {self.time:%H:%M} UTC{at}"
+        return (f"{self.systolic:.0f}/{self.diastolic:.0f} mmHg at "
+                f"{local_time(self.time, zone, '%H:%M')}{at}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +371,7 @@ def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequenc
 
 
 def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
-                    dosed: datetime | None) -> str:
+                    dosed: datetime | None, zone: tzinfo = UTC) -> str:
     """The answer to "did the patient show <kind>?" from the monitor's log: the worst severity
     recorded and when it was first recorded; "none recorded" is not "no" (nobody said so)."""
     found = [o for o in observations if o.observation is kind]
@@ -379,25 +380,28 @@ def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
     seen = [o for o in found if o.severity.rank > 0]
     if not seen:
         last = found[-1]
-        return f"no (checked by {last.by or 'the monitor'} at {last.time:%H:%M} UTC)"
+        return (f"no (checked by {last.by or 'the monitor'} at "
+                f"{local_time(last.time, zone, '%H:%M')})")
     worst = max(seen, key=lambda o: o.severity.rank)
     first = seen[0]
     at = "" if dosed is None else f" (dose {(first.time - dosed).total_seconds() / 60:+.0f} min)"
-    return (f"yes — {worst.severity.value} at worst; first recorded {first.time:%H:%M} UTC{at}"
+    return (f"yes — {worst.severity.value} at worst; first recorded "
+            f"{local_time(first.time, zone, '%H:%M')}{at}"
             f" by {first.by or 'the monitor'}; {len(seen)} entr{'y' if len(seen) == 1 else 'ies'}")
 
 
-def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
-    """The summary as the form's questions and the answers from the device data."""
+def rems_rows(summary: RemsSummary, zone: tzinfo = UTC) -> list[tuple[str, str]]:
+    """The summary as the form's questions and the answers from the device data, times on the
+    clinic's clock (`zone`)."""
     def bp(value: BpAt | None) -> str:
-        return "not measured" if value is None else value.text()
+        return "not measured" if value is None else value.text(zone)
 
     duration = ("unknown (no dose recorded)" if summary.duration_minutes is None
                 else f"{summary.duration_minutes:.0f} min"
                 + ("" if summary.duration_met else f" (less than {MIN_MONITORING_MINUTES:g})"))
     return [
-        ("Dose administered (UTC)", "not recorded" if summary.dosed is None
-         else f"{summary.dosed:%Y-%m-%d %H:%M}"),
+        ("Dose administered", "not recorded" if summary.dosed is None
+         else local_time(summary.dosed, zone, "%Y-%m-%d %H:%M")),
         ("Blood pressure before dosing", bp(summary.bp_before_dose)),
         ("Blood pressure approximately 40 minutes after dosing", bp(summary.bp_near_40)),
         ("Blood pressure before the end of monitoring", bp(summary.bp_before_end)),
@@ -408,7 +412,7 @@ def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
             f"{p}: {sum(a.priority.value == p for a in summary.alarms)}"
             for p in ("high", "medium", "low")) + ")"),
         *((f"{_observation_label(kind)} (monitor's observation)",
-           observed_answer(summary.observations, kind, summary.dosed))
+           observed_answer(summary.observations, kind, summary.dosed, zone))
           for kind in REMS_OBSERVATIONS),
         ("Other observations", _other_observations(summary.observations)),
     ]

@@ -9,6 +9,7 @@ import functools
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any, Final
 
 from dash import dcc, html
@@ -111,7 +112,8 @@ def _trend_part(trend: _Same) -> TilePart:
     return TilePart({"figure": figure}, _version(repr(figure["data"])))
 
 
-def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | None) -> TilePart:
+def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | None,
+                zone: tzinfo) -> TilePart:
     if priority is None:
         return _part(children="✓ No active alarm", className="tile-alarm tile-alarm--none",
                      role=None)
@@ -121,7 +123,7 @@ def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | No
         priority, str(row.get("alarm_message") or ""),
         None if missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
         acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now"),
-        ended=row.get("alarm_ended")) + more
+        ended=row.get("alarm_ended"), zone=zone) + more
     if acked_by is not None:  # present but seen: no alert role, no flashing (as in the panel)
         return _part(children=text, role=None,
                      className=f"tile-alarm tile-alarm--{priority} tile-alarm--acked")
@@ -129,9 +131,10 @@ def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | No
 
 
 def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
-              checkin: Checkin | None = None) -> TileView:
+              checkin: Checkin | None = None, zone: tzinfo = UTC) -> TileView:
     """One active session on the overview (a row of `queries.overview_rows`): big numbers,
-    freshness, dose time, top alarm, and (with `checkin`) when the monitor last checked in."""
+    freshness, dose time, top alarm, and (with `checkin`) when the monitor last checked in;
+    clock times on the clinic's clock (`zone`)."""
     session = str(row["session"])
     priority = None if missing(row.get("alarm_priority")) else str(row["alarm_priority"])
     acked_by = None if missing(row.get("alarm_acked_by")) else str(row["alarm_acked_by"])
@@ -140,7 +143,7 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             f" tile--alarm tile--{priority}" + (" tile--acked" if acked_by is not None else "")
             if priority else "")),
         ids.tile_dose(session): _part(children=dose_text(row.get("since_dose_min"))),
-        ids.tile_alarm(session): _alarm_part(row, priority, acked_by),
+        ids.tile_alarm(session): _alarm_part(row, priority, acked_by, zone),
     }
     vitals = tile_vitals(row)
     for sign in vitals:
@@ -178,13 +181,14 @@ def tile_vitals(row: Mapping[str, Any]) -> tuple[VitalSign, ...]:
 
 def tile_views(overview: Sequence[Mapping[str, Any]],
                trends: Mapping[str, Sequence[Reading]] | None = None,
-               checkins: Mapping[str, Checkin] | None = None) -> TilesView:
+               checkins: Mapping[str, Checkin] | None = None,
+               zone: tzinfo = UTC) -> TilesView:
     """Every active session's tile (`queries.overview_rows`) as plain data. With `checkins`
     (session -> status), each tile shows its check-in countdown and has a compact check-in
     button beside the link (a button inside a link would navigate)."""
     trends, known = trends or {}, checkins or {}
     return TilesView(tuple(tile_view(row, trends.get(str(row["session"])),
-                                     known.get(str(row["session"])))
+                                     known.get(str(row["session"])), zone)
                            for row in overview), checkins is not None)
 
 

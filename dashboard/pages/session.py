@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import dash
@@ -49,6 +49,7 @@ from vitals.sessions import (
     session_status,
 )
 from vitals.storage.base import StoreError
+from vitals.timefmt import local_time
 from vitals.users import Role
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
             history: History | StoreError | None = None) -> tuple[Any, ...]:
     """Header, alert table, status line, and whether to stop polling (session ended)."""
     context = app_context.current()
-    now = context.clock()
+    now, zone = context.clock(), context.settings.zone
     if not session_id:
         return [html.H2("No session selected")], "", "", True
     try:
@@ -205,14 +206,15 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     if status == "unknown":
         return ([html.H2(session_id), html.Span("no data stored for this session (yet)",
                                                 className="muted")],
-                "", f"checked {now:%H:%M:%S} UTC", False)
+                "", f"checked {local_time(now, zone)}", False)
     origin, origin_label = frames.session_origin(events, readings)
     since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
         tables.session_header(session_id, status, origin_label, since,
-                               present_alarms(loaded.alerts), session_label(loaded.events)),
-        tables.alerts_table(alerts, origin),
-        f"updated {now:%H:%M:%S} UTC",
+                               present_alarms(loaded.alerts), session_label(loaded.events),
+                               zone),
+        tables.alerts_table(alerts, origin, zone),
+        f"updated {local_time(now, zone)}",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
 
@@ -331,11 +333,12 @@ def _latest(events: Any, kind: SessionEventType) -> dict[str, Any] | None:
     return None if found.empty else found.iloc[-1].to_dict()
 
 
-def _recorded(event: dict[str, Any] | None, with_note: bool = False) -> str | None:
+def _recorded(event: dict[str, Any] | None, zone: tzinfo,
+              with_note: bool = False) -> str | None:
     if event is None:
         return None
     by = event["by"] if isinstance(event["by"], str) else "unknown"
-    text = f"by {by} at {event['time']:%H:%M} UTC"
+    text = f"by {by} at {local_time(event['time'], zone, '%H:%M')}"
     if with_note and isinstance(event["note"], str):
         text += f": {event['note']}"
     return text
@@ -351,26 +354,27 @@ def refresh_protocol(_n: int | None, session_id: str | None,
     except StoreError as err:
         return html.Div(f"⚠ Cannot read the database: {err}", className="error"), dash.no_update
     status = status_of(loaded)
+    zone = app_context.current().settings.zone
     events = frames.event_rows(loaded.events)
     checklist = _latest(events, SessionEventType.CHECKLIST)
     recorded = (None if checklist is None
-                else f"Checklist recorded {_recorded(checklist)}"
+                else f"Checklist recorded {_recorded(checklist, zone)}"
                 + (" — no findings" if not status.checklist else ""))
-    override = _recorded(_latest(events, SessionEventType.OVERRIDE), with_note=True)
-    signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), with_note=True)
+    override = _recorded(_latest(events, SessionEventType.OVERRIDE), zone, with_note=True)
+    signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), zone, with_note=True)
     protocol = [
         html.Div(className="panel", children=[
             html.H3("Pre-session verdict"),
             components.verdict_box(status.verdict, recorded, override),
         ]),
         html.Div(className="panel", children=[
-            html.H3("Cues"), components.cue_list(status.cues, status.dosed),
+            html.H3("Cues"), components.cue_list(status.cues, status.dosed, zone),
         ]),
         html.Div(className="panel", children=[
             html.H3("Discharge"), components.discharge_box(status.discharge, signoff),
         ]),
     ]
-    return protocol, tables.events_table(events[events["event"].isin(AUDIT_EVENTS)])
+    return protocol, tables.events_table(events[events["event"].isin(AUDIT_EVENTS)], zone)
 
 
 def ask_end(_end: int, _confirm: int, _cancel: int,
@@ -383,7 +387,8 @@ def ask_end(_end: int, _confirm: int, _cancel: int,
         present = present_alarms(app_context.current().store.alerts(session_id))
     except StoreError as err:
         return False, html.P(f"⚠ Cannot read the session's alarms ({err}): not safe to end now.")
-    return False, components.end_confirmation(session_id, present)
+    return False, components.end_confirmation(session_id, present,
+                                              app_context.current().settings.zone)
 
 
 def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _override: int,
@@ -420,7 +425,7 @@ def refresh_presence(_n: int | None, session_id: str | None,
     events = frames.event_rows(loaded.events)
     observed = frames.observation_rows(loaded.observations)
     origin = frames.dose_time(events)
-    return (obs.observations_table(observed, origin),
+    return (obs.observations_table(observed, origin, context.settings.zone),
             obs.checkin_badge(*presence(events, observed, context.clock(),
                                         obs.checkin_policy(context.profile))))
 
@@ -454,7 +459,9 @@ def publish_checkin(session_id: str | None) -> str:
                                                  user.name)
     except CommandFailed as err:
         return f"⚠ Check-in NOT sent: {err}"
-    return f"✔ {user.name} checked in at {app_context.current().clock():%H:%M:%S} UTC (sent)"
+    context = app_context.current()
+    at = local_time(context.clock(), context.settings.zone)
+    return f"✔ {user.name} checked in at {at} (sent)"
 
 
 def check_in(n_clicks: int | None, session_id: str | None) -> str:
@@ -494,7 +501,7 @@ def refresh_notifications(_n: int | None, session_id: str | None) -> list[Any] |
         records = app_context.current().store.notifications(session_id)
     except StoreError as err:
         return f"⚠ Cannot read the notification log ({err})."
-    return components.notification_log(session_id, records)
+    return components.notification_log(session_id, records, app_context.current().settings.zone)
 
 
 def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str,
