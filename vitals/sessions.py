@@ -125,10 +125,18 @@ def session_clock(now: datetime, newest: datetime | None) -> datetime:
 
 
 def session_label(events: Iterable[SessionEvent]) -> str | None:
-    """The session's display label (room, chair, initials): its latest start's. A start without
-    one (the same id started again) has none: an old label must not name a new patient."""
-    starts = [e for e in events if e.event is SessionEventType.START]
-    return max(starts, key=lambda e: e.time).label if starts else None
+    """The session's display label (room, chair, initials): the latest one a start carried
+    since the session last began. A start after an end begins afresh (as `_protocol` does):
+    without a label it has none, so an old label never names the next patient."""
+    label: str | None = None
+    ended = False
+    for event in sorted(events, key=lambda e: e.time):
+        if event.event is SessionEventType.START:
+            label = event.label if ended else event.label or label
+            ended = False
+        elif event.event is SessionEventType.END:
+            ended = True
+    return label
 
 
 def display_name(session: str, label: str | None) -> str:

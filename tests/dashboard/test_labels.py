@@ -47,8 +47,13 @@ def labelled_start(session: str, at=STARTED, label: str | None = LABEL) -> Sessi
       labelled_start("a", NOW - minutes(5), None)], None),
     ([labelled_start("a", NOW - minutes(90), "Room 1"), labelled_start("a", NOW, "Room 2")],
      "Room 2"),
+    # Start pressed again while it runs, without a label: the session keeps its label.
+    ([labelled_start("a", NOW - minutes(9)), labelled_start("a", NOW, None)], LABEL),
+    # Ended, then started again with a new label.
+    ([labelled_start("a", NOW - minutes(90)), event("a", NOW - minutes(60), SessionEventType.END),
+      labelled_start("a", NOW - minutes(5), "Room 2")], "Room 2"),
 ])
-def test_a_sessions_label_is_its_latest_starts(events, label):
+def test_a_sessions_label_is_the_latest_its_starts_carried_since_it_began(events, label):
     assert session_label(events) == label
 
 
