@@ -211,7 +211,7 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     user = auth.current_user()
     can_ack = user is not None and user.can(Role.MONITOR)
     panel = (dash.no_update if new_signature == signature and signature is not None
-             else components.alarms_panel(alarms, can_ack, now))
+             else components.alarms_panel(alarms, can_ack, now, context.settings.zone))
     return components.banner(problem), panel, components.sound_level(alarms), new_signature
 
 

@@ -61,14 +61,18 @@ def ack_payload(metric: str, by: str, note: str | None, time: datetime,
 
 
 def event_payload(event: SessionEventType, by: str, note: str | None,
-                  time: datetime, devices: Sequence[str] = ()) -> dict[str, Any]:
+                  time: datetime, devices: Sequence[str] = (),
+                  label: str | None = None) -> dict[str, Any]:
     """A session event (`<prefix>/<session>/session`): protocol step or audit entry. A start
-    may name the devices that feed the session (the ingest refuses others)."""
+    may name the devices that feed the session (the ingest refuses others) and carry a display
+    label (room, chair, initials)."""
     document: dict[str, Any] = {"event": event.value, "by": by, "time": rfc3339(time)}
     if note:
         document["note"] = note[:MAX_NOTE_CHARS]
     if devices:
         document["devices"] = list(devices)
+    if label:
+        document["label"] = label
     return document
 
 
@@ -115,10 +119,11 @@ class Commands:
 
     def session_event(self, session: str, event: SessionEventType | str, by: str,
                       note: str | None = None, time: datetime | None = None,
-                      devices: Sequence[str] = ()) -> dict[str, Any]:
+                      devices: Sequence[str] = (), label: str | None = None) -> dict[str, Any]:
         """Publish a session event (start, dose, end, note, checklist, override, signoff,
-        checkin); a start may name its `devices`."""
-        payload = event_payload(SessionEventType(event), by, note, time or utcnow(), devices)
+        checkin); a start may name its `devices` and carry a display `label`."""
+        payload = event_payload(SessionEventType(event), by, note, time or utcnow(), devices,
+                                label)
         self._publish(session, SESSION_LEAF, payload)
         return payload
 

@@ -6,7 +6,7 @@ no request, no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 import pandas as pd
@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
-from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text
+from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text, missing
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.checklist import CONTRAINDICATIONS, GUIDELINES
 from vitals.readings import MAX_NOTE_CHARS
@@ -26,10 +26,24 @@ from vitals.sessions import (
     Verdict,
 )
 from vitals.storage.base import NotificationRecord
+from vitals.timefmt import local_time
 from vitals.users import Role
 
 # Ending a session clears its alarms: with any present, only this role (or one above) may.
 END_WITH_ALARMS: Final = Role.CLINICIAN
+
+def label_of(row: Mapping[str, Any]) -> str | None:
+    """A row's (tile's, alarm's) display label, None where it has none (None or NaN)."""
+    return None if missing(row.get("label")) else str(row["label"]) or None
+
+
+def session_name(session: str, label: str | None) -> list[Any]:
+    """A session as the tiles, the alarms panel and the session page name it: its display label
+    ("Chair 3 · AB"), the id smaller beside it; the id alone without a label."""
+    if not label:
+        return [session]
+    return [label, " ", html.Span(session, className="session-id")]
+
 
 # --- pipeline health ---------------------------------------------------------------------------
 
@@ -79,12 +93,15 @@ def alarms_signature(alarms: pd.DataFrame) -> str:
     being typed into it survives the refresh."""
     if alarms.empty:
         return ""
-    return "|".join(f"{a['session']}/{a['metric']}/{a.get('rule')}/{a['priority']}/"
-                    f"{a['state']}/{a['time']}/{a.get('ended')}" for a in alarms.to_dict("records"))
+    return "|".join(f"{a['session']}/{a.get('label')}/{a['metric']}/{a.get('rule')}/"
+                    f"{a['priority']}/{a['state']}/{a['time']}/{a.get('ended')}"
+                    for a in alarms.to_dict("records"))
 
 
-def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None) -> list[Any]:
-    """Active and acknowledged alarms across sessions, each with its acknowledge control.
+def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None,
+                 zone: tzinfo = UTC) -> list[Any]:
+    """Active and acknowledged alarms across sessions, each with its acknowledge control, times
+    on the clinic's clock (`zone`, with its abbreviation).
 
     With `now`, no clock time shown is after it: a time-compressed simulation (or a device
     clock ahead of ours) stamps alarms ahead of the wall clock, and "since" a time still to
@@ -100,23 +117,24 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
         # A clock time, not "12 s ago": the panel is re-rendered only when an alarm changes
         # (so a note being typed survives), and a relative age would freeze where it was drawn.
         at = alarm["time"] if now is None else min(alarm["time"], pd.Timestamp(now))
-        since = f"since {at:%H:%M:%S}"
+        since = f"since {local_time(at, zone)}"
         label = ALARM_LABEL.get(priority, priority.upper())
         body: list[Any] = [
             html.Span(label, className=f"prio prio--{priority}"),
-            dcc.Link(session, href=f"/session/{session}", className="alarm-session"),
+            dcc.Link(session_name(session, label_of(alarm)),
+                     href=f"/session/{session}", className="alarm-session"),
             html.Span(METRIC_LABEL.get(metric, metric), className="alarm-metric"),
             html.Span(alarm["message"], className="alarm-message"),
             html.Span(since, className="alarm-age"),
         ]
         ended = alarm.get("ended")
         if ended is not None and not pd.isna(ended):  # latched, its cause gone
-            body.append(html.Span(ended_text(ended), className="alarm-ended"))
+            body.append(html.Span(ended_text(ended, zone), className="alarm-ended"))
         if acked:
             who = alarm["by"] if isinstance(alarm["by"], str) else "someone"
             note = f" — “{alarm['note']}”" if isinstance(alarm["note"], str) and alarm["note"] \
                 else ""
-            body.append(html.Span(f"✔ acknowledged by {who} at {at:%H:%M:%S}{note}",
+            body.append(html.Span(f"✔ acknowledged by {who} at {local_time(at, zone)}{note}",
                                   className="alarm-acked"))
         elif can_ack:
             key = {"session": session, "metric": metric, "rule": rule}
@@ -136,7 +154,8 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
 # --- who was notified -----------------------------------------------------------------------------
 
 
-def notification_log(session: str, records: Sequence[NotificationRecord]) -> list[Any]:
+def notification_log(session: str, records: Sequence[NotificationRecord],
+                     zone: tzinfo = UTC) -> list[Any]:
     """Per alarm (metric), the notifier's messages about it, newest first: when, to whom, by
     which channel, and delivered or the error, a failure marked."""
     if not records:
@@ -147,7 +166,7 @@ def notification_log(session: str, records: Sequence[NotificationRecord]) -> lis
     groups = []
     for metric, told in by_metric.items():
         rows = [html.Li([
-            html.Span(f"{r.time:%H:%M:%S}", className="notified-time"),
+            html.Span(local_time(r.time, zone), className="notified-time"),
             f" {r.person} by {r.channel}",
             " (all clear)" if r.kind == "all_clear" else "",
             html.Span(" ✔ delivered" if r.delivered
@@ -163,7 +182,8 @@ def notification_log(session: str, records: Sequence[NotificationRecord]) -> lis
 # --- ending a session ---------------------------------------------------------------------------
 
 
-def end_confirmation(session: str, present: Sequence[AlertEvent]) -> list[Any]:
+def end_confirmation(session: str, present: Sequence[AlertEvent],
+                     zone: tzinfo = UTC) -> list[Any]:
     """What the "End session" confirmation says: the alarms present (`present_alarms`), the
     unacknowledged ones marked, and who may end with them present."""
     if not present:
@@ -174,7 +194,8 @@ def end_confirmation(session: str, present: Sequence[AlertEvent]) -> list[Any]:
         html.P(f"End session {session}? {len(present)} alarm(s) present, {unacked} not "
                "acknowledged: ending clears them all.", className="end-warning"),
         html.Ul(className="end-alarms", children=[
-            html.Li(alarm_text(a.priority.value, a.message, a.metric.value, ended=a.ended)
+            html.Li(alarm_text(a.priority.value, a.message, a.metric.value, ended=a.ended,
+                               zone=zone)
                     + (" — NOT acknowledged" if a.state is AlertState.ACTIVE
                        else f" — acknowledged by {a.by or 'someone'}"),
                     className=f"alarm alarm--{a.priority.value}")
@@ -251,12 +272,12 @@ def verdict_box(combined: PresessionVerdict, checklist_recorded: str | None,
     return html.Div(children, id=ids.VERDICT, className="verdict-box")
 
 
-def cue_list(cues: Sequence[Cue], origin: datetime | None) -> html.Ul:
+def cue_list(cues: Sequence[Cue], origin: datetime | None, zone: tzinfo = UTC) -> html.Ul:
     items = []
     for cue in cues:
         when = ""
         if cue.due is not None:
-            when = f" — due {cue.due:%H:%M} UTC"
+            when = f" — due {local_time(cue.due, zone, '%H:%M')}"
             if origin is not None:
                 when += f" (dose +{(cue.due - origin).total_seconds() / 60:.0f} min)" \
                     if cue.kind is CueKind.REASSESSMENT else ""

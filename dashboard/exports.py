@@ -20,6 +20,7 @@ from dashboard.app_context import DashboardContext
 from dashboard.auth import role_required
 from vitals.alerts import Metric
 from vitals.readings import SESSION_ID
+from vitals.sessions import session_label
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -44,7 +45,7 @@ def _report(context: DashboardContext, session: str) -> str:
     observations = store.observations(session)
     summary = summary_report.clinical_summary(
         session, events, readings, alerts, observations, store.notifications(session),
-        context.profile, context.clock())
+        context.profile, context.clock(), context.settings.zone)
     chart = ""
     if readings:
         # Frames of what was read above: the database is read once per report.
@@ -69,8 +70,9 @@ def _report(context: DashboardContext, session: str) -> str:
 
 
 def _fhir(context: DashboardContext, session: str) -> str:
-    bundle = reports.fhir_bundle(session, context.store.readings(session), context.clock(),
-                                 context.store.observations(session))
+    store = context.store
+    bundle = reports.fhir_bundle(session, store.readings(session), context.clock(),
+                                 store.observations(session), session_label(store.events(session)))
     return json.dumps(bundle, indent=1)
 
 

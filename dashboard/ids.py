@@ -64,6 +64,7 @@ SIGNOFF_SUBMIT: Final = "signoff-submit"
 NOTE_TEXT: Final = "note-text"
 NOTE_SUBMIT: Final = "note-submit"
 EVENT_START: Final = "event-start"
+START_LABEL: Final = "start-label"  # the display label a start carries
 EVENT_DOSE: Final = "event-dose"
 EVENT_END: Final = "event-end"  # asks for the confirmation; END_CONFIRM_SUBMIT ends
 END_CONFIRM: Final = "end-confirm"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from vitals.readings import OBSERVATION_LABELS, ObservationKind, Severity
+from vitals.timefmt import local_time
 
 DEFAULT_CHECKIN_MINUTES: Final = 15.0  # Mindbloom's peer treatment monitor checks every 15 min
 DUE_WARNING_S: Final = 120.0  # yellow this long before the next check-in is due
@@ -186,18 +187,20 @@ def _text(value: Any) -> str:
 
 
 def observations_table(observations: pd.DataFrame,
-                       origin: pd.Timestamp | None = None) -> html.Div | html.Table:
-    """The observation log, newest first: when, what, severity, who, note."""
+                       origin: pd.Timestamp | None = None,
+                       zone: tzinfo = UTC) -> html.Div | html.Table:
+    """The observation log, newest first: when (on the clinic's clock), what, severity, who,
+    note."""
     if observations.empty:
         return html.Div("No observations recorded yet.", className="muted")
     head = html.Thead(html.Tr([html.Th(h) for h in (
-        "Time (UTC)", "Session min", "Observation", "Severity", "By", "Note")]))
+        "Time", "Session min", "Observation", "Severity", "By", "Note")]))
     rows = []
     for o in observations.to_dict("records"):
         at = "" if origin is None else f"{(o['time'] - origin).total_seconds() / 60:+.0f}"
         severity = str(o["severity"])
         rows.append(html.Tr(className=f"observation-row observation-row--{severity}", children=[
-            html.Td(o["time"].strftime("%H:%M:%S")),
+            html.Td(local_time(o["time"], zone)),
             html.Td(at),
             html.Td(_text(o["label"])),
             html.Td(severity, className=f"prio prio--{SEVERITY_PRIORITY.get(severity, 'none')}"),

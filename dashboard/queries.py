@@ -17,7 +17,13 @@ from dashboard.frames import utc_times
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.profile import source_label
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
-from vitals.sessions import alarm_urgency, has_ended, present_alarms, session_clock
+from vitals.sessions import (
+    alarm_urgency,
+    has_ended,
+    present_alarms,
+    session_clock,
+    session_label,
+)
 from vitals.storage.base import Live, SessionSummary, Store
 from vitals.vital_signs import SIGNS, VITAL_SIGNS
 
@@ -33,7 +39,7 @@ HR_SOURCES: Final = ("hr.bpm", "spo2.pulse", "bp.pulse")
 # Per vital sign: its measures' values (by metric: "systolic", "heart_rate" ...) and its
 # reading's time, age and staleness (by kind: "bp_time" ...); heart rate also names its device.
 OVERVIEW_COLUMNS: Final = (
-    "session", "first_time", "dosed", "since_dose_min",
+    "session", "label", "first_time", "dosed", "since_dose_min",
     *(column for sign in VITAL_SIGNS for column in (
         *(m.metric.value for m in sign.measures),
         *(f"{sign.kind}_{part}" for part in ("time", "age_s", "stale")),
@@ -86,6 +92,7 @@ def _overview_row(
     session_now = session_clock(now, summary.last_time)
     row: dict[str, Any] = {
         "session": session,
+        "label": session_label(events),
         "first_time": summary.first_time,
         "dosed": dose,
         "since_dose_min": None if dose is None else age_seconds(session_now, dose) / 60,
@@ -168,8 +175,8 @@ def age_seconds(now: datetime, then: datetime) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
-ALARM_COLUMNS: Final = ("session", "time", "metric", "rule", "priority", "rank", "state",
-                        "value", "message", "by", "note", "ended")
+ALARM_COLUMNS: Final = ("session", "label", "time", "metric", "rule", "priority", "rank",
+                        "state", "value", "message", "by", "note", "ended")
 
 
 def active(store: Store, now: datetime, window: timedelta = DEFAULT_ACTIVE_WINDOW) -> Live:
@@ -220,8 +227,10 @@ def alarms_frame(live: Live) -> pd.DataFrame:
                       for a in present_alarms(alerts)),
                      key=lambda item: (alarm_urgency(item[1]), item[0], item[1].metric.value,
                                        item[1].rule))
+    labels = {session: session_label(live.events.get(session, [])) for session in live.alerts}
     frame = pd.DataFrame(
-        [{"session": session, "time": a.time, "metric": a.metric.value, "rule": a.key.rule,
+        [{"session": session, "label": labels[session], "time": a.time,
+          "metric": a.metric.value, "rule": a.key.rule,
           "priority": a.priority.value, "rank": a.priority.rank, "state": a.state.value,
           "value": a.value, "message": a.message, "by": a.by, "note": a.note, "ended": a.ended}
          for session, a in present],

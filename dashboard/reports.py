@@ -11,7 +11,7 @@ import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from vitals.alerts import AlertEvent, AlertState, Metric
@@ -29,7 +29,7 @@ from vitals.readings import (
 )
 from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
-from vitals.timefmt import rfc3339
+from vitals.timefmt import local_time, rfc3339
 from vitals.vital_signs import VITAL_SIGNS, Code, VitalSign
 
 LOINC: Final = "http://loinc.org"
@@ -72,7 +72,7 @@ def alarms_csv(alerts: Sequence[AlertEvent]) -> str:
     return out.getvalue()
 
 
-EVENT_CSV_COLUMNS: Final = ("time", "session", "event", "by", "note")
+EVENT_CSV_COLUMNS: Final = ("time", "session", "event", "by", "note", "label")
 
 
 def events_csv(events: Sequence[SessionEvent]) -> str:
@@ -80,7 +80,7 @@ def events_csv(events: Sequence[SessionEvent]) -> str:
     notes, end), one row each in time order."""
     out = io.StringIO()
     write_table(out, EVENT_CSV_COLUMNS, (
-        (rfc3339(e.time), e.session, e.event.value, e.by, e.note)
+        (rfc3339(e.time), e.session, e.event.value, e.by, e.note, e.label)
         for e in sorted(events, key=lambda e: e.time)))
     return out.getvalue()
 
@@ -167,14 +167,16 @@ def _concept(codes: Sequence[Code], text: str) -> dict[str, Any]:
             "text": text}
 
 
-def session_reference(session: str, resource_type: str) -> dict[str, Any]:
-    """A logical reference to the session (there is no patient identity in this system)."""
+def session_reference(session: str, resource_type: str,
+                      label: str | None = None) -> dict[str, Any]:
+    """A logical reference to the session (there is no patient identity in this system). The
+    display label names where the session ran (the Encounter's display), never the patient."""
     return {"type": resource_type,
             "identifier": {"system": SESSION_SYSTEM, "value": session},
-            "display": f"session {session}"}
+            "display": f"session {session}" + (f", {label}" if label else "")}
 
 
-def observation(reading: Reading) -> dict[str, Any] | None:
+def observation(reading: Reading, label: str | None = None) -> dict[str, Any] | None:
     """One reading as a FHIR R4 vital-signs Observation (None for a kind without a mapping)."""
     spec = _BY_KIND.get(reading.kind)
     if spec is None:
@@ -187,7 +189,7 @@ def observation(reading: Reading) -> dict[str, Any] | None:
                                   "display": "Vital Signs"}], "text": "Vital Signs"}],
         "code": _concept(spec.codes, spec.text),
         "subject": session_reference(reading.session, "Patient"),
-        "encounter": session_reference(reading.session, "Encounter"),
+        "encounter": session_reference(reading.session, "Encounter", label),
         "effectiveDateTime": rfc3339(reading.time),
     }
     if reading.device:
@@ -213,7 +215,7 @@ SEVERITY_SNOMED: Final[Mapping[str, Code]] = {
 }
 
 
-def monitor_observation(o: Observation) -> dict[str, Any]:
+def monitor_observation(o: Observation, label: str | None = None) -> dict[str, Any]:
     """An observation by the monitor as a FHIR R4 `exam` Observation: the finding as text in
     this system's own code system (no standard code is claimed), the severity as its value."""
     name = _observation_label(o.observation)
@@ -225,7 +227,7 @@ def monitor_observation(o: Observation) -> dict[str, Any]:
         "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": o.observation.value,
                              "display": name}], "text": name},
         "subject": session_reference(o.session, "Patient"),
-        "encounter": session_reference(o.session, "Encounter"),
+        "encounter": session_reference(o.session, "Encounter", label),
         "effectiveDateTime": rfc3339(o.time),
     }
     severity = SEVERITY_SNOMED.get(o.severity.value)
@@ -243,12 +245,14 @@ def monitor_observation(o: Observation) -> dict[str, Any]:
 
 
 def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime,
-                observations: Sequence[Observation] = ()) -> dict[str, Any]:
+                observations: Sequence[Observation] = (),
+                label: str | None = None) -> dict[str, Any]:
     """Every BP, HR and SpO2 reading of the session as vital-signs Observations, and the
-    monitor's observations as exam Observations, in a `collection` Bundle."""
+    monitor's observations as exam Observations, in a `collection` Bundle. `label`: the
+    session's display label, shown on each Observation's encounter."""
     entries = []
     for reading in sorted(readings, key=lambda r: r.time):
-        resource = observation(reading)
+        resource = observation(reading, label)
         if resource is None:
             continue
         key = f"{session}/{reading.kind.value}/{rfc3339(reading.time)}/{reading.device or ''}"
@@ -257,7 +261,7 @@ def fhir_bundle(session: str, readings: Sequence[Reading], generated: datetime,
     for o in sorted(observations, key=lambda o: o.time):
         key = f"{session}/observation/{o.observation.value}/{rfc3339(o.time)}/{o.by or ''}"
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}",
-                        "resource": monitor_observation(o)})
+                        "resource": monitor_observation(o, label)})
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -280,9 +284,10 @@ class BpAt:
     diastolic: float
     minutes_from_dose: float | None
 
-    def text(self) -> str:
+    def text(self, zone: tzinfo = UTC) -> str:
         at = "" if self.minutes_from_dose is None else f" (dose {self.minutes_from_dose:+.0f} min)"
-        return f"{self.systolic:.0f}/{self.diastolic:.0f} mmHg at {self.time:%H:%M} UTC{at}"
+        return (f"{self.systolic:.0f}/{self.diastolic:.0f} mmHg at "
+                f"{local_time(self.time, zone, '%H:%M')}{at}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +371,7 @@ def rems_summary(session: str, events: Sequence[SessionEvent], readings: Sequenc
 
 
 def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
-                    dosed: datetime | None) -> str:
+                    dosed: datetime | None, zone: tzinfo = UTC) -> str:
     """The answer to "did the patient show <kind>?" from the monitor's log: the worst severity
     recorded and when it was first recorded; "none recorded" is not "no" (nobody said so)."""
     found = [o for o in observations if o.observation is kind]
@@ -375,25 +380,28 @@ def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
     seen = [o for o in found if o.severity.rank > 0]
     if not seen:
         last = found[-1]
-        return f"no (checked by {last.by or 'the monitor'} at {last.time:%H:%M} UTC)"
+        return (f"no (checked by {last.by or 'the monitor'} at "
+                f"{local_time(last.time, zone, '%H:%M')})")
     worst = max(seen, key=lambda o: o.severity.rank)
     first = seen[0]
     at = "" if dosed is None else f" (dose {(first.time - dosed).total_seconds() / 60:+.0f} min)"
-    return (f"yes — {worst.severity.value} at worst; first recorded {first.time:%H:%M} UTC{at}"
+    return (f"yes — {worst.severity.value} at worst; first recorded "
+            f"{local_time(first.time, zone, '%H:%M')}{at}"
             f" by {first.by or 'the monitor'}; {len(seen)} entr{'y' if len(seen) == 1 else 'ies'}")
 
 
-def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
-    """The summary as the form's questions and the answers from the device data."""
+def rems_rows(summary: RemsSummary, zone: tzinfo = UTC) -> list[tuple[str, str]]:
+    """The summary as the form's questions and the answers from the device data, times on the
+    clinic's clock (`zone`)."""
     def bp(value: BpAt | None) -> str:
-        return "not measured" if value is None else value.text()
+        return "not measured" if value is None else value.text(zone)
 
     duration = ("unknown (no dose recorded)" if summary.duration_minutes is None
                 else f"{summary.duration_minutes:.0f} min"
                 + ("" if summary.duration_met else f" (less than {MIN_MONITORING_MINUTES:g})"))
     return [
-        ("Dose administered (UTC)", "not recorded" if summary.dosed is None
-         else f"{summary.dosed:%Y-%m-%d %H:%M}"),
+        ("Dose administered", "not recorded" if summary.dosed is None
+         else local_time(summary.dosed, zone, "%Y-%m-%d %H:%M")),
         ("Blood pressure before dosing", bp(summary.bp_before_dose)),
         ("Blood pressure approximately 40 minutes after dosing", bp(summary.bp_near_40)),
         ("Blood pressure before the end of monitoring", bp(summary.bp_before_end)),
@@ -404,7 +412,7 @@ def rems_rows(summary: RemsSummary) -> list[tuple[str, str]]:
             f"{p}: {sum(a.priority.value == p for a in summary.alarms)}"
             for p in ("high", "medium", "low")) + ")"),
         *((f"{_observation_label(kind)} (monitor's observation)",
-           observed_answer(summary.observations, kind, summary.dosed))
+           observed_answer(summary.observations, kind, summary.dosed, zone))
           for kind in REMS_OBSERVATIONS),
         ("Other observations", _other_observations(summary.observations)),
     ]

@@ -16,7 +16,7 @@ from dashboard import app_context, auth, components, ids
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.checklist import checklist_note
-from vitals.readings import SessionEventType
+from vitals.readings import InvalidMessage, SessionEventType, parse_label
 from vitals.sessions import SessionStatus, Verdict, present_alarms
 from vitals.storage.base import StoreError
 from vitals.users import Role, User
@@ -35,15 +35,16 @@ class Form:
     contraindications: Sequence[str] = ()
     reason: str | None = None
     end_reason: str | None = None
+    label: str | None = None  # a start's display label, as typed (the parser's rules check it)
 
     @classmethod
     def typed(cls, note: str | None, guidelines: Sequence[str] | None,
               contraindications: Sequence[str] | None, reason: str | None,
-              end_reason: str | None) -> Form:
+              end_reason: str | None, label: str | None = None) -> Form:
         def text(value: str | None) -> str | None:
             return (value or "").strip() or None
         return cls(text(note), tuple(guidelines or ()), tuple(contraindications or ()),
-                   text(reason), text(end_reason))
+                   text(reason), text(end_reason), text(label))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,15 @@ def _note(form: Form, _known: Known) -> str | None:
     if not form.note:
         raise Refused("⚠ Type the note first.")
     return form.note
+
+
+def start_label(form: Form) -> str | None:
+    """The start's display label, by the ingest's own rule (`parse_label`): one it would refuse
+    is refused here, with its reason, before anything is sent."""
+    try:
+        return parse_label(form.label)
+    except InvalidMessage as err:
+        raise Refused(f"⚠ Not started: {err}.") from err
 
 
 def _checklist(form: Form, _known: Known) -> str | None:
@@ -131,10 +141,11 @@ def run(action: Action, session: str, form: Form,
         return f"⚠ NOT recorded: cannot read the session's status ({err})."
     try:
         text = action.text(form, Known(user, present, status))
+        label = start_label(form) if action.event is SessionEventType.START else None
     except Refused as refused:
         return str(refused)
     try:
-        context.commands.session_event(session, action.event, user.name, text)
+        context.commands.session_event(session, action.event, user.name, text, label=label)
     except CommandFailed as err:
         return f"⚠ NOT recorded: {err}"
     return f"✔ {action.event.value} recorded by {user.name} (sent to the ingest)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from statistics import median
 
 from dashboard.reports import (
@@ -43,6 +43,7 @@ from vitals.sessions import (
     session_status,
 )
 from vitals.storage.base import NotificationRecord
+from vitals.timefmt import local_time
 from vitals.vital_signs import KIND_OF_METRIC, MEASURES, SIGNS
 
 VERDICT_TEXT = {Verdict.GO: "GO", Verdict.CAUTION: "CAUTION", Verdict.NO_GO: "NO-GO",
@@ -89,6 +90,7 @@ class Discharge:
 class ClinicalSummary:
     session: str
     generated: datetime
+    zone: tzinfo  # the clinic's clock, on which the report shows every time
     profile: str
     status: SessionStatus
     rems: RemsSummary
@@ -143,7 +145,7 @@ def _status_at(moment: datetime, events: Sequence[SessionEvent], readings: Seque
 def clinical_summary(session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
                      alerts: Sequence[AlertEvent], observations: Sequence[Observation],
                      notifications: Sequence[NotificationRecord], profile: Profile,
-                     generated: datetime) -> ClinicalSummary:
+                     generated: datetime, zone: tzinfo = UTC) -> ClinicalSummary:
     rems = rems_summary(session, events, readings, alerts,
                         profile.cadence.reassessment_minutes, observations)
     newest = max((x.time for x in (*readings, *events)), default=None)
@@ -156,7 +158,8 @@ def clinical_summary(session: str, events: Sequence[SessionEvent], readings: Seq
     checklist_event = _latest(events, SessionEventType.CHECKLIST)
     ordered = tuple(sorted(events, key=lambda e: e.time))
     return ClinicalSummary(
-        session=session, generated=generated, profile=profile.name, status=status, rems=rems,
+        session=session, generated=generated, zone=zone, profile=profile.name, status=status,
+        rems=rems,
         checklist=checklist_answers(checklist_event.note) if checklist_event else None,
         checklist_event=checklist_event,
         override=_latest(events, SessionEventType.OVERRIDE),
@@ -176,7 +179,9 @@ def html_report(summary: ClinicalSummary, chart_html: str = "",
     return render(
         "report.html", s=summary, chart_html=chart_html, exports=exports,
         disclaimer=DISCLAIMER, verdict_text=VERDICT_TEXT, outcome_text=OUTCOME_TEXT,
-        metric_text=METRIC_TEXT, rems_rows=rems_rows(summary.rems), number=number_text,
+        metric_text=METRIC_TEXT, rems_rows=rems_rows(summary.rems, summary.zone),
+        number=number_text, local=lambda t, fmt: local_time(t, summary.zone, fmt),
+        zone_name=str(summary.zone),
         delivery=delivery_text, observation_label=OBSERVATION_LABELS,
         minutes_from_dose=lambda t: _minutes_from(summary.status.dosed, t),
     )

@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, tzinfo
 from typing import Any
 
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.components import session_name
 from dashboard.figures import minutes_from
 from dashboard.texts import (
     ALARM_LABEL,
@@ -19,22 +21,24 @@ from dashboard.texts import (
     number,
 )
 from vitals.alerts import AlertEvent, AlertState
+from vitals.timefmt import local_time
 
 
-def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None) -> html.Div | html.Table:
+def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None,
+                 zone: tzinfo = UTC) -> html.Div | html.Table:
     """Every alert event of the session, newest first, with priority as text and colour, and
-    who acknowledged it with their note (the audit trail)."""
+    who acknowledged it with their note (the audit trail); times on the clinic's clock."""
     if alerts.empty:
         return html.Div("No alert events in this session.", className="muted")
     head = html.Thead(html.Tr([html.Th(h) for h in
-                               ("Time (UTC)", "Session min", "Priority", "State", "Metric",
+                               ("Time", "Session min", "Priority", "State", "Metric",
                                 "Value", "Limit", "Message", "By", "Note")]))
     rows = []
     minutes = minutes_from(alerts["time"], origin) if origin is not None else None
     for i, alert in enumerate(alerts.to_dict("records")):
         at = "" if minutes is None else f"{minutes.iloc[i]:+.0f}"
         rows.append(html.Tr(className=f"alert-row alert-row--{alert['priority']}", children=[
-            html.Td(alert["time"].strftime("%H:%M:%S")),
+            html.Td(local_time(alert["time"], zone)),
             html.Td(at),
             html.Td(ALARM_LABEL.get(alert["priority"], alert["priority"]),
                     className=f"prio prio--{alert['priority']}"),
@@ -49,14 +53,15 @@ def alerts_table(alerts: pd.DataFrame, origin: pd.Timestamp | None) -> html.Div 
     return html.Table(className="table", children=[head, html.Tbody(rows[::-1])])
 
 
-def events_table(events: pd.DataFrame) -> html.Div | html.Table:
-    """Session events with who recorded them and their notes, newest first (the audit trail)."""
+def events_table(events: pd.DataFrame, zone: tzinfo = UTC) -> html.Div | html.Table:
+    """Session events with who recorded them and their notes, newest first (the audit trail);
+    times on the clinic's clock."""
     if events.empty:
         return html.Div("No notes or session events yet.", className="muted")
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Time (UTC)", "Event", "By", "Note")]))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Time", "Event", "By", "Note")]))
     body = [
         html.Tr([
-            html.Td(e["time"].strftime("%H:%M:%S")),
+            html.Td(local_time(e["time"], zone)),
             html.Td(str(e["event"])),
             html.Td("" if missing(e["by"]) else str(e["by"])),
             html.Td("" if missing(e["note"]) else str(e["note"])),
@@ -68,41 +73,43 @@ def events_table(events: pd.DataFrame) -> html.Div | html.Table:
 
 def session_header(session: str, status: str, origin_label: str,
                    since_origin_min: float | None,
-                   active: Sequence[AlertEvent] = ()) -> list[Any]:
-    """Session id, live/ended badge, session clock, and every alarm present now as text
-    (`vitals.sessions.present_alarms`: acknowledged ones marked silenced)."""
+                   active: Sequence[AlertEvent] = (), label: str | None = None,
+                   zone: tzinfo = UTC) -> list[Any]:
+    """Display label and session id, live/ended badge, session clock, and every alarm present
+    now as text (`vitals.sessions.present_alarms`: acknowledged ones marked silenced)."""
     badge = {"active": "LIVE", "ended": "ENDED", "idle": "NO RECENT DATA"}.get(status, status)
-    parts: list[Any] = [html.H2(session, className="session-title"),
+    parts: list[Any] = [html.H2(session_name(session, label), className="session-title"),
                         html.Span(badge, className=f"badge badge--{status}")]
     if since_origin_min is not None:
         parts.append(html.Span(f"{since_origin_min:.0f} min since {origin_label}",
                                className="session-clock"))
     if active:
         parts.append(html.Div(className="session-alarms", children=[
-            _session_alarm(a, a.state is AlertState.ACKNOWLEDGED) for a in active]))
+            _session_alarm(a, a.state is AlertState.ACKNOWLEDGED, zone) for a in active]))
     return parts
 
 
-def _session_alarm(alert: AlertEvent, acked: bool) -> html.Div:
+def _session_alarm(alert: AlertEvent, acked: bool, zone: tzinfo) -> html.Div:
     text = alarm_text(alert.priority.value, alert.message, alert.metric.value,
-                      acked_by=(alert.by or "someone") if acked else None, ended=alert.ended)
+                      acked_by=(alert.by or "someone") if acked else None, ended=alert.ended,
+                      zone=zone)
     if acked:
         return html.Div(text, className=f"tile-alarm tile-alarm--{alert.priority.value} "
                         "tile-alarm--acked")
     return html.Div(text, role="alert", className=f"tile-alarm tile-alarm--{alert.priority.value}")
 
 
-def history_table(sessions: pd.DataFrame,
-                  exports: Mapping[str, Sequence[str]] | None = None) -> html.Div | html.Table:
+def history_table(sessions: pd.DataFrame, exports: Mapping[str, Sequence[str]] | None = None,
+                  zone: tzinfo = UTC) -> html.Div | html.Table:
     """All sessions, newest first, each a link to its session view; with `exports` (format ->
     one URL per row, for clinicians) a column of export links."""
     if sessions.empty:
         return html.Div("No sessions found.", className="muted")
 
     def when(value: Any) -> str:
-        return "" if missing(value) else value.strftime("%Y-%m-%d %H:%M")
+        return "" if missing(value) else local_time(value, zone, "%Y-%m-%d %H:%M")
 
-    titles = ["Session", "Status", "First (UTC)", "Dose (UTC)", "Last (UTC)", "End (UTC)"]
+    titles = ["Session", "Status", "First", "Dose", "Last", "End"]
     if exports:
         titles.append("Export")
     head = html.Thead(html.Tr([html.Th(h) for h in titles]))

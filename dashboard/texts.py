@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, tzinfo
 from typing import Any, Final
 
 import pandas as pd
 
+from vitals.timefmt import local_time
 from vitals.vital_signs import MEASURES
 
 ALARM_LABEL: Final[Mapping[str, str]] = {
@@ -74,7 +76,7 @@ def dose_text(since_dose_min: Any) -> str:
 
 def alarm_text(priority: str, message: str, metric: str | None = None, *,
                acked_by: str | None = None, value: Any = None, now: Any = None,
-               ended: Any = None) -> str:
+               ended: Any = None, zone: tzinfo = UTC) -> str:
     """The words that go with an alarm's colour: "▲ HIGH — Systolic 186 mmHg: ...", with the
     metric's latest value when it differs from the one that raised the alarm ("now 193"),
     "acknowledged, silenced" for an alarm acknowledged while its condition persists, and for a
@@ -84,12 +86,13 @@ def alarm_text(priority: str, message: str, metric: str | None = None, *,
     if not missing(now) and not missing(value) and number(now) != number(value):
         body += f" — now {number(now)}"
     if not missing(ended):
-        body += f" · {ended_text(ended)}"
+        body += f" · {ended_text(ended, zone)}"
     if acked_by is not None:
         body += f" · ✔ acknowledged by {acked_by}, silenced until its condition ends"
     return f"{label} — {body}"
 
 
-def ended_text(ended: Any) -> str:
-    """A latched technical alarm's cause is gone; only an acknowledgement clears it."""
-    return f"ended at {ended:%H:%M} — acknowledge to clear"
+def ended_text(ended: Any, zone: tzinfo = UTC) -> str:
+    """A latched technical alarm's cause is gone; only an acknowledgement clears it. On the
+    clinic's clock (`zone`)."""
+    return f"ended at {local_time(ended, zone, '%H:%M')} — acknowledge to clear"

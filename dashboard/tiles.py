@@ -9,11 +9,13 @@ import functools
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any, Final
 
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components import label_of, session_name
 from dashboard.observations import Checkin, checkin_badge
 from dashboard.texts import (
     age_text,
@@ -60,6 +62,7 @@ class TileView:
     """One active session's tile as plain data."""
 
     session: str
+    label: str | None  # the display label, in the tile's head (its layout: set at start)
     parts: Mapping[str, TilePart]  # by the part's id
     checkin: bool  # shows the check-in line
     trend: bool  # shows a sparkline
@@ -77,7 +80,7 @@ class TilesView:
     def layout(self) -> str:
         """The version of what the tiles are made of (which tiles in which order, which parts),
         apart from the live props of their parts."""
-        return _version(repr((self.buttons, [(t.session, t.checkin, t.trend, t.vitals)
+        return _version(repr((self.buttons, [(t.session, t.label, t.checkin, t.trend, t.vitals)
                                              for t in self.tiles])))
 
     def parts(self) -> Iterator[tuple[str, TilePart]]:
@@ -109,7 +112,8 @@ def _trend_part(trend: _Same) -> TilePart:
     return TilePart({"figure": figure}, _version(repr(figure["data"])))
 
 
-def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | None) -> TilePart:
+def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | None,
+                zone: tzinfo) -> TilePart:
     if priority is None:
         return _part(children="✓ No active alarm", className="tile-alarm tile-alarm--none",
                      role=None)
@@ -119,7 +123,7 @@ def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | No
         priority, str(row.get("alarm_message") or ""),
         None if missing(row.get("alarm_metric")) else str(row["alarm_metric"]),
         acked_by=acked_by, value=row.get("alarm_value"), now=row.get("alarm_now"),
-        ended=row.get("alarm_ended")) + more
+        ended=row.get("alarm_ended"), zone=zone) + more
     if acked_by is not None:  # present but seen: no alert role, no flashing (as in the panel)
         return _part(children=text, role=None,
                      className=f"tile-alarm tile-alarm--{priority} tile-alarm--acked")
@@ -127,9 +131,10 @@ def _alarm_part(row: Mapping[str, Any], priority: str | None, acked_by: str | No
 
 
 def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
-              checkin: Checkin | None = None) -> TileView:
+              checkin: Checkin | None = None, zone: tzinfo = UTC) -> TileView:
     """One active session on the overview (a row of `queries.overview_rows`): big numbers,
-    freshness, dose time, top alarm, and (with `checkin`) when the monitor last checked in."""
+    freshness, dose time, top alarm, and (with `checkin`) when the monitor last checked in;
+    clock times on the clinic's clock (`zone`)."""
     session = str(row["session"])
     priority = None if missing(row.get("alarm_priority")) else str(row["alarm_priority"])
     acked_by = None if missing(row.get("alarm_acked_by")) else str(row["alarm_acked_by"])
@@ -138,7 +143,7 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             f" tile--alarm tile--{priority}" + (" tile--acked" if acked_by is not None else "")
             if priority else "")),
         ids.tile_dose(session): _part(children=dose_text(row.get("since_dose_min"))),
-        ids.tile_alarm(session): _alarm_part(row, priority, acked_by),
+        ids.tile_alarm(session): _alarm_part(row, priority, acked_by, zone),
     }
     vitals = tile_vitals(row)
     for sign in vitals:
@@ -163,7 +168,7 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
             role=getattr(badge, "role", None))
     if trend:
         parts[ids.tile_trend(session)] = _trend_part(_Same(trend))
-    return TileView(session, parts, checkin is not None, bool(trend),
+    return TileView(session, label_of(row), parts, checkin is not None, bool(trend),
                     tuple(sign.kind for sign in vitals))
 
 
@@ -176,13 +181,14 @@ def tile_vitals(row: Mapping[str, Any]) -> tuple[VitalSign, ...]:
 
 def tile_views(overview: Sequence[Mapping[str, Any]],
                trends: Mapping[str, Sequence[Reading]] | None = None,
-               checkins: Mapping[str, Checkin] | None = None) -> TilesView:
+               checkins: Mapping[str, Checkin] | None = None,
+               zone: tzinfo = UTC) -> TilesView:
     """Every active session's tile (`queries.overview_rows`) as plain data. With `checkins`
     (session -> status), each tile shows its check-in countdown and has a compact check-in
     button beside the link (a button inside a link would navigate)."""
     trends, known = trends or {}, checkins or {}
     return TilesView(tuple(tile_view(row, trends.get(str(row["session"])),
-                                     known.get(str(row["session"])))
+                                     known.get(str(row["session"])), zone)
                            for row in overview), checkins is not None)
 
 
@@ -201,7 +207,7 @@ def render_tile(view: TileView) -> dcc.Link:
 
     children: list[Any] = [
         html.Div(className="tile-head", children=[
-            html.Span(session, className="tile-session"),
+            html.Span(session_name(session, view.label), className="tile-session"),
             html.Span(**live(ids.tile_dose(session)), className="tile-dose"),
         ]),
         html.Div(**live(ids.tile_alarm(session))),

@@ -533,7 +533,11 @@ class IngestWorker:
 
     def _publish_alerts(self, outcome: Outcome) -> None:
         for alert in outcome.alerts:
-            self._publish(alert_topic(self.settings.topic_prefix, alert.session), alert.to_json())
+            document = alert.to_json()
+            state = self.pipeline.engine.state(alert.session)
+            if state is not None and state.label:  # for the notifier's messages (issue 19)
+                document["label"] = state.label
+            self._publish(alert_topic(self.settings.topic_prefix, alert.session), document)
 
     def _probe_store(self) -> None:
         """While the store is down and nothing waits to be written: is it back?"""

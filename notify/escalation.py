@@ -20,7 +20,7 @@ an alarm raised meanwhile is still told, not only the level it has escalated to.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,7 +28,7 @@ from typing import Final
 
 from notify.roster import Person, Roster
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.sessions import alert_order
+from vitals.sessions import alert_order, display_name
 from vitals.timefmt import rfc3339
 
 SEEN_EVENTS: Final = 10_000  # alert identities remembered to collapse the replicas' copies
@@ -60,6 +60,7 @@ class _Open:
     due: datetime | None  # when the next step falls due
     told: dict[str, Person] = field(default_factory=dict)
     acknowledged: bool = False
+    label: str | None = None  # the session's display label, as the ingest sent it
 
 
 def trial_notification(person: Person, by: str, now: datetime) -> Notification:
@@ -85,8 +86,10 @@ class Escalations:
         self._open: dict[tuple[str, str, str], _Open] = {}
         self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
 
-    def on_event(self, event: AlertEvent, now: datetime) -> list[Notification]:
-        """What an alert event sends now; a replica's duplicate sends nothing."""
+    def on_event(self, event: AlertEvent, now: datetime,
+                 label: str | None = None) -> list[Notification]:
+        """What an alert event sends now; a replica's duplicate sends nothing. `label`: the
+        session's display label, which the messages name beside the session id."""
         identity = alert_identity(event)
         if identity in self._seen:
             return []
@@ -102,7 +105,8 @@ class Escalations:
             if (current is not None and not current.acknowledged
                     and current.alert.priority.rank >= event.priority.rank):
                 return []  # already escalating at this priority or worse
-            opened = _Open(event, 0, None, dict(current.told) if current else {})
+            opened = _Open(event, 0, None, dict(current.told) if current else {},
+                           label=label or (current.label if current else None))
             self._open[key] = opened
             return self._step(opened, now)
         if current is None:
@@ -112,14 +116,18 @@ class Escalations:
             current.acknowledged, current.due = True, None
             return []
         del self._open[key]
-        return [self._notification(Kind.ALL_CLEAR, person, current.alert, current.step, event)
+        return [self._notification(Kind.ALL_CLEAR, person, current.alert, current.step, event,
+                                   label or current.label)
                 for person in current.told.values()]
 
-    def restore(self, events: Iterable[AlertEvent], now: datetime) -> list[Notification]:
-        """Rebuild from stored alert events (a restart); the current step of each open alarm."""
+    def restore(self, events: Iterable[AlertEvent], now: datetime,
+                labels: Mapping[str, str | None] | None = None) -> list[Notification]:
+        """Rebuild from stored alert events (a restart); the current step of each open alarm.
+        `labels`: each session's display label (`vitals.sessions.session_label`)."""
+        known = labels or {}
         for event in sorted(events, key=alert_order):
             self.due(event.time)  # what a running notifier would have done meanwhile
-            self.on_event(event, event.time)
+            self.on_event(event, event.time, known.get(event.session))
         self.due(now)
         return [notification for opened in self._open.values() if not opened.acknowledged
                 for notification in self._owed(opened)]
@@ -152,7 +160,8 @@ class Escalations:
         if not levels:
             return []
         level = levels[min(opened.step, len(levels) - 1)]
-        return [self._notification(Kind.ALARM, person, opened.alert, opened.step, opened.alert)
+        return [self._notification(Kind.ALARM, person, opened.alert, opened.step, opened.alert,
+                                   opened.label)
                 for person in self._roster.at_level(level, opened.alert.session)]
 
     def _owed(self, opened: _Open) -> list[Notification]:
@@ -161,22 +170,23 @@ class Escalations:
         alarm raised meanwhile, say): collapsing to the current step alone would skip them.
         The ledger's claim skips whatever the previous run did send."""
         levels = self._roster.levels(opened.alert.session)
-        earlier = [self._notification(Kind.ALARM, person, opened.alert, step, opened.alert)
+        earlier = [self._notification(Kind.ALARM, person, opened.alert, step, opened.alert,
+                                      opened.label)
                    for step in range(min(opened.step, len(levels) - 1))
                    for person in self._roster.at_level(levels[step], opened.alert.session)]
         return earlier + self._messages(opened)
 
     def _notification(self, kind: Kind, person: Person, alert: AlertEvent, step: int,
-                      event: AlertEvent) -> Notification:
+                      event: AlertEvent, label: str | None = None) -> Notification:
         identity = "|".join([*alert_identity(alert), kind.value, str(step), person.name])
         link = (f"{self._link.rstrip('/')}/session/{alert.session}?alarm={alert.metric.value}"
                 if self._link else None)
         if kind is Kind.ALARM:
-            title = f"{alert.priority.value.upper()} alarm, session {alert.session}"
+            title = f"{alert.priority.value.upper()} alarm, {display_name(alert.session, label)}"
             body = alert.message if step == 0 else (
                 f"{alert.message} (not acknowledged; message {step + 1})")
         else:
-            title = f"All clear, session {alert.session}"
+            title = f"All clear, {display_name(alert.session, label)}"
             body = f"Cleared: {event.message or alert.message}"
         if link:
             body += f"\nOpen and acknowledge (login required): {link}"

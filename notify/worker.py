@@ -32,7 +32,8 @@ from notify.sender import load_plugins, send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
 from vitals.mqtt import NOTIFY_LEVEL, make_client, reading_topic, status_topic
-from vitals.readings import DELIVERY_LEAF
+from vitals.readings import DELIVERY_LEAF, InvalidMessage, parse_label
+from vitals.sessions import session_label
 from vitals.settings import Settings
 from vitals.storage.base import Batch, NotificationRecord, Store, StoreError
 from vitals.timefmt import rfc3339, utcnow
@@ -63,6 +64,15 @@ def alert_from_json(document: dict) -> AlertEvent:
         note=document.get("note"),
         ended=datetime.fromisoformat(document["ended"]) if document.get("ended") else None,
     )
+
+
+def label_from(document: dict) -> str | None:
+    """The session's display label the ingest sent with an alert event; one that breaks the
+    label's rule is left out (the alarm still goes out, named by its session id)."""
+    try:
+        return parse_label(document.get("label"))
+    except InvalidMessage:
+        return None
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -150,12 +160,14 @@ class Notifier:
         try:
             names = [s.session for s in self._store.sessions(since=now - RESTORE_WINDOW)]
             stored = self._store.alerts_by_session(names) if names else {}
+            events = self._store.events_by_session(names) if names else {}
         except StoreError as err:  # alarms still go out; only the restart's memory is missing
             log.error("cannot rebuild the escalations from the store (%s): alarms raised "
                       "before this start are not escalated", err)
             return []
         current = self._escalations.restore(
-            (event for events in stored.values() for event in events), now)
+            (alert for alerts in stored.values() for alert in alerts), now,
+            {session: session_label(found) for session, found in events.items()})
         if current:
             log.info("rebuilt %d open escalations from the store", len(current))
         return current
@@ -181,7 +193,9 @@ class Notifier:
             due: list[Notification] = []
             if payload:
                 try:
-                    due += self._escalations.on_event(alert_from_json(json.loads(payload)), now)
+                    document = json.loads(payload)
+                    due += self._escalations.on_event(alert_from_json(document), now,
+                                                      label_from(document))
                 except (ValueError, KeyError, TypeError) as err:
                     log.warning("ignored a malformed alert event: %s", err)
             due += self._escalations.due(now)

@@ -110,6 +110,11 @@ def session_ids(scenarios: Sequence[str], sessions: int, prefix: str = "sim") ->
     return ids
 
 
+def room_label(index: int) -> str:
+    """The display label of the index-th simulated session: two chairs to a room."""
+    return f"Room {index // 2 + 1} · chair {'AB'[index % 2]}"
+
+
 def plan(
     scenarios: Sequence[str | Scenario],
     sessions: int,
@@ -131,7 +136,7 @@ def plan(
     chosen = {session: specs[i % len(specs)] for i, session in enumerate(ids)}
     timelines = [
         session_messages(chosen[session], session, start, session_seed(seed, i),
-                         **timeline_options)
+                         label=room_label(i), **timeline_options)
         for i, session in enumerate(ids)
     ]
     return {session: spec.name for session, spec in chosen.items()}, merge(timelines)

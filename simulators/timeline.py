@@ -71,8 +71,10 @@ def session_messages(
     dose_after: timedelta = timedelta(minutes=10),
     session_length: timedelta = timedelta(minutes=120),
     checkin_interval: timedelta | None = CHECKIN_INTERVAL,
+    label: str | None = None,
 ) -> list[SimMessage]:
-    """Every message of one session, in time order; the same arguments give the same list."""
+    """Every message of one session, in time order; the same arguments give the same list.
+    `label`: the display label its start carries (room, chair)."""
     spec = get(scenario) if isinstance(scenario, str) else scenario
     if not SESSION_ID.match(session_id):
         raise ValueError(f"session id must be 1 to 64 characters of A-Z a-z 0-9 _ -, got "
@@ -101,9 +103,11 @@ def session_messages(
             payload["problems"] = list(problems)
         planned.append((offset, _READING, BP, payload))
 
-    planned.append((timedelta(0), _FIRST, SESSION,
-                    {"event": "start", "note": f"simulated scenario {spec.name}",
-                     "by": SIMULATOR_ID}))
+    start_event = {"event": "start", "note": f"simulated scenario {spec.name}",
+                   "by": SIMULATOR_ID}
+    if label:
+        start_event["label"] = label
+    planned.append((timedelta(0), _FIRST, SESSION, start_event))
     planned.append((dose_after, _READING, SESSION, {"event": "dose", "by": SIMULATOR_ID}))
     planned.append((end, _LAST, SESSION, {"event": "end", "by": SIMULATOR_ID}))
 

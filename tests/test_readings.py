@@ -272,6 +272,39 @@ def test_session_events_parse(event):
                                   datetime(2026, 11, 28, 17, tzinfo=UTC), note="ok")
 
 
+@pytest.mark.parametrize(("raw", "label"), [
+    ("Chair 3 · AB", "Chair 3 · AB"),  # a middle dot and a space are printable
+    ("  Room 1 · chair A \t", "Room 1 · chair A"),  # trimmed at both ends
+    ("x" * 40, "x" * 40),  # exactly the limit
+    ("   ", None),  # blank is no label
+    ("", None),
+    (None, None),  # absent
+])
+def test_a_start_carries_its_display_label_trimmed(raw, label):
+    document = {"event": "start"} | ({} if raw is None else {"label": raw})
+    result = parsed("vitals/s1/session", document)
+    assert isinstance(result, SessionEvent) and result.label == label
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    ("x" * 41, "label is 41 characters; the limit is 40"),  # refused, never cut
+    ("Chair 3\nAB", "printable"),  # a line break inside
+    ("Chair\x1b[31m 3", "printable"),  # a terminal escape
+    ("Chair\u200b3", "printable"),  # a zero-width space is not printable
+    (3, "label must be a string"),
+    (["Chair 3"], "label must be a string"),
+])
+def test_a_start_with_a_label_too_long_or_not_printable_is_refused(raw, words):
+    refused = parsed("vitals/s1/session", {"event": "start", "label": raw})
+    assert isinstance(refused, Rejection) and refused.session == "s1"
+    assert words in refused.reason
+
+
+def test_only_a_start_names_the_session_label():
+    result = parsed("vitals/s1/session", {"event": "dose", "label": "Chair 3"})
+    assert isinstance(result, SessionEvent) and result.label is None
+
+
 def test_unknown_session_events_are_refused():
     assert "start, dose, end, note" in reason("vitals/s1/session", {"event": "pause"})
 

@@ -149,6 +149,8 @@ class AlertEngine:
                 state = self._sessions[event.session] = SessionState(event.session)
                 self._offsets.pop(event.session, None)
             state.set_start(event.time)
+            # As `sessions.session_label`: a start without a label keeps the session's.
+            state.label = event.label or state.label
             if received_at is not None:
                 self._offsets[event.session] = event.time - received_at
             return []

@@ -34,6 +34,8 @@ RFC3339 = re.compile(
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
 MAX_JSON_DEPTH: Final = 4
 MAX_NOTE_CHARS: Final = 500
+# A session's display label (room, chair, initials) as a start names it: short enough for a tile.
+MAX_LABEL_CHARS: Final = 40
 REJECTED_PAYLOAD_CHARS: Final = 512
 # A measurement cannot come from the future. A time further ahead of its receipt than this is a
 # wrong (or hostile) clock: trusted, it would move its stream's clock ahead and hold off the
@@ -149,6 +151,8 @@ class SessionEvent:
     by: str | None = None  # who recorded it (dashboard user, device id), if known
     # A `start` may name the devices that feed the session: others are refused (vitals.admission).
     devices: tuple[str, ...] = ()
+    # A `start` may carry a display label for people ("Chair 3 · AB"): never patient identity.
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,7 +467,25 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
         by=_optional_text("by", document.get("by"), 64),
         devices=_devices(document.get("devices")),
+        label=parse_label(document.get("label")) if event is SessionEventType.START else None,
     )
+
+
+def parse_label(raw: Any) -> str | None:
+    """A start's display label, trimmed; None when absent or blank. Too long or not printable
+    is refused, never cut: a label shortened silently could name the wrong chair."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidMessage("label must be a string (room, chair or initials)")
+    label = raw.strip()
+    if len(label) > MAX_LABEL_CHARS:
+        raise InvalidMessage(f"label is {len(label)} characters; the limit is "
+                             f"{MAX_LABEL_CHARS} (room, chair or initials, never a full name)")
+    if not label.isprintable():
+        raise InvalidMessage("label must be printable characters only (no control characters "
+                             f"or line breaks), got {truncate(repr(label), 60)}")
+    return label or None
 
 
 MAX_SESSION_DEVICES: Final = 8

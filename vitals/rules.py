@@ -136,6 +136,7 @@ class SessionState:
     """Everything the rules remember about one session."""
 
     session: str
+    label: str | None = None  # the display label of its latest start, for the alarms it sends
     started: datetime | None = None
     dosed: datetime | None = None
     ended: datetime | None = None

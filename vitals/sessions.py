@@ -86,6 +86,7 @@ class DischargeReadiness:
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
     session: str
+    label: str | None  # the display label of its latest start (`session_label`)
     profile_name: str
     profile_source: str
     phase: Phase
@@ -121,6 +122,26 @@ def session_clock(now: datetime, newest: datetime | None) -> datetime:
     time-compressed simulation (the demo) runs ahead of the wall clock, and its minutes since
     dose are its own; every view of a session (tile, session page, report) reads this one."""
     return now if newest is None or newest <= now else newest
+
+
+def session_label(events: Iterable[SessionEvent]) -> str | None:
+    """The session's display label (room, chair, initials): the latest one a start carried
+    since the session last began. A start after an end begins afresh (as `_protocol` does):
+    without a label it has none, so an old label never names the next patient."""
+    label: str | None = None
+    ended = False
+    for event in sorted(events, key=lambda e: e.time):
+        if event.event is SessionEventType.START:
+            label = event.label if ended else event.label or label
+            ended = False
+        elif event.event is SessionEventType.END:
+            ended = True
+    return label
+
+
+def display_name(session: str, label: str | None) -> str:
+    """How plain text (a notification's title) names a session: its label, with the id."""
+    return f"{label} (session {session})" if label else f"session {session}"
 
 
 def has_ended(ended: datetime | None, started: datetime | None) -> bool:
@@ -391,6 +412,7 @@ def session_status(
                           profile, now)
     return SessionStatus(
         session=session,
+        label=session_label(events),
         profile_name=profile.name,
         profile_source=profile.source_path,
         phase=phase,

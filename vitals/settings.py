@@ -12,12 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitals.admission import MAX_NEW_SESSIONS_PER_MINUTE, MAX_SESSIONS_PER_DEVICE
 from vitals.readings import MAX_TIME_AHEAD, SESSION_ID
+from vitals.timefmt import zone_named
 
 MIN_SECRET_KEY_CHARS = 32
 
@@ -121,6 +123,11 @@ class Settings(BaseSettings):
         float, Field(gt=0, description="a browser whose dashboard stopped answering its "
                      "refreshes for this long shows a red \"NOT UPDATING\" notice and sounds")
     ] = 10.0
+    timezone: Annotated[
+        str, Field(description="the clinic's time zone, an IANA name (`Europe/Berlin`): the "
+                   "dashboard and the report show local times with the zone's abbreviation; "
+                   "exports and stored times stay UTC")
+    ] = "UTC"
     mqtt_ca_file: Annotated[
         Path | None, Field(description="CA certificates (PEM) that sign the broker's certificate, "
                            "for `mqtts://`; unset: the system's CAs")
@@ -142,6 +149,12 @@ class Settings(BaseSettings):
                              "`openssl rand -hex 32`)")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        zone_named(value)
+        return value
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_is_one_level(cls, value: str) -> str:
@@ -158,6 +171,11 @@ class Settings(BaseSettings):
         if math.isinf(self.max_time_ahead_seconds):
             return timedelta.max
         return timedelta(seconds=self.max_time_ahead_seconds)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The clinic's time zone (`timezone`), for showing times; never for storing them."""
+        return zone_named(self.timezone)
 
     @property
     def sqlite_path(self) -> Path:

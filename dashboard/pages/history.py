@@ -4,7 +4,7 @@ its session view and, for clinicians, to its exports (CSV, HTML report, FHIR).""
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, tzinfo
 from typing import Any, Final
 
 import dash
@@ -34,14 +34,16 @@ def layout(**_query: Any) -> html.Div:
     ])
 
 
-def filter_sessions(frame: pd.DataFrame, text: str | None, day: str | None) -> pd.DataFrame:
-    """Sessions whose id contains `text` (any case) and that ran on `day` (UTC, YYYY-MM-DD)."""
+def filter_sessions(frame: pd.DataFrame, text: str | None, day: str | None,
+                    zone: tzinfo = UTC) -> pd.DataFrame:
+    """Sessions whose id contains `text` (any case) and that ran on `day` (YYYY-MM-DD, a day
+    on the clinic's clock, as the table shows the times)."""
     if text:
         frame = frame[frame["session"].str.contains(text.strip(), case=False, regex=False)]
     if day:
         wanted = date.fromisoformat(day[:10])
-        first = frame["first_time"].dt.date
-        last = frame["last_time"].dt.date
+        first = frame["first_time"].dt.tz_convert(zone).dt.date
+        last = frame["last_time"].dt.tz_convert(zone).dt.date
         frame = frame[(first <= wanted) & (last >= wanted)]
     return frame.reset_index(drop=True)
 
@@ -53,7 +55,7 @@ def refresh(text: str | None, day: str | None) -> Any:
     except StoreError as err:
         log.warning("history cannot read the store: %s", err)
         return html.Div(f"⚠ Cannot read the database: {err}", className="error")
-    found = filter_sessions(frame, text, day)
+    found = filter_sessions(frame, text, day, context.settings.zone)
     # Bounded: thousands of rows (a device flooding session ids) would stall the browser.
     more = len(found) - MAX_ROWS
     found = found.head(MAX_ROWS)
@@ -61,7 +63,7 @@ def refresh(text: str | None, day: str | None) -> Any:
     if auth.allowed(Role.CLINICIAN) is not None:
         links = {fmt: [exports.export_url(s, fmt) for s in found["session"]]
                  for fmt in exports.FORMATS}
-    table = tables.history_table(found, links)
+    table = tables.history_table(found, links, context.settings.zone)
     if more <= 0:
         return table
     return html.Div([html.P(f"{more} more sessions not shown: search by id or pick a day.",

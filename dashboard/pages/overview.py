@@ -17,6 +17,7 @@ from dashboard import observations as obs
 from dashboard.pages.session import publish_checkin
 from vitals.alerts import Metric
 from vitals.storage.base import StoreError
+from vitals.timefmt import local_time
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +62,25 @@ class StoreFailure:
 def _read() -> tuple[tiles.TilesView | StoreFailure, Any]:
     """The tiles as plain data (or why the store cannot be read), and the status line."""
     context = app_context.current()
-    now = context.clock()
+    now, zone = context.clock(), context.settings.zone
     try:
         snapshot = context.reader.snapshot()
     except StoreError as err:
         log.warning("overview cannot read the store: %s", err)
-        return StoreFailure(str(err)), f"⚠ Not updating — {now:%H:%M:%S} UTC"
+        return StoreFailure(str(err)), f"⚠ Not updating — {local_time(now, zone)}"
     # Ages from now: a snapshot read a moment ago shows each value as old as it is.
     hr_sources = context.profile.metrics[Metric.HEART_RATE].sources
     overview = queries.overview_rows(snapshot.live, now, hr_sources=hr_sources)
     count = len(overview)
     plural = "session" if count == 1 else "sessions"
     policy = obs.checkin_policy(context.profile)
-    status: Any = f"{count} active {plural} · updated {snapshot.read_at:%H:%M:%S} UTC"
+    status: Any = f"{count} active {plural} · updated {local_time(snapshot.read_at, zone)}"
     if snapshot.hidden:
         status = [status, " · ", dcc.Link(
             f"{snapshot.hidden} more sessions not shown (the most urgent are)",
             href="/sessions", id=ids.OVERVIEW_HIDDEN, className="hidden-sessions")]
-    return tiles.tile_views(overview, snapshot.trends, checkins(overview, now, policy)), status
+    return (tiles.tile_views(overview, snapshot.trends, checkins(overview, now, policy), zone),
+            status)
 
 
 def _render(view: tiles.TilesView | StoreFailure) -> list[Any]:

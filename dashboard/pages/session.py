@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import dash
@@ -32,15 +32,24 @@ from dashboard import (
 from dashboard import observations as obs
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent, Metric
-from vitals.readings import Observation, Reading, SessionEvent, SessionEventType, Severity
+from vitals.readings import (
+    MAX_LABEL_CHARS,
+    Observation,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+    Severity,
+)
 from vitals.sessions import (
     SessionStatus,
     has_ended,
     present_alarms,
     session_clock,
+    session_label,
     session_status,
 )
 from vitals.storage.base import StoreError
+from vitals.timefmt import local_time
 from vitals.users import Role
 
 log = logging.getLogger(__name__)
@@ -82,6 +91,10 @@ def layout(session_id: str | None = None, **query: Any) -> html.Div:
             html.Div(id=ids.OBSERVATION_LOG),
         ]),
         html.Div(className="session-actions", children=[
+            # No maxLength: the browser would cut a pasted label silently; a longer one is
+            # refused with its reason instead.
+            dcc.Input(id=ids.START_LABEL, className="note-input",
+                      placeholder=f"label: room, chair, initials (up to {MAX_LABEL_CHARS})"),
             html.Button("Start session", id=ids.EVENT_START, className="action", n_clicks=0),
             html.Button("Record dose", id=ids.EVENT_DOSE, className="action", n_clicks=0),
             html.Button("End session…", id=ids.EVENT_END, className="action", n_clicks=0),
@@ -177,7 +190,7 @@ def refresh(_n_intervals: int | None, session_id: str | None,
             history: History | StoreError | None = None) -> tuple[Any, ...]:
     """Header, alert table, status line, and whether to stop polling (session ended)."""
     context = app_context.current()
-    now = context.clock()
+    now, zone = context.clock(), context.settings.zone
     if not session_id:
         return [html.H2("No session selected")], "", "", True
     try:
@@ -193,14 +206,15 @@ def refresh(_n_intervals: int | None, session_id: str | None,
     if status == "unknown":
         return ([html.H2(session_id), html.Span("no data stored for this session (yet)",
                                                 className="muted")],
-                "", f"checked {now:%H:%M:%S} UTC", False)
+                "", f"checked {local_time(now, zone)}", False)
     origin, origin_label = frames.session_origin(events, readings)
     since = None if origin is None else queries.age_seconds(loaded.clock(now), origin) / 60
     return (
         tables.session_header(session_id, status, origin_label, since,
-                               present_alarms(loaded.alerts)),
-        tables.alerts_table(alerts, origin),
-        f"updated {now:%H:%M:%S} UTC",
+                               present_alarms(loaded.alerts), session_label(loaded.events),
+                               zone),
+        tables.alerts_table(alerts, origin, zone),
+        f"updated {local_time(now, zone)}",
         status == "ended",  # an ended session no longer changes: stop polling it
     )
 
@@ -319,11 +333,12 @@ def _latest(events: Any, kind: SessionEventType) -> dict[str, Any] | None:
     return None if found.empty else found.iloc[-1].to_dict()
 
 
-def _recorded(event: dict[str, Any] | None, with_note: bool = False) -> str | None:
+def _recorded(event: dict[str, Any] | None, zone: tzinfo,
+              with_note: bool = False) -> str | None:
     if event is None:
         return None
     by = event["by"] if isinstance(event["by"], str) else "unknown"
-    text = f"by {by} at {event['time']:%H:%M} UTC"
+    text = f"by {by} at {local_time(event['time'], zone, '%H:%M')}"
     if with_note and isinstance(event["note"], str):
         text += f": {event['note']}"
     return text
@@ -339,26 +354,27 @@ def refresh_protocol(_n: int | None, session_id: str | None,
     except StoreError as err:
         return html.Div(f"⚠ Cannot read the database: {err}", className="error"), dash.no_update
     status = status_of(loaded)
+    zone = app_context.current().settings.zone
     events = frames.event_rows(loaded.events)
     checklist = _latest(events, SessionEventType.CHECKLIST)
     recorded = (None if checklist is None
-                else f"Checklist recorded {_recorded(checklist)}"
+                else f"Checklist recorded {_recorded(checklist, zone)}"
                 + (" — no findings" if not status.checklist else ""))
-    override = _recorded(_latest(events, SessionEventType.OVERRIDE), with_note=True)
-    signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), with_note=True)
+    override = _recorded(_latest(events, SessionEventType.OVERRIDE), zone, with_note=True)
+    signoff = _recorded(_latest(events, SessionEventType.SIGNOFF), zone, with_note=True)
     protocol = [
         html.Div(className="panel", children=[
             html.H3("Pre-session verdict"),
             components.verdict_box(status.verdict, recorded, override),
         ]),
         html.Div(className="panel", children=[
-            html.H3("Cues"), components.cue_list(status.cues, status.dosed),
+            html.H3("Cues"), components.cue_list(status.cues, status.dosed, zone),
         ]),
         html.Div(className="panel", children=[
             html.H3("Discharge"), components.discharge_box(status.discharge, signoff),
         ]),
     ]
-    return protocol, tables.events_table(events[events["event"].isin(AUDIT_EVENTS)])
+    return protocol, tables.events_table(events[events["event"].isin(AUDIT_EVENTS)], zone)
 
 
 def ask_end(_end: int, _confirm: int, _cancel: int,
@@ -371,13 +387,15 @@ def ask_end(_end: int, _confirm: int, _cancel: int,
         present = present_alarms(app_context.current().store.alerts(session_id))
     except StoreError as err:
         return False, html.P(f"⚠ Cannot read the session's alarms ({err}): not safe to end now.")
-    return False, components.end_confirmation(session_id, present)
+    return False, components.end_confirmation(session_id, present,
+                                              app_context.current().settings.zone)
 
 
 def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _override: int,
             _signoff: int, session_id: str | None, note: str | None,
             guidelines: list[str] | None, contraindications: list[str] | None,
-            reason: str | None, end_reason: str | None = None) -> str:
+            reason: str | None, end_reason: str | None = None,
+            label: str | None = None) -> str:
     """One protocol or audit button was clicked: `session_commands.ACTIONS` says what it
     records, who may, and what it must read first."""
     trigger = ctx.triggered_id
@@ -388,7 +406,8 @@ def command(_start: int, _dose: int, _end: int, _note: int, _checklist: int, _ov
         return dash.no_update
     if not session_id:
         return "⚠ No session selected."
-    form = session_commands.Form.typed(note, guidelines, contraindications, reason, end_reason)
+    form = session_commands.Form.typed(note, guidelines, contraindications, reason, end_reason,
+                                       label)
     return session_commands.run(action, session_id, form, lambda s: status_of(load(s)))
 
 
@@ -406,7 +425,7 @@ def refresh_presence(_n: int | None, session_id: str | None,
     events = frames.event_rows(loaded.events)
     observed = frames.observation_rows(loaded.observations)
     origin = frames.dose_time(events)
-    return (obs.observations_table(observed, origin),
+    return (obs.observations_table(observed, origin, context.settings.zone),
             obs.checkin_badge(*presence(events, observed, context.clock(),
                                         obs.checkin_policy(context.profile))))
 
@@ -440,7 +459,9 @@ def publish_checkin(session_id: str | None) -> str:
                                                  user.name)
     except CommandFailed as err:
         return f"⚠ Check-in NOT sent: {err}"
-    return f"✔ {user.name} checked in at {app_context.current().clock():%H:%M:%S} UTC (sent)"
+    context = app_context.current()
+    at = local_time(context.clock(), context.settings.zone)
+    return f"✔ {user.name} checked in at {at} (sent)"
 
 
 def check_in(n_clicks: int | None, session_id: str | None) -> str:
@@ -480,7 +501,7 @@ def refresh_notifications(_n: int | None, session_id: str | None) -> list[Any] |
         records = app_context.current().store.notifications(session_id)
     except StoreError as err:
         return f"⚠ Cannot read the notification log ({err})."
-    return components.notification_log(session_id, records)
+    return components.notification_log(session_id, records, app_context.current().settings.zone)
 
 
 def _figure(readings: Any, events: Any, alerts: Any, origin: Any, origin_label: str,
@@ -548,6 +569,7 @@ def register(app: dash.Dash) -> None:
         State(ids.CHECKLIST_CONTRAINDICATIONS, "value"),
         State(ids.OVERRIDE_REASON, "value"),
         State(ids.END_REASON, "value"),
+        State(ids.START_LABEL, "value"),
         prevent_initial_call=True,
     )(command)
     app.callback(

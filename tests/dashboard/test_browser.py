@@ -147,7 +147,7 @@ def test_two_technical_alarms_show_apart_and_a_latched_one_says_when_it_ended(
     browser_login(dash_duo, create_app(store, settings, refresh_ms=300, users_path=users,
                                        secret_key=SECRET), port=free_port())
 
-    said = f"ended at {ended:%H:%M} — acknowledge to clear"
+    said = f"ended at {ended:%H:%M} UTC — acknowledge to clear"
     dash_duo.wait_for_contains_text(at(ids.tile_alarm("bed-4")), said, timeout=WAIT_S)
     assert "(+1 more)" in dash_duo.find_element(at(ids.tile_alarm("bed-4"))).text
     silent = dash_duo.wait_for_element(

@@ -15,7 +15,7 @@ from dashboard import ids
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed, Commands
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
-from tests.dashboard.conftest import SECRET, dash_id, logged_in
+from tests.dashboard.conftest import SECRET, dash_id, logged_in, login
 from vitals.alerts import Metric, Priority
 from vitals.readings import SessionEventType
 from vitals.settings import Settings
@@ -58,7 +58,7 @@ def ack_click(client: Any, session: str, metric: str, note: str | None, rule: st
 def session_click(client: Any, session: str, button: str, note: str | None = None,
                   reason: str | None = None, guidelines: list[str] | None = None,
                   contraindications: list[str] | None = None,
-                  end_reason: str | None = None) -> Any:
+                  end_reason: str | None = None, label: str | None = None) -> Any:
     buttons = (ids.EVENT_START, ids.EVENT_DOSE, ids.END_CONFIRM_SUBMIT, ids.NOTE_SUBMIT,
                ids.CHECKLIST_SUBMIT, ids.OVERRIDE_SUBMIT, ids.SIGNOFF_SUBMIT)
     inputs = [{"id": b, "property": "n_clicks", "value": 1 if b == button else 0}
@@ -71,6 +71,7 @@ def session_click(client: Any, session: str, button: str, note: str | None = Non
          "value": contraindications or []},
         {"id": ids.OVERRIDE_REASON, "property": "value", "value": reason},
         {"id": ids.END_REASON, "property": "value", "value": end_reason},
+        {"id": ids.START_LABEL, "property": "value", "value": label},
     ]
     return update(client, {"id": ids.SESSION_FEEDBACK, "property": "children"}, inputs, state,
                   f"{button}.n_clicks")
@@ -126,6 +127,26 @@ def test_protocol_buttons_publish_session_events_with_the_user(app, heard, sessi
     topic, payload = heard.get(timeout=WAIT_S)
     assert topic == f"vitals/{session_id}/session"
     assert (payload["event"], payload["by"]) == (event, "nurse")
+
+
+def test_starting_publishes_the_typed_label_trimmed(app, heard, session_id):
+    client = app.server.test_client()
+    login(client, "nurse")
+
+    session_click(client, session_id, ids.EVENT_START, label="  Chair 3 · AB ")
+
+    _topic, payload = heard.get(timeout=WAIT_S)
+    assert (payload["event"], payload["label"]) == ("start", "Chair 3 · AB")
+
+
+def test_a_label_the_ingest_would_refuse_is_refused_before_sending(app, heard, session_id):
+    client = app.server.test_client()
+    login(client, "nurse")
+
+    shown = feedback(session_click(client, session_id, ids.EVENT_START, label="x" * 41))
+
+    assert "Not started: label is 41 characters; the limit is 40" in shown
+    assert heard.empty()
 
 
 def test_a_monitor_cannot_end_a_session_with_an_alarm_present(app, store, heard, session_id):

@@ -95,7 +95,7 @@ def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
 
     [row] = components.alarms_panel(alarms(acked), can_ack=True)
 
-    assert "acknowledged by nurse at 17:00:00 — “re-measured”" in text_of(row)
+    assert "acknowledged by nurse at 17:00:00 UTC — “re-measured”" in text_of(row)
     key = {"session": "a", "metric": "systolic", "rule": ""}
     assert find(row, {"type": ids.ACK_BUTTON, **key}) is None
 
@@ -109,7 +109,7 @@ def test_two_technical_alarms_of_a_session_are_two_rows_each_with_its_own_button
     rows = components.alarms_panel(alarms(silent, checkin), can_ack=True)
 
     assert [text_of(r).count("acknowledge to clear") for r in rows] == [0, 1]
-    assert "ended at 17:02 — acknowledge to clear" in text_of(rows[1])
+    assert "ended at 17:02 UTC — acknowledge to clear" in text_of(rows[1])
     for row, rule in zip(rows, ("data.stream_silent.hr", "data.checkin_missed"), strict=True):
         assert find(row, {"type": ids.ACK_BUTTON, "session": "a", "metric": "data",
                           "rule": rule}) is not None

@@ -139,8 +139,8 @@ def test_the_observation_log_lists_who_when_what_severity_and_note_newest_first(
 
     rows = table.children[1].children
     assert [text_of(r) for r in rows] == [
-        "16:50:00 +30 Sedation severe doctor hard to rouse",
-        "16:30:00 +10 Nausea mild nurse ",
+        "16:50:00 UTC +30 Sedation severe doctor hard to rouse",
+        "16:30:00 UTC +10 Nausea mild nurse ",
     ]
     assert "observation-row--severe" in classes_of(rows[0])
 

@@ -101,7 +101,7 @@ def test_an_alarm_nobody_acknowledged_is_named_first_never_as_merely_cleared():
     assert "NOT ACKNOWLEDGED: still present when the session ended" in words
     assert words.index("left unacknowledged") < words.index("Before the dose")
     # the answered one says who answered it
-    assert "nurse at 17:01: re-measured" in words.replace(
+    assert "nurse at 17:01 UTC: re-measured" in words.replace(
         f"{(DOSE + timedelta(minutes=36)):%H:%M}", "17:01")
 
 

@@ -163,3 +163,27 @@ def test_the_all_clear_after_a_restart_reaches_everyone_told_before_it() -> None
     chain.restore([ACTIVE], at(90))
     cleared = chain.on_event(replace(ACTIVE, state=AlertState.CLEARED, time=at(100)), at(100))
     assert names(cleared) == ["nurse", "doctor"]
+
+
+def test_the_messages_name_the_sessions_label_beside_its_id() -> None:
+    chain = Escalations(ROSTER)
+
+    [first] = chain.on_event(ACTIVE, at(0), label="Chair 3 · AB")
+    [escalated] = chain.due(at(60))[:1]
+    cleared = chain.on_event(replace(ACTIVE, state=AlertState.CLEARED, time=at(90)), at(90))
+
+    assert first.title == "HIGH alarm, Chair 3 · AB (session room-1)"
+    assert escalated.title == first.title  # the label stays with the open alarm
+    assert {n.title for n in cleared} == {"All clear, Chair 3 · AB (session room-1)"}
+
+
+def test_without_a_label_the_messages_name_the_session_id() -> None:
+    [first] = Escalations(ROSTER).on_event(ACTIVE, at(0))
+
+    assert first.title == "HIGH alarm, session room-1"
+
+
+def test_a_restart_names_the_label_again_from_the_stored_starts() -> None:
+    [owed] = Escalations(ROSTER).restore([ACTIVE], at(10), {"room-1": "Room 1 · chair A"})
+
+    assert owed.title == "HIGH alarm, Room 1 · chair A (session room-1)"

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -312,11 +313,10 @@ def test_vitals_notify_with_a_wrong_roster_is_one_line_naming_the_key(tmp_path) 
     assert "person.0.role" in line and str(roster) in line
 
 
-def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement(
-        mosquitto, tmp_path, session_id, webhook) -> None:
-    """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
-    clinician after the delay → acknowledged on the dashboard → no more escalation."""
-    from dashboard.commands import Commands
+@contextmanager
+def chain(mosquitto, tmp_path: Path, webhook: Webhook,
+          high: float) -> Iterator[tuple[Settings, SqliteStore, Notifier, Alerts]]:
+    """A real ingest and notifier on one store and broker, started; a client to publish with."""
     from ingest.worker import IngestWorker, build_engine
     from tests.ingest.conftest import make_settings
 
@@ -324,27 +324,58 @@ def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement
                              notify_client_id=f"notify-{uuid.uuid4().hex[:8]}")
     store = SqliteStore(settings.sqlite_path)
     worker = IngestWorker(settings, store, build_engine(settings))
-    notifier = Notifier(settings, roster_for(webhook, high=1.0), store)
-    commands = Commands(settings)
+    notifier = Notifier(settings, roster_for(webhook, high=high), store)
     cuff = Alerts(settings)
     try:
         worker.start()
         notifier.start()
-        commands.start()
-        cuff.client.publish(f"vitals/{session_id}/bp", json.dumps(
-            {"systolic": 190, "diastolic": 95, "device": "cuff-1"}), qos=1).wait_for_publish(10)
-        wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
-        wait_until(lambda: webhook.to("doctor"), 5, "the clinician after the delay")
-        commands.acknowledge(session_id, "systolic", by="nurse-a", note="re-measured")
-        wait_until(lambda: any(a.state is AlertState.ACKNOWLEDGED
-                               for a in store.alerts(session_id)), 10, "the acknowledgement")
-        # The acknowledgement reached the notifier: nothing more is due for any alarm.
-        wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped")
-        messages = [m["message"] for m in webhook.to("doctor")]
-        assert len(messages) == len(set(messages))
+        yield settings, store, notifier, cuff
     finally:
         cuff.close()
-        commands.close()
         notifier.stop()
         worker.stop(timeout=5)
         store.close()
+
+
+def publish(cuff: Alerts, topic: str, document: dict) -> None:
+    cuff.client.publish(topic, json.dumps(document), qos=1).wait_for_publish(10)
+
+
+def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement(
+        mosquitto, tmp_path, session_id, webhook) -> None:
+    """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
+    clinician after the delay → acknowledged on the dashboard → no more escalation."""
+    from dashboard.commands import Commands
+
+    session = session_id
+    with chain(mosquitto, tmp_path, webhook, high=1.0) as (settings, store, notifier, cuff):
+        commands = Commands(settings)
+        try:
+            commands.start()
+            publish(cuff, f"vitals/{session}/bp",
+                    {"systolic": 190, "diastolic": 95, "device": "cuff-1"})
+            wait_until(lambda: webhook.to("nurse"), 2, "the monitor notified within 2 s")
+            wait_until(lambda: webhook.to("doctor"), 5, "the clinician after the delay")
+            commands.acknowledge(session, "systolic", by="nurse-a", note="re-measured")
+            wait_until(lambda: any(a.state is AlertState.ACKNOWLEDGED
+                                   for a in store.alerts(session)), 10, "the acknowledgement")
+            # The acknowledgement reached the notifier: nothing more is due for any alarm.
+            wait_until(lambda: notifier.next_due() is None, 5, "the escalation stopped")
+            messages = [m["message"] for m in webhook.to("doctor")]
+            assert len(messages) == len(set(messages))
+        finally:
+            commands.close()
+
+
+def test_a_started_sessions_label_reaches_the_notification_title(mosquitto, tmp_path,
+                                                                 session_id, webhook) -> None:
+    """A start with a label → the ingest's alarm carries it → the monitor's message names
+    the chair beside the session id."""
+    session = session_id
+    with chain(mosquitto, tmp_path, webhook, high=60) as (_settings, _store, _notifier, cuff):
+        publish(cuff, f"vitals/{session}/session", {"event": "start", "label": " Chair 3 · AB "})
+        publish(cuff, f"vitals/{session}/bp",
+                {"systolic": 190, "diastolic": 95, "device": "cuff-1"})
+        wait_until(lambda: webhook.to("nurse"), 10, "the monitor notified")
+        [message] = webhook.to("nurse")
+        assert message["title"] == f"HIGH alarm, Chair 3 · AB (session {session})"

@@ -333,3 +333,26 @@ def test_a_crisis_reading_stamped_before_an_escalation_still_heads_the_alarm(pro
     assert [e.time for e in systolic] == sorted(e.time for e in systolic)
     [headline, *_] = present_alarms(events)
     assert (headline.rule, headline.value) == ("systolic.crisis", 193)
+
+
+def test_the_engine_keeps_the_label_its_starts_carry_as_the_stored_history_reads_it() -> None:
+    from vitals.sessions import session_label
+
+    def start(minutes: float, label: str | None = None) -> SessionEvent:
+        return SessionEvent("s1", SessionEventType.START, T0 + timedelta(minutes=minutes),
+                            label=label)
+
+    histories = [
+        [start(0, "Chair 3 · AB")],
+        [start(0, "Chair 3 · AB"), start(1)],  # Start pressed again: the label stays
+        [start(0, "Chair 3 · AB"),
+         SessionEvent("s1", SessionEventType.END, T0 + timedelta(minutes=60)),
+         start(90)],  # the next session on this id: no old label
+    ]
+    for history in histories:
+        engine = AlertEngine(load_profile())
+        for event in history:
+            engine.on_event(event)
+        state = engine.state("s1")
+        assert state is not None and state.label == session_label(history)
+    assert [session_label(h) for h in histories] == ["Chair 3 · AB", "Chair 3 · AB", None]

@@ -18,6 +18,7 @@ from services import free_port
 
 from simulators.publisher import PublishError, plan, run, session_ids
 from simulators.timeline import SimMessage
+from vitals.readings import parse
 from vitals.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -148,6 +149,15 @@ def test_an_unreachable_broker_raises_an_error_naming_its_url(tmp_path: Path) ->
 def test_session_ids_cycle_through_the_scenarios() -> None:
     assert session_ids(["normal", "tachycardia"], 3, "clinic") == [
         "clinic-01-normal", "clinic-02-tachycardia", "clinic-03-normal"]
+
+
+def test_each_simulated_session_starts_with_its_own_room_and_chair_label() -> None:
+    _, messages = plan(["normal"], 3, 0, START)
+    starts = [parse(f"vitals/{m.session}/session", json.dumps(m.payload).encode(), m.time)
+              for m in messages if m.leaf == "session" and m.payload["event"] == "start"]
+
+    assert [s.label for s in starts] == [  # type: ignore[union-attr]
+        "Room 1 · chair A", "Room 1 · chair B", "Room 2 · chair A"]
 
 
 def test_an_unknown_scenario_is_refused_before_connecting() -> None:

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.readings import SessionEvent, SessionEventType
 from vitals.storage.base import Batch
 from vitals.storage.sqlite import SqliteStore
 
@@ -38,3 +39,25 @@ def test_a_data_file_without_the_ended_column_gets_it_and_keeps_its_alerts(tmp_p
         store.close()
     assert sorted((a.rule, a.ended) for a in stored) == [("data.stream_silent", None),
                                                    ("data.stream_silent.hr", T0)]
+
+
+def test_a_data_file_without_the_label_column_gets_it_and_keeps_its_events(tmp_path):
+    path = tmp_path / "vitals.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE session_event (
+                session TEXT NOT NULL, event TEXT NOT NULL, time_us INTEGER NOT NULL,
+                time_inferred INTEGER NOT NULL, note TEXT, by TEXT,
+                PRIMARY KEY (session, event, time_us)) WITHOUT ROWID;
+            INSERT INTO session_event VALUES ('s1', 'start', 1796835540000000, 0, NULL, NULL);
+        """)
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        store.write(Batch(events=[SessionEvent("s2", SessionEventType.START, T0,
+                                               label="Chair 3")]))
+        stored = [(e.session, e.label) for e in store.events("s1") + store.events("s2")]
+    finally:
+        store.close()
+    assert stored == [("s1", None), ("s2", "Chair 3")]

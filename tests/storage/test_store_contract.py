@@ -246,6 +246,18 @@ def test_session_events_round_trip_in_time_order(store: Store) -> None:
     assert store.events("s1") == [written[1], written[2], written[0]]
 
 
+@pytest.mark.parametrize("label", ["Chair 3 · AB", "Room 1, chair \"A\"", "ö=1 x\\"])
+def test_a_starts_display_label_round_trips_in_every_read_of_events(store: Store,
+                                                                     label: str) -> None:
+    start = SessionEvent("s1", SessionEventType.START, at(0), label=label)
+    unlabelled = SessionEvent("s2", SessionEventType.START, at(1))
+    store.write(Batch(events=[start, unlabelled]))
+
+    assert store.events("s1") == [start]
+    assert store.events_by_session(["s1", "s2"]) == {"s1": [start], "s2": [unlabelled]}
+    assert store.live(at(0)).events == {"s1": [start], "s2": [unlabelled]}
+
+
 # -- notifications (issue 14) --------------------------------------------------------------------
 
 

@@ -8,7 +8,8 @@ a bucket mapped to a database name). Schema (every time in microseconds, `precis
 | `bp` `hr` `spo2` | `session`, `device` (when known)     | the payload's measured values (float),|
 |                  |                                      | `time_inferred` (bool), `problems`    |
 |                  |                                      | (string, comma-joined, when present)  |
-| `session_event`  | `session`, `event`                   | `time_inferred` (bool), `note`, `by`  |
+| `session_event`  | `session`, `event`                   | `time_inferred` (bool), `note`, `by`, |
+|                  |                                      | `label` (a start's display label)     |
 | `alert`          | `session`, `metric`, `state`, `rule` | `priority`, `message`, `value`,       |
 |                  | (`rule` left out when empty)         | `limit` (float), `by`, `note`,        |
 |                  |                                      | `ended` (RFC 3339, latched technical) |
@@ -540,7 +541,8 @@ def event_line(event: SessionEvent) -> str:
     return lineprotocol.line(
         EVENT,
         {"session": event.session, "event": event.event.value},
-        {"time_inferred": event.time_inferred, "note": event.note, "by": event.by},
+        {"time_inferred": event.time_inferred, "note": event.note, "by": event.by,
+         "label": event.label},
         to_us(event.time),
     )
 
@@ -736,6 +738,7 @@ def _event(row: Row) -> SessionEvent:
         time_inferred=bool(row.get("time_inferred")),
         note=row.get("note"),
         by=row.get("by"),
+        label=row.get("label"),
     )
 
 

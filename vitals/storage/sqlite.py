@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS session_event (
     time_inferred INTEGER NOT NULL,
     note          TEXT,
     by            TEXT,
+    label         TEXT,  -- a start's display label (room, chair, initials)
     PRIMARY KEY (session, event, time_us)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS session_event_by_time ON session_event (time_us);
@@ -153,8 +154,8 @@ ON CONFLICT (session, kind) DO UPDATE SET
     first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)
 """
 _UPSERT_EVENT: Final = """
-INSERT OR REPLACE INTO session_event (session, event, time_us, time_inferred, note, by)
-VALUES (?, ?, ?, ?, ?, ?)
+INSERT OR REPLACE INTO session_event (session, event, time_us, time_inferred, note, by, label)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 _UPSERT_ALERT: Final = """
 INSERT OR REPLACE INTO alert
@@ -212,7 +213,8 @@ class SqliteStore:
             db.executemany(
                 _UPSERT_EVENT,
                 [
-                    (e.session, e.event.value, to_us(e.time), int(e.time_inferred), e.note, e.by)
+                    (e.session, e.event.value, to_us(e.time), int(e.time_inferred), e.note, e.by,
+                     e.label)
                     for e in batch.events
                 ],
             )
@@ -578,13 +580,14 @@ def _marks(values: Sequence[Any]) -> str:
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Columns added since a data file was made (CREATE TABLE IF NOT EXISTS leaves it as is)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(alert)")}
-    if "ended_us" not in columns:
-        try:
-            db.execute("ALTER TABLE alert ADD COLUMN ended_us INTEGER")
-        except sqlite3.OperationalError as err:  # another process added it first
-            if "duplicate column" not in str(err):
-                raise
+    for table, column in (("alert", "ended_us INTEGER"), ("session_event", "label TEXT")):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column.split()[0] not in columns:
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            except sqlite3.OperationalError as err:  # another process added it first
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def _event(row: sqlite3.Row) -> SessionEvent:
@@ -595,6 +598,7 @@ def _event(row: sqlite3.Row) -> SessionEvent:
         time_inferred=bool(row["time_inferred"]),
         note=row["note"],
         by=row["by"],
+        label=row["label"],
     )
 
 
