@@ -105,15 +105,10 @@ def check_stale(
         return []
     events: list[AlertEvent] = []
     for kind, last in sorted(state.last_reading.items()):  # a fixed order, as for escalation
-        since = silent_since(kind, last, state, now)
-        cause = stale_cause(
-            kind, (now - since).total_seconds(), state, profile, stale_seconds, since
-        )
+        cause = _silence_cause(kind, last, now, state, profile, stale_seconds)
         if cause is None:
             continue
-        current = state.data_causes.get(cause.rule)
-        if current is None or cause.priority.rank > current.priority.rank:
-            state.data_causes[cause.rule] = cause
+        _keep_if_worse(state, cause)
         events += reconcile_data(state, cause.rule, now)
     return events
 
@@ -128,14 +123,8 @@ def check_resume(
     key = stale_rule(reading.kind, stale_seconds)
     last = state.last_reading.get(reading.kind)
     if last is not None and reading.time > last:
-        since = silent_since(reading.kind, last, state, reading.time)
-        cause = stale_cause(
-            reading.kind, (reading.time - since).total_seconds(), state, profile, stale_seconds,
-            since,
-        )
-        current = state.data_causes.get(key)
-        if cause is not None and (current is None or cause.priority.rank > current.priority.rank):
-            state.data_causes[key] = cause
+        cause = _silence_cause(reading.kind, last, reading.time, state, profile, stale_seconds)
+        if cause is not None and _keep_if_worse(state, cause):
             events += reconcile_data(state, key, reading.time)
             # Dated back to when it fell due, it may be due to escalate before it ends.
             events += escalate(state, profile, reading.time)
@@ -146,7 +135,27 @@ def check_resume(
     return events
 
 
+def _silence_cause(
+    kind: Kind, last: datetime, now: datetime, state: SessionState, profile: Profile,
+    stale_seconds: float | None,
+) -> Cause | None:
+    """The cause a stream whose last reading came at `last` has at `now`, if any."""
+    since = silent_since(kind, last, state, now)
+    return stale_cause(kind, (now - since).total_seconds(), state, profile, stale_seconds, since)
+
+
+def _keep_if_worse(state: SessionState, cause: Cause) -> bool:
+    """Make `cause` its rule's cause unless one as bad is there already; whether it did."""
+    current = state.data_causes.get(cause.rule)
+    if current is not None and cause.priority.rank <= current.priority.rank:
+        return False
+    state.data_causes[cause.rule] = cause
+    return True
+
+
 def device_problems(reading: Reading, state: SessionState, profile: Profile) -> list[AlertEvent]:
+    """Problems the device reported with a reading are a low technical alarm of its kind, until
+    a reading of that kind reports none."""
     key = _PROBLEM_RULES[reading.kind]
     if reading.problems:
         words = ", ".join(p.value.replace("_", " ") for p in reading.problems)
