@@ -31,11 +31,12 @@ DEFAULT_PATIENTS: Final = 200
 SEED: Final = 1
 ACK_AFTER: Final = timedelta(minutes=1)  # `vitals profile burden`'s default
 _ROOT: Final = Path(__file__).resolve().parent.parent
-# What the figures depend on besides the profile: the population and the replayed rules.
+# What the figures depend on besides the profile: the population and the replayed rules
+# (patterns, relative to the repository).
 _INPUTS: Final = (
     "simulators/population.toml", "simulators/population.py", "simulators/physiology.py",
     "simulators/scenarios.py", "simulators/timeline.py", "simulators/burden.py",
-    "vitals/rules.py", "vitals/engine.py", "vitals/sessions.py",
+    "vitals/rules/*.py", "vitals/engine.py", "vitals/sessions.py",
 )
 
 
@@ -75,9 +76,13 @@ class BurdenReports:
     def key(self) -> str:
         """A hash of everything the figures depend on: profile, population, code, N."""
         digest = hashlib.sha256(self.profile.model_dump_json().encode())
-        for name in _INPUTS:
-            path = _ROOT / name
-            digest.update(path.read_bytes() if path.exists() else name.encode())
+        for pattern in _INPUTS:
+            paths = sorted(_ROOT.glob(pattern))
+            for path in paths:
+                digest.update(path.relative_to(_ROOT).as_posix().encode())
+                digest.update(path.read_bytes())
+            if not paths:
+                digest.update(pattern.encode())
         digest.update(f"{self.patients}/{self.seed}/{self.ack_after.total_seconds()}".encode())
         return digest.hexdigest()[:16]
 

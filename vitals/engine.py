@@ -143,8 +143,8 @@ class AlertEngine:
         session that has sent only events so far (a start, a check-in) is judged on its own
         clock, not the wall clock.
         """
-        state = self._sessions.get(event.session)
         if event.event is SessionEventType.START:
+            state = self._sessions.get(event.session)
             if state is None or state.ended is not None:
                 state = self._sessions[event.session] = SessionState(event.session)
                 self._offsets.pop(event.session, None)
@@ -156,8 +156,8 @@ class AlertEngine:
             return []
         if received_at is not None:
             self._offsets[event.session] = event.time - received_at
-        if state is None:  # a dose or end before any start or reading starts it implicitly
-            state = self._implicit_start(event.session, event.time)
+        # A dose or end before any start or reading starts the session implicitly.
+        state = self._session_at(event.session, event.time)
         if state.ended is not None:
             return []
         if event.event is SessionEventType.END:
@@ -175,9 +175,8 @@ class AlertEngine:
     def on_delivery(self, report: DeliveryReport) -> list[AlertEvent]:
         """How a notification about the session went: a failure is a technical alarm, judged by
         the report's time (every replica gets the same report, so raises the same event)."""
-        state = self._sessions.get(report.session)
-        if state is None:  # never silent, even for a session this replica has not seen
-            state = self._implicit_start(report.session, report.time)
+        # Never silent, even for a session this replica has not seen.
+        state = self._session_at(report.session, report.time)
         return delivery_outcome(state, report.person, report.channel, report.delivered,
                                 report.error, report.time)
 
@@ -216,10 +215,8 @@ class AlertEngine:
                      rule: str = RULES_FAILED_RULE) -> list[AlertEvent]:
         """A high technical alarm for a session whose rules raised: latched and acknowledged
         like any other; raised once while the failure lasts."""
-        state = self._sessions.get(session)
         try:
-            if state is None:
-                state = self._implicit_start(session, at)
+            state = self._session_at(session, at)
             if rule in state.data_causes:
                 return []
             state.data_causes[rule] = Cause(rule, Priority.HIGH, message)
@@ -261,16 +258,17 @@ class AlertEngine:
         showing = [alarm.event for state in states for alarm in state.alarms.values()]
         return sorted(showing, key=lambda e: (e.session, e.metric.value, e.rule))
 
-    def _implicit_start(self, session: str, at: datetime) -> SessionState:
-        """A session's first message other than `start` starts it (the contract) at its time."""
-        state = self._sessions[session] = SessionState(session)
-        state.set_start(at)
+    def _session_at(self, session: str, at: datetime) -> SessionState:
+        """The session's state; a first message other than `start` starts it (the contract) at
+        the message's time `at`."""
+        state = self._sessions.get(session)
+        if state is None:
+            state = self._sessions[session] = SessionState(session)
+            state.set_start(at)
         return state
 
     def _apply_reading(self, reading: Reading) -> list[AlertEvent]:
-        state = self._sessions.get(reading.session)
-        if state is None:  # a reading for a session never started starts it
-            state = self._implicit_start(reading.session, reading.time)
+        state = self._session_at(reading.session, reading.time)
         if state.ended is not None:
             return []
         events = escalate(state, self.profile, reading.time)
@@ -280,9 +278,7 @@ class AlertEngine:
         return events
 
     def _apply_observation(self, observation: Observation) -> list[AlertEvent]:
-        state = self._sessions.get(observation.session)
-        if state is None:  # an observation for a session never started starts it
-            state = self._implicit_start(observation.session, observation.time)
+        state = self._session_at(observation.session, observation.time)
         if state.ended is not None:
             return []
         events = escalate(state, self.profile, observation.time)

@@ -36,6 +36,7 @@ MAX_JSON_DEPTH: Final = 4
 MAX_NOTE_CHARS: Final = 500
 # A session's display label (room, chair, initials) as a start names it: short enough for a tile.
 MAX_LABEL_CHARS: Final = 40
+MAX_BY_CHARS: Final = 64  # who recorded or acknowledged: a dashboard user or a device id
 REJECTED_PAYLOAD_CHARS: Final = 512
 # A measurement cannot come from the future. A time further ahead of its receipt than this is a
 # wrong (or hostile) clock: trusted, it would move its stream's clock ahead and hold off the
@@ -464,8 +465,8 @@ def _session_event(session: str, document: dict[str, Any], received_at: datetime
         event=event,
         time=time,
         time_inferred=inferred,
-        note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
-        by=_optional_text("by", document.get("by"), 64),
+        note=_note(document),
+        by=_by(document),
         devices=_devices(document.get("devices")),
         label=parse_label(document.get("label")) if event is SessionEventType.START else None,
     )
@@ -523,12 +524,11 @@ def _acknowledgement(session: str, document: dict[str, Any], received_at: dateti
         raise InvalidMessage(
             f"ack needs metric, one of {', '.join(ALARM_METRICS)}, "
             f"got {truncate(repr(metric), 40)}")
-    by = _optional_text("by", document.get("by"), 64)
+    by = _by(document)
     if not by:
         raise InvalidMessage("ack needs 'by': who acknowledged the alarm")
     time, _ = parse_time(document.get("time"), received_at, max_ahead)
-    return Acknowledgement(session, metric, by, time,
-                           _optional_text("note", document.get("note"), MAX_NOTE_CHARS),
+    return Acknowledgement(session, metric, by, time, _note(document),
                            _optional_text("rule", document.get("rule"), 64) or None)
 
 
@@ -556,8 +556,8 @@ def _observation(session: str, document: dict[str, Any], received_at: datetime,
         time=time,
         observation=kind,
         severity=severity,
-        note=_optional_text("note", document.get("note"), MAX_NOTE_CHARS),
-        by=_optional_text("by", document.get("by"), 64),
+        note=_note(document),
+        by=_by(document),
         time_inferred=inferred,
     )
 
@@ -605,6 +605,16 @@ def _problems(raw: Any) -> tuple[DeviceProblem, ...]:
             + ", ".join(sorted(known))
         )
     return tuple(DeviceProblem(p) for p in dict.fromkeys(raw))
+
+
+def _note(document: dict[str, Any]) -> str | None:
+    """The free-text note a monitor's message may carry (an event, an ack, an observation)."""
+    return _optional_text("note", document.get("note"), MAX_NOTE_CHARS)
+
+
+def _by(document: dict[str, Any]) -> str | None:
+    """Who the message says recorded it, if it says."""
+    return _optional_text("by", document.get("by"), MAX_BY_CHARS)
 
 
 def _optional_text(name: str, raw: Any, limit: int) -> str | None:
