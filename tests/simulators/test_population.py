@@ -145,7 +145,7 @@ def test_a_parameter_file_missing_a_parameter_names_it(tmp_path: Path) -> None:
 
 
 def test_the_publisher_plans_one_session_per_drawn_patient_as_the_burden_replays_it() -> None:
-    from simulators.publisher import plan
+    from simulators.publisher import plan, room_label
     from simulators.timeline import session_seed
 
     start = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
@@ -153,5 +153,6 @@ def test_the_publisher_plans_one_session_per_drawn_patient_as_the_burden_replays
     chosen, messages = plan([p.scenario for p in patients], 3, SEED, start)
     assert list(chosen) == ["sim-01-population", "sim-02-population", "sim-03-population"]
     second = [m for m in messages if m.session == "sim-02-population"]
+    # The publisher's start also names the chair; the alarms the burden replays are the same.
     assert second == session_messages(patients[1].scenario, "sim-02-population", start,
-                                      session_seed(SEED, 1))
+                                      session_seed(SEED, 1), label=room_label(1))
