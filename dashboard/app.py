@@ -33,7 +33,7 @@ from dashboard import app_context, auth, caches, components, exports, figures, i
 from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
-from dashboard.pages import burden, history, overview, roster, session, users
+from dashboard.pages import burden, history, overview, roster, session, users, wall
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
@@ -46,7 +46,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history, users, burden, roster)
+PAGES = (overview, session, history, users, burden, roster, wall)
 
 
 def create_app(
@@ -144,6 +144,7 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
             html.Nav(className="nav", children=[
                 dcc.Link("Overview", href="/", className="nav-link"),
                 dcc.Link("Sessions", href="/sessions", className="nav-link"),
+                dcc.Link("Wall", href=wall.PATH, className="nav-link"),
                 *clinician_links,
                 *admin_links,
             ]),

@@ -168,3 +168,13 @@ def alarm_row(session: str, metric: str, rule: str = "") -> str:
 def notification_group(session: str, metric: str) -> str:
     """The session page's list of the notifications about one alarm (metric)."""
     return f"notified-{session}-{metric}"
+
+# Wall (/wall): the central screen, no navigation
+WALL_INTERVAL: Final = "wall-interval"
+WALL_TILES: Final = "wall-tiles"
+WALL_STATUS: Final = "wall-status"
+WALL_RENDERED: Final = "wall-rendered"  # as OVERVIEW_RENDERED
+WALL_CHANGES: Final = "wall-changes"  # as OVERVIEW_CHANGES
+WALL_HEARTBEAT: Final = "wall-heartbeat"  # the clock and the age of the last update (wall.js)
+WALL_CLOCK: Final = "wall-clock"
+WALL_AGE: Final = "wall-age"

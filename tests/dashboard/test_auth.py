@@ -33,7 +33,7 @@ OVERVIEW_UPDATE = {
 }
 
 
-@pytest.mark.parametrize("path", ["/", "/sessions", "/session/a"])
+@pytest.mark.parametrize("path", ["/", "/sessions", "/session/a", "/wall"])
 def test_pages_redirect_to_the_login_form_without_a_login(client, path):
     response = client.get(path, headers={"Accept": "text/html"})
 
