@@ -167,6 +167,8 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
                 html.Button("Pause audio 2 min", id=ids.SOUND_PAUSE_BUTTON,
                             className="sound-pause", n_clicks=0),
                 html.Span(id=ids.SOUND_STATUS, className="sound-status"),
+                html.Button("☾ Night mode", id=ids.NIGHT_TOGGLE, className="action night-toggle",
+                            n_clicks=0),
             ]),
             html.Div(id=ids.ALARMS_PANEL, className="alarms"),
             html.Div(id=ids.ACK_FEEDBACK, className="feedback", role="status"),
@@ -175,6 +177,8 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
         dcc.Store(id=ids.SOUND_LEVEL, data=None),
         # Per tab, surviving a page change: a pause must not end by navigating.
         dcc.Store(id=ids.SOUND_PAUSE_UNTIL, data=0, storage_type="session"),
+        # Per browser, surviving reloads: a screen in a darkened room stays dimmed.
+        dcc.Store(id=ids.NIGHT_MODE, data=False, storage_type="local"),
         html.Main(dash.page_container, className="main"),
     ])
 
@@ -273,6 +277,19 @@ def _register_shell(app: dash.Dash) -> None:
         Input(ids.SOUND_PAUSE_UNTIL, "data"),
         Input(ids.SHELL_INTERVAL, "n_intervals"),
         Input(ids.SOUND_WARNING, "n_clicks"),
+    )
+    # Night mode dims all but the alarms (`assets/night.js`).
+    app.clientside_callback(
+        ClientsideFunction(namespace="night", function_name="toggle"),
+        Output(ids.NIGHT_MODE, "data"),
+        Input(ids.NIGHT_TOGGLE, "n_clicks"),
+        State(ids.NIGHT_MODE, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="night", function_name="show"),
+        Output(ids.NIGHT_TOGGLE, "children"),
+        Input(ids.NIGHT_MODE, "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="vitals", function_name="pause"),

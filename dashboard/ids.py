@@ -24,6 +24,8 @@ SOUND_PAUSE_UNTIL: Final = "sound-pause-until"
 SOUND_PAUSE_BUTTON: Final = "sound-pause"
 SOUND_WARNING: Final = "sound-warning"
 SOUND_STATUS: Final = "sound-status"
+NIGHT_TOGGLE: Final = "night-toggle"
+NIGHT_MODE: Final = "night-mode"  # localStorage key too (assets/night.js reads it at load)
 
 # Overview (/)
 OVERVIEW_INTERVAL: Final = "overview-interval"
