@@ -91,6 +91,7 @@ def create_app(
         title="Session vitals",
         update_title=None,  # no "Updating..." flicker in the tab every refresh
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     window, trends = timedelta(minutes=active_minutes), caches.TrendCache()
     app_context.attach(app.server, app_context.DashboardContext(
         store=store,
@@ -140,7 +141,7 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
                    if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[
-            html.Div("Session vitals", className="brand"),
+            html.H1("Session vitals", className="brand"),
             html.Nav(className="nav", children=[
                 dcc.Link("Overview", href="/", className="nav-link"),
                 dcc.Link("Sessions", href="/sessions", className="nav-link"),
@@ -165,11 +166,20 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
                             id=ids.SOUND_WARNING, className="sound-warning", n_clicks=0,
                             style={"display": "none"}),
                 html.Button("Pause audio 2 min", id=ids.SOUND_PAUSE_BUTTON,
-                            className="sound-pause", n_clicks=0),
+                            className="sound-pause", n_clicks=0,
+                            title=f"Pause audio ({components.SHORTCUT_PAUSE.upper()})",
+                            **{"aria-keyshortcuts": components.SHORTCUT_PAUSE}),
+                html.Button("Resume audio", id=ids.SOUND_RESUME_BUTTON, className="sound-pause",
+                            n_clicks=0, style={"display": "none"},
+                            title=f"Resume audio ({components.SHORTCUT_PAUSE.upper()})",
+                            **{"aria-keyshortcuts": components.SHORTCUT_PAUSE}),
                 html.Span(id=ids.SOUND_STATUS, className="sound-status"),
                 html.Button("☾ Night mode", id=ids.NIGHT_TOGGLE, className="action night-toggle",
                             n_clicks=0),
+                html.Span(components.SHORTCUTS_HINT, id=ids.SHORTCUTS_HINT,
+                          className="shortcuts-hint"),
             ]),
+            html.H2("Alarms", className="visually-hidden"),
             html.Div(id=ids.ALARMS_PANEL, className="alarms"),
             html.Div(id=ids.ACK_FEEDBACK, className="feedback", role="status"),
         ]),
@@ -273,6 +283,7 @@ def _register_shell(app: dash.Dash) -> None:
         ClientsideFunction(namespace="vitals", function_name="sound"),
         Output(ids.SOUND_WARNING, "style"),
         Output(ids.SOUND_STATUS, "children"),
+        Output(ids.SOUND_RESUME_BUTTON, "style"),
         Input(ids.SOUND_LEVEL, "data"),
         Input(ids.SOUND_PAUSE_UNTIL, "data"),
         Input(ids.SHELL_INTERVAL, "n_intervals"),
@@ -295,6 +306,7 @@ def _register_shell(app: dash.Dash) -> None:
         ClientsideFunction(namespace="vitals", function_name="pause"),
         Output(ids.SOUND_PAUSE_UNTIL, "data"),
         Input(ids.SOUND_PAUSE_BUTTON, "n_clicks"),
+        Input(ids.SOUND_RESUME_BUTTON, "n_clicks"),
         prevent_initial_call=True,
     )
 

@@ -201,7 +201,7 @@ def render_tile(view: TileView) -> dcc.Link:
 
     children: list[Any] = [
         html.Div(className="tile-head", children=[
-            html.Span(session, className="tile-session"),
+            html.H3(session, className="tile-session"),  # the overview's outline (#19)
             html.Span(**live(ids.tile_dose(session)), className="tile-dose"),
         ]),
         html.Div(**live(ids.tile_alarm(session))),

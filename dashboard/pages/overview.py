@@ -26,6 +26,7 @@ PATH = "/"
 def layout(**_query: Any) -> html.Div:
     context = app_context.current()
     return html.Div(className="page page--overview", children=[
+        html.H2("Active sessions", className="visually-hidden"),
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         dcc.Store(id=ids.OVERVIEW_RENDERED, data=None),
         dcc.Store(id=ids.OVERVIEW_CHANGES, data=None),

@@ -41,6 +41,14 @@ def test_pages_redirect_to_the_login_form_without_a_login(client, path):
     assert response.headers["Location"] == f"/login?next={path}"
 
 
+def test_the_pages_say_their_language(client):
+    login(client, "nurse")
+
+    page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+
+    assert '<html lang="en">' in page
+
+
 @pytest.mark.parametrize("path", ["/_dash-layout", "/_dash-dependencies"])
 def test_dash_endpoints_answer_401_without_a_login(client, path):
     assert client.get(path).status_code == 401

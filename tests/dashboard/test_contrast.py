@@ -154,6 +154,7 @@ DRAWN_ON: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     ".notified-failed": ((".panel",), False),
     ".hidden-sessions": ((PAGE,), False),
     ".wall-status": ((PAGE,), False),
+    ".shortcuts-hint": ((PAGE,), False),
     ".wall-age": ((PAGE,), False),
     ".wall-heartbeat--stale .wall-age": ((".wall-heartbeat--stale",), False),
 }
