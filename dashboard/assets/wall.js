@@ -3,9 +3,10 @@
    dashboard stopped answering says so ("NOT UPDATING", red) and a screen whose browser froze
    shows a stopped clock.
 
-   "Heard from" is the watchdog's last good refresh (`watchdog.js`); "NOT UPDATING" is its
-   verdict (its threshold, VITALS_DASHBOARD_WATCHDOG_SECONDS), so the wall and the watchdog's
-   notice never disagree. Dash's own poll resumes when the dashboard answers again: the screen
+   "Heard from" is the older of the watchdog's last good refresh of the shell (`watchdog.js`)
+   and the wall's own last good refresh of its tiles, so tiles that stopped updating while the
+   shell still answers show too; "NOT UPDATING" is when that is older than the watchdog's
+   threshold (VITALS_DASHBOARD_WATCHDOG_SECONDS), or the watchdog says so. Dash's own poll resumes when the dashboard answers again: the screen
    recovers by itself after a restart (with the same VITALS_DASHBOARD_SECRET_KEY; else the
    login form shows). */
 (function () {
@@ -22,10 +23,33 @@
     if (element !== null && element.textContent !== text) { element.textContent = text; }
   }
 
+  var loadedAt = Date.now();
+  var lastWall = null;  // Date.now() of the last good refresh of the wall's tiles
+
+  var originalFetch = window.fetch;
+  window.fetch = function () {
+    var args = arguments;
+    var body = args[1] && args[1].body;
+    var tiles = typeof body === "string" && body.indexOf('"wall-interval"') !== -1;
+    return originalFetch.apply(this, args).then(function (response) {
+      if (tiles && response.ok) { lastWall = Date.now(); }
+      return response;
+    });
+  };
+
+  function heard() {
+    var watchdog = window.vitalsWatchdog.state();
+    var now = Date.now();
+    var wallStale = now - (lastWall === null ? loadedAt : lastWall) > watchdog.afterMs;
+    var last = watchdog.lastGood === null || lastWall === null ? null
+      : Math.min(watchdog.lastGood, lastWall);
+    return { lastGood: last, stale: watchdog.stale || wallStale };
+  }
+
   function beat() {
     var heartbeat = document.getElementById("wall-heartbeat");
     if (heartbeat === null || !window.vitalsWatchdog) { return; }
-    var state = window.vitalsWatchdog.state();
+    var state = heard();
     var now = Date.now();
     setText(document.getElementById("wall-clock"), clock(now));
     var age = document.getElementById("wall-age");

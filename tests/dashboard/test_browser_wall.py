@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from services import HOST, free_port, wait_until
 
 from dashboard import app_context, ids
 from dashboard.app import create_app
-from dashboard.pages import wall
+from dashboard.pages import overview, wall
 from tests.dashboard.conftest import PASSWORD, SECRET, alert, bp, browser_login, hr, spo2
 from vitals.alerts import Metric, Priority
 from vitals.storage.base import Batch
@@ -166,3 +167,35 @@ def test_the_wall_says_not_updating_while_the_dashboard_is_stopped_and_recovers_
                "the wall to update again")
     assert "wall-heartbeat--stale" not in heartbeat.get_attribute("class")
     dash_duo.wait_for_text_to_equal(f"#{ids.tile_value('bed-1', 'hr')}", "72", timeout=WAIT_S)
+
+
+def test_the_wall_says_not_updating_when_its_tiles_fail_while_the_shell_still_answers(
+        dash_duo, store, settings, users, monkeypatch):
+    store.write(Batch(readings=[hr("bed-1", utcnow(), 72)]))
+    failing = threading.Event()
+    read = overview.read
+
+    def read_unless_failing(**options):  # a fault in the tiles' refresh alone
+        if failing.is_set():
+            raise RuntimeError("the tiles cannot be built")
+        return read(**options)
+
+    monkeypatch.setattr(overview, "read", read_unless_failing)
+    app = create_app(store, settings.model_copy(update={"dashboard_watchdog_seconds": 2}),
+                     refresh_ms=300, users_path=users, secret_key=SECRET)
+    try:
+        browser_login(dash_duo, app, port=free_port())
+        dash_duo.driver.get(dash_duo.server.url + wall.PATH)
+        dash_duo.wait_for_contains_text(f"#{ids.WALL_AGE}", "updated", timeout=WAIT_S)
+
+        failing.set()
+
+        dash_duo.wait_for_contains_text(f"#{ids.WALL_AGE}", "NOT UPDATING", timeout=WAIT_S)
+        assert dash_duo.driver.execute_script("return window.vitalsWatchdog.state().stale") \
+            is False  # the shell still answers: only the wall can tell
+
+        failing.clear()
+
+        dash_duo.wait_for_contains_text(f"#{ids.WALL_AGE}", "updated", timeout=WAIT_S)
+    finally:
+        app_context.context_of(app.server).reader.close()
