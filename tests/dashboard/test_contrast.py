@@ -202,6 +202,27 @@ def _pairs() -> Iterator[tuple[str, str, str, float]]:
 
 PAIRS: Final = tuple(_pairs())
 
+# Acknowledged alarms are drawn at reduced opacity, text and background together, over what is
+# behind them: (the rule that sets the opacity, a text rule inside it, the rule that paints the
+# background the text is on, the rule that paints what is behind).
+FADED: Final = (
+    (".tile-alarm--acked", ".tile-alarm--high", ".tile-alarm--high", TILE),
+    (".tile-alarm--acked", ".tile-alarm--medium", ".tile-alarm--medium", TILE),
+    (".tile-alarm--acked", ".tile-alarm--low", ".tile-alarm--low", TILE),
+    *((".alarm--acked", text, ALARM_ROW, PAGE) for text in (
+        ".prio--high", ".prio--medium", ".prio--low", ".alarm-metric", ".alarm-age",
+        ".alarm-acked", "html, body")),  # the page's text: the alarm's message
+)
+
+
+def _faded(fading: str, text: str, back: str, under: str
+           ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The text's colour and its background's as seen through `fading`'s opacity."""
+    alpha = float(declared(fading, "opacity") or 1)
+    behind = colour(background(under))
+    return tuple(tuple(alpha * c + (1 - alpha) * u for c, u in zip(rgb, behind, strict=True))
+                 for rgb in (colour(declared(text, "color")), colour(background(back))))
+
 
 def test_every_text_colour_set_without_a_background_names_the_backgrounds_it_is_on():
     unnamed = [r.selector for r in _text_rules()
@@ -234,3 +255,12 @@ def test_text_meets_wcag_aa_on_its_background(what, text, behind, required):
 ])
 def test_the_ratio_is_wcags(a, b, expected):
     assert ratio(colour(a), colour(b)) == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize(("fading", "text", "back", "under"), FADED,
+                         ids=[f"{f[1]} faded by {f[0]}" for f in FADED])
+def test_an_acknowledged_alarms_faded_text_still_meets_wcag_aa(fading, text, back, under):
+    seen, behind = _faded(fading, text, back, under)
+    assert float(declared(fading, "opacity")) < 1
+    assert ratio(seen, behind) >= AA_NORMAL, (
+        f"{text} faded by {fading}: {ratio(seen, behind):.2f}:1, AA needs {AA_NORMAL}:1")
