@@ -70,6 +70,7 @@ def _shows_every_tile_and_the_panel(dash_duo, app, beds: list[str]) -> None:
             return box.bottom <= window.innerHeight && box.right <= window.innerWidth;
         });""")
     assert in_view == [True] * 5
+    assert dash_duo.driver.execute_script(NUMERALS_INSIDE) == []
     # The numerals grow with the tile: larger than on the overview's tiles.
     size = dash_duo.driver.execute_script(
         "return parseFloat(getComputedStyle(document.getElementById(arguments[0])).fontSize)",
@@ -80,6 +81,40 @@ def _shows_every_tile_and_the_panel(dash_duo, app, beds: list[str]) -> None:
     first = text(dash_duo, ids.WALL_CLOCK)
     wait_until(lambda: text(dash_duo, ids.WALL_CLOCK) != first, WAIT_S, "the clock to advance")
     assert dash_duo.get_logs() == []
+
+
+# Whether every numeral on the wall shows whole, inside its tile and not cut.
+NUMERALS_INSIDE = """
+return [...document.querySelectorAll('#wall-tiles .vital-value')].filter(value => {
+    const tile = value.closest('.tile').getBoundingClientRect();
+    const box = value.getBoundingClientRect();
+    return box.top < tile.top || box.bottom > tile.bottom || box.left < tile.left
+        || box.right > tile.right || value.scrollWidth > value.clientWidth + 1;
+}).map(value => value.id);
+"""
+
+
+def test_a_crowded_wall_of_48_sessions_shows_every_numeral_whole_on_a_1080p_screen(
+        dash_duo, store, settings, users):
+    now = utcnow()
+    beds = [f"bed-{n:02d}" for n in range(1, 49)]  # queries.MAX_TILES
+    store.write(Batch(
+        readings=[r for bed in beds for r in (bp(bed, now, 188, 112), hr(bed, now, 150),
+                                              spo2(bed, now, 100))],
+        alerts=[alert("bed-01", now, Metric.HEART_RATE, Priority.HIGH,
+                      message="HR 150 /min: at or above 140.")]))
+    app = create_app(store, settings, refresh_ms=500, users_path=users, secret_key=SECRET)
+    try:
+        browser_login(dash_duo, app, port=free_port())
+        dash_duo.driver.set_window_size(1920, 1080)
+        dash_duo.driver.get(dash_duo.server.url + wall.PATH)
+        dash_duo.wait_for_text_to_equal(f"#{ids.tile_value('bed-48', 'bp')}", "188/112",
+                                        timeout=WAIT_S * 2)
+        assert dash_duo.driver.execute_script(NUMERALS_INSIDE) == []
+        alarm = dash_duo.find_element(f"#{ids.tile_alarm('bed-01')}")
+        assert alarm.is_displayed() and "HIGH" in alarm.text
+    finally:
+        app_context.context_of(app.server).reader.close()
 
 
 def _age_s(dash_duo) -> int:
