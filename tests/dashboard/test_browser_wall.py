@@ -35,15 +35,23 @@ def text(dash_duo, element_id: str) -> str:
     return dash_duo.find_element(f"#{element_id}").text
 
 
+def store_sessions(store, beds: list[str], alarming: str,
+                   values: tuple[float, float, float, float]) -> None:
+    """Readings of every bed now (systolic, diastolic, heart rate, SpO2), and a high heart-rate
+    alarm of one."""
+    now = utcnow()
+    systolic, diastolic, bpm, saturation = values
+    store.write(Batch(
+        readings=[r for bed in beds for r in (bp(bed, now, systolic, diastolic),
+                                              hr(bed, now, bpm), spo2(bed, now, saturation))],
+        alerts=[alert(alarming, now, Metric.HEART_RATE, Priority.HIGH,
+                      message="HR 150 /min: at or above 140.")]))
+
+
 def test_the_wall_shows_every_sessions_tile_and_the_alarms_panel_without_navigation(
         dash_duo, store, settings, users):
-    now = utcnow()
     beds = [f"bed-{n}" for n in range(1, 6)]
-    store.write(Batch(
-        readings=[r for bed in beds for r in (bp(bed, now, 120, 80), hr(bed, now, 70),
-                                              spo2(bed, now, 97))],
-        alerts=[alert("bed-3", now, Metric.HEART_RATE, Priority.HIGH,
-                      message="HR 150 /min: at or above 140.")]))
+    store_sessions(store, beds, "bed-3", (120, 80, 70, 97))
     app = create_app(store, settings, refresh_ms=300, users_path=users, secret_key=SECRET)
     try:
         _shows_every_tile_and_the_panel(dash_duo, app, beds)
@@ -95,13 +103,8 @@ return [...document.querySelectorAll('#wall-tiles .vital-value')].filter(value =
 
 def test_a_crowded_wall_of_48_sessions_shows_every_numeral_whole_on_a_1080p_screen(
         dash_duo, store, settings, users):
-    now = utcnow()
     beds = [f"bed-{n:02d}" for n in range(1, 49)]  # queries.MAX_TILES
-    store.write(Batch(
-        readings=[r for bed in beds for r in (bp(bed, now, 188, 112), hr(bed, now, 150),
-                                              spo2(bed, now, 100))],
-        alerts=[alert("bed-01", now, Metric.HEART_RATE, Priority.HIGH,
-                      message="HR 150 /min: at or above 140.")]))
+    store_sessions(store, beds, "bed-01", (188, 112, 150, 100))  # the widest numerals
     app = create_app(store, settings, refresh_ms=500, users_path=users, secret_key=SECRET)
     try:
         browser_login(dash_duo, app, port=free_port())
