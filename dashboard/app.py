@@ -33,7 +33,7 @@ from dashboard import app_context, auth, caches, components, exports, figures, i
 from dashboard.burden import DEFAULT_PATIENTS, BurdenReports
 from dashboard.commands import CommandFailed, Commands
 from dashboard.health import blind_alarms_text
-from dashboard.pages import burden, history, overview, roster, session, users
+from dashboard.pages import burden, history, overview, roster, session, users, wall
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
 from vitals.errors import ServiceUnavailable
@@ -46,7 +46,7 @@ from vitals.users import users_path as default_users_path
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-PAGES = (overview, session, history, users, burden, roster)
+PAGES = (overview, session, history, users, burden, roster, wall)
 
 
 def create_app(
@@ -91,6 +91,7 @@ def create_app(
         title="Session vitals",
         update_title=None,  # no "Updating..." flicker in the tab every refresh
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     window, trends = timedelta(minutes=active_minutes), caches.TrendCache()
     app_context.attach(app.server, app_context.DashboardContext(
         store=store,
@@ -140,10 +141,11 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
                    if user is not None and user.can(Role.ADMIN) else [])
     return html.Div(className="shell", children=[
         html.Header(id=ids.HEADER, className="header", children=[
-            html.Div("Session vitals", className="brand"),
+            html.H1("Session vitals", className="brand"),
             html.Nav(className="nav", children=[
                 dcc.Link("Overview", href="/", className="nav-link"),
                 dcc.Link("Sessions", href="/sessions", className="nav-link"),
+                dcc.Link("Wall", href=wall.PATH, className="nav-link"),
                 *clinician_links,
                 *admin_links,
             ]),
@@ -164,9 +166,20 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
                             id=ids.SOUND_WARNING, className="sound-warning", n_clicks=0,
                             style={"display": "none"}),
                 html.Button("Pause audio 2 min", id=ids.SOUND_PAUSE_BUTTON,
-                            className="sound-pause", n_clicks=0),
+                            className="sound-pause", n_clicks=0,
+                            title=f"Pause audio ({components.SHORTCUT_PAUSE.upper()})",
+                            **{"aria-keyshortcuts": components.SHORTCUT_PAUSE}),
+                html.Button("Resume audio", id=ids.SOUND_RESUME_BUTTON, className="sound-pause",
+                            n_clicks=0, style={"display": "none"},
+                            title=f"Resume audio ({components.SHORTCUT_PAUSE.upper()})",
+                            **{"aria-keyshortcuts": components.SHORTCUT_PAUSE}),
                 html.Span(id=ids.SOUND_STATUS, className="sound-status"),
+                html.Button("☾ Night mode", id=ids.NIGHT_TOGGLE, className="action night-toggle",
+                            n_clicks=0),
+                html.Span(components.SHORTCUTS_HINT, id=ids.SHORTCUTS_HINT,
+                          className="shortcuts-hint"),
             ]),
+            html.H2("Alarms", className="visually-hidden"),
             html.Div(id=ids.ALARMS_PANEL, className="alarms"),
             html.Div(id=ids.ACK_FEEDBACK, className="feedback", role="status"),
         ]),
@@ -174,6 +187,8 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
         dcc.Store(id=ids.SOUND_LEVEL, data=None),
         # Per tab, surviving a page change: a pause must not end by navigating.
         dcc.Store(id=ids.SOUND_PAUSE_UNTIL, data=0, storage_type="session"),
+        # Per browser, surviving reloads: a screen in a darkened room stays dimmed.
+        dcc.Store(id=ids.NIGHT_MODE, data=False, storage_type="local"),
         html.Main(dash.page_container, className="main"),
     ])
 
@@ -268,15 +283,30 @@ def _register_shell(app: dash.Dash) -> None:
         ClientsideFunction(namespace="vitals", function_name="sound"),
         Output(ids.SOUND_WARNING, "style"),
         Output(ids.SOUND_STATUS, "children"),
+        Output(ids.SOUND_RESUME_BUTTON, "style"),
         Input(ids.SOUND_LEVEL, "data"),
         Input(ids.SOUND_PAUSE_UNTIL, "data"),
         Input(ids.SHELL_INTERVAL, "n_intervals"),
         Input(ids.SOUND_WARNING, "n_clicks"),
     )
+    # Night mode dims all but the alarms (`assets/night.js`).
+    app.clientside_callback(
+        ClientsideFunction(namespace="night", function_name="toggle"),
+        Output(ids.NIGHT_MODE, "data"),
+        Input(ids.NIGHT_TOGGLE, "n_clicks"),
+        State(ids.NIGHT_MODE, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="night", function_name="show"),
+        Output(ids.NIGHT_TOGGLE, "children"),
+        Input(ids.NIGHT_MODE, "data"),
+    )
     app.clientside_callback(
         ClientsideFunction(namespace="vitals", function_name="pause"),
         Output(ids.SOUND_PAUSE_UNTIL, "data"),
         Input(ids.SOUND_PAUSE_BUTTON, "n_clicks"),
+        Input(ids.SOUND_RESUME_BUTTON, "n_clicks"),
         prevent_initial_call=True,
     )
 

@@ -76,6 +76,12 @@ def banner(problem: str | None) -> list[Any]:
 
 SOUNDING: Final = ("high", "medium")
 
+# Keyboard shortcuts (`assets/shortcuts.js`): the controls carry them as `aria-keyshortcuts`.
+SHORTCUT_ACK: Final = "a"  # the most urgent unacknowledged alarm: the panel's first button
+SHORTCUT_PAUSE: Final = "p"  # pause the audio, or resume it while paused
+SHORTCUTS_HINT: Final = (f"Keys: {SHORTCUT_ACK.upper()} acknowledges the top alarm, "
+                         f"{SHORTCUT_PAUSE.upper()} pauses or resumes audio")
+
 
 def sound_level(alarms: pd.DataFrame) -> str | None:
     """The tone to play: the highest unacknowledged high or medium alarm (low alarms are silent,
@@ -109,6 +115,7 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
     if alarms.empty:
         return [html.Div("✓ No alarms in any active session", className="alarms-none")]
     rows = []
+    shortcut = {"aria-keyshortcuts": SHORTCUT_ACK}  # on the first button only
     for alarm in alarms.to_dict("records"):
         session, metric, priority = alarm["session"], alarm["metric"], alarm["priority"]
         # A technical alarm is one per rule (`AlarmKey`); a clinical one is its metric's.
@@ -142,8 +149,10 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
                 dcc.Input(id={"type": ids.ACK_NOTE, **key}, placeholder="note (optional)",
                           maxLength=200, className="ack-note", debounce=False),
                 html.Button("Acknowledge", id={"type": ids.ACK_BUTTON, **key},
-                            className=f"ack-button ack-button--{priority}", n_clicks=0),
+                            className=f"ack-button ack-button--{priority}", n_clicks=0,
+                            **shortcut),
             ]
+            shortcut = {}
         rows.append(html.Div(
             body, id=ids.alarm_row(session, metric, rule), role="alert" if not acked else None,
             className=f"alarm alarm--{priority}" + (" alarm--acked" if acked else ""),

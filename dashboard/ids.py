@@ -22,8 +22,12 @@ ACK_FEEDBACK: Final = "ack-feedback"
 SOUND_LEVEL: Final = "sound-level"
 SOUND_PAUSE_UNTIL: Final = "sound-pause-until"
 SOUND_PAUSE_BUTTON: Final = "sound-pause"
+SOUND_RESUME_BUTTON: Final = "sound-resume"
+SHORTCUTS_HINT: Final = "shortcuts-hint"
 SOUND_WARNING: Final = "sound-warning"
 SOUND_STATUS: Final = "sound-status"
+NIGHT_TOGGLE: Final = "night-toggle"
+NIGHT_MODE: Final = "night-mode"  # localStorage key too (assets/night.js reads it at load)
 
 # Overview (/)
 OVERVIEW_INTERVAL: Final = "overview-interval"
@@ -169,3 +173,13 @@ def alarm_row(session: str, metric: str, rule: str = "") -> str:
 def notification_group(session: str, metric: str) -> str:
     """The session page's list of the notifications about one alarm (metric)."""
     return f"notified-{session}-{metric}"
+
+# Wall (/wall): the central screen, no navigation
+WALL_INTERVAL: Final = "wall-interval"
+WALL_TILES: Final = "wall-tiles"
+WALL_STATUS: Final = "wall-status"
+WALL_RENDERED: Final = "wall-rendered"  # as OVERVIEW_RENDERED
+WALL_CHANGES: Final = "wall-changes"  # as OVERVIEW_CHANGES
+WALL_HEARTBEAT: Final = "wall-heartbeat"  # the clock and the age of the last update (wall.js)
+WALL_CLOCK: Final = "wall-clock"
+WALL_AGE: Final = "wall-age"

@@ -207,7 +207,8 @@ def render_tile(view: TileView) -> dcc.Link:
 
     children: list[Any] = [
         html.Div(className="tile-head", children=[
-            html.Span(session_name(session, view.label), className="tile-session"),
+            # A heading: the overview's outline (#19).
+            html.H3(session_name(session, view.label), className="tile-session"),
             html.Span(**live(ids.tile_dose(session)), className="tile-dose"),
         ]),
         html.Div(**live(ids.tile_alarm(session))),

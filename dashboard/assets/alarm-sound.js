@@ -3,8 +3,10 @@
    The server sends the level to sound (`sound-level` store: "high", "medium" or null: the
    highest unacknowledged high/medium alarm). Patterns follow the IEC 60601-1-8 idea:
    high = a fast burst of 5 pulses at 880 Hz every 2.5 s, medium = 3 slower pulses at 660 Hz
-   every 8 s. A pause (timed, 2 min) silences it; a browser that blocks audio until the user
-   interacts shows a warning, and any click on the page re-enables sound.
+   every 8 s. A pause (timed, 2 min, or until "Resume audio") silences it; a browser that
+   blocks audio until the user interacts shows a warning, and any click on the page re-enables
+   sound. Each burst also vibrates the device where the browser allows it (phones; after a
+   first tap), in the burst's rhythm: paired with the tone, never instead of it.
 
    `window.vitalsSound.state()` is for tests and for anyone debugging a silent screen. */
 (function () {
@@ -21,6 +23,7 @@
   var pausedUntil = 0;
   var lastBurst = 0;
   var bursts = 0;
+  var vibrations = 0;
 
   function context() {
     if (audio === null) {
@@ -57,6 +60,17 @@
     bursts += 1;
   }
 
+  function vibrate(pattern) {
+    if (typeof navigator.vibrate !== "function") { return; }
+    // Browsers refuse (and log) a vibration before the first tap on the page.
+    if (navigator.userActivation && !navigator.userActivation.hasBeenActive) { return; }
+    var rhythm = [];
+    for (var i = 0; i < pattern.pulses; i++) {
+      rhythm.push(Math.round(pattern.on * 1000), Math.round(pattern.gap * 1000));
+    }
+    if (navigator.vibrate(rhythm)) { vibrations += 1; }  // false: not allowed (yet)
+  }
+
   var watchdogLevel = null;  // "high" while the page is not updating (`watchdog.js`)
 
   function tick() {
@@ -65,6 +79,7 @@
     if (Date.now() - lastBurst >= pattern.every) {
       lastBurst = Date.now();
       burst(pattern);
+      vibrate(pattern);
     }
   }
   setInterval(tick, 200);
@@ -105,7 +120,8 @@
         level: watchdogLevel || level,
         paused: Date.now() < pausedUntil,
         context: ctx === null ? "unsupported" : ctx.state,
-        bursts: bursts
+        bursts: bursts,
+        vibrations: vibrations
       };
     }
   };
@@ -127,11 +143,15 @@
         } else if (level) {
           status = "♪ Alarm tone on (" + level + ")";
         }
-        return [warning, status];
+        return [warning, status, { display: left > 0 ? "inline-block" : "none" }];
       },
-      pause: function (_clicks) {
+      // "Pause audio 2 min" or "Resume audio", whichever was clicked.
+      pause: function (_pauseClicks, _resumeClicks) {
         enable();
-        return Date.now() + PAUSE_MS;
+        var clicked = window.dash_clientside.callback_context.triggered.map(function (t) {
+          return t.prop_id;
+        });
+        return clicked.indexOf("sound-resume.n_clicks") !== -1 ? 0 : Date.now() + PAUSE_MS;
       }
     }
   });

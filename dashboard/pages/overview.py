@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -27,6 +27,7 @@ PATH = "/"
 def layout(**_query: Any) -> html.Div:
     context = app_context.current()
     return html.Div(className="page page--overview", children=[
+        html.H2("Active sessions", className="visually-hidden"),
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=context.refresh_ms, n_intervals=0),
         dcc.Store(id=ids.OVERVIEW_RENDERED, data=None),
         dcc.Store(id=ids.OVERVIEW_CHANGES, data=None),
@@ -48,19 +49,20 @@ def checkins(overview: Sequence[Mapping[str, Any]], now: datetime,
 def refresh(_n_intervals: int | None) -> tuple[list[Any], Any]:
     """The tiles (components) and the status line, from the store as it is now."""
     with app_context.gc_paused():  # ~1,200 components for 48 tiles
-        view, status = _read()
+        view, status = read()
         return _render(view), status
 
 
 @dataclass(frozen=True)
 class StoreFailure:
-    """What the overview shows when the store cannot be read (`_read`), instead of tiles."""
+    """What the overview shows when the store cannot be read (`read`), instead of tiles."""
 
     message: str
 
 
-def _read() -> tuple[tiles.TilesView | StoreFailure, Any]:
-    """The tiles as plain data (or why the store cannot be read), and the status line."""
+def read(*, buttons: bool = True) -> tuple[tiles.TilesView | StoreFailure, Any]:
+    """The tiles as plain data (or why the store cannot be read), and the status line.
+    `buttons`: a check-in button beside each tile (the wall, a display, has none)."""
     context = app_context.current()
     now, zone = context.clock(), context.settings.zone
     try:
@@ -79,8 +81,8 @@ def _read() -> tuple[tiles.TilesView | StoreFailure, Any]:
         status = [status, " · ", dcc.Link(
             f"{snapshot.hidden} more sessions not shown (the most urgent are)",
             href="/sessions", id=ids.OVERVIEW_HIDDEN, className="hidden-sessions")]
-    return (tiles.tile_views(overview, snapshot.trends, checkins(overview, now, policy), zone),
-            status)
+    view = tiles.tile_views(overview, snapshot.trends, checkins(overview, now, policy), zone)
+    return (view if buttons else replace(view, buttons=False)), status
 
 
 def _render(view: tiles.TilesView | StoreFailure) -> list[Any]:
@@ -106,25 +108,38 @@ def update(n_intervals: int | None, rendered: dict[str, Any] | None
     and publish → value took 1.7 s (median, `page_latency --sessions 48`) against 0.5-0.65 s
     this way. A prop set on one part re-renders that part alone."""
     with app_context.gc_paused():
-        view, status = _read()
-        if isinstance(view, StoreFailure):
-            return _render(view), status, {"layout": STORE_FAILURE_LAYOUT, "parts": {}}, {}
-        parts = dict(view.parts())
-        now_rendered = {"layout": view.layout,
-                        "parts": {part: shown.version for part, shown in parts.items()}}
-        if rendered is None or rendered.get("layout") != view.layout:
-            return _render(view), status, now_rendered, {}
-        was = rendered.get("parts") or {}
-        changed = {part: dict(shown.props) for part, shown in parts.items()
-                   if was.get(part) != shown.version}
-        return dash.no_update, status, now_rendered, changed
+        view, status = read()
+        return changes(view, status, rendered)
+
+
+def changes(view: tiles.TilesView | StoreFailure, status: Any, rendered: dict[str, Any] | None
+            ) -> tuple[Any, Any, dict[str, Any], dict[str, dict[str, Any]]]:
+    """`update` of a view already `read`: the overview's and the wall's one way to send only
+    what changed."""
+    if isinstance(view, StoreFailure):
+        return _render(view), status, {"layout": STORE_FAILURE_LAYOUT, "parts": {}}, {}
+    parts = dict(view.parts())
+    now_rendered = {"layout": view.layout,
+                    "parts": {part: shown.version for part, shown in parts.items()}}
+    if rendered is None or rendered.get("layout") != view.layout:
+        return _render(view), status, now_rendered, {}
+    was = rendered.get("parts") or {}
+    changed = {part: dict(shown.props) for part, shown in parts.items()
+               if was.get(part) != shown.version}
+    return dash.no_update, status, now_rendered, changed
 
 
 def publish(n_intervals: int | None, rendered: dict[str, Any] | None) -> tuple[Any, Any, Any]:
     """The registered refresh (login-guarded like every server callback): `update`, its
     changes and new `rendered` handed to `APPLY_CHANGES` in the browser (none when nothing
     changed)."""
-    tiles, status, now_rendered, changed = update(n_intervals, rendered)
+    return pending(*update(n_intervals, rendered))
+
+
+def pending(tiles: Any, status: Any, now_rendered: dict[str, Any],
+            changed: dict[str, dict[str, Any]]) -> tuple[Any, Any, Any]:
+    """`changes` as the registered callbacks return them: the changed parts and the new
+    `rendered` for `APPLY_CHANGES`, or no_update when nothing changed."""
     if tiles is dash.no_update and not changed:
         return tiles, status, dash.no_update
     return tiles, status, {"changes": changed, "rendered": now_rendered}

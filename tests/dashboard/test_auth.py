@@ -34,12 +34,20 @@ OVERVIEW_UPDATE = {
 }
 
 
-@pytest.mark.parametrize("path", ["/", "/sessions", "/session/a"])
+@pytest.mark.parametrize("path", ["/", "/sessions", "/session/a", "/wall"])
 def test_pages_redirect_to_the_login_form_without_a_login(client, path):
     response = client.get(path, headers={"Accept": "text/html"})
 
     assert response.status_code == 302
     assert response.headers["Location"] == f"/login?next={path}"
+
+
+def test_the_pages_say_their_language(client):
+    login(client, "nurse")
+
+    page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+
+    assert '<html lang="en">' in page
 
 
 @pytest.mark.parametrize("path", ["/_dash-layout", "/_dash-dependencies"])

@@ -135,6 +135,23 @@ def test_an_active_alarm_has_an_acknowledge_button_and_a_note_field():
     assert "since 17:00:00" in text_of(row)
 
 
+def test_the_acknowledge_shortcut_is_on_the_first_unacknowledged_alarms_button_only():
+    acked = replace(alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED),
+                    by="nurse")
+    rows = components.alarms_panel(alarms(acked, alert("b", NOW, Metric.SPO2, Priority.HIGH),
+                                          alert("c", NOW, Metric.SPO2, Priority.MEDIUM)),
+                                   can_ack=True)
+
+    def shortcut(session: str) -> str | None:
+        [button] = [b for b in (find(row, {"type": ids.ACK_BUTTON, "session": session,
+                                           "metric": "spo2", "rule": ""}) for row in rows)
+                    if b is not None]
+        return getattr(button, "aria-keyshortcuts", None)
+
+    assert (shortcut("b"), shortcut("c")) == (components.SHORTCUT_ACK, None)
+    assert components.SHORTCUT_ACK.upper() in components.SHORTCUTS_HINT
+
+
 def test_alarms_list_by_priority_then_unacknowledged_first_then_newest_as_the_tiles(store):
     store.write(Batch(readings=[hr(s, NOW, 80) for s in "abc"], alerts=[
         alert("a", NOW - minutes(1), Metric.SPO2, Priority.LOW),
