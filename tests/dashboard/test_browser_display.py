@@ -9,7 +9,8 @@ from services import free_port, wait_until
 
 from dashboard import app_context, ids
 from dashboard.app import create_app
-from tests.dashboard.conftest import MQTT_WAIT_S, SECRET, alert, browser_login, hr
+from tests.dashboard.builders import alert, hr
+from tests.dashboard.conftest import MQTT_WAIT_S, SECRET, browser_login
 from vitals.alerts import Metric, Priority
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow

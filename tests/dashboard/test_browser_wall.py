@@ -18,7 +18,8 @@ from services import HOST, free_port, wait_until
 from dashboard import app_context, ids
 from dashboard.app import create_app
 from dashboard.pages import wall
-from tests.dashboard.conftest import PASSWORD, SECRET, alert, bp, browser_login, hr, spo2
+from tests.dashboard.builders import alert, bp, hr, spo2
+from tests.dashboard.conftest import PASSWORD, SECRET, browser_login
 from vitals.alerts import Metric, Priority
 from vitals.storage.base import Batch
 from vitals.storage.sqlite import SqliteStore

@@ -8,7 +8,8 @@ import pytest
 
 from dashboard import ids
 from dashboard.pages import wall
-from tests.dashboard.conftest import NOW, hr, minutes, reread
+from tests.dashboard.builders import NOW, hr, minutes
+from tests.dashboard.conftest import reread
 from vitals.storage.base import Batch
 
 

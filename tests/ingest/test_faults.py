@@ -160,6 +160,24 @@ def test_the_same_reading_twice_is_stored_once(mosquitto, influxd, influx_db, in
 
 # --- `vitals ingest` as a process: SIGTERM and SIGKILL -----------------------------------------
 
+def ingest_process(settings, log_path: Path) -> subprocess.Popen:
+    """`vitals ingest` on `settings` as a child process, its output appended to `log_path`."""
+    env = dict(os.environ)
+    env.update(VITALS_MQTT_URL=settings.mqtt_url, VITALS_INFLUX_URL=settings.influx_url,
+               VITALS_INFLUX_DB=settings.influx_db,
+               VITALS_INGEST_CLIENT_ID=settings.ingest_client_id,
+               VITALS_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "vitals", "ingest"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def last_status(probe) -> dict:
+    """The newest status a probe on an ingest's status topic heard ({} before any)."""
+    statuses = probe.messages("/status")
+    return statuses[-1] if statuses else {}
+
+
 class IngestProcess:
     """`vitals ingest` as a child process on `settings`, its store, and a probe on its status."""
 
@@ -171,22 +189,12 @@ class IngestProcess:
 
     def start(self) -> subprocess.Popen:
         """A new process, once its status says it runs."""
-        env = dict(os.environ)
-        env.update(VITALS_MQTT_URL=self.settings.mqtt_url,
-                   VITALS_INFLUX_URL=self.settings.influx_url,
-                   VITALS_INFLUX_DB=self.settings.influx_db,
-                   VITALS_INGEST_CLIENT_ID=self.settings.ingest_client_id,
-                   VITALS_DATA_DIR=str(self.settings.data_dir), PYTHONPATH=str(ROOT))
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "vitals", "ingest"], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = ingest_process(self.settings, self.log_path)
         self.wait_for("state", "running", 20)
         return self.process
 
     def status(self) -> dict:
-        statuses = self.probe.messages("/status")
-        return statuses[-1] if statuses else {}
+        return last_status(self.probe)
 
     def wait_for(self, key: str, value: str, timeout: float) -> None:
         wait_until(lambda: self.status().get(key) == value, timeout, f"status {key} {value}")
