@@ -48,6 +48,7 @@ from vitals.storage.base import (
     StoreUnavailable,
     SummaryBuilder,
     live_from_parts,
+    trend_bucket_us,
 )
 from vitals.timefmt import from_us, to_us
 
@@ -441,9 +442,7 @@ class SqliteStore:
     def trends(
         self, sessions: Sequence[str], since: datetime, bucket: timedelta
     ) -> dict[str, list[Reading]]:
-        bucket_us = bucket // timedelta(microseconds=1)
-        if bucket_us <= 0:
-            raise ValueError(f"a trend bucket must be at least 1 µs, got {bucket}")
+        bucket_us = trend_bucket_us(bucket)
         wanted = list(dict.fromkeys(sessions))
         if not wanted:
             return {}
