@@ -326,7 +326,8 @@ def test_the_whole_chain_from_a_crisis_reading_to_the_dashboards_acknowledgement
     """A cuff's crisis reading → the ingest's alarm → the monitor notified within 2 s → the
     clinician after the delay → acknowledged on the dashboard → no more escalation."""
     from dashboard.commands import Commands
-    from ingest.worker import IngestWorker, build_engine
+    from ingest.service import build_engine
+    from ingest.worker import IngestWorker
     from tests.ingest.conftest import make_settings
 
     settings = make_settings(mosquitto.url, None, "vitals", tmp_path / "data",
