@@ -5,11 +5,11 @@ between the stages the worker runs in its judging and writing threads:
 - parse: `vitals.readings.parse` (topic, JSON, validation, time);
 - pipeline: `Pipeline.process` (parse + duplicate check + alert rules), on fresh state;
 - rules and pipeline: pipeline minus parse (duplicate check, alert rules, the batch);
-- line protocol: `vitals.storage.influx.batch_lines` for the batches the pipeline produced.
+- line protocol: `vitals.storage.influx_lines.batch_lines` for the batches the pipeline produced.
 Two workloads: the simulator's sessions (every scenario, messages merged by time: BP, HR, SpO2,
 session events, observations, check-ins) and the throughput benchmark's heart rates
 (`ingest_throughput.payloads`). Process CPU time, median of `--repeats`, with the garbage
-collector set as in `vitals ingest` (`ingest.worker.tune_gc`).
+collector set as in `vitals ingest` (`ingest.service.tune_gc`).
 
     .venv/bin/python benchmarks/ingest_cpu.py [--sessions 16] [--repeats 5] [--batch 1000]
 """
@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_throughput import payloads  # noqa: E402
 
 from ingest.pipeline import Inbound, Pipeline  # noqa: E402
-from ingest.worker import build_engine, tune_gc  # noqa: E402
+from ingest.service import build_engine, tune_gc  # noqa: E402
 from simulators.publisher import plan  # noqa: E402
 from simulators.scenarios import SCENARIOS  # noqa: E402
 from vitals.mqtt import reading_topic  # noqa: E402
 from vitals.readings import parse  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
-from vitals.storage.influx import batch_lines  # noqa: E402
+from vitals.storage.influx_lines import batch_lines  # noqa: E402
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

@@ -41,7 +41,8 @@ from services import InfluxServer, MosquittoServer, wait_until  # noqa: E402
 
 from dashboard import ids  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
-from ingest.worker import IngestWorker, build_engine  # noqa: E402
+from ingest.service import build_engine  # noqa: E402
+from ingest.worker import IngestWorker  # noqa: E402
 from vitals.mqtt import make_client  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
 from vitals.storage import open_store  # noqa: E402

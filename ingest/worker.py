@@ -18,12 +18,12 @@ Zero loss is the design rule:
   `stopped` status and disconnects without unsubscribing, so the broker queues what follows.
 
 Two threads besides paho's network thread: one judges (parse, alert rules, alarms published at
-once) and one writes (store, then rejections, then acknowledgements). Alarms never wait on the
-database, not even during an outage, as far as the in-flight window reaches. Batches form
-naturally: one write takes everything judged while the previous write ran, so latency stays low
-at low load and writes grow large under load.
+once) and one writes (store, then rejections, then acknowledgements: `ingest.writer`). Alarms
+never wait on the database, not even during an outage, as far as the in-flight window reaches.
+Every publication goes through `ingest.publisher`; `vitals ingest` runs the worker from
+`ingest.service`.
 
-Start without the database: alarm state is rebuilt from storage at start (`_restore`). If the
+Start without the database: alarm state is rebuilt from storage at start (`ingest.restore`). If the
 store does not answer then, the worker starts anyway and judges from a blank state (readings
 start their sessions; an alarm acknowledged before the restart may sound again, never the
 reverse), holding acknowledgements. Once the store answers and everything judged meanwhile is
@@ -41,64 +41,37 @@ Health: a retained status on `<prefix>/_ingest/<client id>/status` (see `ingest.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
-import os
-import queue
-import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 
 from ingest.fast_client import make_ingest_client
-from ingest.health import (
-    STATUS_SECONDS,
-    LatencyWindow,
-    Snapshot,
-    State,
-    offline_document,
-    should_publish,
-    status_document,
-)
+from ingest.health import STATUS_SECONDS, Snapshot, State, offline_document, status_document
 from ingest.inbox import Inbox
 from ingest.pipeline import Inbound, Outcome, Pipeline
+from ingest.publisher import Publisher
+from ingest.restore import restore
+from ingest.writer import Judged, StoreWriter
 from vitals.admission import Admission
 from vitals.alerts import AlertEvent
 from vitals.engine import AlertEngine
-from vitals.errors import BrokerUnavailable, ServiceUnavailable
-from vitals.mqtt import (
-    alert_topic,
-    input_subscription,
-    is_output,
-    rejected_topic,
-    status_topic,
-)
-from vitals.profile import load_profile
-from vitals.readings import DeliveryReport, Rejection
+from vitals.errors import BrokerUnavailable
+from vitals.mqtt import input_subscription, is_output, status_topic
 from vitals.settings import Settings
-from vitals.storage import Batch, Store, StoreError, StoreUnavailable, open_store
-from vitals.timefmt import rfc3339, utcnow
+from vitals.storage import Batch, Store, StoreUnavailable
+from vitals.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0
+TICK_SECONDS = 1.0  # how often each thread wakes when idle: tick rules, status, probe store
 HOLD_FACTOR = 2  # messages held unacknowledged, in in-flight windows, before reading pauses
-RETRY_MIN_SECONDS = 0.2
-RETRY_MAX_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 30
-# The worker allocates tens of objects per message; at Python's default threshold (a young
-# collection every 700 allocations) the cyclic garbage collector took ~20% of the CPU of a
-# backlog drain. Hardly anything here forms cycles, so collecting every 10,000 costs no memory.
-GC_YOUNG_THRESHOLD = 10_000
-RESTORE_WINDOW = timedelta(hours=24)  # a session silent this long without `end` is not live
 _WAKE = None  # put in the inbox to wake the processing thread at once (stop)
 
 
@@ -137,24 +110,13 @@ class IngestWorker:
         self._refused: str | None = None
         self._subscribed = threading.Event()  # the broker answered our subscriptions (SUBACK)
         self._refused_filters: list[str] = []
-        self._store_down_since: float | None = None
-        self._store_down_at: datetime | None = None
-        self._latency = LatencyWindow()
-        self._publishes: deque[mqtt.MQTTMessageInfo] = deque()  # not yet acknowledged by the broker
-        self._publishes_lock = threading.Lock()
-        self._status_lock = threading.Lock()
-        self._last_status: dict[str, object] | None = None
-        self._last_status_at = 0.0
         self._state = State.RUNNING
-        self._thread: threading.Thread | None = None
-        self._writer: threading.Thread | None = None
-        # Judged batches waiting for the write; bounded by the broker's in-flight window.
-        self._outbox: queue.Queue[_Judged | None] = queue.Queue()
-        self._unwritten = 0  # judged batches put in the outbox and not yet through `_write`
-        self._written = threading.Condition()
+        self._judge_thread: threading.Thread | None = None
+        self._write_thread: threading.Thread | None = None
         # Alarm state not yet rebuilt from storage (the store did not answer at start).
         self._restore_pending = False
         self._stopped = False
+        inbox, hold_at = self._inbox, HOLD_FACTOR * settings.ingest_inflight
         self.client = make_ingest_client(
             settings.mqtt,
             settings.ingest_client_id,
@@ -164,8 +126,7 @@ class IngestWorker:
             # Never while the store is down: no acknowledgement flows then, so the broker's
             # window bounds what comes, and an unread PINGRESP would end in a keepalive
             # reconnect (a false "broker lost" during a database outage).
-            hold=lambda: (self._store_down_since is None
-                          and self._inbox.unfinished >= HOLD_FACTOR * settings.ingest_inflight),
+            hold=lambda: self._writer.down_since is None and inbox.unfinished >= hold_at,
         )
         # Before connecting: the broker announces our death if we vanish without a goodbye.
         self.client.will_set(self.status_topic,
@@ -178,6 +139,16 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._filters: list[str] = []
+        self._publisher = Publisher(self.client, settings.topic_prefix, self.status_topic,
+                                    self.status, status_interval, label_of=self._label_of)
+        self._writer = StoreWriter(store, self.pipeline.counters, self._inbox, self._publisher,
+                                   self._ack, clock=clock, stop=self._stop,
+                                   batch_max=settings.ingest_batch_max, tick=TICK_SECONDS)
+
+    def _label_of(self, session: str) -> str | None:
+        """The display label of a session's latest start, for the notifier's messages (#19)."""
+        state = self.pipeline.engine.state(session)
+        return state.label if state is not None else None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -191,18 +162,17 @@ class IngestWorker:
             log.error("%s: starting without the stored alarm state; alarms are judged and "
                       "published, acknowledgements held until the database answers", err)
             self._restore_pending = True
-            self._store_down_since = time.monotonic()
-            self._store_down_at = self.clock()
+            self._writer.store_down()
             failures = []
         # Processing runs before the connection: a returning worker's session may bring its
         # backlog before the broker answers our subscriptions, and the client stops reading
         # past two in-flight windows held, so nobody taking them would hide the answer.
-        self._thread = threading.Thread(target=self._process_forever, name="ingest-judge",
-                                        daemon=True)
-        self._writer = threading.Thread(target=self._write_forever, name="ingest-write",
-                                        daemon=True)
-        self._thread.start()
-        self._writer.start()
+        self._judge_thread = threading.Thread(target=self._process_forever, name="ingest-judge",
+                                              daemon=True)
+        self._write_thread = threading.Thread(target=self._writer.run, name="ingest-write",
+                                              daemon=True)
+        self._judge_thread.start()
+        self._write_thread.start()
         endpoint = self.settings.mqtt
         try:
             self.client.connect(endpoint.host, endpoint.port, keepalive=30)
@@ -248,21 +218,16 @@ class IngestWorker:
         self._stop.set()
         self._inbox.put(_WAKE)
         deadline = time.monotonic() + timeout
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._writer is not None:
-            self._outbox.put(None)  # after everything the judging thread produced
-            self._writer.join(max(0.0, deadline - time.monotonic()))
+        if self._judge_thread is not None:
+            self._judge_thread.join(timeout)
+        if self._write_thread is not None:
+            self._writer.finish()  # after everything the judging thread produced
+            self._write_thread.join(max(0.0, deadline - time.monotonic()))
         self._state = State.STOPPED
-        self._publish_status(force=True)
+        self._publisher.status(force=True)
         # Alerts, rejections and the status must reach the broker before we leave: paho keeps
         # unsent publications only in memory.
-        with self._publishes_lock:
-            pending = list(self._publishes)
-        for info in pending:
-            # Not connected (RuntimeError): it cannot be sent, and nothing else can be done here.
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        self._publisher.flush(deadline)
         self.client.disconnect()
         self.client.loop_stop()
         c = self.pipeline.counters
@@ -277,7 +242,7 @@ class IngestWorker:
 
     @property
     def store_up(self) -> bool:
-        return self._store_down_since is None
+        return self._writer.up
 
     @property
     def state_restored(self) -> bool:
@@ -287,7 +252,8 @@ class IngestWorker:
     @property
     def alive(self) -> bool:
         """Both threads run (they never die on input)."""
-        return all(t is not None and t.is_alive() for t in (self._thread, self._writer))
+        return all(t is not None and t.is_alive()
+                   for t in (self._judge_thread, self._write_thread))
 
     def wait_idle(self, timeout: float) -> bool:
         """True once everything received so far is processed (tests and the demo use this)."""
@@ -307,7 +273,7 @@ class IngestWorker:
             client_id=self.settings.ingest_client_id,
             broker_up=self._connected.is_set(),
             store_up=self.store_up,
-            store_down_since=self._store_down_at,
+            store_down_since=self._writer.down_at,
             received=c.received,
             stored=c.stored,
             rejected=c.rejected,
@@ -315,7 +281,7 @@ class IngestWorker:
             alerts=c.alerts,
             backlog=self.backlog,
             max_backlog=self.max_backlog,
-            write_latency_ms=self._latency.summary(),
+            write_latency_ms=self._writer.latency.summary(),
             interval_s=self.status_interval,
             state_restored=self.state_restored,
             window=self.settings.ingest_inflight,
@@ -342,7 +308,7 @@ class IngestWorker:
                  flags.session_present, ", ".join(filters))
         self._connected.set()
         self._connect_answered.set()
-        self._publish_status(force=True)
+        self._publisher.status(force=True)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         # A broker may refuse a filter (SUBACK 0x80): say so, or its messages never come.
@@ -397,9 +363,7 @@ class IngestWorker:
             if self._restore_pending and self.store_up and not self._stop.is_set():
                 # The store answers again: rebuild from it once everything judged meanwhile is
                 # written (the one pause of judging, once per start; see the module docstring).
-                with self._written:
-                    self._written.wait_for(lambda: self._unwritten == 0, timeout=TICK_SECONDS)
-                if self._unwritten == 0:
+                if self._writer.wait_written(TICK_SECONDS):
                     self._restore_late()
                 continue
             batch = self._take_batch(timeout=TICK_SECONDS)
@@ -412,37 +376,31 @@ class IngestWorker:
                                   "broker", len(batch))
                     self._give_up(batch)
                 else:
-                    self._publish_alerts(outcome)
-                    self._to_writer(_Judged(outcome, batch))
+                    self._publisher.alerts(outcome.alerts)
+                    self._writer.put(Judged(outcome, batch))
             elif self._stop.is_set():
                 # The interval's rejection counts, not lost with the process.
                 summaries = self.pipeline.limiter.flush(self.clock(), force=True)
                 if summaries:
-                    self._to_writer(_Judged(Outcome(Batch(rejections=summaries), (), summaries),
-                                            []))
+                    outcome = Outcome(Batch(rejections=summaries), (), summaries)
+                    self._writer.put(Judged(outcome, []))
                 return
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
                 try:
                     ticked = self.pipeline.tick(self.clock())
-                    self._publish_alerts(ticked)
+                    self._publisher.alerts(ticked.alerts)
                     if len(ticked.batch):  # alarms, or the interval's rejection counts
-                        self._to_writer(_Judged(ticked, []))
+                        self._writer.put(Judged(ticked, []))
                 except Exception:
                     log.exception("time-driven rules failed")
-            self._publish_status()
-
-    def _to_writer(self, judged: _Judged) -> None:
-        with self._written:
-            self._unwritten += 1
-        self._outbox.put(judged)
+            self._publisher.status()
 
     def _emit(self, alerts: Sequence[AlertEvent]) -> None:
         """Publish alert events at once and hand them to the writer (no message to ack)."""
         if alerts:
-            outcome = Outcome(Batch(alerts=list(alerts)), alerts, ())
-            self._publish_alerts(outcome)
-            self._to_writer(_Judged(outcome, []))
+            self._publisher.alerts(alerts)
+            self._writer.put(Judged(Outcome(Batch(alerts=list(alerts)), alerts, ()), []))
 
     def _restore_late(self) -> None:
         """The restore the start could not do, now that the store answers (judging thread)."""
@@ -450,71 +408,13 @@ class IngestWorker:
         try:
             failures = self._restore()
         except StoreUnavailable as err:
-            self._store_unavailable(err)
+            self._writer.unavailable(err)
             return
         self._restore_pending = False
         log.warning("store answered: alarm state rebuilt from storage in %.0f ms",
                     (time.perf_counter() - started) * 1000)
         self._emit(failures)
-        self._publish_status(force=True)
-
-    def _write_forever(self) -> None:
-        """Store: one write takes every outcome that queued meanwhile; then rejections, acks."""
-        while True:
-            try:
-                first = self._outbox.get(timeout=TICK_SECONDS)
-            except queue.Empty:
-                if not self.store_up:
-                    self._probe_store()  # nothing to write: ask whether the store is back
-                self._publish_status()
-                continue
-            items = [first]
-            count = len(first.messages) if first is not None else 0
-            while first is not None and count < self.settings.ingest_batch_max:
-                try:
-                    item = self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-                items.append(item)
-                if item is None:
-                    break
-                count += len(item.messages)
-            work = [item for item in items if item is not None]
-            if work:
-                try:
-                    self._write(work)
-                finally:
-                    with self._written:
-                        self._unwritten -= len(work)
-                        self._written.notify_all()
-            if items[-1] is None:
-                return  # the judging thread has finished: everything it produced is written
-            self._publish_status()
-
-    def _write(self, work: list[_Judged]) -> None:
-        messages = [message for judged in work for message in judged.messages]
-        outcomes = [judged.outcome for judged in work]
-        finished = False
-        try:
-            batch = Batch(
-                readings=[r for o in outcomes for r in o.batch.readings],
-                events=[e for o in outcomes for e in o.batch.events],
-                alerts=[a for o in outcomes for a in o.batch.alerts],
-                rejections=[r for o in outcomes for r in o.batch.rejections],
-                observations=[x for o in outcomes for x in o.batch.observations],
-            )
-            if self._store(batch):
-                for rejection in batch.rejections:
-                    self._publish(rejected_topic(self.settings.topic_prefix, rejection.session),
-                                  rejection_json(rejection))
-                # `_ack` counts them finished before anything in it can fail: never twice.
-                finished = True
-                self._ack(messages)
-        except Exception:  # the worker never dies; the messages stay unacknowledged
-            log.exception("writing %d messages failed; they stay with the broker", len(messages))
-        finally:
-            if not finished:
-                self._give_up(messages)
+        self._publisher.status(force=True)
 
     def _give_up(self, messages: list[Inbound]) -> None:
         """Not acknowledged: the broker redelivers them after the next reconnect."""
@@ -531,68 +431,7 @@ class IngestWorker:
             self._inbox.finished(len(items) - len(batch))
         return batch
 
-    def _publish_alerts(self, outcome: Outcome) -> None:
-        for alert in outcome.alerts:
-            document = alert.to_json()
-            state = self.pipeline.engine.state(alert.session)
-            if state is not None and state.label:  # for the notifier's messages (issue 19)
-                document["label"] = state.label
-            self._publish(alert_topic(self.settings.topic_prefix, alert.session), document)
-
-    def _probe_store(self) -> None:
-        """While the store is down and nothing waits to be written: is it back?"""
-        try:
-            self.store.ping()
-        except StoreError:
-            return
-        self._store_back()
-
-    def _store_unavailable(self, err: StoreError) -> None:
-        if self._store_down_since is None:
-            # Once per outage, not once per attempt or per message.
-            self._store_down_since = time.monotonic()
-            self._store_down_at = self.clock()
-            log.error("store unavailable, holding %d messages unacknowledged (the broker "
-                      "keeps the rest) and retrying with backoff: %s", self.backlog, err)
-            self._publish_status(force=True)
-
-    def _store_back(self) -> None:
-        if self._store_down_since is not None:
-            log.warning("store back after %.1f s; writing the %d held messages",
-                        time.monotonic() - self._store_down_since, self.backlog)
-            self._store_down_since = None
-            self._store_down_at = None
-            self._publish_status(force=True)
-
-    def _store(self, batch: Batch) -> bool:
-        if not len(batch):
-            return True  # only our own outputs came back: nothing to store, nothing learnt
-        delay = RETRY_MIN_SECONDS
-        while True:
-            started = time.perf_counter()
-            try:
-                self.store.write(batch)
-            except StoreUnavailable as err:
-                self._store_unavailable(err)
-                if self._stop.is_set():
-                    log.warning("stopping while the store is down: %d messages stay with the "
-                                "broker for redelivery", self.backlog)
-                    return False
-                self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-                self._publish_status()
-                continue
-            except StoreError:
-                # Not retryable (e.g. a request the database refuses): keep it visible and keep
-                # the messages with the broker rather than acknowledge what was not stored.
-                log.exception("store refused a batch of %d; not acknowledging it", len(batch))
-                return False
-            self._latency.add((time.perf_counter() - started) * 1000)
-            self._store_back()
-            counters = self.pipeline.counters
-            counters.stored_batches += 1
-            counters.stored += len(batch.readings) + len(batch.events) + len(batch.observations)
-            return True
+    # --- acknowledgement (write thread, once `StoreWriter` stored the messages) -------------
 
     def _ack(self, messages: list[Inbound]) -> None:
         generation = self._generation
@@ -605,142 +444,6 @@ class IngestWorker:
         self.client.ack_all(current)
         self.pipeline.counters.acknowledged += len(current)
 
-    def _publish(self, topic: str, document: dict[str, object],
-                 retain: bool = False) -> mqtt.MQTTMessageInfo:
-        info = self.client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1,
-                                   retain=retain)
-        with self._publishes_lock:  # three threads publish
-            self._publishes.append(info)
-            while self._publishes and _settled(self._publishes[0]):
-                self._publishes.popleft()
-        return info
-
-    def _publish_status(self, force: bool = False) -> None:
-        elapsed = time.monotonic() - self._last_status_at
-        if not force and elapsed < self.status_interval:
-            return  # the common case, checked without building a document (changes force)
-        try:
-            with self._status_lock:
-                document = self.status()
-                elapsed = time.monotonic() - self._last_status_at
-                if not force and not should_publish(self._last_status, document, elapsed,
-                                                    self.status_interval):
-                    return
-                self._last_status, self._last_status_at = document, time.monotonic()
-                self._publish(self.status_topic, document, retain=True)
-        except Exception:  # health reporting must never stop the ingest
-            log.exception("could not publish the ingest status")
-
     def _restore(self) -> list[AlertEvent]:
-        """Rebuild active alarms, latches, baselines and session state from storage.
-
-        Raises `StoreUnavailable` if the store cannot list the sessions. One session that
-        cannot be rebuilt does not stop the others: it gets a high technical alarm (returned).
-        """
-        now = self.clock()
-        restored = 0
-        failures: list[AlertEvent] = []
-        for summary in self.store.sessions(since=now - RESTORE_WINDOW):
-            session = summary.session
-            try:
-                events = self.store.events(session)
-                if summary.ended is not None:
-                    # Its events are enough (an ended session judges no limits), and its
-                    # alerts: a "readings after the session ended" alarm may wait for its
-                    # acknowledgement.
-                    self.pipeline.restore(session, events, [], self.store.alerts(session))
-                    continue
-                self.pipeline.restore(
-                    session,
-                    events,
-                    self.store.readings(session, since=summary.first_time),
-                    self.store.alerts(session),
-                    self.store.observations(session),
-                )
-                self.pipeline.engine.restore_deliveries(session, [
-                    DeliveryReport(session, n.time, n.person, n.channel, n.delivered, n.error)
-                    for n in self.store.notifications(session)])
-                restored += 1
-            except StoreUnavailable:
-                raise
-            except Exception:
-                log.exception("could not rebuild the alarm state of session %s", session)
-                failures += self.pipeline.engine.rules_failed(
-                    session, now, "Alarm state could not be restored after an ingest restart: "
-                    "watch the patient directly and check the ingest log.")
-        if restored:
-            log.info("restored alarm state of %d live sessions from storage", restored)
-        return failures
-
-
-@dataclass(frozen=True, slots=True)
-class _Judged:
-    """One judged batch for the writer: store, then acknowledge."""
-
-    outcome: Outcome
-    messages: list[Inbound]
-
-
-def _settled(info: mqtt.MQTTMessageInfo) -> bool:
-    """Published, or never going to be tracked (queued while disconnected: paho resends it)."""
-    try:
-        return info.is_published()
-    except (RuntimeError, ValueError):
-        return True
-
-
-def rejection_json(rejection: Rejection) -> dict[str, object]:
-    """The payload of `<prefix>/<session>/rejected` (the pipeline already truncated its texts)."""
-    return {"time": rfc3339(rejection.time), "topic": rejection.topic,
-            "reason": rejection.reason, "payload": rejection.payload}
-
-
-def build_engine(settings: Settings) -> AlertEngine:
-    return AlertEngine(load_profile(settings.profile), stale_seconds=settings.stale_seconds)
-
-
-def tune_gc() -> None:
-    """The garbage collector's setting for a process that runs the ingest (`GC_YOUNG_THRESHOLD`)."""
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def run_worker(settings: Settings) -> None:
-    """`vitals ingest`: run until SIGTERM or SIGINT, then shut down gracefully."""
-    tune_gc()  # the process is ours
-    for retired in RETIRED_SETTINGS:
-        if os.environ.get(retired):
-            log.warning("%s is no longer used: every ingest worker is a full replica that "
-                        "judges every session (docs/reliability.md, Replicas)", retired)
-    store = open_store(settings)
-    check_store(store)
-    worker = IngestWorker(settings, store, build_engine(settings))
-    # What start-up built (modules, the profile, settings) lives as long as the process: out of
-    # the collector's reach, its full collections scan only what the ingest allocates since.
-    gc.freeze()
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    worker.start()
-    log.info("ingest running; SIGTERM or Ctrl-C stops it gracefully")
-    stop.wait()
-    worker.stop()
-    store.close()
-
-
-# Settings of the retired judge shards: a deployment that still sets them is told, not broken.
-RETIRED_SETTINGS = ("VITALS_INGEST_SHARE_GROUP", "VITALS_INGEST_SHARDS", "VITALS_INGEST_SHARD")
-
-
-def check_store(store: Store) -> None:
-    """Fail start-up on what waiting cannot fix (a database that refuses these credentials);
-    a database that does not answer is only logged: alarms must not wait for it."""
-    try:
-        store.ping()
-        # A bounded read: the ping alone needs no credentials on InfluxDB 1.x.
-        store.rejections(since=utcnow() - timedelta(minutes=1), limit=1)
-    except StoreUnavailable:
-        pass  # said once by `IngestWorker.start`, which starts without the stored state
-    except StoreError as err:
-        raise ServiceUnavailable(
-            f"{err} (check VITALS_INFLUX_DB and the credentials: VITALS_INFLUX_USERNAME and "
-            "VITALS_INFLUX_PASSWORD, or VITALS_INFLUX_TOKEN)") from err
+        """Alarm state rebuilt from storage (`ingest.restore`); `StoreUnavailable` if it is down."""
+        return restore(self.store, self.pipeline, self.clock())

@@ -24,7 +24,8 @@ from services import wait_until
 from dashboard.commands import Commands
 from dashboard.health import ingest_problem
 from ingest.rejections import RejectionLimiter
-from ingest.worker import IngestWorker, build_engine
+from ingest.service import build_engine
+from ingest.worker import IngestWorker
 from tests.ingest.conftest import make_settings
 from tests.test_mosquitto_config import ACCOUNTS, Client, ShippedMosquitto, ingest_url, url
 from vitals.alerts import AlertState, Metric, Priority

@@ -32,7 +32,7 @@ PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "vitals.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
 INFLUX_INIT = ROOT / "deploy" / "influxdb" / "init"
 
-# The storage layer's schema (vitals/storage/influx.py): measurement -> (tags, fields).
+# The storage layer's schema (vitals/storage/influx_lines.py): measurement -> (tags, fields).
 READING_FIELDS = {"time_inferred", "problems"}
 SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     "bp": ({"session", "device"},

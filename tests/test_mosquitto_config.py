@@ -29,7 +29,8 @@ from services import HOST, MosquittoServer, free_port, make_certs, wait_until
 
 from bridges.ble import FORWARDED, gatt_topic
 from dashboard.commands import COMMAND_LEAVES, Commands
-from ingest.worker import IngestWorker, build_engine
+from ingest.service import build_engine
+from ingest.worker import IngestWorker
 from notify.worker import NOTIFY_LEAVES
 from simulators import publisher
 from simulators.timeline import TOPIC_LEAVES

@@ -34,7 +34,8 @@ WAIT_S = 10
 @pytest.fixture
 def pipeline(sqlite_settings: Settings) -> Iterator[Any]:
     """A running ingest worker on the session broker, writing to the test's SqliteStore."""
-    from ingest.worker import IngestWorker, build_engine
+    from ingest.service import build_engine
+    from ingest.worker import IngestWorker
 
     store = open_store(sqlite_settings)
     worker = IngestWorker(sqlite_settings, store, build_engine(sqlite_settings))

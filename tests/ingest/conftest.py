@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 from services import wait_until
 
-from ingest.worker import IngestWorker, build_engine
+from ingest.service import build_engine
+from ingest.worker import IngestWorker
 from simulators import publisher
 from simulators.scenarios import SCENARIOS
 from simulators.timeline import session_messages

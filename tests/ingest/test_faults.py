@@ -61,7 +61,7 @@ def drained_backlog(settings, ingest_factory, probe_factory, session: str, count
 def test_an_influxdb_outage_holds_readings_unacknowledged_within_the_brokers_window_then_stores_each_once(  # noqa: E501
         mosquitto_factory, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path,
         caplog):
-    caplog.set_level(logging.INFO, logger="ingest.worker")
+    caplog.set_level(logging.INFO, logger="ingest")
     broker = mosquitto_factory(["max_inflight_messages 50"])  # the window that bounds our memory
     influx = influxd_factory()
     settings = make_settings(broker.url, influx.url, "vitals", tmp_path)
@@ -82,7 +82,7 @@ def test_an_influxdb_outage_holds_readings_unacknowledged_within_the_brokers_win
     influx.start()
     assert_stored_once_each(store, session_id, 320)
     wait_until(lambda: worker.backlog == 0, 10, "the backlog to drain")
-    records = [r for r in caplog.records if r.name == "ingest.worker"]
+    records = [r for r in caplog.records if r.name.startswith("ingest.")]
     assert len([r for r in records if r.levelno >= logging.ERROR]) == 1, "one ERROR per outage"
     assert len([r for r in records if "store back" in r.getMessage()]) == 1
     wait_until(lambda: probe.messages("/status")[-1]["store"] == "up", 10, "store up again")

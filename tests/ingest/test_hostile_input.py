@@ -100,7 +100,8 @@ fuzz_payloads = st.one_of(
 
 @pytest.fixture(scope="module")
 def fuzz_worker(mosquitto, influxd, tmp_path_factory):
-    from ingest.worker import IngestWorker, build_engine
+    from ingest.service import build_engine
+    from ingest.worker import IngestWorker
     from vitals.storage import open_store
 
     influxd.query('CREATE DATABASE "fuzz"')

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from services import wait_until
 
-from ingest.worker import IngestWorker, build_engine
+from ingest.service import build_engine
+from ingest.worker import IngestWorker
 from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
 

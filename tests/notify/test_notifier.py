@@ -317,7 +317,8 @@ def test_vitals_notify_with_a_wrong_roster_is_one_line_naming_the_key(tmp_path) 
 def chain(mosquitto, tmp_path: Path, webhook: Webhook,
           high: float) -> Iterator[tuple[Settings, SqliteStore, Notifier, Alerts]]:
     """A real ingest and notifier on one store and broker, started; a client to publish with."""
-    from ingest.worker import IngestWorker, build_engine
+    from ingest.service import build_engine
+    from ingest.worker import IngestWorker
     from tests.ingest.conftest import make_settings
 
     settings = make_settings(mosquitto.url, None, "vitals", tmp_path / "data",

@@ -17,7 +17,7 @@ def _fresh(code: str) -> None:
 
 def test_the_ingest_and_its_influxdb_store_import_without_pandas():
     _fresh("import sys\n"
-           "import ingest.worker, vitals.cli, vitals.storage.influx\n"
+           "import ingest.service, vitals.cli, vitals.storage.influx\n"
            "loaded = sorted(m for m in ('pandas', 'numpy') if m in sys.modules)\n"
            "assert not loaded, f'the ingest imported {loaded}'\n")
 

@@ -10,7 +10,7 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import DeviceProblem, Kind, Reading, Rejection, SessionEvent, SessionEventType
 from vitals.storage import lineprotocol as lp
 from vitals.storage.base import Batch
-from vitals.storage.influx import alert_line, batch_lines, event_line, reading_line
+from vitals.storage.influx_lines import alert_line, batch_lines, event_line, reading_line
 
 T = datetime(2026, 11, 28, 17, 5, 0, 123456, tzinfo=UTC)
 T_US = 1_795_885_500_123_456

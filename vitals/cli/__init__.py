@@ -92,7 +92,7 @@ def demo(port: int, host: str, sessions: int, speed: float, seed: int,
               "default VITALS_INGEST_CLIENT_ID.")
 def ingest(client_id: str | None) -> None:
     """The ingest worker, in the foreground: MQTT in, validate, alert rules, store, ack."""
-    from ingest.worker import run_worker
+    from ingest.service import run_worker
 
     settings = load_settings(ingest_client_id=client_id)
     _run(run_worker, settings)

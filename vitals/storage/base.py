@@ -155,6 +155,14 @@ def live_from_parts(store: Store, since: datetime) -> Live:
                 store.events_by_session(names), store.alerts_by_session(names))
 
 
+def trend_bucket_us(bucket: timedelta) -> int:
+    """A `Store.trends` bucket in whole microseconds; refused when shorter than 1 µs."""
+    bucket_us = bucket // timedelta(microseconds=1)
+    if bucket_us <= 0:
+        raise ValueError(f"a trend bucket must be at least 1 µs, got {bucket}")
+    return bucket_us
+
+
 class Store(Protocol):
     """Durable storage of readings, session events, alert events and rejections."""
 

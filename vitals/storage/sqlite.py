@@ -3,42 +3,26 @@
 WAL mode lets the dashboard read while the ingest writes, from threads of one process (a small
 pool hands each concurrent operation its own connection) or from two processes on the same file.
 A `write` is one `BEGIN IMMEDIATE` transaction with `synchronous=FULL`, so a batch is on disk
-before the ingest acknowledges its messages. Primary keys are the identities of
-`vitals.storage.base` and rows are upserted, so a redelivered message overwrites instead of
-duplicating. Times are integer microseconds since the epoch (UTC).
-
-`reading_span` keeps the first and last time per (session, kind), maintained in the same
-transaction as the readings, so the session overview never scans the readings table.
+before the ingest acknowledges its messages. This module is the store's I/O: its connections,
+transactions and queries. The tables and their write statements are `sqlite_schema`; values as
+rows and back, `sqlite_rows` (pure).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import (
-    DeviceProblem,
-    Kind,
-    Observation,
-    ObservationKind,
-    Reading,
-    Rejection,
-    SessionEvent,
-    SessionEventType,
-    Severity,
-    truncate,
-)
+from vitals.alerts import AlertEvent
+from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.storage import sqlite_schema
 from vitals.storage.base import (
-    MAX_REJECTION_TEXT,
     TREND_MEAN_KINDS,
     Batch,
     Live,
@@ -48,129 +32,29 @@ from vitals.storage.base import (
     StoreUnavailable,
     SummaryBuilder,
     live_from_parts,
+    trend_bucket_us,
+)
+from vitals.storage.sqlite_rows import (
+    READING_COLUMNS,
+    READING_COLUMNS_OF_R,
+    alert_from,
+    alert_row,
+    event_from,
+    event_row,
+    notification_from,
+    notification_row,
+    observation_from,
+    observation_row,
+    reading_from,
+    reading_row,
+    rejection_from,
+    rejection_row,
 )
 from vitals.timefmt import from_us, to_us
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S: Final = 30.0
-SCHEMA_VERSION: Final = 1
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS reading (
-    session       TEXT    NOT NULL,
-    kind          TEXT    NOT NULL,
-    device        TEXT    NOT NULL DEFAULT '',  -- '' when the payload named no device
-    time_us       INTEGER NOT NULL,
-    vals          TEXT    NOT NULL,             -- JSON object of floats, payload field names
-    time_inferred INTEGER NOT NULL,
-    problems      TEXT    NOT NULL DEFAULT '',  -- comma-joined DeviceProblem values
-    PRIMARY KEY (session, kind, device, time_us)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reading_by_time ON reading (session, time_us);
-
-CREATE TABLE IF NOT EXISTS reading_span (
-    session  TEXT    NOT NULL,
-    kind     TEXT    NOT NULL,
-    first_us INTEGER NOT NULL,
-    last_us  INTEGER NOT NULL,
-    PRIMARY KEY (session, kind)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reading_span_by_last ON reading_span (last_us);
-
-CREATE TABLE IF NOT EXISTS session_event (
-    session       TEXT    NOT NULL,
-    event         TEXT    NOT NULL,
-    time_us       INTEGER NOT NULL,
-    time_inferred INTEGER NOT NULL,
-    note          TEXT,
-    by            TEXT,
-    label         TEXT,  -- a start's display label (room, chair, initials)
-    PRIMARY KEY (session, event, time_us)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS session_event_by_time ON session_event (time_us);
-
-CREATE TABLE IF NOT EXISTS alert (
-    session  TEXT    NOT NULL,
-    metric   TEXT    NOT NULL,
-    rule     TEXT    NOT NULL,
-    state    TEXT    NOT NULL,
-    time_us  INTEGER NOT NULL,
-    priority TEXT    NOT NULL,
-    message  TEXT    NOT NULL,
-    value    REAL,
-    "limit"  REAL,
-    by       TEXT,
-    note     TEXT,
-    ended_us INTEGER,  -- a latched technical alarm's: when its condition ended
-    PRIMARY KEY (session, metric, rule, state, time_us)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS alert_by_time ON alert (session, time_us);
-
-CREATE TABLE IF NOT EXISTS observation (
-    session       TEXT    NOT NULL,
-    observation   TEXT    NOT NULL,
-    by            TEXT    NOT NULL DEFAULT '',  -- '' when nobody was named
-    time_us       INTEGER NOT NULL,
-    severity      TEXT    NOT NULL,
-    note          TEXT,
-    time_inferred INTEGER NOT NULL,
-    PRIMARY KEY (session, observation, by, time_us)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS observation_by_time ON observation (session, time_us);
-
-CREATE TABLE IF NOT EXISTS notification (
-    session   TEXT    NOT NULL,
-    metric    TEXT    NOT NULL,
-    person    TEXT    NOT NULL,
-    channel   TEXT    NOT NULL,
-    kind      TEXT    NOT NULL,
-    time_us   INTEGER NOT NULL,
-    delivered INTEGER NOT NULL,
-    error     TEXT,
-    PRIMARY KEY (session, metric, person, channel, kind, time_us)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS rejection (
-    id      INTEGER PRIMARY KEY,
-    time_us INTEGER NOT NULL,
-    session TEXT,
-    topic   TEXT NOT NULL,
-    reason  TEXT NOT NULL,
-    payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rejection_by_time ON rejection (time_us);
-"""
-
-_UPSERT_READING: Final = """
-INSERT INTO reading (session, kind, device, time_us, vals, time_inferred, problems)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (session, kind, device, time_us) DO UPDATE SET
-    vals = excluded.vals, time_inferred = excluded.time_inferred, problems = excluded.problems
-"""
-_UPSERT_SPAN: Final = """
-INSERT INTO reading_span (session, kind, first_us, last_us) VALUES (?, ?, ?, ?)
-ON CONFLICT (session, kind) DO UPDATE SET
-    first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)
-"""
-_UPSERT_EVENT: Final = """
-INSERT OR REPLACE INTO session_event (session, event, time_us, time_inferred, note, by, label)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
-_UPSERT_ALERT: Final = """
-INSERT OR REPLACE INTO alert
-    (session, metric, rule, state, time_us, priority, message, value, "limit", by, note,
-     ended_us)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_UPSERT_OBSERVATION: Final = """
-INSERT OR REPLACE INTO observation
-    (session, observation, by, time_us, severity, note, time_inferred)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
-_INSERT_REJECTION: Final = """
-INSERT INTO rejection (time_us, session, topic, reason, payload) VALUES (?, ?, ?, ?, ?)
-"""
 
 
 class SqliteStore:
@@ -188,72 +72,30 @@ class SqliteStore:
                 f"cannot create the data directory {self.path.parent} (VITALS_DATA_DIR): {err}"
             ) from err
         with self._translated("open"), self._connection() as db:
-            # One transaction: one fsync, and a second process opening at the same time waits
-            # for a complete schema instead of seeing half of it.
-            db.executescript(
-                f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-            )
-            _add_missing_columns(db)
+            sqlite_schema.create(db)
 
     # -- writing -------------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:
         if not len(batch):
             return
-        reading_rows = [_reading_row(r) for r in batch.readings]
+        reading_rows = [reading_row(r) for r in batch.readings]
         spans: dict[tuple[str, str], tuple[int, int]] = {}
         for session, kind, _device, time_us, *_ in reading_rows:
             first, last = spans.get((session, kind), (time_us, time_us))
             spans[(session, kind)] = (min(first, time_us), max(last, time_us))
         with self._translated("write"), self._transaction() as db:
-            db.executemany(_UPSERT_READING, reading_rows)
-            db.executemany(
-                _UPSERT_SPAN, [(s, k, first, last) for (s, k), (first, last) in spans.items()]
-            )
-            db.executemany(
-                _UPSERT_EVENT,
-                [
-                    (e.session, e.event.value, to_us(e.time), int(e.time_inferred), e.note, e.by,
-                     e.label)
-                    for e in batch.events
-                ],
-            )
-            db.executemany(
-                _UPSERT_ALERT,
-                [
-                    (a.session, a.metric.value, a.rule, a.state.value, to_us(a.time),
-                     a.priority.value, a.message, a.value, a.limit, a.by, a.note,
-                     None if a.ended is None else to_us(a.ended))
-                    for a in batch.alerts
-                ],
-            )
-            db.executemany(
-                _UPSERT_OBSERVATION,
-                [
-                    (o.session, o.observation.value, o.by or "", to_us(o.time), o.severity.value,
-                     o.note, int(o.time_inferred))
-                    for o in batch.observations
-                ],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO notification (session, metric, person, channel, kind, "
-                "time_us, delivered, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(n.session, n.metric, n.person, n.channel, n.kind, to_us(n.time),
-                  int(n.delivered), n.error) for n in batch.notifications],
-            )
-            db.executemany(
-                _INSERT_REJECTION,
-                [
-                    (
-                        to_us(r.time),
-                        r.session,
-                        truncate(r.topic, MAX_REJECTION_TEXT),
-                        truncate(r.reason, MAX_REJECTION_TEXT),
-                        truncate(r.payload, MAX_REJECTION_TEXT),
-                    )
-                    for r in batch.rejections
-                ],
-            )
+            db.executemany(sqlite_schema.UPSERT_READING, reading_rows)
+            db.executemany(sqlite_schema.UPSERT_SPAN,
+                           [(s, k, first, last) for (s, k), (first, last) in spans.items()])
+            db.executemany(sqlite_schema.UPSERT_EVENT, [event_row(e) for e in batch.events])
+            db.executemany(sqlite_schema.UPSERT_ALERT, [alert_row(a) for a in batch.alerts])
+            db.executemany(sqlite_schema.UPSERT_OBSERVATION,
+                           [observation_row(o) for o in batch.observations])
+            db.executemany(sqlite_schema.UPSERT_NOTIFICATION,
+                           [notification_row(n) for n in batch.notifications])
+            db.executemany(sqlite_schema.INSERT_REJECTION,
+                           [rejection_row(r) for r in batch.rejections])
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -279,7 +121,7 @@ class SqliteStore:
             sql += " AND time_us <= ?"
             params.append(to_us(until))
         sql += " ORDER BY time_us, kind, device"
-        return [_reading(row) for row in self._select(sql, params)]
+        return [reading_from(row) for row in self._select(sql, params)]
 
     def latest(self, session: str) -> dict[Kind, Reading]:
         latest: dict[Kind, Reading] = {}
@@ -290,14 +132,14 @@ class SqliteStore:
                 (session, kind.value),
             )
             for row in rows:
-                latest[kind] = _reading(row)
+                latest[kind] = reading_from(row)
         return latest
 
     def events(self, session: str) -> list[SessionEvent]:
         rows = self._select(
             "SELECT * FROM session_event WHERE session = ? ORDER BY time_us, event", (session,)
         )
-        return [_event(row) for row in rows]
+        return [event_from(row) for row in rows]
 
     def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
         sql = "SELECT * FROM alert WHERE session = ?"
@@ -306,33 +148,20 @@ class SqliteStore:
             sql += " AND time_us >= ?"
             params.append(to_us(since))
         sql += " ORDER BY time_us, metric, rule, state"
-        return [_alert(row) for row in self._select(sql, params)]
+        return [alert_from(row) for row in self._select(sql, params)]
 
     def observations(self, session: str) -> list[Observation]:
         rows = self._select(
             "SELECT * FROM observation WHERE session = ? ORDER BY time_us, observation, by",
             (session,),
         )
-        return [
-            Observation(
-                session=row["session"],
-                time=from_us(row["time_us"]),
-                observation=ObservationKind(row["observation"]),
-                severity=Severity(row["severity"]),
-                note=row["note"],
-                by=row["by"] or None,
-                time_inferred=bool(row["time_inferred"]),
-            )
-            for row in rows
-        ]
+        return [observation_from(row) for row in rows]
 
     def notifications(self, session: str) -> list[NotificationRecord]:
         rows = self._select(
             "SELECT * FROM notification WHERE session = ? "
             "ORDER BY time_us, person, channel, kind", (session,))
-        return [NotificationRecord(from_us(r["time_us"]), r["session"], r["metric"], r["person"],
-                                   r["channel"], r["kind"], bool(r["delivered"]), r["error"])
-                for r in rows]
+        return [notification_from(row) for row in rows]
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
         sql = "SELECT * FROM rejection"
@@ -342,16 +171,7 @@ class SqliteStore:
             params.append(to_us(since))
         sql += " ORDER BY time_us DESC, id DESC LIMIT ?"
         params.append(max(int(limit), 0))
-        found = [
-            Rejection(
-                topic=row["topic"],
-                reason=row["reason"],
-                payload=row["payload"],
-                time=from_us(row["time_us"]),
-                session=row["session"],
-            )
-            for row in self._select(sql, params)
-        ]
+        found = [rejection_from(row) for row in self._select(sql, params)]
         found.reverse()
         return found
 
@@ -402,7 +222,7 @@ class SqliteStore:
         latest: dict[str, dict[Kind, Reading]] = {}
         for row in rows:
             # Ordered by device: of two at the same instant the greater device id wins.
-            reading = _reading(row)
+            reading = reading_from(row)
             latest.setdefault(reading.session, {})[reading.kind] = reading
         return latest
 
@@ -417,7 +237,7 @@ class SqliteStore:
             wanted,
         )
         for row in rows:
-            found[row["session"]].append(_event(row))
+            found[row["session"]].append(event_from(row))
         return found
 
     def alerts_by_session(
@@ -434,7 +254,7 @@ class SqliteStore:
         sql += " ORDER BY time_us, metric, rule, state"
         found: dict[str, list[AlertEvent]] = {session: [] for session in wanted}
         for row in self._select(sql, params):
-            found[row["session"]].append(_alert(row))
+            found[row["session"]].append(alert_from(row))
         return found
 
     def live(self, since: datetime) -> Live:
@@ -443,9 +263,7 @@ class SqliteStore:
     def trends(
         self, sessions: Sequence[str], since: datetime, bucket: timedelta
     ) -> dict[str, list[Reading]]:
-        bucket_us = bucket // timedelta(microseconds=1)
-        if bucket_us <= 0:
-            raise ValueError(f"a trend bucket must be at least 1 µs, got {bucket}")
+        bucket_us = trend_bucket_us(bucket)
         wanted = list(dict.fromkeys(sessions))
         if not wanted:
             return {}
@@ -481,7 +299,7 @@ class SqliteStore:
         for (session, kind, start_us), values in buckets.items():
             found[session].append(Reading(session, Kind(kind), from_us(start_us), values))
         for row in raw:
-            found[row["session"]].append(_reading(row))
+            found[row["session"]].append(reading_from(row))
         for readings in found.values():
             readings.sort(key=lambda r: (r.time, r.kind.value, r.device or ""))
         return found
@@ -576,85 +394,3 @@ class SqliteStore:
 def _marks(values: Sequence[Any]) -> str:
     """`?, ?, ...`: one bound parameter per value, never the value itself."""
     return ", ".join("?" * len(values))
-
-
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    """Columns added since a data file was made (CREATE TABLE IF NOT EXISTS leaves it as is)."""
-    for table, column in (("alert", "ended_us INTEGER"), ("session_event", "label TEXT")):
-        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column.split()[0] not in columns:
-            try:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-            except sqlite3.OperationalError as err:  # another process added it first
-                if "duplicate column" not in str(err):
-                    raise
-
-
-def _event(row: sqlite3.Row) -> SessionEvent:
-    return SessionEvent(
-        session=row["session"],
-        event=SessionEventType(row["event"]),
-        time=from_us(row["time_us"]),
-        time_inferred=bool(row["time_inferred"]),
-        note=row["note"],
-        by=row["by"],
-        label=row["label"],
-    )
-
-
-def _alert(row: sqlite3.Row) -> AlertEvent:
-    return AlertEvent(
-        time=from_us(row["time_us"]),
-        session=row["session"],
-        metric=Metric(row["metric"]),
-        priority=Priority(row["priority"]),
-        state=AlertState(row["state"]),
-        message=row["message"],
-        rule=row["rule"],
-        value=row["value"],
-        limit=row["limit"],
-        by=row["by"],
-        note=row["note"],
-        ended=None if row["ended_us"] is None else from_us(row["ended_us"]),
-    )
-
-
-def _reading_row(reading: Reading) -> tuple[Any, ...]:
-    return (
-        reading.session,
-        reading.kind.value,
-        reading.device or "",
-        to_us(reading.time),
-        json.dumps({name: float(value) for name, value in reading.values.items()}),
-        int(reading.time_inferred),
-        ",".join(p.value for p in reading.problems),
-    )
-
-
-_KINDS: Final = {kind.value: kind for kind in Kind}
-
-
-@functools.lru_cache(maxsize=8192)
-def _values(text: str) -> Mapping[str, float]:
-    return json.loads(text)  # type: ignore[no-any-return]
-
-
-# The columns `_reading` unpacks, in its order (never `*`: a migration appends columns).
-READING_COLUMNS: Final = "session, kind, device, time_us, vals, time_inferred, problems"
-READING_COLUMNS_OF_R: Final = ", ".join(f"r.{c}" for c in READING_COLUMNS.split(", "))
-
-
-def _reading(row: sqlite3.Row) -> Reading:
-    # A session view reads hours of 1 Hz readings at once (30,000 for 4 h): positional access
-    # (a Row's by-name lookup compares every column name), and values that repeat (a heart
-    # rate is one of ~100 numbers) decoded once per distinct JSON text, copied per reading.
-    session, kind, device, time_us, vals, time_inferred, problems = row
-    return Reading(
-        session=session,
-        kind=_KINDS[kind],
-        time=from_us(time_us),
-        values=dict(_values(vals)),
-        device=device or None,
-        time_inferred=bool(time_inferred),
-        problems=tuple(DeviceProblem(p) for p in problems.split(",")) if problems else (),
-    )
