@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard import auth, components, frames, ids, queries
+from dashboard import auth, components, frames, ids, queries, session_chart, session_view
 from dashboard.app import create_app, refresh_shell
-from dashboard.pages import history, session
+from dashboard.pages import history
 from tests.dashboard.conftest import (
     NOW,
     SECRET,
@@ -240,7 +240,7 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
                         note=checklist_note(["no-alcohol"], []), by="nurse")],
     ))
 
-    protocol, audit = session.refresh_protocol(1, "a")
+    protocol, audit = session_view.refresh_protocol(1, "a")
 
     shown = text_of(protocol)
     assert "✖ NO-GO" in shown and "not confirmed: Usual antihypertensives taken" in shown
@@ -276,7 +276,7 @@ def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 82)],
                       events=[event("a", dose, SessionEventType.DOSE)]))
 
-    figure, _drawn = session.draw("a")
+    figure, _drawn = session_chart.draw("a")
 
     assert any(a.text == "reassess BP ~40 min" for a in figure.layout.annotations)
     assert any(s.type == "rect" and s.x0 == 35 and s.x1 == 45 for s in figure.layout.shapes)
