@@ -134,7 +134,9 @@ def test_overview_sets_a_raised_alarm_in_place_with_its_text_class_and_role(stor
         ids.tile("a"): {"className": "tile tile--alarm tile--high"},
         ids.tile_alarm("a"): {
             "children": "▲ HIGH — Systolic 186 mmHg: at or above 180",
-            "className": "tile-alarm tile-alarm--high", "role": "alert"}}
+            "className": "tile-alarm tile-alarm--high", "role": "alert"},
+        # The value in alarm, in the alarm's colour.
+        ids.tile_vital("a", "bp"): {"className": "vital vital--bp vital--alarm vital--alarm-high"}}
 
 
 def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(store, in_app):

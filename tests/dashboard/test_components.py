@@ -99,6 +99,25 @@ def test_the_tone_is_the_highest_unacknowledged_high_or_medium_alarm(events, lev
     assert components.sound_level(alarms(*events)) == level
 
 
+def test_the_alarm_strip_heads_its_rows_with_the_count_and_the_highest_priority():
+    acked = replace(alert("b", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED),
+                    by="nurse")
+    present = alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH), acked,
+                     alert("c", NOW, Metric.HEART_RATE, Priority.LOW))
+
+    summary, rows = components.alarm_strip(present, can_ack=True)
+
+    assert text_of(summary) == "▲ HIGH · 3 alarms (2 high, 1 low) · 2 unacknowledged"
+    assert "alarms-summary--high" in classes_of(summary)
+    assert "alarms-list" in classes_of(rows) and len(rows.children) == 3
+
+
+def test_without_alarms_the_strip_says_so_and_has_no_headline():
+    [line] = components.alarm_strip(alarms(), can_ack=True)
+
+    assert text_of(line) == "✓ No alarms in any active session"
+
+
 def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
     acked = replace(alert("a", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED,
                           message="SBP 186"), by="nurse", note="re-measured")
