@@ -11,9 +11,20 @@ import pytest
 from services import free_port, wait_until
 
 from dashboard import ids
-from tests.dashboard.conftest import NOW, alert, bp, browser_login, event, hr, minutes, spo2
+from tests.dashboard.conftest import (
+    DESAT,
+    NORMAL,
+    NOW,
+    SPIKE,
+    TACHY,
+    alert,
+    at_size,
+    bp,
+    browser_login,
+    hr,
+    open_demo,
+)
 from vitals.alerts import Metric, Priority
-from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
 
 pytestmark = pytest.mark.browser
@@ -22,48 +33,10 @@ WAIT_S = 10
 SIZES = [(390, 844), (1024, 768), (1280, 800)]
 THUMB_PX = 44  # the smallest touch target (WCAG 2.5.5, Apple and Android guidelines)
 
-NORMAL, SPIKE, TACHY, DESAT = (f"demo1705-0{n}-{name}" for n, name in enumerate(
-    ("normal", "hypertensive-spike", "tachycardia", "desaturation"), start=1))
-
-
-def demo_sessions() -> Batch:
-    """The demo's four sessions (`vitals demo`) as they stand after its first minutes: the
-    spike's systolic (high) and diastolic (low), the tachycardia and the desaturation alarms."""
-    vitals = {NORMAL: (118, 76, 72, 98), SPIKE: (184, 96, 88, 97), TACHY: (128, 82, 132, 97),
-              DESAT: (121, 78, 80, 85)}
-    readings = [r for session, (systolic, diastolic, rate, saturation) in vitals.items()
-                for r in (bp(session, NOW - minutes(1), systolic, diastolic),
-                          hr(session, NOW, rate), spo2(session, NOW, saturation))]
-    return Batch(
-        readings=readings,
-        events=[e for session in vitals for e in (
-            event(session, NOW - minutes(30), SessionEventType.START),
-            event(session, NOW - minutes(25), SessionEventType.DOSE))],
-        alerts=[
-            alert(SPIKE, NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, value=184,
-                  message="Systolic 184 mmHg: at or above 180 (hypertensive crisis range). "
-                          "Re-measure now; call the clinician."),
-            alert(SPIKE, NOW - minutes(1), Metric.DIASTOLIC, Priority.LOW, value=96,
-                  message="Diastolic 96 mmHg: at or above 95 (elevated). Keep measuring at "
-                          "the usual cadence."),
-            alert(TACHY, NOW, Metric.HEART_RATE, Priority.HIGH, value=132,
-                  message="Heart rate 132 /min (HR sensor): above 130 (severe tachycardia). "
-                          "Check the patient now; call the clinician."),
-            alert(DESAT, NOW, Metric.SPO2, Priority.HIGH, value=85,
-                  message="SpO2 85 %: below 90 for 15 s (hypoxaemia). Check the airway and "
-                          "the sensor now; call the clinician."),
-        ])
-
 
 def at(element_id: str) -> str:
     """The CSS selector of the element with this id."""
     return f"#{element_id}"
-
-
-def at_size(dash_duo: Any, width: int, height: int) -> None:
-    """The page's viewport exactly this size (a window's size would include its frame)."""
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
 
 
 # What a person sees of the page: its width against the screen's, and where each control is.
@@ -113,18 +86,6 @@ def assert_fits_and_in_reach(shown: dict[str, Any], first_screen: tuple[str, ...
 def in_first_screen(box: dict[str, float], height: int) -> bool:
     """Whole within the screen's height (to the pixel: layouts place boxes at fractions)."""
     return box["height"] > 0 and box["top"] >= -1 and box["bottom"] <= height + 1
-
-
-def open_demo(dash_duo: Any, store: Any, app: Any, width: int, height: int,
-              path: str = "/") -> None:
-    """The demo's sessions stored, the monitor logged in, the page at `path` open at this size
-    with the alarm strip showing the demo's four alarms."""
-    store.write(demo_sessions())
-    browser_login(dash_duo, app, port=free_port())
-    at_size(dash_duo, width, height)
-    if path != "/":
-        dash_duo.driver.get(dash_duo.server.url + path)
-    dash_duo.wait_for_contains_text(".alarms-summary", "4 alarms (", timeout=WAIT_S)
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
