@@ -43,10 +43,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from services import InfluxServer  # noqa: E402
 
-from dashboard import app_context, ids  # noqa: E402
+from dashboard import (  # noqa: E402
+    app_context,
+    ids,
+    session_view,
+)
 from dashboard.app import create_app, refresh_shell  # noqa: E402
 from dashboard.auth import login_as  # noqa: E402
-from dashboard.pages import overview, session  # noqa: E402
+from dashboard.pages import overview  # noqa: E402
 from tests.dashboard.conftest import login  # noqa: E402
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
@@ -176,11 +180,11 @@ def main() -> None:
                                        context.reader.period_s), "-"))
                     cold = max(5, args.runs // 4)
                     rows.append(("session view, first load of 4 h at 1 Hz",
-                                 timed(lambda: session.refresh_view(1, LONG), cold,
+                                 timed(lambda: session_view.refresh_view(1, LONG), cold,
                                        before=context.histories.clear),
                                  "<= 500 ms"))
                     rows.append(("session view, refresh of 4 h at 1 Hz (open)",
-                                 timed(lambda: session.refresh_view(1, LONG), cold, every_s),
+                                 timed(lambda: session_view.refresh_view(1, LONG), cold, every_s),
                                  "-"))
                 client = app.server.test_client()
                 login(client, "bench", "bench-password")  # through the form, with its CSRF token

@@ -160,7 +160,7 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
         # The threshold of the browser's own "not updating" notice (`assets/watchdog.js`).
         html.Div(id=ids.WATCHDOG, hidden=True, **{"data-after-ms": str(round(watchdog_s * 1000))}),
         html.Div(id=ids.PIPELINE_BANNER),
-        html.Section(className="alarms-bar", children=[
+        html.Section(id=ids.ALARMS_BAR, className="alarms-bar", children=[
             html.Div(className="sound-controls", children=[
                 html.Button("⚠ Sound is blocked by the browser — click to enable",
                             id=ids.SOUND_WARNING, className="sound-warning", n_clicks=0,
@@ -181,6 +181,11 @@ def _shell(profile_name: str, refresh_ms: int, watchdog_s: float) -> html.Div:
             ]),
             html.H2("Alarms", className="visually-hidden"),
             html.Div(id=ids.ALARMS_PANEL, className="alarms"),
+            # The strip's rows take a bounded share of the screen, so the patients' numbers
+            # stay in view; the monitor may show all of them (`EXPAND_ALARMS`).
+            html.Button("Show all alarms", id=ids.ALARMS_EXPAND, className="alarms-expand",
+                        n_clicks=0, **{"aria-expanded": "false",
+                                       "aria-controls": ids.ALARMS_PANEL}),
             html.Div(id=ids.ACK_FEEDBACK, className="feedback", role="status"),
         ]),
         dcc.Store(id=ids.ALARMS_SIGNATURE, data=None),
@@ -226,7 +231,7 @@ def refresh_shell(_n: int | None, signature: str | None) -> tuple[Any, Any, Any,
     user = auth.current_user()
     can_ack = user is not None and user.can(Role.MONITOR)
     panel = (dash.no_update if new_signature == signature and signature is not None
-             else components.alarms_panel(alarms, can_ack, now, context.settings.zone))
+             else components.alarm_strip(alarms, can_ack, now, context.settings.zone))
     return components.banner(problem), panel, components.sound_level(alarms), new_signature
 
 
@@ -261,6 +266,17 @@ def acknowledge(_clicks: list[int | None], notes: list[str | None]) -> str:
         return f"⚠ Acknowledgement NOT sent: {err}"
     label = texts.METRIC_LABEL.get(metric, metric)
     return f"✔ {label} alarm of {session} acknowledged by {user.name}"
+
+
+# Each click on "Show all alarms" toggles the strip between bounded and whole: in the browser,
+# since the shell outlives the pages and the panel's re-renders.
+EXPAND_ALARMS: Final = """
+function (clicks) {
+    const expanded = (clicks || 0) % 2 === 1;
+    return [expanded ? "alarms-bar alarms-bar--expanded" : "alarms-bar",
+            expanded ? "Show fewer alarms" : "Show all alarms", String(expanded)];
+}
+"""
 
 
 def _register_shell(app: dash.Dash) -> None:
@@ -301,6 +317,13 @@ def _register_shell(app: dash.Dash) -> None:
         ClientsideFunction(namespace="night", function_name="show"),
         Output(ids.NIGHT_TOGGLE, "children"),
         Input(ids.NIGHT_MODE, "data"),
+    )
+    app.clientside_callback(
+        EXPAND_ALARMS,
+        Output(ids.ALARMS_BAR, "className"),
+        Output(ids.ALARMS_EXPAND, "children"),
+        Output(ids.ALARMS_EXPAND, "aria-expanded"),
+        Input(ids.ALARMS_EXPAND, "n_clicks"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="vitals", function_name="pause"),

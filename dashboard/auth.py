@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from dash.exceptions import DependencyException
 from flask import Flask, Response, abort, current_app, g, redirect, request, session
+from werkzeug.exceptions import Forbidden
 from werkzeug.routing import Rule
 
 from dashboard.templates import render
@@ -96,6 +97,8 @@ def protect(server: Flask, users_path: Path, disclaimer: str, key: str, *,
     server.extensions.setdefault(RESTRICTED_KEY, {})
     logins = throttle if throttle is not None else LoginThrottle()
     server.register_error_handler(DependencyException, _unknown_dependency)
+    server.register_error_handler(
+        Forbidden, lambda err: _forbidden_response(disclaimer, err.description))
 
     @server.before_request
     def _refuse_cross_site() -> Any:
@@ -202,6 +205,23 @@ def csrf_token() -> str:
 def _csrf_valid(sent: str) -> bool:
     expected = session.get(CSRF_KEY)
     return bool(expected) and hmac.compare_digest(str(expected), sent)
+
+
+def _forbidden_response(disclaimer: str, reason: str | None) -> Response:
+    """A 403 as a page of the app (its header, disclaimer and colours) for a browser; as plain
+    text for a callback or a script."""
+    reason = f"This page {reason}." if reason else "Your role does not allow this."
+    if request.path.startswith(DASH_PREFIX) or not request.accept_mimetypes.accept_html:
+        return Response(reason, status=403, mimetype="text/plain")
+    return Response(forbidden_page(disclaimer, reason, current_user(), csrf_token()),
+                    status=403, mimetype="text/html")
+
+
+def forbidden_page(disclaimer: str, reason: str, user: User | None, csrf: str = "") -> str:
+    """What a logged-in user whose role does not allow a page reads: why, and the way back."""
+    return render("forbidden.html", disclaimer=disclaimer, reason=reason,
+                  user=f"{user.name} ({user.role.value})" if user is not None else "",
+                  logout=LOGOUT_PATH, csrf_field=CSRF_FIELD, csrf=csrf)
 
 
 def _login_response(disclaimer: str, error: str, target: str, status: int) -> Response:

@@ -160,6 +160,33 @@ def alarms_panel(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = Non
     return rows
 
 
+def alarms_summary(alarms: pd.DataFrame) -> html.Div:
+    """The alarm strip's headline: how many alarms are present, how many of each priority and
+    how many still wait for an acknowledgement, in the highest priority's colour. It stays in
+    view when the strip's list scrolls (`alarm_strip`), so no alarm is out of sight unsaid."""
+    records = alarms.to_dict("records")
+    top = records[0]["priority"]  # `queries.alarms_frame`: most urgent first
+    counts = [f"{n} {priority}" for priority in ALARM_LABEL
+              if (n := sum(a["priority"] == priority for a in records))]
+    waiting = sum(a["state"] != "acknowledged" for a in records)
+    plural = "alarm" if len(records) == 1 else "alarms"
+    return html.Div(
+        f"{ALARM_LABEL.get(top, top.upper())} · {len(records)} {plural} "
+        f"({', '.join(counts)}) · {waiting} unacknowledged",
+        className=f"alarms-summary alarms-summary--{top}")
+
+
+def alarm_strip(alarms: pd.DataFrame, can_ack: bool, now: datetime | None = None,
+                zone: tzinfo = UTC) -> list[Any]:
+    """The shell's alarms: the headline (`alarms_summary`) above the rows (`alarms_panel`),
+    most urgent first. The page's CSS bounds the rows' height (they scroll, the headline and
+    the most urgent row stay in view) until the monitor expands the strip."""
+    if alarms.empty:
+        return alarms_panel(alarms, can_ack, now, zone)
+    return [alarms_summary(alarms),
+            html.Div(alarms_panel(alarms, can_ack, now, zone), className="alarms-list")]
+
+
 # --- who was notified -----------------------------------------------------------------------------
 
 

@@ -263,7 +263,7 @@ def _trace(fig: go.Figure, frame: pd.DataFrame, kind: str, field: str, name: str
             # Plain lists, not arrays (which plotly sends base64-encoded): the session view
             # extends these traces in the browser (`dash.Patch`), which needs JSON arrays.
             x=chart_minutes(part["x"]), y=part[field].tolist(), name=name,
-            meta={"reading": [kind, field]},  # which readings extend it (`session.draw`)
+            meta={"reading": [kind, field]},  # which readings extend it (`session_chart.draw`)
             mode="lines+markers" if kind == "bp" else "lines",
             line=line, marker={"size": 6 if fallback else 8},
             hovertemplate=f"{name} %{{y:.0f}} {unit}<extra></extra>",

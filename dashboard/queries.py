@@ -45,7 +45,7 @@ OVERVIEW_COLUMNS: Final = (
         *(f"{sign.kind}_{part}" for part in ("time", "age_s", "stale")),
         *(("hr_source",) if sign.kind is Kind.HR else ()))),
     "alarm_priority", "alarm_metric", "alarm_message", "alarm_count", "alarm_acked_by",
-    "alarm_value", "alarm_now", "alarm_ended",
+    "alarm_value", "alarm_now", "alarm_ended", "alarm_levels",
     "checkin_last", "checkin_by", "checkin_reference",
 )
 
@@ -63,14 +63,27 @@ def overview_rows(
     From one `Store.live` read whatever the number of sessions, and plain dicts, no frame: a
     wall screen of 48 rooms refreshes every half second.
     """
-    # Stable order (start of session, then id): tiles must not jump around on a wall screen.
-    summaries = sorted(live.sessions, key=lambda s: (s.started or s.first_time, s.session))
+    # Alarming sessions first (`tile_severity`), then in start order, then by id: a tile moves
+    # only when its severity changes, never on a new reading or a re-raised alarm.
+    summaries = sorted(live.sessions, key=lambda s: (
+        tile_severity(live.alerts.get(s.session, [])), s.started or s.first_time, s.session))
     return [
         _overview_row(summary, live.latest.get(summary.session, {}),
                       live.events.get(summary.session, []), live.alerts.get(summary.session, []),
                       now, stale_after, hr_sources)
         for summary in summaries
     ]
+
+
+def tile_severity(alerts: Sequence[AlertEvent]) -> tuple[bool, int, bool, bool]:
+    """Sort key of a session's tile, most severe first: by its most urgent alarm present
+    (`alarm_urgency` without the alarm's time: priority, clinical before technical, waiting
+    before acknowledged); a session without one comes after every alarming session."""
+    present = present_alarms(alerts)
+    if not present:
+        return (True, 0, False, False)
+    priority, technical, acknowledged, _newest = alarm_urgency(present[0])
+    return (False, priority, technical, acknowledged)
 
 
 def _overview_row(
@@ -123,6 +136,9 @@ def _overview_row(
         alarm_value=None if top is None else top.value,
         alarm_now=None if top is None else row.get(top.metric.value),
         alarm_ended=None if top is None else top.ended,
+        # Each metric in alarm and its most urgent alarm's priority: the tile marks its value.
+        alarm_levels={metric: priority for metric, priority in reversed(
+            [(a.metric.value, a.priority.value) for a in alarms if a.metric is not Metric.DATA])},
     )
     checkins = sorted((e for e in events if e.event is SessionEventType.CHECKIN),
                       key=lambda e: e.time)

@@ -25,6 +25,7 @@ from dashboard.texts import (
     number,
     stale_text,
 )
+from vitals.alerts import Priority
 from vitals.readings import Kind, Reading
 from vitals.vital_signs import SIGNS, VITAL_SIGNS, VitalSign
 
@@ -146,6 +147,7 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         ids.tile_alarm(session): _alarm_part(row, priority, acked_by, zone),
     }
     vitals = tile_vitals(row)
+    levels = row.get("alarm_levels") or {}
     for sign in vitals:
         what = sign.kind.value
         # Blood pressure as monitors write it, "150/95"; every other sign one number.
@@ -155,8 +157,10 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         source = row.get(f"{what}_source")
         if not missing(source):  # which device, where several measure it (issue 17)
             note = f"{note} · {source}"
+        level = vital_alarm(sign, levels)
         parts[ids.tile_vital(session, what)] = _part(
-            className=f"vital vital--{what}" + (" vital--stale" if stale else ""))
+            className=f"vital vital--{what}" + (" vital--stale" if stale else "")
+            + (f" vital--alarm vital--alarm-{level}" if level else ""))
         parts[ids.tile_value(session, what)] = _part(children=value)
         parts[ids.tile_age(session, what)] = _part(children=("⚠ " if stale else "") + note)
     if checkin is not None:
@@ -170,6 +174,14 @@ def tile_view(row: Mapping[str, Any], trend: Sequence[Reading] | None = None,
         parts[ids.tile_trend(session)] = _trend_part(_Same(trend))
     return TileView(session, label_of(row), parts, checkin is not None, bool(trend),
                     tuple(sign.kind for sign in vitals))
+
+
+def vital_alarm(sign: VitalSign, levels: Mapping[str, str]) -> str | None:
+    """The priority of the most urgent alarm present on any of the sign's measures (`levels`:
+    metric -> priority, `queries.overview_rows`' "alarm_levels"), or None: the tile shows its
+    value in that priority's colour."""
+    found = [Priority(levels[m.metric.value]) for m in sign.measures if m.metric.value in levels]
+    return max(found, key=lambda p: p.rank).value if found else None
 
 
 def tile_vitals(row: Mapping[str, Any]) -> tuple[VitalSign, ...]:

@@ -18,6 +18,9 @@ from vitals.users import Role
 log = logging.getLogger(__name__)
 
 MAX_ROWS: Final = 200  # newest first
+# The search filters as it is typed, once the typing pauses this long (seconds): one store read
+# per pause, not one per key.
+SEARCH_PAUSE_S: Final = 0.3
 PATH = "/sessions"
 
 
@@ -26,7 +29,7 @@ def layout(**_query: Any) -> html.Div:
         html.H2("Sessions"),
         html.Div(className="history-search", children=[
             dcc.Input(id=ids.HISTORY_SEARCH, placeholder="session id contains…", type="search",
-                      debounce=True, className="search-input"),
+                      debounce=SEARCH_PAUSE_S, className="search-input"),
             dcc.DatePickerSingle(id=ids.HISTORY_DATE, placeholder="any date", clearable=True,
                                  display_format="YYYY-MM-DD"),
         ]),

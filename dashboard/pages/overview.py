@@ -14,7 +14,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from dashboard import app_context, ids, queries, tiles
 from dashboard import observations as obs
-from dashboard.pages.session import publish_checkin
+from dashboard.session_buttons import publish_checkin
 from vitals.alerts import Metric
 from vitals.storage.base import StoreError
 from vitals.timefmt import local_time

@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services import free_port
 
 from dashboard import app_context, auth
 from dashboard.app import create_app
 from dashboard.commands import Commands
-from tests.dashboard.builders import NOW
+from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
+from vitals.alerts import Metric, Priority
 from vitals.mqtt import make_client
+from vitals.readings import SessionEventType
 from vitals.settings import Settings
+from vitals.storage.base import Batch
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = (
@@ -189,3 +193,57 @@ def in_app(app) -> Iterator[Any]:
     with app.server.test_request_context("/"):
         auth.login_as("nurse")
         yield app
+
+
+# --- the demo's sessions in Chromium, at a screen's size (the phone and print tests) ---
+
+DEMO_WAIT_S = 10
+NORMAL, SPIKE, TACHY, DESAT = (f"demo1705-0{n}-{name}" for n, name in enumerate(
+    ("normal", "hypertensive-spike", "tachycardia", "desaturation"), start=1))
+
+
+def demo_sessions() -> Batch:
+    """The demo's four sessions (`vitals demo`) as they stand after its first minutes: the
+    spike's systolic (high) and diastolic (low), the tachycardia and the desaturation alarms."""
+    vitals = {NORMAL: (118, 76, 72, 98), SPIKE: (184, 96, 88, 97), TACHY: (128, 82, 132, 97),
+              DESAT: (121, 78, 80, 85)}
+    readings = [r for session, (systolic, diastolic, rate, saturation) in vitals.items()
+                for r in (bp(session, NOW - minutes(1), systolic, diastolic),
+                          hr(session, NOW, rate), spo2(session, NOW, saturation))]
+    return Batch(
+        readings=readings,
+        events=[e for session in vitals for e in (
+            event(session, NOW - minutes(30), SessionEventType.START),
+            event(session, NOW - minutes(25), SessionEventType.DOSE))],
+        alerts=[
+            alert(SPIKE, NOW - minutes(1), Metric.SYSTOLIC, Priority.HIGH, value=184,
+                  message="Systolic 184 mmHg: at or above 180 (hypertensive crisis range). "
+                          "Re-measure now; call the clinician."),
+            alert(SPIKE, NOW - minutes(1), Metric.DIASTOLIC, Priority.LOW, value=96,
+                  message="Diastolic 96 mmHg: at or above 95 (elevated). Keep measuring at "
+                          "the usual cadence."),
+            alert(TACHY, NOW, Metric.HEART_RATE, Priority.HIGH, value=132,
+                  message="Heart rate 132 /min (HR sensor): above 130 (severe tachycardia). "
+                          "Check the patient now; call the clinician."),
+            alert(DESAT, NOW, Metric.SPO2, Priority.HIGH, value=85,
+                  message="SpO2 85 %: below 90 for 15 s (hypoxaemia). Check the airway and "
+                          "the sensor now; call the clinician."),
+        ])
+
+
+def at_size(dash_duo: Any, width: int, height: int) -> None:
+    """The page's viewport exactly this size (a window's size would include its frame)."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+def open_demo(dash_duo: Any, store: Any, app: Any, width: int, height: int,
+              path: str = "/") -> None:
+    """The demo's sessions stored, the monitor logged in, the page at `path` open at this size
+    with the alarm strip showing the demo's four alarms."""
+    store.write(demo_sessions())
+    browser_login(dash_duo, app, port=free_port())
+    at_size(dash_duo, width, height)
+    if path != "/":
+        dash_duo.driver.get(dash_duo.server.url + path)
+    dash_duo.wait_for_contains_text(".alarms-summary", "4 alarms (", timeout=DEMO_WAIT_S)

@@ -141,6 +141,29 @@ def test_exports_need_the_clinician_role(client, store, name, status, export):
     assert client.get(f"/export/a/{export}").status_code == status
 
 
+def test_a_page_the_role_does_not_allow_is_a_page_of_the_app_saying_why(client):
+    login(client, "nurse")
+
+    page = client.get("/burden", headers={"Accept": "text/html"})
+
+    assert page.status_code == 403 and page.mimetype == "text/html"
+    body = page.get_data(as_text=True)
+    assert '<link rel="stylesheet" href="/assets/dashboard.css">' in body
+    assert "This page needs the clinician role." in body
+    assert "nurse (monitor)" in body and 'action="/logout"' in body  # the way out
+    assert 'href="/"' in body and "not a certified medical device" in body
+
+
+def test_a_refused_callback_or_script_reads_the_reason_as_plain_text(client, store):
+    store.write(Batch(readings=[hr("a", NOW, 70)]))
+    login(client, "nurse")
+
+    refused = client.get("/export/a/readings.csv", headers={"Accept": "text/csv"})
+
+    assert refused.status_code == 403 and refused.mimetype == "text/plain"
+    assert refused.get_data(as_text=True) == "This page needs the clinician role."
+
+
 def test_exports_need_a_login(client):
     assert client.get("/export/a/fhir.json").status_code == 401
 

@@ -9,7 +9,7 @@ import io
 import json
 
 import pytest
-from services import free_port
+from services import free_port, wait_until
 
 from dashboard.app import create_app
 from tests.dashboard.builders import alert, bp, event, hr, minutes, spo2
@@ -56,9 +56,13 @@ def test_a_clinician_finds_a_past_session_opens_it_and_downloads_each_export(
 
     dash_duo.driver.get(dash_duo.server.url + "/sessions")
     search = dash_duo.wait_for_element("input#history-search", timeout=WAIT_S)
-    search.send_keys("review\n")  # debounced: Enter sends it
-    dash_duo.wait_for_contains_text(".page--history table", "review-7", timeout=WAIT_S)
-    assert "other-1" not in dash_duo.find_element(".page--history table").text
+    dash_duo.wait_for_contains_text(".page--history table", "other-1", timeout=WAIT_S)
+    search.send_keys("review")  # filters as typed (once the typing pauses), no Enter
+    # The table is re-rendered by the search: read it afresh each time.
+    wait_until(lambda: "other-1" not in dash_duo.driver.execute_script(
+        "return document.querySelector('.page--history table').innerText;"), WAIT_S,
+        "the history filtered as typed")
+    assert "review-7" in dash_duo.find_element(".page--history table").text
 
     links = {a.text: a.get_attribute("href")
              for a in dash_duo.driver.find_elements("css selector", ".export-link")}

@@ -11,10 +11,10 @@ import dash
 import plotly
 import pytest
 
-from dashboard import ids, queries, texts
+from dashboard import ids, queries, session_chart, session_view, texts
 from dashboard.app import create_app
 from dashboard.figures import DISCLAIMER
-from dashboard.pages import history, overview, session
+from dashboard.pages import history, overview
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import SECRET, logged_in, reread
 from tests.dashboard.trees import classes_of, find, text_of
@@ -122,7 +122,9 @@ def test_overview_sets_a_raised_alarm_in_place_with_its_text_class_and_role(stor
         ids.tile("a"): {"className": "tile tile--alarm tile--high"},
         ids.tile_alarm("a"): {
             "children": "▲ HIGH — Systolic 186 mmHg: at or above 180",
-            "className": "tile-alarm tile-alarm--high", "role": "alert"}}
+            "className": "tile-alarm tile-alarm--high", "role": "alert"},
+        # The value in alarm, in the alarm's colour.
+        ids.tile_vital("a", "bp"): {"className": "vital vital--bp vital--alarm vital--alarm-high"}}
 
 
 def test_overview_hands_the_browser_its_changes_with_what_it_will_then_show(store, in_app):
@@ -267,8 +269,8 @@ def test_session_view_plots_the_session_and_lists_its_alerts(store, in_app):
         alerts=[alert("a", NOW - minutes(20), Metric.SYSTOLIC, Priority.LOW, message="SBP 150")],
     ))
 
-    header, table, _status, stop = session.refresh(1, "a")
-    figure, _drawn = session.draw("a")
+    header, table, _status, stop = session_view.refresh(1, "a")
+    figure, _drawn = session_chart.draw("a")
 
     assert "LIVE" in text_of(header) and "30 min since dose" in text_of(header)
     assert "● LOW — SBP 150" in text_of(header)
@@ -287,9 +289,9 @@ def test_the_session_view_and_its_tile_read_one_clock_when_the_session_runs_ahea
                 event("a", NOW, SessionEventType.DOSE)],
     ))
 
-    header, *_rest = session.refresh(1, "a")
+    header, *_rest = session_view.refresh(1, "a")
     [row] = queries.overview_rows(queries.active(store, NOW), NOW)  # the tile's row
-    protocol, _audit = session.refresh_protocol(1, "a")
+    protocol, _audit = session_view.refresh_protocol(1, "a")
 
     assert "20 min since dose" in text_of(header)
     assert texts.dose_text(row["since_dose_min"]) == "Dose +20 min"
@@ -300,14 +302,14 @@ def test_session_view_stops_polling_once_the_session_has_ended(store, in_app):
     store.write(Batch(readings=[hr("a", NOW - minutes(5), 80)],
                       events=[event("a", NOW - minutes(1), SessionEventType.END)]))
 
-    header, *_rest, stop = session.refresh(1, "a")
+    header, *_rest, stop = session_view.refresh(1, "a")
 
     assert "ENDED" in text_of(header)
     assert stop is True
 
 
 def test_session_view_of_an_unknown_session_says_so(in_app):
-    header, *_rest, stop = session.refresh(1, "nobody")
+    header, *_rest, stop = session_view.refresh(1, "nobody")
 
     assert "no data stored" in text_of(header)
     assert stop is False  # it may still start
@@ -372,11 +374,11 @@ def test_the_session_page_shows_per_alarm_who_was_notified_when_and_the_failures
         NotificationRecord(NOW, "a", "data", "Nurse A", "ntfys", "all_clear", True),
     ]))
 
-    log = dash.html.Div(session.refresh_notifications(1, "a"))
+    log = dash.html.Div(session_view.refresh_notifications(1, "a"))
 
     systolic = find(log, ids.notification_group("a", "systolic"))
     assert "Systolic" in text_of(systolic)
     assert "Nurse A" in text_of(systolic) and "✔ delivered" in text_of(systolic)
     assert "Dr X" in text_of(systolic) and "✖ failed: connection refused" in text_of(systolic)
     assert "all clear" in text_of(find(log, ids.notification_group("a", "data")))
-    assert "No notification sent" in text_of(session.refresh_notifications(1, "nobody"))
+    assert "No notification sent" in text_of(session_view.refresh_notifications(1, "nobody"))

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard import auth, components, frames, ids, queries
+from dashboard import auth, components, frames, ids, queries, session_chart, session_view
 from dashboard.app import create_app, refresh_shell
-from dashboard.pages import history, session
+from dashboard.pages import history
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import SECRET
 from tests.dashboard.trees import classes_of, find, text_of
@@ -87,6 +87,25 @@ def alarms(*events):
 )
 def test_the_tone_is_the_highest_unacknowledged_high_or_medium_alarm(events, level):
     assert components.sound_level(alarms(*events)) == level
+
+
+def test_the_alarm_strip_heads_its_rows_with_the_count_and_the_highest_priority():
+    acked = replace(alert("b", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED),
+                    by="nurse")
+    present = alarms(alert("a", NOW, Metric.SPO2, Priority.HIGH), acked,
+                     alert("c", NOW, Metric.HEART_RATE, Priority.LOW))
+
+    summary, rows = components.alarm_strip(present, can_ack=True)
+
+    assert text_of(summary) == "▲ HIGH · 3 alarms (2 high, 1 low) · 2 unacknowledged"
+    assert "alarms-summary--high" in classes_of(summary)
+    assert "alarms-list" in classes_of(rows) and len(rows.children) == 3
+
+
+def test_without_alarms_the_strip_says_so_and_has_no_headline():
+    [line] = components.alarm_strip(alarms(), can_ack=True)
+
+    assert text_of(line) == "✓ No alarms in any active session"
 
 
 def test_an_acknowledged_alarm_shows_who_acknowledged_it_and_has_no_button():
@@ -247,7 +266,7 @@ def test_the_session_view_shows_verdict_reassessment_cue_and_discharge_reminder(
                         note=checklist_note(["no-alcohol"], []), by="nurse")],
     ))
 
-    protocol, audit = session.refresh_protocol(1, "a")
+    protocol, audit = session_view.refresh_protocol(1, "a")
 
     shown = text_of(protocol)
     assert "✖ NO-GO" in shown and "not confirmed: Usual antihypertensives taken" in shown
@@ -283,7 +302,7 @@ def test_the_session_chart_marks_the_40_minute_reassessment(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 82)],
                       events=[event("a", dose, SessionEventType.DOSE)]))
 
-    figure, _drawn = session.draw("a")
+    figure, _drawn = session_chart.draw("a")
 
     assert any(a.text == "reassess BP ~40 min" for a in figure.layout.annotations)
     assert any(s.type == "rect" and s.x0 == 35 and s.x1 == 45 for s in figure.layout.shapes)

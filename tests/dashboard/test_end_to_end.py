@@ -14,10 +14,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from services import free_port, wait_until
 
-from dashboard import app_context, auth
+from dashboard import app_context, auth, session_view
 from dashboard.app import create_app, refresh_shell
 from dashboard.commands import Commands
-from dashboard.pages import session
 from tests.dashboard.conftest import SECRET, browser_login, logged_in
 from tests.dashboard.test_commands import ack_click
 from tests.dashboard.test_observations import checkin_click, observation_click
@@ -111,7 +110,7 @@ def test_an_acknowledged_alarm_stops_the_tone_and_shows_who_acknowledged_it(
     _banner, panel, level, _sig = shell()
     with app.server.test_request_context("/"):
         auth.login_as("nurse")
-        *_head, table, _status, _stop = session.refresh(1, session_id)
+        *_head, table, _status, _stop = session_view.refresh(1, session_id)
     assert level is None
     assert "acknowledged by nurse" in text_of(panel)
     assert "re-measured, cuff repositioned" in text_of(table)
@@ -132,8 +131,8 @@ def test_a_tapped_observation_and_a_checkin_are_stored_by_the_ingest_and_shown(
                WAIT_S, "the ingest to store the check-in")
     with app.server.test_request_context("/"):
         auth.login_as("nurse")
-        log, badge = session.refresh_presence(1, session_id)
-        _protocol, trail = session.refresh_protocol(1, session_id)
+        log, badge = session_view.refresh_presence(1, session_id)
+        _protocol, trail = session_view.refresh_protocol(1, session_id)
     assert "Vomiting severe nurse turned on side" in text_of(log)
     assert "Last check-in just now (nurse)" in text_of(badge)
     assert "checkin nurse" in text_of(trail)

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from dashboard import figures, frames, tables, texts, tiles
+from dashboard import figures, frames, ids, tables, texts, tiles
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
@@ -126,6 +126,27 @@ def test_the_tile_headline_carries_the_metric_s_current_value(value, now, says_n
 
     text = text_of(find(tile, "tile-s1-alarm"))
     assert (says_now in text) if says_now else ("now" not in text)
+
+
+@pytest.mark.parametrize(
+    ("levels", "marked"),
+    [
+        ({}, {}),  # no alarm: every value in its vital sign's own colour
+        ({"spo2": "high"}, {"spo2": "high"}),  # an SpO2 of 85 no longer stays ordinary blue
+        ({"diastolic": "low"}, {"bp": "low"}),  # either measure marks the blood pressure
+        ({"systolic": "high", "diastolic": "low"}, {"bp": "high"}),  # its most urgent alarm
+        ({"heart_rate": "medium", "spo2": "low"}, {"hr": "medium", "spo2": "low"}),
+    ],
+)
+def test_a_value_in_alarm_carries_its_alarms_priority_on_the_tile(levels, marked):
+    tile = tiles.tile(overview_row(alarm_priority="high", alarm_message="x", alarm_count=1,
+                                   alarm_levels=levels))
+
+    for kind in ("bp", "hr", "spo2"):
+        classes = find(tile, ids.tile_vital("s1", kind)).className.split()
+        expected = ({"vital--alarm", f"vital--alarm-{marked[kind]}"} if kind in marked
+                    else set())
+        assert {c for c in classes if c.startswith("vital--alarm")} == expected, kind
 
 
 def test_tile_counts_further_active_alarms():

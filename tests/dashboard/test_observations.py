@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from dashboard import auth, frames, ids, reports, summary_report
+from dashboard import auth, frames, ids, reports, session_chart, session_view, summary_report
 from dashboard import observations as obs
 from dashboard.app import create_app
 from dashboard.commands import CommandFailed
 from dashboard.figures import session_figure
-from dashboard.pages import overview, session
+from dashboard.pages import overview
 from tests.dashboard.builders import NOW, bp, hr, minutes
 from tests.dashboard.conftest import SECRET, dash_id, login
 from tests.dashboard.test_commands import feedback
@@ -252,8 +252,8 @@ def test_the_session_view_shows_the_log_markers_and_checkin_from_the_store(store
                            note="bag given")],
     ))
 
-    log, badge = session.refresh_presence(1, "s1")
-    figure, _drawn = session.draw("s1")
+    log, badge = session_view.refresh_presence(1, "s1")
+    figure, _drawn = session_chart.draw("s1")
 
     assert "Vomiting moderate nurse bag given" in text_of(log)
     assert "checkin--due" in classes_of(badge)
@@ -268,7 +268,7 @@ def test_the_session_view_shows_the_log_markers_and_checkin_from_the_store(store
 def test_checkins_are_in_the_audit_trail(store, in_app):
     store.write(Batch(events=[start("s1", NOW - minutes(30)), checkin("s1", NOW - minutes(3))]))
 
-    _protocol, trail = session.refresh_protocol(1, "s1")
+    _protocol, trail = session_view.refresh_protocol(1, "s1")
 
     assert "checkin nurse" in text_of(trail)
 
@@ -277,7 +277,7 @@ def test_an_ended_session_expects_no_checkins(store, in_app):
     store.write(Batch(events=[start("s1", NOW - minutes(90)), checkin("s1", NOW - minutes(60)),
                               SessionEvent("s1", SessionEventType.END, NOW - minutes(50))]))
 
-    _log, badge = session.refresh_presence(1, "s1")
+    _log, badge = session_view.refresh_presence(1, "s1")
 
     assert "checkin--inactive" in classes_of(badge)
 

@@ -50,6 +50,41 @@ def test_the_tile_s_alarm_is_the_most_urgent_present_one(store):
     assert (row["alarm_metric"], row["alarm_count"]) == ("observation", 3)
 
 
+def test_tiles_put_alarming_sessions_first_by_their_most_urgent_alarm_then_start_order(store):
+    started = {"quiet": 40, "low": 35, "acked": 30, "data": 25, "late-high": 10, "high": 20}
+    store.write(Batch(
+        readings=[hr(s, NOW, 80) for s in started],
+        events=[event(s, NOW - minutes(m), SessionEventType.START) for s, m in started.items()],
+        alerts=[
+            alert("low", NOW, Metric.SPO2, Priority.LOW),
+            replace(alert("acked", NOW, Metric.SYSTOLIC, Priority.HIGH, AlertState.ACKNOWLEDGED),
+                    by="nurse"),
+            alert("data", NOW, Metric.DATA, Priority.HIGH),
+            alert("late-high", NOW - minutes(5), Metric.HEART_RATE, Priority.HIGH),
+            alert("high", NOW, Metric.SPO2, Priority.HIGH),
+        ]))
+
+    # As `alarm_urgency` ranks alarms: high before low, then clinical before technical, then
+    # waiting before acknowledged; equals in the order they started (not by their alarm's
+    # time: a re-raised alarm does not move a tile); no alarm last.
+    assert [row["session"] for row in overview(store)] == [
+        "high", "late-high", "acked", "data", "low", "quiet"]
+
+
+def test_a_tile_s_row_has_the_priority_of_each_vital_in_alarm_but_not_technical_ones(store):
+    store.write(Batch(readings=[hr("a", NOW, 80)], alerts=[
+        alert("a", NOW, Metric.SYSTOLIC, Priority.LOW),
+        alert("a", NOW, Metric.SPO2, Priority.HIGH),
+        alert("a", NOW, Metric.DATA, Priority.MEDIUM),
+        alert("a", NOW - minutes(2), Metric.HEART_RATE, Priority.MEDIUM),
+        alert("a", NOW - minutes(1), Metric.HEART_RATE, Priority.MEDIUM, AlertState.CLEARED),
+    ]))
+
+    [row] = overview(store)
+
+    assert row["alarm_levels"] == {"spo2": "high", "systolic": "low"}
+
+
 def test_overview_lists_active_sessions_but_not_ended_or_long_silent_ones(store):
     store.write(Batch(
         readings=[hr("live", NOW - minutes(1), 80), hr("ended", NOW - minutes(1), 80),

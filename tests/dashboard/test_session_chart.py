@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dash
 import pytest
 from dash._utils import to_json
 from services import free_port, wait_until
 
-from dashboard import ids
-from dashboard.pages import session
+from dashboard import ids, session_chart
 from tests.dashboard.builders import NOW, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import browser_login
 from vitals.readings import SessionEventType
@@ -33,23 +33,23 @@ def two_hours(name: str, end=NOW) -> Batch:
 
 def test_a_poll_sends_only_the_new_readings_not_the_history(store, in_app):
     store.write(two_hours("long"))
-    figure, drawn = session.draw("long")
+    figure, drawn = session_chart.draw("long")
     store.write(Batch(readings=[hr("long", NOW + timedelta(seconds=1), 91),
                                 spo2("long", NOW + timedelta(seconds=1), 93)]))
 
-    patch, extended = session.extend_chart(1, "long", drawn)
+    patch, extended = session_chart.extend_chart(1, "long", drawn)
 
     assert len(to_json(patch)) < 1000 < len(to_json(figure)) // 20
     assert extended["appended"] == 2
-    assert session.extend_chart(2, "long", extended) == (session.dash.no_update,) * 2
+    assert session_chart.extend_chart(2, "long", extended) == (dash.no_update,) * 2
 
 
 def test_a_new_alarm_or_event_draws_the_chart_whole_again(store, in_app):
     store.write(two_hours("long"))
-    _figure, drawn = session.draw("long")
+    _figure, drawn = session_chart.draw("long")
     store.write(Batch(events=[event("long", NOW, SessionEventType.NOTE)]))
 
-    figure, redrawn = session.extend_chart(1, "long", drawn)
+    figure, redrawn = session_chart.extend_chart(1, "long", drawn)
 
     assert "NOTE" in [a.text for a in figure.layout.annotations]
     assert redrawn["appended"] == 0
