@@ -32,8 +32,8 @@ class Rule:
 
 
 def rules(css: str) -> Iterator[Rule]:
-    """The style rules, those inside @media too (not @keyframes: their colours are tested as
-    the backgrounds they flash to)."""
+    """The style rules on screen, those inside @media too (not @keyframes: their colours are
+    tested as the backgrounds they flash to)."""
     def walk(nodes: list) -> Iterator[Rule]:
         for node in nodes:
             if node.type == "qualified-rule":
@@ -42,7 +42,9 @@ def rules(css: str) -> Iterator[Rule]:
                                     node.content, skip_whitespace=True, skip_comments=True)
                                 if d.type == "declaration"}
                 yield Rule(tinycss2.serialize(node.prelude).strip(), declarations)
-            elif node.type == "at-rule" and node.lower_at_keyword == "media":
+            elif (node.type == "at-rule" and node.lower_at_keyword == "media"
+                  and "print" not in tinycss2.serialize(node.prelude)):
+                # Paper is black on white (`@media print`): the screen's pairs are what's tested.
                 yield from walk(tinycss2.parse_rule_list(node.content, skip_whitespace=True,
                                                           skip_comments=True))
     yield from walk(tinycss2.parse_stylesheet(css, skip_whitespace=True, skip_comments=True))
@@ -157,16 +159,23 @@ DRAWN_ON: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     ".shortcuts-hint": ((PAGE,), False),
     ".wall-age": ((PAGE,), False),
     ".wall-heartbeat--stale .wall-age": ((".wall-heartbeat--stale",), False),
+    ".alarms-summary--high": ((PAGE,), False),
+    ".alarms-summary--medium": ((PAGE,), False),
+    ".alarms-summary--low": ((PAGE,), False),
+    ".forbidden-reason": ((PAGE,), False),
+    ".forbidden a": ((PAGE,), False),
 }
 
-# Colours that are not a text colour of their own: inherited, or a vital sign's (below).
+# Colours that are not a text colour of their own: inherited, a vital sign's or a value in
+# alarm's (both below).
 NOT_A_COLOUR: Final = ("inherit", "currentcolor", "transparent")
 
 
 def _text_rules() -> Iterator[Rule]:
     for rule in STYLESHEET:
         value = rule.declarations.get("color")
-        if value is not None and value.lower() not in NOT_A_COLOUR and "--vital" not in value:
+        if value is not None and value.lower() not in NOT_A_COLOUR and not any(
+                own in value for own in ("--vital", "--alarm")):
             yield rule
 
 
@@ -264,3 +273,27 @@ def test_an_acknowledged_alarms_faded_text_still_meets_wcag_aa(fading, text, bac
     assert float(declared(fading, "opacity")) < 1
     assert ratio(seen, behind) >= AA_NORMAL, (
         f"{text} faded by {fading}: {ratio(seen, behind):.2f}:1, AA needs {AA_NORMAL}:1")
+
+
+# A value in alarm on its tile: in its priority's colour, on an 18 % wash of that colour over
+# the tile's background (`.vital.vital--alarm .vital-value`), on every background its tile can
+# have: a tile flashes in its most urgent alarm's colour, so a high value never stands on the
+# medium flash.
+ALARMED_VALUE: Final = (
+    ("high", TILE), ("high", HIGH_FLASH),
+    *((priority, where) for priority in ("medium", "low")
+      for where in (TILE, HIGH_FLASH, MEDIUM_FLASH)))
+
+
+@pytest.mark.parametrize(("priority", "where"), ALARMED_VALUE,
+                         ids=[f"{p} value on {w}" for p, w in ALARMED_VALUE])
+def test_a_value_in_alarm_meets_wcag_aa_on_its_wash(priority, where):
+    rule = declared(f".vital--alarm-{priority}", "--alarm")
+    assert rule == f"var(--{priority})"
+    wash = re.search(r"var\(--alarm\)\s+(\d+)%", declared(".vital.vital--alarm .vital-value",
+                                                         "background"))
+    text, tile = colour(rule), colour(background(where))
+    share = int(wash.group(1)) / 100
+    behind = tuple(share * t + (1 - share) * b for t, b in zip(text, tile, strict=True))
+    assert ratio(text, behind) >= AA_NORMAL, (
+        f"{priority} value on {where}: {ratio(text, behind):.2f}:1, AA needs {AA_NORMAL}:1")

@@ -9,8 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard import components, queries, reports, summary_report
-from dashboard.pages import session as session_page
+from dashboard import components, queries, reports, session_view, summary_report
 from dashboard.tiles import tile_views
 from tests.dashboard.builders import NOW, alert, event, hr, minutes, spo2
 from tests.dashboard.conftest import reread
@@ -91,7 +90,7 @@ def test_the_alarm_panel_is_redrawn_when_a_label_arrives():
 def test_the_session_page_header_shows_the_label(store, in_app):
     store.write(Batch(readings=[hr("a", NOW, 70)], events=[labelled_start("a")]))
 
-    header = session_page.refresh_view(1, "a")[0]
+    header = session_view.refresh_view(1, "a")[0]
 
     title = header[0]
     assert "session-title" in classes_of(title) and text_of(title) == "Chair 3 · AB   a"

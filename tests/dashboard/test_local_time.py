@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
-from dashboard import app_context, auth, components, ids, queries, summary_report, tiles
+from dashboard import (
+    app_context,
+    auth,
+    components,
+    ids,
+    queries,
+    session_view,
+    summary_report,
+    tiles,
+)
 from dashboard.app import create_app
 from dashboard.pages import overview
-from dashboard.pages import session as session_page
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import SECRET, login
 from tests.dashboard.trees import text_of
@@ -70,7 +78,7 @@ def test_the_overview_and_session_page_status_lines_are_on_the_clinics_clock(sto
     app_context.context_of(in_berlin.server).reader.refresh()
 
     _tiles, status = overview.refresh(1)
-    _header, alerts_table, page_status, _stop = session_page.refresh(1, "a")
+    _header, alerts_table, page_status, _stop = session_view.refresh(1, "a")
 
     assert "updated" in status and status.endswith("CET")
     assert page_status == "updated 18:00:00 CET"
