@@ -6,7 +6,9 @@ and writes at 1600x1000:
 
 - docs/screenshot-overview.png: the live overview with its alarms;
 - docs/screenshot-session.png: the hypertensive-spike session's view (trends, verdict, alarms);
-- docs/screenshot-report.png: that session's clinical report.
+- docs/screenshot-report.png: that session's clinical report;
+- docs/screenshot-wall.png: the wall (kiosk) page at 1920x1080, a clinic's central screen;
+- docs/screenshot-phone.png: the overview on a phone, 390x844 (the companion at home).
 
     .venv/bin/python scripts/screenshots.py [--out docs] [--timeout-s 240]
 
@@ -33,6 +35,8 @@ from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 1600, 1000
+WALL = (1920, 1080)
+PHONE = (390, 844)
 
 
 def wait_for(condition, timeout_s: float, what: str):
@@ -74,6 +78,12 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def at_size(driver: webdriver.Chrome, width: int, height: int) -> None:
+    """The page's viewport exactly this size, a phone's (touch, mobile) below 600 px."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -95,6 +105,21 @@ def main() -> None:
                                                       ".tile-trend .main-svg")) >= 3,
                      60, "the tiles' trends drawn")
             driver.save_screenshot(str(args.out / "screenshot-overview.png"))
+
+            at_size(driver, *PHONE)
+            wait_for(lambda: driver.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth;"), 30,
+                "the overview to fit the phone's width")
+            driver.save_screenshot(str(args.out / "screenshot-phone.png"))
+
+            at_size(driver, *WALL)
+            driver.get(url + "wall")
+            wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".wall-tiles .tile--high"),
+                     60, "a high alarm on the wall")
+            wait_for(lambda: "updated" in driver.find_element(By.ID, "wall-age").text, 30,
+                     "the wall's heartbeat")
+            driver.save_screenshot(str(args.out / "screenshot-wall.png"))
+            at_size(driver, WIDTH, HEIGHT)
 
             session = wait_for(lambda: next(
                 (m.group(0) for line in list(log)

@@ -50,6 +50,16 @@ def _no_vitals_variables_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _persistent_sessions_forgotten(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the run's broker, the persistent sessions its clients left are forgotten
+    (`MosquittoServer.forget_departed_sessions`): the next tests' traffic is not queued for
+    them. Torn down last, after the test's own fixtures stopped its workers."""
+    yield
+    if "mosquitto" in request.fixturenames:
+        request.getfixturevalue("mosquitto").forget_departed_sessions()
+
+
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[MosquittoServer]:
     """One broker for the whole run. Isolate tests with unique session ids / client ids."""

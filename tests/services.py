@@ -7,6 +7,7 @@ Readiness is a condition polled with a deadline (a TCP connect, `GET /ping`), ne
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -194,6 +195,9 @@ class MosquittoServer(_Process):
         super().__init__(directory)
         self.port = free_port()
         self.log_path = self.directory / "mosquitto.log"
+        self._log_read = 0  # bytes of the log `forget_departed_sessions` has read
+        self._persistent: dict[str, bool] = {}  # client id -> its session is kept
+        self._present: set[str] = set()
         self.config_path = self.directory / "mosquitto.conf"
         lines = [
             f"listener {self.port} {HOST}",
@@ -221,6 +225,48 @@ class MosquittoServer(_Process):
     def _ready(self) -> bool:
         return tcp_accepts(HOST, self.port)
 
+    def forget_departed_sessions(self) -> list[str]:
+        """Forget the persistent sessions whose client has left (as the log says), so that the
+        run's one broker stops queueing every later test's traffic for them: a workers' session
+        subscribed to `vitals/#` would otherwise hold up to `max_queued_messages` each, and the
+        broker saves them all every second. Returns the client ids forgotten."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_read)
+            read = log.read()
+        complete = read.rfind(b"\n") + 1  # a line still being written is read next time
+        self._log_read += complete
+        for line in read[:complete].decode(errors="replace").splitlines():
+            if (joined := _JOINED.search(line)) is not None:
+                self._persistent[joined["client"]] = joined["clean"] == "0"
+                self._present.add(joined["client"])
+            elif (left := _LEFT.search(line)) is not None:
+                self._present.discard(left["client"])
+        departed = [c for c, persistent in self._persistent.items()
+                    if persistent and c not in self._present]
+        for client_id in departed:
+            _connect_clean(HOST, self.port, client_id)
+            del self._persistent[client_id]
+        return departed
+
+
+# Mosquitto's log lines for a client joining (with its clean-session flag) and leaving.
+_JOINED: Final = re.compile(r"New client connected from \S+ as (?P<client>\S+) "
+                            r"\(p\d, c(?P<clean>[01]),")
+_LEFT: Final = re.compile(r"Client (?P<client>\S+) (?:disconnected|closed its connection|"
+                          r"has exceeded timeout)")
+
+
+def _connect_clean(host: str, port: int, client_id: str) -> None:
+    """An MQTT 3.1.1 CONNECT with clean session under `client_id`, then DISCONNECT: the broker
+    discards the session that id had (and everything queued for it)."""
+    name = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(name).to_bytes(2, "big") + name
+    assert len(body) < 128, client_id  # one byte of remaining length
+    with socket.create_connection((host, port), timeout=5) as connection:
+        connection.sendall(b"\x10" + bytes([len(body)]) + body)
+        connack = connection.recv(4)
+        assert connack[:1] == b"\x20" and connack[3:4] == b"\x00", connack
+        connection.sendall(b"\xe0\x00")
 
 
 class InfluxServer(_Process):

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,44 @@ def test_a_pytest_run_stopped_with_sigterm_stops_the_servers_it_started(tmp_path
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_a_departed_persistent_session_is_forgotten_and_a_present_one_kept(mosquitto_factory):
+    """What `_persistent_sessions_forgotten` relies on: a persistent client that left has its
+    session (and its queue) discarded; one still connected is left alone."""
+    from vitals.mqtt import MqttEndpoint, make_client
+
+    broker = mosquitto_factory()
+    endpoint = MqttEndpoint.parse(broker.url)
+
+    def joined(client_id: str):
+        client = make_client(endpoint, client_id, persistent=True)
+        subscribed, sessions = threading.Event(), []
+        client.on_connect = lambda _c, _u, flags, _rc, _p: sessions.append(flags.session_present)
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.connect(endpoint.host, endpoint.port)
+        client.loop_start()
+        wait_until(lambda: sessions, 10, f"{client_id} connected")
+        client.subscribe("forget/#", qos=1)
+        assert subscribed.wait(10)
+        return client, sessions
+
+    gone, _ = joined("departed")
+    gone.disconnect()
+    gone.loop_stop()
+    stays, _ = joined("present")
+    wait_until(lambda: "Client departed disconnected." in broker.log_path.read_text(), 10,
+               "the broker to log the departure")
+
+    assert broker.forget_departed_sessions() == ["departed"]
+
+    back, sessions = joined("departed")
+    assert sessions == [False]  # no session kept for it: nothing queued since
+    for client in (back, stays):
+        client.disconnect()
+        client.loop_stop()
+    # "departed" left three times: first, when forgotten (a clean connection of its id), now.
+    wait_until(lambda: (log := broker.log_path.read_text()).count(
+        "Client departed disconnected.") == 3 and "Client present disconnected." in log, 10,
+        "the broker to log both departures")
+    assert sorted(broker.forget_departed_sessions()) == ["departed", "present"]
