@@ -20,9 +20,10 @@ from dash import html
 from dashboard import frames, ids, reports, session_view, summary_report
 from dashboard import observations as obs
 from dashboard.app import create_app
+from dashboard.figures import session_figure
 from tests.dashboard.builders import NOW, minutes
 from tests.dashboard.conftest import SECRET, dash_id, login
-from tests.dashboard.test_observations import observation_click, seen
+from tests.dashboard.test_observations import _no_events, observation_click, seen
 from tests.dashboard.trees import classes_of, text_of
 from vitals.export import observation_json
 from vitals.profile import load_profile
@@ -183,3 +184,13 @@ def test_the_json_export_keeps_a_retracted_observation_with_who_and_when():
 
     assert (wrong["retracted_by"], wrong["retracted_at"]) == ("doctor", "2026-11-28T16:51:00Z")
     assert "retracted_by" not in kept
+
+
+def test_a_retracted_observation_stays_on_the_chart_hollow_and_says_so():
+    observed = frames.observation_rows(entered_in_error())
+    fig = session_figure(frames.reading_rows([]), _no_events(), frames.alert_rows([]),
+                         NOW - minutes(60), observations=observed)
+
+    (trace,) = [t for t in fig.data if t.name == "Observations"]
+    assert list(trace.marker.symbol) == ["diamond-open", "diamond"]
+    assert trace.text[0].endswith("— entered in error")
