@@ -16,21 +16,31 @@ from typing import Any
 
 import pytest
 from dash import html
+from services import free_port
 
 from dashboard import frames, ids, reports, session_view, summary_report
 from dashboard import observations as obs
 from dashboard.app import create_app
 from dashboard.figures import session_figure
-from tests.dashboard.builders import NOW, minutes
-from tests.dashboard.conftest import SECRET, dash_id, login
+from tests.dashboard.builders import NOW, event, minutes
+from tests.dashboard.conftest import SECRET, browser_login, dash_id, login
 from tests.dashboard.test_observations import _no_events, observation_click, seen
 from tests.dashboard.trees import classes_of, text_of
 from vitals.export import observation_json
 from vitals.profile import load_profile
-from vitals.readings import Observation, ObservationKind, ObservationRetraction, Severity, parse
+from vitals.readings import (
+    Observation,
+    ObservationKind,
+    ObservationRetraction,
+    SessionEventType,
+    Severity,
+    parse,
+)
 from vitals.storage.base import Batch
+from vitals.timefmt import utcnow
 
 WAIT_S = 5
+BROWSER_WAIT_S = 10
 
 
 @pytest.mark.parametrize("tapped_ago_s, open_", [
@@ -194,3 +204,31 @@ def test_a_retracted_observation_stays_on_the_chart_hollow_and_says_so():
     (trace,) = [t for t in fig.data if t.name == "Observations"]
     assert list(trace.marker.symbol) == ["diamond-open", "diamond"]
     assert trace.text[0].endswith("— entered in error")
+
+
+@pytest.mark.browser
+def test_in_the_browser_a_tap_offers_undo_and_undo_sends_the_retraction(
+        dash_duo, store, broker_settings, users, commands, heard, session_id):
+    from selenium.webdriver.common.by import By
+
+    store.write(Batch(events=[event(session_id, utcnow() - minutes(10),
+                                    SessionEventType.START)]))
+    browser_login(dash_duo, create_app(store, broker_settings, refresh_ms=500, users_path=users,
+                                       secret_key=SECRET, commands=commands), port=free_port())
+    dash_duo.driver.get(f"{dash_duo.server.url}/session/{session_id}")
+    dash_duo.wait_for_element(".observation-buttons", timeout=BROWSER_WAIT_S)
+
+    dash_duo.driver.find_element(
+        By.XPATH, "//div[contains(@class, 'observation-buttons')]//button[text()='Vomiting']"
+    ).click()
+    _topic, tap = heard.get(timeout=WAIT_S)
+    feedback = f"#{ids.OBSERVATION_FEEDBACK}"
+    dash_duo.wait_for_contains_text(feedback, "Vomiting (mild) recorded by nurse",
+                                    timeout=BROWSER_WAIT_S)
+    dash_duo.find_element(f"{feedback} .undo").click()
+
+    _topic, retraction = heard.get(timeout=WAIT_S)
+    assert retraction["retract"] == {"observation": "vomiting", "time": tap["time"]}
+    dash_duo.wait_for_contains_text(feedback, "marked entered in error by nurse",
+                                    timeout=BROWSER_WAIT_S)
+    assert dash_duo.get_logs() == []
