@@ -122,6 +122,8 @@ def undo_observation(_clicks: list[int | None], session_id: str | None) -> str:
         observed_at = datetime.fromisoformat(str(trigger.get("time")))
     except ValueError:
         return "⚠ Cannot tell which observation to undo."
+    if observed_at.tzinfo is None:  # the button carries RFC 3339, with its offset
+        return "⚠ Cannot tell which observation to undo."
     context = app_context.current()
     if not obs.undo_open(observed_at, context.clock()):
         return (f"⚠ Too late to undo (more than {obs.UNDO_MINUTES:g} min): add a note saying "

@@ -147,6 +147,17 @@ def test_undo_of_another_sessions_observation_is_refused(mqtt_app, heard, sessio
     assert heard.empty()
 
 
+@pytest.mark.parametrize("time", ["yesterday", "2026-11-28T17:00:00"])
+def test_undo_naming_no_real_moment_sends_nothing(mqtt_app, heard, session_id, time):
+    client = mqtt_app.server.test_client()
+    login(client, "nurse")
+    button = ids.observation_undo(session_id, "nausea", time)
+
+    assert "Cannot tell which observation" in shown(undo_click(mqtt_app, client, session_id,
+                                                               button))
+    assert heard.empty()
+
+
 def test_nobody_logged_out_can_undo(mqtt_app, heard, session_id):
     client = mqtt_app.server.test_client()
     button = ids.observation_undo(session_id, "nausea", NOW.isoformat())
