@@ -86,6 +86,13 @@ def observation_payload(observation: ObservationKind, severity: Severity, by: st
     return document
 
 
+def retraction_payload(observation: ObservationKind, observed_at: datetime, by: str,
+                       time: datetime) -> dict[str, Any]:
+    """An observation marked entered in error (`<prefix>/<session>/observation`, docs/mqtt.md)."""
+    return {"retract": {"observation": observation.value, "time": rfc3339(observed_at)},
+            "by": by, "time": rfc3339(time)}
+
+
 class Commands:
     """One MQTT client per dashboard process, shared by every request (paho is thread-safe
     for publish; the connect is guarded by a lock)."""
@@ -136,6 +143,17 @@ class Commands:
         except ValueError as err:
             raise CommandFailed(f"unknown observation or severity: {err}") from err
         payload = observation_payload(kind, level, by, note, time or utcnow())
+        self._publish(session, OBSERVATION_LEAF, payload)
+        return payload
+
+    def retract_observation(self, session: str, observation: ObservationKind | str,
+                            observed_at: datetime, by: str) -> dict[str, Any]:
+        """Publish that an observation was entered in error (it stays recorded, marked)."""
+        try:
+            kind = ObservationKind(observation)
+        except ValueError as err:
+            raise CommandFailed(f"unknown observation: {err}") from err
+        payload = retraction_payload(kind, observed_at, by, utcnow())
         self._publish(session, OBSERVATION_LEAF, payload)
         return payload
 

@@ -308,19 +308,22 @@ OBSERVATION_COLOUR: Final[Mapping[str, str]] = {
 def _observation_markers(fig: go.Figure, observations: pd.DataFrame,
                          origin: pd.Timestamp) -> None:
     """One diamond per observation at the foot of the BP panel, in its severity's colour, with
-    what, how severe, who and the note on hover."""
+    what, how severe, who and the note on hover; one entered in error stays, hollow and grey."""
     if observations.empty:
         return
-    colours = [OBSERVATION_COLOUR[SEVERITY_PRIORITY.get(s, "none")]
-               for s in observations["severity"]]
+    retracted = observations["retracted_at"].notna()
+    colours = [OBSERVATION_COLOUR["none" if wrong else SEVERITY_PRIORITY.get(s, "none")]
+               for s, wrong in zip(observations["severity"], retracted, strict=True)]
     text = (observations["label"] + " (" + observations["severity"] + ")"
             + observations["by"].fillna("").map(lambda b: f" by {b}" if b else "")
-            + observations["note"].fillna("").map(lambda n: f": {n}" if n else ""))
+            + observations["note"].fillna("").map(lambda n: f": {n}" if n else "")
+            + retracted.map(lambda wrong: " — entered in error" if wrong else ""))
     fig.add_trace(
         go.Scatter(
             x=minutes_from(observations["time"], origin),
             y=[OBSERVATION_Y] * len(observations), mode="markers", name="Observations",
-            marker={"symbol": "diamond", "size": 13, "color": colours,
+            marker={"symbol": ["diamond-open" if wrong else "diamond" for wrong in retracted],
+                    "size": 13, "color": colours,
                     "line": {"color": "#000", "width": 1}},
             text=text, hovertemplate="%{text}<extra></extra>",
         ),

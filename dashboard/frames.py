@@ -33,7 +33,8 @@ READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
 EVENT_COLUMNS: Final = ("time", "event", "note", "by")
 
 
-OBSERVATION_COLUMNS: Final = ("time", "observation", "label", "severity", "rank", "note", "by")
+OBSERVATION_COLUMNS: Final = ("time", "observation", "label", "severity", "rank", "note", "by",
+                               "retracted_by", "retracted_at")
 
 
 ALERT_COLUMNS: Final = ("time", "metric", "priority", "rank", "state", "value", "limit",
@@ -129,11 +130,13 @@ def observation_rows(observations: Sequence[Observation]) -> pd.DataFrame:
     rows = [
         {"time": o.time, "observation": o.observation.value,
          "label": observation_label(o.observation.value),
-         "severity": o.severity.value, "rank": o.severity.rank, "note": o.note, "by": o.by}
+         "severity": o.severity.value, "rank": o.severity.rank, "note": o.note, "by": o.by,
+         "retracted_by": o.retracted_by, "retracted_at": o.retracted_at}
         for o in observations
     ]
     frame = pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
     frame["time"] = utc_times(frame["time"].tolist())
+    frame["retracted_at"] = utc_times(frame["retracted_at"].tolist())
     frame["rank"] = frame["rank"].astype("int64")
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
 

@@ -86,6 +86,7 @@ OBSERVATION_BUTTON: Final = "observation-button"  # pattern-matching type, with 
 OBSERVATION_SEVERITY: Final = "observation-severity"
 OBSERVATION_NOTE: Final = "observation-note"
 OBSERVATION_FEEDBACK: Final = "observation-feedback"
+OBSERVATION_UNDO: Final = "observation-undo"  # pattern-matching type: session, observation, time
 OBSERVATION_LOG: Final = "observation-log"
 
 # History (/sessions)
@@ -164,6 +165,12 @@ def tile_checkin_status(session: str) -> str:
 def observation_button(observation: str) -> dict[str, str]:
     """The id of one observation's one-tap button."""
     return {"type": OBSERVATION_BUTTON, "observation": observation}
+
+
+def observation_undo(session: str, observation: str, time: str) -> dict[str, str]:
+    """The id of the "Undo" offered after a tap: which observation it marks entered in error."""
+    return {"type": OBSERVATION_UNDO, "session": session, "observation": observation,
+            "time": time}
 
 
 def alarm_row(session: str, metric: str, rule: str = "") -> str:

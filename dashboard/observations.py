@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
@@ -22,6 +22,8 @@ from dashboard import ids
 from vitals.readings import OBSERVATION_LABELS, ObservationKind, Severity
 from vitals.timefmt import local_time
 
+# "Undo" is offered this long after a tap; later, a note says it (the audit trail).
+UNDO_MINUTES: Final = 2.0
 DEFAULT_CHECKIN_MINUTES: Final = 15.0  # Mindbloom's peer treatment monitor checks every 15 min
 DUE_WARNING_S: Final = 120.0  # yellow this long before the next check-in is due
 
@@ -182,6 +184,16 @@ def observation_controls() -> html.Div:
     ])
 
 
+def undo_open(observed_at: datetime, now: datetime) -> bool:
+    """Whether "Undo" may still retract an observation tapped at `observed_at`."""
+    return now - observed_at <= timedelta(minutes=UNDO_MINUTES)
+
+
+def retracted_text(by: Any, at: Any, zone: tzinfo = UTC) -> str:
+    """"entered in error by nurse-a at 17:06": how the log and the report mark a retraction."""
+    return f"entered in error by {_text(by) or 'someone'} at {local_time(at, zone, '%H:%M')}"
+
+
 def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
@@ -199,12 +211,24 @@ def observations_table(observations: pd.DataFrame,
     for o in observations.to_dict("records"):
         at = "" if origin is None else f"{(o['time'] - origin).total_seconds() / 60:+.0f}"
         severity = str(o["severity"])
-        rows.append(html.Tr(className=f"observation-row observation-row--{severity}", children=[
+        retracted = not pd.isna(o["retracted_at"])
+        what: Any = _text(o["label"])
+        shown_severity: Any = severity
+        note: Any = _text(o["note"])
+        row_class = f"observation-row observation-row--{severity}"
+        if retracted:  # kept in the record, struck through (clinical audit: never deleted)
+            what, shown_severity = html.S(what), html.S(severity)
+            note = [html.Strong(retracted_text(o["retracted_by"], o["retracted_at"], zone)),
+                    *([" · ", note] if note else [])]
+            row_class = "observation-row observation-row--retracted"
+        rows.append(html.Tr(className=row_class, children=[
             html.Td(local_time(o["time"], zone)),
             html.Td(at),
-            html.Td(_text(o["label"])),
-            html.Td(severity, className=f"prio prio--{SEVERITY_PRIORITY.get(severity, 'none')}"),
+            html.Td(what),
+            html.Td(shown_severity,
+                    className=f"prio prio--{SEVERITY_PRIORITY.get(severity, 'none')}"
+                    if not retracted else "prio prio--none"),
             html.Td(_text(o["by"])),
-            html.Td(_text(o["note"])),
+            html.Td(note),
         ]))
     return html.Table(className="table observation-log", children=[head, html.Tbody(rows[::-1])])

@@ -86,7 +86,7 @@ def events_csv(events: Sequence[SessionEvent]) -> str:
 
 
 OBSERVATION_CSV_COLUMNS: Final = ("time", "session", "observation", "label", "severity", "by",
-                                   "note", "time_inferred")
+                                   "note", "time_inferred", "retracted_by", "retracted_at")
 
 
 def _observation_label(kind: ObservationKind) -> str:
@@ -98,7 +98,8 @@ def observations_csv(observations: Sequence[Observation]) -> str:
     out = io.StringIO()
     write_table(out, OBSERVATION_CSV_COLUMNS, (
         (rfc3339(o.time), o.session, o.observation.value, _observation_label(o.observation),
-         o.severity.value, o.by, o.note, "true" if o.time_inferred else "false")
+         o.severity.value, o.by, o.note, "true" if o.time_inferred else "false",
+         o.retracted_by, None if o.retracted_at is None else rfc3339(o.retracted_at))
         for o in sorted(observations, key=lambda o: o.time)))
     return out.getvalue()
 
@@ -221,7 +222,7 @@ def monitor_observation(o: Observation, label: str | None = None) -> dict[str, A
     name = _observation_label(o.observation)
     resource: dict[str, Any] = {
         "resourceType": "Observation",
-        "status": "final",
+        "status": "final" if o.retracted_at is None else "entered-in-error",
         "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "exam",
                                   "display": "Exam"}], "text": "Exam"}],
         "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": o.observation.value,
@@ -374,7 +375,7 @@ def observed_answer(observations: Sequence[Observation], kind: ObservationKind,
                     dosed: datetime | None, zone: tzinfo = UTC) -> str:
     """The answer to "did the patient show <kind>?" from the monitor's log: the worst severity
     recorded and when it was first recorded; "none recorded" is not "no" (nobody said so)."""
-    found = [o for o in observations if o.observation is kind]
+    found = [o for o in observations if o.observation is kind and o.retracted_at is None]
     if not found:
         return "none recorded by the monitor"
     seen = [o for o in found if o.severity.rank > 0]
@@ -421,7 +422,8 @@ def rems_rows(summary: RemsSummary, zone: tzinfo = UTC) -> list[tuple[str, str]]
 def _other_observations(observations: Sequence[Observation]) -> str:
     counts: dict[str, int] = {}
     for o in observations:
-        if o.observation not in REMS_OBSERVATIONS and o.severity.rank > 0:
+        if (o.observation not in REMS_OBSERVATIONS and o.severity.rank > 0
+                and o.retracted_at is None):
             name = _observation_label(o.observation)
             counts[name] = counts.get(name, 0) + 1
     return ", ".join(f"{name} ({n})" for name, n in counts.items()) or "none recorded"

@@ -4,6 +4,7 @@ tiles' button) and the observation buttons. Each publishes over MQTT (`commands.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -94,7 +95,42 @@ def record_observation(_clicks: list[int | None], severity: str | None, note: st
     level = severity or Severity.MILD.value
     text = (note or "").strip() or None
     try:
-        app_context.current().commands.observation(session_id, kind, level, user.name, text)
+        sent = app_context.current().commands.observation(session_id, kind, level, user.name,
+                                                          text)
     except CommandFailed as err:
         return f"⚠ Observation NOT recorded: {err}", dash.no_update
-    return f"✔ {obs.label(kind)} ({level}) recorded by {user.name} (sent to the ingest)", ""
+    return [f"✔ {obs.label(kind)} ({level}) recorded by {user.name} (sent to the ingest) ",
+            html.Button("Undo", id=ids.observation_undo(session_id, kind, sent["time"]),
+                        className="button undo",
+                        title=f"Mark it entered in error (within {obs.UNDO_MINUTES:g} min)")], ""
+
+
+def undo_observation(_clicks: list[int | None], session_id: str | None) -> str:
+    """"Undo" after a tap: publish a retraction (the observation stays recorded, marked
+    entered in error; an alarm it raised stays until acknowledged), within the window, for
+    an observation of this session, by a role that may record observations."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return dash.no_update
+    user = auth.allowed(Role.MONITOR)
+    if user is None:
+        return "⚠ Your role cannot record or retract observations."
+    if not session_id or trigger.get("session") != session_id:
+        return "⚠ Only an observation recorded in this session can be undone here."
+    kind = str(trigger.get("observation"))
+    try:
+        observed_at = datetime.fromisoformat(str(trigger.get("time")))
+    except ValueError:
+        return "⚠ Cannot tell which observation to undo."
+    if observed_at.tzinfo is None:  # the button carries RFC 3339, with its offset
+        return "⚠ Cannot tell which observation to undo."
+    context = app_context.current()
+    if not obs.undo_open(observed_at, context.clock()):
+        return (f"⚠ Too late to undo (more than {obs.UNDO_MINUTES:g} min): add a note saying "
+                "the observation was entered in error.")
+    try:
+        context.commands.retract_observation(session_id, kind, observed_at, user.name)
+    except CommandFailed as err:
+        return f"⚠ Undo NOT sent: {err}"
+    return (f"↶ {obs.label(kind)} at {local_time(observed_at, context.settings.zone)} marked "
+            f"entered in error by {user.name} (sent to the ingest)")

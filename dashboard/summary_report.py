@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from statistics import median
 
+from dashboard.observations import retracted_text
 from dashboard.reports import (
     DISCLAIMER,
     RemsSummary,
@@ -183,6 +184,7 @@ def html_report(summary: ClinicalSummary, chart_html: str = "",
         number=number_text, local=lambda t, fmt: local_time(t, summary.zone, fmt),
         zone_name=str(summary.zone),
         delivery=delivery_text, observation_label=OBSERVATION_LABELS,
+        retracted=lambda by, at: retracted_text(by, at, summary.zone),
         minutes_from_dose=lambda t: _minutes_from(summary.status.dosed, t),
     )
 

@@ -32,6 +32,7 @@ from vitals.readings import (
     Acknowledgement,
     DeliveryReport,
     Observation,
+    ObservationRetraction,
     Reading,
     Rejection,
     SessionEvent,
@@ -57,7 +58,8 @@ UNBOUND_DEVICE_RULE = "ingest.unbound_device"
 UNSIGNED_ACTION_RULE = "ingest.unsigned_action"
 
 
-Valid = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport
+Valid = (Reading | SessionEvent | Observation | ObservationRetraction | Acknowledgement
+         | DeliveryReport)
 
 
 def _identity(item: SessionEvent | Observation | Reading) -> tuple[object, ...]:
@@ -132,6 +134,7 @@ class Pipeline:
         readings: list[Reading] = []
         events: list[SessionEvent] = []
         observations: list[Observation] = []
+        retractions: list[ObservationRetraction] = []
         alerts: list[AlertEvent] = []
         rejections: list[Rejection] = []
         if messages:
@@ -175,6 +178,8 @@ class Pipeline:
             elif isinstance(parsed, Observation):
                 self.counters.observations += 1
                 observations.append(parsed)
+            elif isinstance(parsed, ObservationRetraction):
+                retractions.append(parsed)
             elif isinstance(parsed, Reading):
                 self.counters.readings += 1
                 readings.append(parsed)
@@ -182,8 +187,8 @@ class Pipeline:
                 self.counters.deliveries += 1  # the notifier stores its own audit
             alerts += self._judge_message(parsed, message.received_at)
         self.counters.alerts += len(alerts)
-        return Outcome(Batch(readings, events, alerts, rejections, observations), alerts,
-                       rejections)
+        return Outcome(Batch(readings, events, alerts, rejections, observations,
+                             retractions=retractions), alerts, rejections)
 
     def restore(self, session: str, events: Sequence[SessionEvent], readings: Sequence[Reading],
                 alerts: Sequence[AlertEvent], observations: Sequence[Observation] = ()) -> None:
@@ -203,6 +208,9 @@ class Pipeline:
             return self._judge(parsed.session, parsed.time, lambda a=parsed: (
                 self.engine.acknowledge(a.session, Metric(a.metric), a.by, a.note, a.time,
                                         a.rule)))
+        if isinstance(parsed, ObservationRetraction):  # idempotent: marks (kind, time)
+            return self._judge(parsed.session, parsed.time,
+                               lambda r=parsed: self.engine.on_retraction(r))
         if isinstance(parsed, DeliveryReport):  # judging one again changes nothing
             return self._judge(parsed.session, parsed.time,
                                lambda d=parsed: self.engine.on_delivery(d))

@@ -148,6 +148,7 @@ class StoreWriter:
                 alerts=[a for o in outcomes for a in o.batch.alerts],
                 rejections=[r for o in outcomes for r in o.batch.rejections],
                 observations=[x for o in outcomes for x in o.batch.observations],
+                retractions=[x for o in outcomes for x in o.batch.retractions],
             )
             if self._store(batch):
                 self._publisher.rejections(batch.rejections)

@@ -20,6 +20,7 @@ from vitals.readings import (
     Kind,
     Observation,
     ObservationKind,
+    ObservationRetraction,
     Reading,
     Rejection,
     SessionEvent,
@@ -390,6 +391,45 @@ def test_bad_observations_are_refused_with_a_reason(document, words):
 def test_an_overlong_observation_note_is_truncated_not_refused():
     result = parsed("vitals/s1/observation", {"observation": "nausea", "note": "x" * 2000})
     assert isinstance(result, Observation) and len(result.note or "") == MAX_NOTE_CHARS
+
+
+def test_a_retraction_names_the_observation_it_marks_entered_in_error():
+    result = parsed("vitals/s1/observation", {
+        "retract": {"observation": "vomiting", "time": "2026-11-28T17:05:00+01:00"},
+        "by": "nurse-a", "time": "2026-11-28T17:06:00Z"})
+    assert result == ObservationRetraction(
+        "s1", datetime(2026, 11, 28, 17, 6, tzinfo=UTC), ObservationKind.VOMITING,
+        datetime(2026, 11, 28, 16, 5, tzinfo=UTC), "nurse-a")
+
+
+def test_a_retraction_without_its_own_time_is_dated_on_receipt():
+    result = parsed("vitals/s1/observation", {
+        "retract": {"observation": "nausea", "time": "2026-11-28T17:05:00Z"}, "by": "nurse-a"})
+    assert isinstance(result, ObservationRetraction) and result.time == RECEIVED
+
+
+GOOD_TARGET = {"observation": "nausea", "time": "2026-11-28T17:05:00Z"}
+
+
+@pytest.mark.parametrize("document, words", [
+    ({"retract": GOOD_TARGET}, "needs 'by'"),
+    ({"retract": GOOD_TARGET, "by": ""}, "needs 'by'"),
+    ({"retract": GOOD_TARGET, "by": 3}, "by must be a string"),
+    ({"retract": None, "by": "nurse-a"}, "retract must be"),
+    ({"retract": "nausea", "by": "nurse-a"}, "retract must be"),
+    ({"retract": {"observation": "nausea"}, "by": "nurse-a"}, "retract must be"),
+    ({"retract": {**GOOD_TARGET, "severity": "mild"}, "by": "nurse-a"}, "retract must be"),
+    ({"retract": {**GOOD_TARGET, "observation": "hiccups"}, "by": "nurse-a"},
+     "observation must be one of"),
+    ({"retract": {**GOOD_TARGET, "time": None}, "by": "nurse-a"}, "needs the observation's time"),
+    ({"retract": {**GOOD_TARGET, "time": "17:05"}, "by": "nurse-a"}, "time must be RFC 3339"),
+    ({"retract": GOOD_TARGET, "by": "nurse-a", "time": "yesterday"}, "time must be RFC 3339"),
+    ({"retract": GOOD_TARGET, "by": "nurse-a", "observation": "nausea"},
+     "only retract, by and time, not observation"),
+    ({"retract": GOOD_TARGET, "by": "nurse-a", "note": "oops"}, "not note"),
+])
+def test_bad_retractions_are_refused_with_a_reason(document, words):
+    assert words in reason("vitals/s1/observation", document)
 
 
 def test_a_checkin_is_a_session_event_with_who_checked_in():

@@ -16,12 +16,19 @@ next reading, so ticks meanwhile judge by the wall clock as is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.profile import Profile
-from vitals.readings import DeliveryReport, Observation, Reading, SessionEvent, SessionEventType
+from vitals.readings import (
+    DeliveryReport,
+    Observation,
+    ObservationRetraction,
+    Reading,
+    SessionEvent,
+    SessionEventType,
+)
 from vitals.rules import (
     DATA_RULE_AFTER_END,
     OBSERVATION_RULE_PREFIX,
@@ -41,6 +48,7 @@ from vitals.rules import (
     reading_after_end,
     reconcile_data,
     record_checkin,
+    retract_observation,
 )
 from vitals.sessions import alert_order, raising_events
 
@@ -77,7 +85,7 @@ class AlertEngine:
         events: Iterable[SessionEvent],
         readings: Iterable[Reading],
         alerts: Iterable[AlertEvent],
-        observations: Iterable[Observation] = (),
+        observations: Sequence[Observation] = (),
     ) -> None:
         """Rebuild a session's state from the Store after a worker restart; emits nothing."""
         self._sessions.pop(session, None)
@@ -97,6 +105,9 @@ class AlertEngine:
             else:
                 self._apply_reading(item)
         state = self._sessions.get(session)
+        if state is not None:  # the store marks what was entered in error
+            state.retracted.update((o.observation, o.time) for o in observations
+                                   if o.retracted_at is not None)
         stored = sorted((a for a in alerts if a.session == session), key=alert_order)
         if state is None:
             if not stored:
@@ -134,6 +145,11 @@ class AlertEngine:
         if received_at is not None:
             self._offsets[observation.session] = observation.time - received_at
         return self._apply_observation(observation)
+
+    def on_retraction(self, retraction: ObservationRetraction) -> list[AlertEvent]:
+        """An observation marked entered in error: no later rule counts it; emits nothing."""
+        retract_observation(retraction, self._session_at(retraction.session, retraction.time))
+        return []
 
     def on_event(self, event: SessionEvent,
                  received_at: datetime | None = None) -> list[AlertEvent]:

@@ -91,6 +91,9 @@ def observation_json(observation: Observation) -> dict[str, Any]:
     }
     if observation.time_inferred:
         document["time_inferred"] = True
+    if observation.retracted_at is not None:  # entered in error: kept, marked
+        document["retracted_by"] = observation.retracted_by
+        document["retracted_at"] = rfc3339(observation.retracted_at)
     return document
 
 

@@ -170,10 +170,28 @@ class Observation:
     note: str | None = None
     by: str | None = None
     time_inferred: bool = False
+    # Marked "entered in error" (an `ObservationRetraction`), as the store reads it back.
+    retracted_by: str | None = None
+    retracted_at: datetime | None = None
 
     @property
     def label(self) -> str:
         return OBSERVATION_LABELS[self.observation]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRetraction:
+    """An observation marked "entered in error" (`{"retract": {...}}` on the observation topic).
+
+    Never a deletion: the observation stays in the record, marked; an alarm it raised stays
+    until acknowledged. It names the observation by its kind and time in the session.
+    """
+
+    session: str
+    time: datetime  # when it was retracted
+    observation: ObservationKind
+    observed_at: datetime  # the retracted observation's `time`
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +237,8 @@ class DeliveryReport:
     error: str | None = None
 
 
-Parsed = Reading | SessionEvent | Observation | Acknowledgement | DeliveryReport | Rejection
+Parsed = (Reading | SessionEvent | Observation | ObservationRetraction | Acknowledgement
+          | DeliveryReport | Rejection)
 
 ALARM_METRICS: Final = tuple(metric.value for metric in Metric)
 
@@ -547,7 +566,9 @@ def _delivery_report(session: str, document: dict[str, Any], received_at: dateti
 
 
 def _observation(session: str, document: dict[str, Any], received_at: datetime,
-                 max_ahead: timedelta) -> Observation:
+                 max_ahead: timedelta) -> Observation | ObservationRetraction:
+    if "retract" in document:
+        return _retraction(session, document, received_at, max_ahead)
     kind = _choice("observation", ObservationKind, document.get("observation"))
     severity = _choice("severity", Severity, document.get("severity", Severity.MILD.value))
     time, inferred = parse_time(document.get("time"), received_at, max_ahead)
@@ -560,6 +581,31 @@ def _observation(session: str, document: dict[str, Any], received_at: datetime,
         by=_by(document),
         time_inferred=inferred,
     )
+
+
+RETRACTION_FIELDS: Final = frozenset({"retract", "by", "time"})
+_RETRACTED_FIELDS: Final = frozenset({"observation", "time"})
+
+
+def _retraction(session: str, document: dict[str, Any], received_at: datetime,
+                max_ahead: timedelta) -> ObservationRetraction:
+    """Strict: a retraction changes the record, so anything unexpected is refused."""
+    extra = sorted(set(document) - RETRACTION_FIELDS)
+    if extra:
+        raise InvalidMessage(f"a retraction carries only retract, by and time, not {extra[0]}")
+    target = document["retract"]
+    if not isinstance(target, dict) or set(target) != _RETRACTED_FIELDS:
+        raise InvalidMessage("retract must be {\"observation\": ..., \"time\": ...}: the "
+                             "observation's kind and its time")
+    kind = _choice("observation", ObservationKind, target["observation"])
+    if target["time"] is None:
+        raise InvalidMessage("retract needs the observation's time")
+    observed_at, _ = parse_time(target["time"], received_at, max_ahead)
+    by = _by(document)
+    if not by:
+        raise InvalidMessage("a retraction needs 'by': who marks it entered in error")
+    time, _ = parse_time(document.get("time"), received_at, max_ahead)
+    return ObservationRetraction(session, time, kind, observed_at, by)
 
 
 def _number(name: str, raw: Any) -> float:

@@ -145,3 +145,7 @@ def register(app: dash.Dash) -> None:
                  Input({"type": ids.OBSERVATION_BUTTON, "observation": ALL}, "n_clicks"),
                  State(ids.OBSERVATION_SEVERITY, "value"), State(ids.OBSERVATION_NOTE, "value"),
                  session, prevent_initial_call=True)(session_buttons.record_observation)
+    app.callback(Output(ids.OBSERVATION_FEEDBACK, "children", allow_duplicate=True),
+                 Input({"type": ids.OBSERVATION_UNDO, "session": ALL, "observation": ALL,
+                        "time": ALL}, "n_clicks"),
+                 session, prevent_initial_call=True)(session_buttons.undo_observation)

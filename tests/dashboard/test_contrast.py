@@ -150,6 +150,7 @@ DRAWN_ON: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     ".checkin--waiting, .checkin--inactive": ((TILE, ".panel"), False),
     ".severity-choice label, .severity-option": ((".panel",), False),
     ".observation-row--severe td": ((".panel",), False),
+    ".observation-row--retracted td": ((".panel",), False),
     ".discharge-head--override": ((".panel",), False),
     ".notified-time": ((".panel",), False),
     ".notified-ok": ((".panel",), False),

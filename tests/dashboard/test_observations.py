@@ -356,7 +356,7 @@ def test_tapping_an_observation_publishes_it_with_severity_note_and_user(mqtt_ap
         "note": "asked for a bowl"}
     assert payload["time"].endswith("Z")
     shown = response.get_json()["response"]
-    assert "Nausea (moderate) recorded by nurse" in shown[ids.OBSERVATION_FEEDBACK]["children"]
+    assert "Nausea (moderate) recorded by nurse" in shown[ids.OBSERVATION_FEEDBACK]["children"][0]
     assert shown[ids.OBSERVATION_NOTE]["value"] == ""  # the note is cleared once sent
 
 

@@ -181,3 +181,50 @@ def test_a_restarted_worker_remembers_observations_checkins_and_the_observation_
         ("observation", "high", "active", "observation.vomiting.sedated"),
         ("data", "medium", "active", "data.checkin_missed"),
     ]
+
+
+def test_a_retraction_marks_the_observation_keeps_its_alarm_and_survives_a_restart(
+        settings, worker_factory, probe_factory, session_id):
+    """Issue 19: entered in error, never deleted; the alarm it raised stays until acknowledged;
+    a later rule no longer counts it, before and after a restart; a bad retraction is refused."""
+    worker, store, probe = started_session(settings, worker_factory, probe_factory, session_id)
+    topic = f"vitals/{session_id}"
+    rejected = probe_factory(settings, [f"{topic}/rejected"])
+    probe.publish(f"{topic}/observation", {"observation": "sedation", "severity": "moderate",
+                                           "by": "nurse-a", "time": at(1)})
+    probe.publish(f"{topic}/observation", {"observation": "respiratory_depression",
+                                           "by": "nurse-a", "time": at(2)})
+    for kind, observed in (("sedation", at(1)), ("respiratory_depression", at(2))):
+        probe.publish(f"{topic}/observation", {"retract": {"observation": kind, "time": observed},
+                                               "by": "nurse-a", "time": at(3)})
+    probe.publish(f"{topic}/observation", {"retract": {"observation": "sedation"},
+                                           "by": "nurse-a", "time": at(3)})
+    probe.publish(f"{topic}/observation", {"observation": "vomiting", "by": "nurse-a",
+                                           "time": at(5)})
+
+    wait_until(lambda: len(store.observations(session_id)) == 3, 20, "three observations stored")
+    wait_until(lambda: rejected.messages(f"{session_id}/rejected"), 20, "the bad retraction")
+    wait_until(lambda: sum(o.retracted_at is not None
+                           for o in store.observations(session_id)) == 2, 20, "two marked")
+    assert worker.wait_idle(20)
+    (refusal,) = rejected.messages(f"{session_id}/rejected")
+    assert "retract must be" in refusal["reason"]
+    marked = {o.observation.value: (o.retracted_by, o.retracted_at)
+              for o in store.observations(session_id)}
+    assert marked == {"sedation": ("nurse-a", START + timedelta(minutes=3)),
+                      "respiratory_depression": ("nurse-a", START + timedelta(minutes=3)),
+                      "vomiting": (None, None)}
+    # The respiratory-depression alarm stays active; the vomiting raised no aspiration alarm.
+    assert [(a.rule, a.state.value) for a in store.alerts(session_id)] == [
+        ("observation.respiratory_depression", "active")]
+    exported = export_json(settings, session_id)["observations"]
+    assert [(o["observation"], o.get("retracted_by")) for o in exported] == [
+        ("sedation", "nurse-a"), ("respiratory_depression", "nurse-a"), ("vomiting", None)]
+    worker.stop()
+
+    second, store = worker_factory(settings)
+    probe.publish(f"{topic}/observation", {"observation": "vomiting", "by": "nurse-b",
+                                           "time": at(6)})
+    wait_until(lambda: len(store.observations(session_id)) == 4, 20, "the second vomiting")
+    assert second.wait_idle(20)
+    assert [a.rule for a in store.alerts(session_id)] == ["observation.respiratory_depression"]

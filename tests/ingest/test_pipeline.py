@@ -252,3 +252,21 @@ def test_rules_failing_on_every_reading_raise_one_latched_alarm_that_can_be_ackn
                                            datetime(2026, 11, 28, 17, 7, tzinfo=UTC))
     assert (acknowledged.state, acknowledged.rule) == (AlertState.ACKNOWLEDGED,
                                                        "ingest.rules_failed")
+
+
+def test_a_retraction_goes_in_the_batch_and_a_later_rule_no_longer_counts_it() -> None:
+    p = pipeline()
+    sedation = {"observation": "sedation", "severity": "moderate", "by": "nurse-a",
+                "time": "2026-11-28T17:00:00Z"}
+    retraction = {"retract": {"observation": "sedation", "time": "2026-11-28T17:00:00Z"},
+                  "by": "nurse-a", "time": "2026-11-28T17:01:00Z"}
+    vomiting = {"observation": "vomiting", "by": "nurse-a", "time": "2026-11-28T17:02:00Z"}
+
+    first = p.process([inbound("vitals/s1/observation", m) for m in (sedation, retraction)])
+    again = p.process([inbound("vitals/s1/observation", retraction)])
+    after = p.process([inbound("vitals/s1/observation", vomiting)])
+
+    assert [(r.observation.value, r.by) for r in first.batch.retractions] == [
+        ("sedation", "nurse-a")]
+    assert first.alerts == again.alerts == after.alerts == []  # no aspiration-risk alarm
+    assert len(again.batch.retractions) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from vitals.readings import (
     Kind,
     Observation,
     ObservationKind,
+    ObservationRetraction,
     Reading,
     SessionEvent,
     SessionEventType,
@@ -321,3 +323,46 @@ def test_restore_remembers_the_last_checkin(profile):
                    [])
     assert engine.on_tick(at(27)) == []
     assert [e.rule for e in engine.on_tick(at(27, 1))] == ["data.checkin_missed"]
+
+
+# ---- observations entered in error (issue 19) ---------------------------------------------------
+
+def retraction(kind: ObservationKind, minutes: float, retracted_at: float) -> ObservationRetraction:
+    return ObservationRetraction("s1", at(retracted_at), kind, at(minutes), "nurse-a")
+
+
+@pytest.mark.parametrize("retraction_first", [False, True])
+def test_a_retracted_observation_no_longer_counts_for_a_later_rule(profile, retraction_first):
+    engine = started(profile)
+    if retraction_first:  # a replica may see them in either order: the same judgement
+        engine.on_retraction(retraction(K.SEDATION, 1, 2))
+    engine.on_observation(seen(K.SEDATION, S.MODERATE, 1))
+    if not retraction_first:
+        engine.on_retraction(retraction(K.SEDATION, 1, 2))
+    assert active(engine.on_observation(seen(K.VOMITING, S.MILD, 5))) == set()
+
+
+def test_the_same_pair_without_the_retraction_still_raises(profile):
+    engine = started(profile)
+    engine.on_observation(seen(K.SEDATION, S.MODERATE, 1))
+    engine.on_retraction(retraction(K.SEDATION, 0, 2))  # another moment: not this observation
+    assert active(engine.on_observation(seen(K.VOMITING, S.MILD, 5))) == {
+        (HIGH, "observation.vomiting.sedated")}
+
+
+def test_an_alarm_already_raised_stays_until_acknowledged_after_its_retraction(profile):
+    engine = started(profile)
+    raised = engine.on_observation(seen(K.RESPIRATORY_DEPRESSION, S.MILD, 1))
+    assert {p for p, _ in active(raised)} == {HIGH}
+    assert engine.on_retraction(retraction(K.RESPIRATORY_DEPRESSION, 1, 2)) == []
+    assert engine.on_tick(at(10)) == []
+    assert [e.metric for e in engine.active("s1")] == [Metric.OBSERVATION]
+    acked = engine.acknowledge("s1", Metric.OBSERVATION, "nurse-b", "entered in error", at(11))
+    assert [e.state for e in acked] == [AlertState.ACKNOWLEDGED, AlertState.CLEARED]
+
+
+def test_a_restored_session_keeps_its_retractions(profile):
+    engine = AlertEngine(profile)
+    stored = replace(seen(K.SEDATION, S.MODERATE, 1), retracted_by="nurse-a", retracted_at=at(2))
+    engine.restore("s1", [ev(SessionEventType.START, 0)], [], [], [stored])
+    assert active(engine.on_observation(seen(K.VOMITING, S.MILD, 5))) == set()

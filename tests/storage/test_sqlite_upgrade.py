@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import SessionEvent, SessionEventType
+from vitals.readings import ObservationKind, ObservationRetraction, SessionEvent, SessionEventType
 from vitals.storage.base import Batch
 from vitals.storage.sqlite import SqliteStore
 
@@ -61,3 +61,29 @@ def test_a_data_file_without_the_label_column_gets_it_and_keeps_its_events(tmp_p
     finally:
         store.close()
     assert stored == [("s1", None), ("s2", "Chair 3")]
+
+
+def test_a_data_file_without_retractions_opens_keeps_its_observations_and_marks_new_ones(
+        tmp_path):
+    path = tmp_path / "vitals.sqlite3"
+    with sqlite3.connect(path) as db:  # the observation table as files before issue 19 have it
+        db.executescript("""
+            CREATE TABLE observation (
+                session TEXT NOT NULL, observation TEXT NOT NULL, by TEXT NOT NULL DEFAULT '',
+                time_us INTEGER NOT NULL, severity TEXT NOT NULL, note TEXT,
+                time_inferred INTEGER NOT NULL,
+                PRIMARY KEY (session, observation, by, time_us)) WITHOUT ROWID;
+            INSERT INTO observation VALUES ('s1', 'nausea', 'nurse-a', 1795885200000000, 'mild',
+                                            NULL, 0);
+        """)
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        store.write(Batch(retractions=[ObservationRetraction(
+            "s1", T0 + timedelta(minutes=1), ObservationKind.NAUSEA, T0, "nurse-a")]))
+        (observation,) = store.observations("s1")
+    finally:
+        store.close()
+    assert (observation.by, observation.retracted_by, observation.retracted_at) == (
+        "nurse-a", "nurse-a", T0 + timedelta(minutes=1))

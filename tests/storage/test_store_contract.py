@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from vitals.readings import (
     Kind,
     Observation,
     ObservationKind,
+    ObservationRetraction,
     Reading,
     Rejection,
     SessionEvent,
@@ -506,6 +508,44 @@ def test_observations_keep_hostile_notes_and_names_exactly(store: Store, text: s
     store.write(Batch(observations=written))
 
     assert store.observations("s1") == written
+
+
+def retraction(t: datetime, observed_at: datetime, by: str = "nurse-a",
+               kind: ObservationKind = ObservationKind.NAUSEA) -> ObservationRetraction:
+    return ObservationRetraction("s1", t, kind, observed_at, by)
+
+
+def test_a_retracted_observation_stays_in_the_record_marked_entered_in_error(store: Store) -> None:
+    kept = observed("s1", at(1), note="kept", by="nurse-a")
+    wrong = observed("s1", at(0), ObservationKind.VOMITING, Severity.SEVERE, by="nurse-a")
+    store.write(Batch(observations=[kept, wrong]))
+    store.write(Batch(retractions=[retraction(at(2), at(0), kind=ObservationKind.VOMITING)]))
+
+    assert store.observations("s1") == [
+        replace(wrong, retracted_by="nurse-a", retracted_at=at(2)), kept]
+    assert store.observations("other") == []
+
+
+def test_a_retraction_in_the_same_batch_or_before_its_observation_still_marks_it(
+        store: Store) -> None:
+    store.write(Batch(retractions=[retraction(at(5), at(0), by="dr-b")]))
+    store.write(Batch(observations=[observed("s1", at(0), by="nurse-a")],
+                      retractions=[retraction(at(6), at(0), by="nurse-a")]))
+
+    (marked,) = store.observations("s1")
+    assert (marked.retracted_by, marked.retracted_at) == ("dr-b", at(5))  # the first one
+
+
+def test_a_retraction_of_another_kind_or_moment_marks_nothing(store: Store) -> None:
+    written = [observed("s1", at(0)), observed("s1", at(1), ObservationKind.ANXIETY)]
+    store.write(Batch(observations=written, retractions=[
+        retraction(at(2), at(0), kind=ObservationKind.ANXIETY), retraction(at(2), at(0, 1))]))
+
+    assert store.observations("s1") == written
+
+
+def test_a_batch_counts_its_retractions() -> None:
+    assert len(Batch(retractions=[retraction(at(2), at(0))])) == 1
 
 
 # -- set-wise reads (the overview: a few queries however many sessions) ---------------------------

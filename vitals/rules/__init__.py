@@ -85,6 +85,7 @@ from vitals.rules.limits import (
 from vitals.rules.observations import (
     MAX_OBSERVATIONS,
     evaluate_observation,
+    retract_observation,
 )
 from vitals.rules.state import (
     DATA_RULE_AFTER_END,
@@ -142,6 +143,7 @@ __all__ = [
     "reconcile",
     "reconcile_data",
     "record_checkin",
+    "retract_observation",
     "silent_since",
     "source_fresh",
     "stale_cause",

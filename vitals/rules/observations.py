@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, Metric
 from vitals.profile import ObservationRule, Profile
-from vitals.readings import Observation
+from vitals.readings import Observation, ObservationRetraction
 from vitals.rules.latch import reconcile
 from vitals.rules.state import OBSERVATION_RULE_PREFIX, Cause, SessionState
 
@@ -22,18 +22,19 @@ def evaluate_observation(
     observation: Observation, state: SessionState, profile: Profile
 ) -> list[AlertEvent]:
     """The alert events one recorded observation causes (metric `observation`)."""
-    if state.ended is not None:
+    if state.ended is not None or _retracted(observation, state):
         return []
     history = state.observations
     history.append(observation)
     if len(history) > MAX_OBSERVATIONS:
         del history[: len(history) - MAX_OBSERVATIONS]
+    counted = [o for o in history if not _retracted(o, state)]
     worst: Cause | None = None
     for rule in profile.observation_rules.values():
         if not rule.enabled:
             continue
         try:
-            cause = _observation_cause(rule, observation, history)
+            cause = _observation_cause(rule, observation, counted)
         except Exception:
             state.rule_errors += 1  # isolation, as for limit rules
             log.exception("observation rule %s failed for session %s", rule.id, state.session)
@@ -47,6 +48,16 @@ def evaluate_observation(
     if alarm is not None:
         alarm.condition_present = False  # a moment, not a state: latched until acknowledged
     return events
+
+
+def retract_observation(retraction: ObservationRetraction, state: SessionState) -> None:
+    """Later rules no longer count the retracted observation. An alarm it raised is left as it
+    is: it latches until acknowledged, like any observation alarm (docs/alarms.md)."""
+    state.retracted.add((retraction.observation, retraction.observed_at))
+
+
+def _retracted(observation: Observation, state: SessionState) -> bool:
+    return (observation.observation, observation.time) in state.retracted
 
 
 def _observation_cause(

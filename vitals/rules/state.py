@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, Metric, Priority
-from vitals.readings import Kind, Observation
+from vitals.readings import Kind, Observation, ObservationKind
 from vitals.sessions import baseline_of
 
 # Technical alarms' rules: one alarm per rule (per kind where a kind is named).
@@ -91,6 +91,9 @@ class SessionState:
     rule_errors: int = 0
     last_checkin: datetime | None = None
     observations: list[Observation] = field(default_factory=list)
+    # (kind, time) of observations marked entered in error: no rule counts them any more,
+    # whichever of the observation and its retraction arrived first.
+    retracted: set[tuple[ObservationKind, datetime]] = field(default_factory=set)
     alarmed_after_end: bool = False  # "readings after the session ended" raised (once)
     # The time of each alarm's latest event: an alarm dated back to when it became due is
     # never dated before an event already emitted for it (stored order = emitted order).

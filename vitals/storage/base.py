@@ -12,13 +12,21 @@ cannot create a duplicate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final, Protocol, TypeVar
 
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
-from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent, SessionEventType
+from vitals.readings import (
+    Kind,
+    Observation,
+    ObservationRetraction,
+    Reading,
+    Rejection,
+    SessionEvent,
+    SessionEventType,
+)
 from vitals.vital_signs import VITAL_SIGNS
 
 # Trends of continuous streams are means per time bucket; other kinds are their readings.
@@ -63,10 +71,26 @@ class Batch:
     rejections: Sequence[Rejection] = ()
     observations: Sequence[Observation] = ()
     notifications: Sequence[NotificationRecord] = ()
+    retractions: Sequence[ObservationRetraction] = ()
 
     def __len__(self) -> int:
         return (len(self.readings) + len(self.events) + len(self.alerts) + len(self.rejections)
-                + len(self.observations) + len(self.notifications))
+                + len(self.observations) + len(self.notifications) + len(self.retractions))
+
+
+def marked_retracted(observations: Sequence[Observation],
+                     retractions: Sequence[ObservationRetraction]) -> list[Observation]:
+    """The observations, each marked with its earliest retraction (kind and time match): how
+    every store's `observations` shows what was entered in error, never deleting it."""
+    first: dict[tuple[str, datetime], ObservationRetraction] = {}
+    for retraction in sorted(retractions, key=lambda r: (r.time, r.by)):
+        first.setdefault((retraction.observation.value, retraction.observed_at), retraction)
+    marked = []
+    for observation in observations:
+        found = first.get((observation.observation.value, observation.time))
+        marked.append(observation if found is None else replace(
+            observation, retracted_by=found.by, retracted_at=found.time))
+    return marked
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +216,8 @@ class Store(Protocol):
         """The session's alert events in time order."""
 
     def observations(self, session: str) -> list[Observation]:
-        """The session's recorded observations in time order (then kind, then who)."""
+        """The session's recorded observations in time order (then kind, then who), those
+        entered in error marked (`marked_retracted`), never left out."""
 
     def rejections(self, since: datetime | None = None, limit: int = 1000) -> list[Rejection]:
         """Refused messages, most recent last."""

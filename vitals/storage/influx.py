@@ -36,6 +36,7 @@ from vitals.storage.base import (
     StoreError,
     StoreUnavailable,
     SummaryBuilder,
+    marked_retracted,
     trend_bucket_us,
 )
 from vitals.storage.influx_lines import (
@@ -44,6 +45,7 @@ from vitals.storage.influx_lines import (
     NOTIFICATION,
     OBSERVATION,
     REJECTION,
+    RETRACTION,
     batch_lines,
 )
 from vitals.storage.influx_rows import (
@@ -58,6 +60,7 @@ from vitals.storage.influx_rows import (
     notification_from,
     observation_from,
     rejection_from,
+    retraction_from,
     rows,
     series_readings,
     trends_by_session,
@@ -211,11 +214,12 @@ class InfluxStore:
 
     def observations(self, session: str) -> list[Observation]:
         where, params = influxql.where(session)
-        (result,) = self._query(
-            [f"SELECT * FROM {self._from(OBSERVATION)} WHERE {where}"], params)
+        result, retracted = self._query(
+            [f"SELECT * FROM {self._from(OBSERVATION)} WHERE {where}",
+             f"SELECT * FROM {self._from(RETRACTION)} WHERE {where}"], params)
         found = [observation_from(row) for row in rows(result)]
         found.sort(key=lambda o: (o.time, o.observation.value, o.by or ""))
-        return found
+        return marked_retracted(found, [retraction_from(row) for row in rows(retracted)])
 
     def notifications(self, session: str) -> list[NotificationRecord]:
         where, params = influxql.where(session)

@@ -14,6 +14,8 @@ Every time in microseconds (the store writes with `precision=u`):
 |                  |                                      | `ended` (RFC 3339, latched technical) |
 | `observation`    | `session`, `observation`, `recorder` | `severity`, `note`, `by` (exact),     |
 |                  | (`by` made tag-safe, see `by_tag`)   | `time_inferred` (bool)                |
+| `observation_    | `session`, `observation`, `retractor`| `by` (exact), `retracted_at` (RFC     |
+|  retraction`     | (time: the observation's own)        | 3339): marked entered in error        |
 | `rejection`      | `session` (when the topic named one) | `topic`, `reason`, `payload`          |
 | `notification`   | `session`, `metric`, `person`,       | `delivered` (bool), `error`, `name`   |
 |                  | `channel`, `kind`                    | (the person exactly)                  |
@@ -35,7 +37,14 @@ import hashlib
 from typing import Final
 
 from vitals.alerts import AlertEvent
-from vitals.readings import Observation, Reading, Rejection, SessionEvent, truncate
+from vitals.readings import (
+    Observation,
+    ObservationRetraction,
+    Reading,
+    Rejection,
+    SessionEvent,
+    truncate,
+)
 from vitals.storage import lineprotocol
 from vitals.storage.base import MAX_REJECTION_TEXT, Batch, NotificationRecord
 from vitals.timefmt import rfc3339, to_us
@@ -44,6 +53,7 @@ EVENT: Final = "session_event"
 ALERT: Final = "alert"
 REJECTION: Final = "rejection"
 OBSERVATION: Final = "observation"
+RETRACTION: Final = "observation_retraction"
 NOTIFICATION: Final = "notification"
 READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "problems"})
 
@@ -54,6 +64,7 @@ def batch_lines(batch: Batch) -> list[str]:
     lines += [event_line(e) for e in batch.events]
     lines += [alert_line(a) for a in batch.alerts]
     lines += [observation_line(o) for o in batch.observations]
+    lines += [retraction_line(r) for r in batch.retractions]
     lines += [notification_line(n) for n in batch.notifications]
     used: set[tuple[str | None, int]] = set()
     for rejection in batch.rejections:
@@ -128,6 +139,20 @@ def observation_line(observation: Observation) -> str:
             "time_inferred": observation.time_inferred,
         },
         to_us(observation.time),
+    )
+
+
+def retraction_line(retraction: ObservationRetraction) -> str:
+    """Timed at the observation it marks: retracting it again overwrites, never adds."""
+    return lineprotocol.line(
+        RETRACTION,
+        {
+            "session": retraction.session,
+            "observation": retraction.observation.value,
+            "retractor": by_tag(retraction.by),
+        },
+        {"by": retraction.by, "retracted_at": rfc3339(retraction.time)},
+        to_us(retraction.observed_at),
     )
 
 

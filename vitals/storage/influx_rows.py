@@ -16,6 +16,7 @@ from vitals.readings import (
     Kind,
     Observation,
     ObservationKind,
+    ObservationRetraction,
     Reading,
     Rejection,
     SessionEvent,
@@ -198,6 +199,12 @@ def observation_from(row: Row) -> Observation:
         by=row.get("by") or None,
         time_inferred=bool(row.get("time_inferred")),
     )
+
+
+def retraction_from(row: Row) -> ObservationRetraction:
+    return ObservationRetraction(row["session"], datetime.fromisoformat(row["retracted_at"]),
+                                 ObservationKind(row["observation"]), from_us(row["time"]),
+                                 row["by"])
 
 
 def notification_from(row: Row) -> NotificationRecord:

@@ -32,6 +32,7 @@ from vitals.storage.base import (
     StoreUnavailable,
     SummaryBuilder,
     live_from_parts,
+    marked_retracted,
     trend_bucket_us,
 )
 from vitals.storage.sqlite_rows import (
@@ -49,6 +50,8 @@ from vitals.storage.sqlite_rows import (
     reading_row,
     rejection_from,
     rejection_row,
+    retraction_from,
+    retraction_row,
 )
 from vitals.timefmt import from_us, to_us
 
@@ -92,6 +95,8 @@ class SqliteStore:
             db.executemany(sqlite_schema.UPSERT_ALERT, [alert_row(a) for a in batch.alerts])
             db.executemany(sqlite_schema.UPSERT_OBSERVATION,
                            [observation_row(o) for o in batch.observations])
+            db.executemany(sqlite_schema.UPSERT_RETRACTION,
+                           [retraction_row(r) for r in batch.retractions])
             db.executemany(sqlite_schema.UPSERT_NOTIFICATION,
                            [notification_row(n) for n in batch.notifications])
             db.executemany(sqlite_schema.INSERT_REJECTION,
@@ -155,7 +160,10 @@ class SqliteStore:
             "SELECT * FROM observation WHERE session = ? ORDER BY time_us, observation, by",
             (session,),
         )
-        return [observation_from(row) for row in rows]
+        retractions = self._select(
+            "SELECT * FROM observation_retraction WHERE session = ?", (session,))
+        return marked_retracted([observation_from(row) for row in rows],
+                                [retraction_from(row) for row in retractions])
 
     def notifications(self, session: str) -> list[NotificationRecord]:
         rows = self._select(

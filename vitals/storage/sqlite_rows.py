@@ -18,6 +18,7 @@ from vitals.readings import (
     Kind,
     Observation,
     ObservationKind,
+    ObservationRetraction,
     Reading,
     Rejection,
     SessionEvent,
@@ -67,6 +68,10 @@ def alert_row(a: AlertEvent) -> tuple[Any, ...]:
 def observation_row(o: Observation) -> tuple[Any, ...]:
     return (o.session, o.observation.value, o.by or "", to_us(o.time), o.severity.value, o.note,
             int(o.time_inferred))
+
+
+def retraction_row(r: ObservationRetraction) -> tuple[Any, ...]:
+    return (r.session, r.observation.value, to_us(r.observed_at), r.by, to_us(r.time))
 
 
 def notification_row(n: NotificationRecord) -> tuple[Any, ...]:
@@ -147,6 +152,12 @@ def observation_from(row: Row) -> Observation:
         by=row["by"] or None,
         time_inferred=bool(row["time_inferred"]),
     )
+
+
+def retraction_from(row: Row) -> ObservationRetraction:
+    return ObservationRetraction(row["session"], from_us(row["time_us"]),
+                                 ObservationKind(row["observation"]),
+                                 from_us(row["observed_us"]), row["by"])
 
 
 def notification_from(row: Row) -> NotificationRecord:

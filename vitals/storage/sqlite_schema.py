@@ -78,6 +78,16 @@ CREATE TABLE IF NOT EXISTS observation (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS observation_by_time ON observation (session, time_us);
 
+-- An observation marked entered in error (kind and time name it); the observation stays.
+CREATE TABLE IF NOT EXISTS observation_retraction (
+    session     TEXT    NOT NULL,
+    observation TEXT    NOT NULL,
+    observed_us INTEGER NOT NULL,
+    by          TEXT    NOT NULL,
+    time_us     INTEGER NOT NULL,
+    PRIMARY KEY (session, observation, observed_us, by)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS notification (
     session   TEXT    NOT NULL,
     metric    TEXT    NOT NULL,
@@ -126,6 +136,10 @@ UPSERT_OBSERVATION: Final = """
 INSERT OR REPLACE INTO observation
     (session, observation, by, time_us, severity, note, time_inferred)
 VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+UPSERT_RETRACTION: Final = """
+INSERT OR REPLACE INTO observation_retraction (session, observation, observed_us, by, time_us)
+VALUES (?, ?, ?, ?, ?)
 """
 UPSERT_NOTIFICATION: Final = """
 INSERT OR REPLACE INTO notification
