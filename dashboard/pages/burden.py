@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Output, dcc, html
 from flask import has_request_context, request
 
 from dashboard import app_context, auth, ids
 from dashboard.burden import BurdenStatus
+from dashboard.wiring import children, ticks
 from vitals.users import Role
 
 PATH = "/burden"
@@ -86,8 +87,5 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Alarm burden", title="Vitals — alarm burden",
                        layout=layout, order=4)
     auth.restrict(app.server, PATH, Role.CLINICIAN)
-    app.callback(
-        Output(ids.BURDEN_REPORT, "children"),
-        Output(ids.BURDEN_INTERVAL, "disabled"),
-        Input(ids.BURDEN_INTERVAL, "n_intervals"),
-    )(show)
+    app.callback(*children(ids.BURDEN_REPORT), Output(ids.BURDEN_INTERVAL, "disabled"),
+                 *ticks(ids.BURDEN_INTERVAL))(show)

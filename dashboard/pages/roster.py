@@ -18,10 +18,11 @@ import logging
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Output, dcc, html
 from flask import has_request_context, request
 
 from dashboard import app_context, auth, ids
+from dashboard.wiring import children, clicks, store_updates, values
 from notify.roster import Roster, RosterError, load_roster
 from vitals.users import Role
 
@@ -116,14 +117,7 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Roster", title="Vitals — on-call roster",
                        layout=layout, order=4)
     auth.restrict(app.server, PATH, Role.ADMIN)
-    app.callback(
-        Output(ids.ROSTER_TABLE, "children"),
-        Output(ids.ROSTER_PERSON, "options"),
-        Input(ids.ROSTER_VERSION, "data"),
-    )(show)
-    app.callback(
-        Output(ids.ROSTER_TEST_RESULT, "children"),
-        Input(ids.ROSTER_TEST_SUBMIT, "n_clicks"),
-        State(ids.ROSTER_PERSON, "value"),
-        prevent_initial_call=True,
-    )(send_test)
+    app.callback(*children(ids.ROSTER_TABLE), Output(ids.ROSTER_PERSON, "options"),
+                 *store_updates(ids.ROSTER_VERSION))(show)
+    app.callback(*children(ids.ROSTER_TEST_RESULT), *clicks(ids.ROSTER_TEST_SUBMIT),
+                 *values(ids.ROSTER_PERSON), prevent_initial_call=True)(send_test)
