@@ -19,9 +19,8 @@ from typing import Any
 
 import dash
 from dash import Output, dcc, html
-from flask import has_request_context, request
 
-from dashboard import app_context, auth, ids
+from dashboard import app_context, auth, components, ids
 from dashboard.wiring import children, clicks, store_updates, values
 from notify.roster import Roster, RosterError, load_roster
 from vitals.users import Role
@@ -32,12 +31,8 @@ PATH = "/roster"
 
 
 def layout(**_query: Any) -> html.Div:
-    if (has_request_context() and request.path.endswith("/_dash-update-component")
-            and auth.allowed(Role.ADMIN) is None):
-        return html.Div(className="page page--roster", children=[
-            html.H2("On-call roster"),
-            html.Div("Only admins see the roster.", className="error", role="alert"),
-        ])
+    if auth.refused_layout(Role.ADMIN):
+        return components.refused_page("roster", "On-call roster", "Only admins see the roster.")
     return html.Div(className="page page--roster", children=[
         html.H2("On-call roster"),
         dcc.Store(id=ids.ROSTER_VERSION, data=0),

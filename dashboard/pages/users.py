@@ -19,9 +19,9 @@ from typing import Any, Final
 
 import dash
 from dash import Output, State, ctx, dcc, html
-from flask import current_app, has_request_context, request
+from flask import current_app
 
-from dashboard import auth, ids
+from dashboard import auth, components, ids
 from dashboard.wiring import children, clicks, new_values, store_updates, stores, values
 from vitals.users import (
     MIN_PASSWORD_CHARS,
@@ -61,11 +61,8 @@ _CLEARED = ("", "", "", "")
 
 
 def layout(**_query: Any) -> html.Div:
-    if _rendered_for_a_user() and auth.allowed(Role.ADMIN) is None:
-        return html.Div(className="page page--users", children=[
-            html.H2("Users"),
-            html.Div("Only admins manage users.", className="error", role="alert"),
-        ])
+    if auth.refused_layout(Role.ADMIN):
+        return components.refused_page("users", "Users", "Only admins manage users.")
     return html.Div(className="page page--users", children=[
         html.H2("Users"),
         dcc.Store(id=ids.USERS_VERSION, data=0),
@@ -110,13 +107,6 @@ def layout(**_query: Any) -> html.Div:
         html.H3("Recent changes"),
         html.Div(id=ids.USERS_CHANGES),
     ])
-
-
-def _rendered_for_a_user() -> bool:
-    """True when Dash renders the page for whoever is logged in, in its page-content callback.
-    Dash also builds every page's layout at its first request, whoever makes it, to check the
-    callbacks against: that copy must hold the whole (data-free) form."""
-    return has_request_context() and request.path.endswith("/_dash-update-component")
 
 
 def _field(label: str, control: Any) -> html.Label:
