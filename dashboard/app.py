@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
+from dash import ALL, ClientsideFunction, Output, ctx, dcc, html
 from flask import has_request_context
 
 from dashboard import app_context, auth, caches, components, exports, figures, ids, queries, texts
@@ -36,6 +36,7 @@ from dashboard.health import blind_alarms_text
 from dashboard.pages import burden, history, overview, roster, session, users, wall
 from dashboard.snapshots import LiveReader
 from dashboard.throttle import LoginThrottle
+from dashboard.wiring import children, clicks, store_updates, stored, stores, styles, ticks, values
 from vitals.errors import ServiceUnavailable
 from vitals.settings import Settings
 from vitals.storage.base import Store, StoreError
@@ -280,58 +281,32 @@ function (clicks) {
 
 
 def _register_shell(app: dash.Dash) -> None:
-    app.callback(
-        Output(ids.PIPELINE_BANNER, "children"),
-        Output(ids.ALARMS_PANEL, "children"),
-        Output(ids.SOUND_LEVEL, "data"),
-        Output(ids.ALARMS_SIGNATURE, "data"),
-        Input(ids.SHELL_INTERVAL, "n_intervals"),
-        State(ids.ALARMS_SIGNATURE, "data"),
-    )(refresh_shell)
-    app.callback(
-        Output(ids.ACK_FEEDBACK, "children"),
-        Input({"type": ids.ACK_BUTTON, "session": ALL, "metric": ALL, "rule": ALL}, "n_clicks"),
-        State({"type": ids.ACK_NOTE, "session": ALL, "metric": ALL, "rule": ALL}, "value"),
-        prevent_initial_call=True,
-    )(acknowledge)
+    app.callback(*children(ids.PIPELINE_BANNER, ids.ALARMS_PANEL),
+                 *stores(ids.SOUND_LEVEL, ids.ALARMS_SIGNATURE), *ticks(ids.SHELL_INTERVAL),
+                 *stored(ids.ALARMS_SIGNATURE))(refresh_shell)
+    every_alarm = {"session": ALL, "metric": ALL, "rule": ALL}
+    app.callback(*children(ids.ACK_FEEDBACK), *clicks({"type": ids.ACK_BUTTON, **every_alarm}),
+                 *values({"type": ids.ACK_NOTE, **every_alarm}),
+                 prevent_initial_call=True)(acknowledge)
     # The tone, the pause and the blocked-sound warning live in the browser (WebAudio).
     app.clientside_callback(
         ClientsideFunction(namespace="vitals", function_name="sound"),
-        Output(ids.SOUND_WARNING, "style"),
-        Output(ids.SOUND_STATUS, "children"),
-        Output(ids.SOUND_RESUME_BUTTON, "style"),
-        Input(ids.SOUND_LEVEL, "data"),
-        Input(ids.SOUND_PAUSE_UNTIL, "data"),
-        Input(ids.SHELL_INTERVAL, "n_intervals"),
-        Input(ids.SOUND_WARNING, "n_clicks"),
-    )
+        *styles(ids.SOUND_WARNING), *children(ids.SOUND_STATUS), *styles(ids.SOUND_RESUME_BUTTON),
+        *store_updates(ids.SOUND_LEVEL, ids.SOUND_PAUSE_UNTIL), *ticks(ids.SHELL_INTERVAL),
+        *clicks(ids.SOUND_WARNING))
     # Night mode dims all but the alarms (`assets/night.js`).
-    app.clientside_callback(
-        ClientsideFunction(namespace="night", function_name="toggle"),
-        Output(ids.NIGHT_MODE, "data"),
-        Input(ids.NIGHT_TOGGLE, "n_clicks"),
-        State(ids.NIGHT_MODE, "data"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="night", function_name="show"),
-        Output(ids.NIGHT_TOGGLE, "children"),
-        Input(ids.NIGHT_MODE, "data"),
-    )
-    app.clientside_callback(
-        EXPAND_ALARMS,
-        Output(ids.ALARMS_BAR, "className"),
-        Output(ids.ALARMS_EXPAND, "children"),
-        Output(ids.ALARMS_EXPAND, "aria-expanded"),
-        Input(ids.ALARMS_EXPAND, "n_clicks"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="vitals", function_name="pause"),
-        Output(ids.SOUND_PAUSE_UNTIL, "data"),
-        Input(ids.SOUND_PAUSE_BUTTON, "n_clicks"),
-        Input(ids.SOUND_RESUME_BUTTON, "n_clicks"),
-        prevent_initial_call=True,
-    )
+    app.clientside_callback(ClientsideFunction(namespace="night", function_name="toggle"),
+                            *stores(ids.NIGHT_MODE), *clicks(ids.NIGHT_TOGGLE),
+                            *stored(ids.NIGHT_MODE), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction(namespace="night", function_name="show"),
+                            *children(ids.NIGHT_TOGGLE), *store_updates(ids.NIGHT_MODE))
+    app.clientside_callback(EXPAND_ALARMS, Output(ids.ALARMS_BAR, "className"),
+                            *children(ids.ALARMS_EXPAND),
+                            Output(ids.ALARMS_EXPAND, "aria-expanded"), *clicks(ids.ALARMS_EXPAND))
+    app.clientside_callback(ClientsideFunction(namespace="vitals", function_name="pause"),
+                            *stores(ids.SOUND_PAUSE_UNTIL),
+                            *clicks(ids.SOUND_PAUSE_BUTTON, ids.SOUND_RESUME_BUTTON),
+                            prevent_initial_call=True)
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:

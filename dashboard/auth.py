@@ -37,7 +37,17 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from dash.exceptions import DependencyException
-from flask import Flask, Response, abort, current_app, g, redirect, request, session
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+)
 from werkzeug.exceptions import Forbidden
 from werkzeug.routing import Rule
 
@@ -272,6 +282,16 @@ def allowed(role: Role) -> User | None:
     """The current user when their role allows `role`, else None."""
     user = current_user()
     return user if user is not None and user.can(role) else None
+
+
+def refused_layout(role: Role) -> bool:
+    """True when Dash renders a page for whoever is logged in (in its page-content callback)
+    and their role does not allow `role`: the page then shows only a refusal. Dash also builds
+    every page's layout at its first request, whoever makes it, to check the callbacks against:
+    that copy must hold the whole (data-free) page."""
+    rendered_for_a_user = (has_request_context()
+                           and request.path.endswith("/_dash-update-component"))
+    return rendered_for_a_user and allowed(role) is None
 
 
 def require(role: Role) -> User:

@@ -348,3 +348,11 @@ def logout_form(csrf_token: str) -> html.Form:
         dcc.Input(type="hidden", name=CSRF_FIELD, value=csrf_token, id=ids.LOGOUT_TOKEN),
         html.Button("Log out", type="submit", id=ids.LOGOUT_BUTTON, className="nav-link"),
     ])
+
+
+def refused_page(page: str, title: str, reason: str) -> html.Div:
+    """What a page shows to a role it is not for (`auth.refused_layout`): its title and why."""
+    return html.Div(className=f"page page--{page}", children=[
+        html.H2(title),
+        html.Div(reason, className="error", role="alert"),
+    ])

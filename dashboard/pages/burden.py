@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
-from flask import has_request_context, request
+from dash import Output, dcc, html
 
-from dashboard import app_context, auth, ids
+from dashboard import app_context, auth, components, ids
 from dashboard.burden import BurdenStatus
+from dashboard.wiring import children, ticks
 from vitals.users import Role
 
 PATH = "/burden"
@@ -24,22 +24,14 @@ POLL_MS = 2_000
 
 
 def layout(**_query: Any) -> html.Div:
-    if _rendered_for_a_user() and auth.allowed(Role.CLINICIAN) is None:
-        return html.Div(className="page page--burden", children=[
-            html.H2("Alarm burden"),
-            html.Div("Only clinicians and admins see the alarm burden.", className="error",
-                     role="alert"),
-        ])
+    if auth.refused_layout(Role.CLINICIAN):
+        return components.refused_page("burden", "Alarm burden",
+                                       "Only clinicians and admins see the alarm burden.")
     return html.Div(className="page page--burden", children=[
         html.H2("Alarm burden of the profile in force"),
         dcc.Interval(id=ids.BURDEN_INTERVAL, interval=POLL_MS, n_intervals=0),
         html.Div(id=ids.BURDEN_REPORT, role="status"),
     ])
-
-
-def _rendered_for_a_user() -> bool:
-    # As on the users page: Dash also builds each layout once, for whoever asks first.
-    return has_request_context() and request.path.endswith("/_dash-update-component")
 
 
 def show(_n_intervals: int | None) -> tuple[Any, bool]:
@@ -86,8 +78,5 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Alarm burden", title="Vitals — alarm burden",
                        layout=layout, order=4)
     auth.restrict(app.server, PATH, Role.CLINICIAN)
-    app.callback(
-        Output(ids.BURDEN_REPORT, "children"),
-        Output(ids.BURDEN_INTERVAL, "disabled"),
-        Input(ids.BURDEN_INTERVAL, "n_intervals"),
-    )(show)
+    app.callback(*children(ids.BURDEN_REPORT), Output(ids.BURDEN_INTERVAL, "disabled"),
+                 *ticks(ids.BURDEN_INTERVAL))(show)

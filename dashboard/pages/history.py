@@ -9,9 +9,10 @@ from typing import Any, Final
 
 import dash
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import Input, dcc, html
 
 from dashboard import app_context, auth, exports, frames, ids, tables
+from dashboard.wiring import children
 from vitals.storage.base import StoreError
 from vitals.users import Role
 
@@ -76,8 +77,5 @@ def refresh(text: str | None, day: str | None) -> Any:
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Sessions", title="Vitals — sessions",
                        layout=layout, order=2)
-    app.callback(
-        Output(ids.HISTORY_TABLE, "children"),
-        Input(ids.HISTORY_SEARCH, "value"),
-        Input(ids.HISTORY_DATE, "date"),
-    )(refresh)
+    app.callback(*children(ids.HISTORY_TABLE), Input(ids.HISTORY_SEARCH, "value"),
+                 Input(ids.HISTORY_DATE, "date"))(refresh)

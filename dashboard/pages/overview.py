@@ -4,17 +4,18 @@ its check-in countdown and has a compact "I'm here" button."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
 import dash
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, Output, ctx, dcc, html
 
 from dashboard import app_context, ids, queries, tiles
 from dashboard import observations as obs
 from dashboard.session_buttons import publish_checkin
+from dashboard.wiring import children, clicks, store_updates, stored, stores, ticks
 from vitals.alerts import Metric
 from vitals.storage.base import StoreError
 from vitals.timefmt import local_time
@@ -170,24 +171,25 @@ def tile_check_in(_clicks: list[int | None]) -> str:
     return publish_checkin(str(trigger.get("session")))
 
 
+def register_tiles(app: dash.Dash, publish: Callable[..., tuple[Any, ...]], *, interval: str,
+                   tiles: str, status: str, changes: str, rendered: str,
+                   more: Sequence[Output] = ()) -> None:
+    """Wire a page of tiles the overview's way (the overview's and the wall's one way): each
+    tick of `interval` runs `publish` with what the browser has `rendered`, for the `tiles`,
+    the `status` line, the `changes` (and `more` outputs), and `APPLY_CHANGES` sets the
+    changes in the browser and records what it now shows in `rendered`."""
+    app.callback(*children(tiles, status), *stores(changes), *more, *ticks(interval),
+                 *stored(rendered))(publish)
+    app.clientside_callback(APPLY_CHANGES, *stores(rendered), *store_updates(changes),
+                            prevent_initial_call=True)
+
+
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Overview", title="Vitals — overview",
                        layout=layout, order=0)
-    app.callback(
-        Output(ids.OVERVIEW_TILES, "children"),
-        Output(ids.OVERVIEW_STATUS, "children"),
-        Output(ids.OVERVIEW_CHANGES, "data"),
-        Input(ids.OVERVIEW_INTERVAL, "n_intervals"),
-        State(ids.OVERVIEW_RENDERED, "data"),
-    )(publish)
-    app.clientside_callback(
-        APPLY_CHANGES,
-        Output(ids.OVERVIEW_RENDERED, "data"),
-        Input(ids.OVERVIEW_CHANGES, "data"),
-        prevent_initial_call=True,
-    )
-    app.callback(
-        Output(ids.OVERVIEW_FEEDBACK, "children"),
-        Input({"type": ids.TILE_CHECKIN, "session": ALL}, "n_clicks"),
-        prevent_initial_call=True,
-    )(tile_check_in)
+    register_tiles(app, publish, interval=ids.OVERVIEW_INTERVAL, tiles=ids.OVERVIEW_TILES,
+                   status=ids.OVERVIEW_STATUS, changes=ids.OVERVIEW_CHANGES,
+                   rendered=ids.OVERVIEW_RENDERED)
+    app.callback(*children(ids.OVERVIEW_FEEDBACK),
+                 *clicks({"type": ids.TILE_CHECKIN, "session": ALL}),
+                 prevent_initial_call=True)(tile_check_in)

@@ -18,10 +18,10 @@ import logging
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
-from flask import has_request_context, request
+from dash import Output, dcc, html
 
-from dashboard import app_context, auth, ids
+from dashboard import app_context, auth, components, ids
+from dashboard.wiring import children, clicks, store_updates, values
 from notify.roster import Roster, RosterError, load_roster
 from vitals.users import Role
 
@@ -31,12 +31,8 @@ PATH = "/roster"
 
 
 def layout(**_query: Any) -> html.Div:
-    if (has_request_context() and request.path.endswith("/_dash-update-component")
-            and auth.allowed(Role.ADMIN) is None):
-        return html.Div(className="page page--roster", children=[
-            html.H2("On-call roster"),
-            html.Div("Only admins see the roster.", className="error", role="alert"),
-        ])
+    if auth.refused_layout(Role.ADMIN):
+        return components.refused_page("roster", "On-call roster", "Only admins see the roster.")
     return html.Div(className="page page--roster", children=[
         html.H2("On-call roster"),
         dcc.Store(id=ids.ROSTER_VERSION, data=0),
@@ -116,14 +112,7 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Roster", title="Vitals — on-call roster",
                        layout=layout, order=4)
     auth.restrict(app.server, PATH, Role.ADMIN)
-    app.callback(
-        Output(ids.ROSTER_TABLE, "children"),
-        Output(ids.ROSTER_PERSON, "options"),
-        Input(ids.ROSTER_VERSION, "data"),
-    )(show)
-    app.callback(
-        Output(ids.ROSTER_TEST_RESULT, "children"),
-        Input(ids.ROSTER_TEST_SUBMIT, "n_clicks"),
-        State(ids.ROSTER_PERSON, "value"),
-        prevent_initial_call=True,
-    )(send_test)
+    app.callback(*children(ids.ROSTER_TABLE), Output(ids.ROSTER_PERSON, "options"),
+                 *store_updates(ids.ROSTER_VERSION))(show)
+    app.callback(*children(ids.ROSTER_TEST_RESULT), *clicks(ids.ROSTER_TEST_SUBMIT),
+                 *values(ids.ROSTER_PERSON), prevent_initial_call=True)(send_test)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
-from flask import current_app, has_request_context, request
+from dash import Output, State, ctx, dcc, html
+from flask import current_app
 
-from dashboard import auth, ids
+from dashboard import auth, components, ids
+from dashboard.wiring import children, clicks, new_values, store_updates, stores, values
 from vitals.users import (
     MIN_PASSWORD_CHARS,
     InvalidUser,
@@ -41,16 +42,27 @@ log = logging.getLogger(__name__)
 PATH = "/users"
 ROLE_OPTIONS = [{"label": role.value, "value": role.value} for role in Role]
 PASSWORD_HINT = f"at least {MIN_PASSWORD_CHARS} characters"
-# Outputs of `change`: the message, the table's cue to re-read, and the four password fields.
+# The fields `change` reads, by the name it reads each under.
+FORM: Final = {
+    "new_name": ids.NEW_USER_NAME,
+    "new_role": ids.NEW_USER_ROLE,
+    "new_password": ids.NEW_USER_PASSWORD,
+    "new_password_again": ids.NEW_USER_PASSWORD_AGAIN,
+    "edit_user": ids.EDIT_USER,
+    "edit_role": ids.EDIT_ROLE,
+    "edit_password": ids.EDIT_PASSWORD,
+    "edit_password_again": ids.EDIT_PASSWORD_AGAIN,
+}
+# The typed passwords, cleared after each attempt: `change`'s last four outputs, after the
+# message and the table's cue to re-read (`_CLEARED`).
+PASSWORDS: Final = (ids.NEW_USER_PASSWORD, ids.NEW_USER_PASSWORD_AGAIN, ids.EDIT_PASSWORD,
+                    ids.EDIT_PASSWORD_AGAIN)
 _CLEARED = ("", "", "", "")
 
 
 def layout(**_query: Any) -> html.Div:
-    if _rendered_for_a_user() and auth.allowed(Role.ADMIN) is None:
-        return html.Div(className="page page--users", children=[
-            html.H2("Users"),
-            html.Div("Only admins manage users.", className="error", role="alert"),
-        ])
+    if auth.refused_layout(Role.ADMIN):
+        return components.refused_page("users", "Users", "Only admins manage users.")
     return html.Div(className="page page--users", children=[
         html.H2("Users"),
         dcc.Store(id=ids.USERS_VERSION, data=0),
@@ -95,13 +107,6 @@ def layout(**_query: Any) -> html.Div:
         html.H3("Recent changes"),
         html.Div(id=ids.USERS_CHANGES),
     ])
-
-
-def _rendered_for_a_user() -> bool:
-    """True when Dash renders the page for whoever is logged in, in its page-content callback.
-    Dash also builds every page's layout at its first request, whoever makes it, to check the
-    callbacks against: that copy must hold the whole (data-free) form."""
-    return has_request_context() and request.path.endswith("/_dash-update-component")
 
 
 def _field(label: str, control: Any) -> html.Label:
@@ -207,38 +212,15 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Users", title="Vitals — users",
                        layout=layout, order=3)
     auth.restrict(app.server, PATH, Role.ADMIN)
+    app.callback(*children(ids.USERS_TABLE), Output(ids.EDIT_USER, "options"),
+                 *children(ids.USERS_CHANGES), *store_updates(ids.USERS_VERSION))(show)
     app.callback(
-        Output(ids.USERS_TABLE, "children"),
-        Output(ids.EDIT_USER, "options"),
-        Output(ids.USERS_CHANGES, "children"),
-        Input(ids.USERS_VERSION, "data"),
-    )(show)
-    app.callback(
-        output=[
-            Output(ids.USERS_FEEDBACK, "children"),
-            Output(ids.USERS_VERSION, "data"),
-            Output(ids.NEW_USER_PASSWORD, "value"),
-            Output(ids.NEW_USER_PASSWORD_AGAIN, "value"),
-            Output(ids.EDIT_PASSWORD, "value"),
-            Output(ids.EDIT_PASSWORD_AGAIN, "value"),
-        ],
-        inputs={
-            "add": Input(ids.NEW_USER_SUBMIT, "n_clicks"),
-            "set_role": Input(ids.EDIT_ROLE_SUBMIT, "n_clicks"),
-            "reset": Input(ids.EDIT_PASSWORD_SUBMIT, "n_clicks"),
-            "disable": Input(ids.EDIT_DISABLE, "n_clicks"),
-            "enable": Input(ids.EDIT_ENABLE, "n_clicks"),
-        },
-        state={
-            "version": State(ids.USERS_VERSION, "data"),
-            "new_name": State(ids.NEW_USER_NAME, "value"),
-            "new_role": State(ids.NEW_USER_ROLE, "value"),
-            "new_password": State(ids.NEW_USER_PASSWORD, "value"),
-            "new_password_again": State(ids.NEW_USER_PASSWORD_AGAIN, "value"),
-            "edit_user": State(ids.EDIT_USER, "value"),
-            "edit_role": State(ids.EDIT_ROLE, "value"),
-            "edit_password": State(ids.EDIT_PASSWORD, "value"),
-            "edit_password_again": State(ids.EDIT_PASSWORD_AGAIN, "value"),
-        },
+        output=[*children(ids.USERS_FEEDBACK), *stores(ids.USERS_VERSION),
+                *new_values(*PASSWORDS)],
+        # `change` goes by which button was clicked (`ctx.triggered_id`), not by the counts.
+        inputs={"clicked": clicks(ids.NEW_USER_SUBMIT, ids.EDIT_ROLE_SUBMIT,
+                                  ids.EDIT_PASSWORD_SUBMIT, ids.EDIT_DISABLE, ids.EDIT_ENABLE)},
+        state={"version": State(ids.USERS_VERSION, "data"),
+               **dict(zip(FORM, values(*FORM.values()), strict=True))},
         prevent_initial_call=True,
     )(change)

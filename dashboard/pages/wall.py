@@ -6,9 +6,9 @@ count (`grid`), numerals scaled with the tile. A heartbeat (`assets/wall.js`), d
 browser itself, shows the clock and how long ago the screen last heard from the dashboard, and
 "NOT UPDATING" once that is longer than the watchdog's threshold: a frozen screen shows it.
 
-The tiles are the overview's, read and sent the overview's way (`overview.read`,
-`overview.changes`), without the check-in buttons: checking in is done at the bedside. The
-access rules are the overview's: any logged-in role.
+The tiles are the overview's, read, sent and wired the overview's way (`overview.read`,
+`overview.changes`, `overview.register_tiles`), without the check-in buttons: checking in is
+done at the bedside. The access rules are the overview's: any logged-in role.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import math
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import dcc, html
 
 from dashboard import app_context, ids
 from dashboard.pages import overview
 from dashboard.tiles import TilesView
+from dashboard.wiring import styles
 
 PATH = "/wall"
 
@@ -71,17 +72,6 @@ def publish(_n_intervals: int | None, rendered: dict[str, Any] | None
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path=PATH, name="Wall", title="Vitals — wall",
                        layout=layout, order=5)
-    app.callback(
-        Output(ids.WALL_TILES, "children"),
-        Output(ids.WALL_STATUS, "children"),
-        Output(ids.WALL_CHANGES, "data"),
-        Output(ids.WALL_TILES, "style"),
-        Input(ids.WALL_INTERVAL, "n_intervals"),
-        State(ids.WALL_RENDERED, "data"),
-    )(publish)
-    app.clientside_callback(
-        overview.APPLY_CHANGES,
-        Output(ids.WALL_RENDERED, "data"),
-        Input(ids.WALL_CHANGES, "data"),
-        prevent_initial_call=True,
-    )
+    overview.register_tiles(app, publish, interval=ids.WALL_INTERVAL, tiles=ids.WALL_TILES,
+                            status=ids.WALL_STATUS, changes=ids.WALL_CHANGES,
+                            rendered=ids.WALL_RENDERED, more=styles(ids.WALL_TILES))
