@@ -15,11 +15,9 @@ from __future__ import annotations
 import operator
 import ssl
 import struct
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from itertools import compress, repeat
 from typing import Any
 
@@ -51,8 +49,6 @@ def make_ingest_client(
 # Reads from the broker in chunks of this many bytes (a few hundred readings).
 READ_CHUNK_BYTES = 64 * 1024
 HOLD_PAUSE_SECONDS = 0.002  # how often a held client looks again whether it may read
-# Queued packets joined into one `send` up to about this many bytes.
-WRITE_CHUNK_BYTES = 64 * 1024
 
 
 def _never() -> bool:
@@ -62,7 +58,6 @@ def _never() -> bool:
 _STATE = operator.attrgetter("state")
 _new_message = object.__new__
 _QUEUED = mqtt_ms_queued
-_WAKE_BYTE = b"0"  # what paho writes to its wake-up socket
 _PUBACK = struct.Struct("!BBH")  # a PUBACK packet: type, remaining length 2, message id
 
 
@@ -95,7 +90,6 @@ class IngestClient(mqtt.Client):
         # Publications found queued (beyond the window) by the last walk, oldest first: the
         # window takes them from here, and walks `_out_messages` again only when it runs dry.
         self._queued: deque[mqtt.MQTTMessage] = deque()
-        self._queue_lock = threading.Lock()  # `_packet_queue`: append and look, as one
 
     def _create_socket(self):  # type: ignore[override]
         return _ChunkedReader(super()._create_socket())
@@ -227,73 +221,6 @@ class IngestClient(mqtt.Client):
                                     m.dup, properties=m.properties)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 return rc
-        return mqtt.MQTT_ERR_SUCCESS
-
-    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
-                      info: mqtt.MQTTMessageInfo | None = None) -> mqtt.MQTTErrorCode:
-        """Queue a packet as paho does, waking the network thread only when it may be asleep.
-
-        paho writes a byte to its wake-up socket for every packet; a drain queues one per alarm
-        and one per acknowledgement of an echoed alarm. The network thread sleeps in `select`
-        only with nothing queued (`want_write`), so only the packet that finds the queue empty
-        needs to wake it, and none queued from the network thread itself: it looks at the
-        queue again before its next `select`. The lock makes "found it empty" exact between
-        the threads that queue (the network thread only takes from the queue)."""
-        if self._thread is None or self._on_socket_register_write is not None:
-            return super()._packet_queue(command, packet, mid, qos, info)  # not threaded: paho
-        with self._queue_lock:
-            self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
-                                     "to_process": len(packet), "packet": packet,
-                                     "info": info})
-            wake = (len(self._out_packet) == 1
-                    and threading.current_thread() is not self._thread)
-        if wake and self._sockpairW is not None:
-            with suppress(BlockingIOError):  # a wake-up is pending already
-                self._sockpairW.send(_WAKE_BYTE)
-        return mqtt.MQTT_ERR_SUCCESS
-
-    def _packet_write(self) -> mqtt.MQTTErrorCode:  # type: ignore[override]
-        """Write queued packets, consecutive ones in one `send`; what needs paho after its
-        write (a QoS 0 PUBLISH settles its info, a DISCONNECT closes) goes through paho.
-
-        paho sends each packet on its own: with TCP_NODELAY a 4-byte PUBACK or a 300-byte
-        alarm is then a system call and a TCP segment each, for the broker too."""
-        out = self._out_packet
-        while out:
-            run: list[dict[str, Any]] = []
-            size = 0
-            while out and size < WRITE_CHUNK_BYTES:
-                packet = out[0]
-                command = packet["command"] & 0xF0
-                if command == mqtt.DISCONNECT or (command == mqtt.PUBLISH and packet["qos"] == 0):
-                    break
-                run.append(out.popleft())
-                size += packet["to_process"]
-            if not run:
-                return super()._packet_write()
-            data = b"".join([p["packet"][p["pos"]:] for p in run])
-            try:
-                written = self._sock_send(data)
-            except (AttributeError, ValueError):
-                out.extendleft(reversed(run))
-                return mqtt.MQTT_ERR_SUCCESS  # no socket (any more): as paho answers
-            except BlockingIOError:
-                out.extendleft(reversed(run))
-                return mqtt.MQTT_ERR_AGAIN
-            except OSError as err:
-                out.extendleft(reversed(run))
-                self._easy_log(mqtt.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
-                return mqtt.MQTT_ERR_CONN_LOST
-            for done, packet in enumerate(run):
-                taken = min(written, packet["to_process"])
-                packet["pos"] += taken
-                packet["to_process"] -= taken
-                written -= taken
-                if packet["to_process"]:  # cut short: the rest first, next time
-                    out.extendleft(reversed(run[done:]))
-                    break
-            with self._msgtime_mutex:
-                self._last_msg_out = time.monotonic()  # what paho's keepalive reads
         return mqtt.MQTT_ERR_SUCCESS
 
     def _messages_reconnect_reset_out(self) -> None:
