@@ -77,7 +77,10 @@ def main() -> None:
     broker = MosquittoServer().start()
     influx = InfluxServer().start()
     env = {**os.environ, "VITALS_MQTT_URL": broker.url, "VITALS_INFLUX_URL": influx.url,
-           "VITALS_INFLUX_DB": "bench", "VITALS_INGEST_CLIENT_ID": "bench-ingest"}
+           "VITALS_INFLUX_DB": "bench", "VITALS_INGEST_CLIENT_ID": "bench-ingest",
+           # Every probe starts a session: above the default cap on new sessions a minute
+           # (docs/threat-model.md) the probes after the first hundred would be refused.
+           "VITALS_INGEST_NEW_SESSIONS_PER_MINUTE": str(10 * (args.probes + 100))}
     ingest = subprocess.Popen([sys.executable, "-m", "vitals", "ingest"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     alerts: dict[str, float] = {}
