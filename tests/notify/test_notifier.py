@@ -277,10 +277,10 @@ def test_two_notifier_processes_send_each_notification_once(
     alerts = Alerts(settings)
     try:
         for process in processes:  # each logs once it is subscribed
-            line = process.stderr.readline()
-            while "people on the roster" not in line:
-                assert line, "a notifier exited"
-                line = process.stderr.readline()
+            seen = [process.stderr.readline()]
+            while "people on the roster" not in seen[-1]:
+                assert seen[-1], f"a notifier exited: {''.join(seen)}"
+                seen.append(process.stderr.readline())
         alerts.publish(crisis(session_id), copies=2)
         wait_until(lambda: len(webhook.to("doctor")) >= 2, 10, "the clinician told twice")
         alerts.publish(AlertEvent(utcnow(), session_id, Metric.SYSTOLIC, Priority.HIGH,

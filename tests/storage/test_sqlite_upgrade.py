@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+
+from services import wait_until
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import ObservationKind, ObservationRetraction, SessionEvent, SessionEventType
@@ -87,3 +91,25 @@ def test_a_data_file_without_retractions_opens_keeps_its_observations_and_marks_
         store.close()
     assert (observation.by, observation.retracted_by, observation.retracted_at) == (
         "nurse-a", "nurse-a", T0 + timedelta(minutes=1))
+
+
+def test_processes_opening_one_new_data_file_at_once_all_open_it(tmp_path):
+    """Replicas on one data directory (two `vitals notify`) start together: none may fail
+    with "database is locked" while another creates the schema (one start in six did, with
+    two). Each process is imported and waiting before all open at one signal."""
+    opening = ("import os, sys, time; from vitals.storage.sqlite import SqliteStore; "
+               "open(sys.argv[2], 'w').close()\n"
+               "while not os.path.exists(sys.argv[3]): time.sleep(0.001)\n"
+               "SqliteStore(sys.argv[1]).close()")
+    for attempt in range(5):
+        path = tmp_path / f"data-{attempt}" / "vitals.sqlite3"
+        ready = [tmp_path / f"ready-{attempt}-{n}" for n in range(6)]
+        go = tmp_path / f"go-{attempt}"
+        processes = [subprocess.Popen([sys.executable, "-c", opening, str(path), str(flag),
+                                       str(go)], stderr=subprocess.PIPE, text=True)
+                     for flag in ready]
+        wait_until(lambda r=ready: all(flag.exists() for flag in r), 60, "every process ready")
+        go.touch()
+        failures = [err for p in processes if (err := p.communicate(timeout=60)[1]) or p.returncode]
+        assert failures == []
+        assert SqliteStore(path).sessions() == []

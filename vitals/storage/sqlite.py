@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -74,8 +75,29 @@ class SqliteStore:
             raise StoreError(
                 f"cannot create the data directory {self.path.parent} (VITALS_DATA_DIR): {err}"
             ) from err
-        with self._translated("open"), self._connection() as db:
-            sqlite_schema.create(db)
+        with self._translated("open"):
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        """The schema, once; retried while another process opening the same new file holds it.
+        Two processes turning a new file to WAL while one creates the tables can deadlock on
+        their locks, and SQLite then answers "database is locked" at once rather than wait
+        (seen with two `vitals notify` replicas on one data directory)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                db = self._connect()  # its own: a failed attempt may leave it mid-transaction
+                try:
+                    sqlite_schema.create(db)
+                finally:
+                    db.close()
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)  # backoff before the next attempt, not synchronisation
+            delay = min(delay * 2, 0.5)
 
     # -- writing -------------------------------------------------------------------------------
 
