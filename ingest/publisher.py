@@ -30,7 +30,7 @@ class Publisher:
 
     def __init__(self, client: mqtt.Client, topic_prefix: str, status_topic: str,
                  status: Callable[[], dict[str, object]], status_interval: float,
-                 label_of: Callable[[str], str | None] = lambda _session: None) -> None:
+                 label_of: Callable[[str], str | None]) -> None:
         self._client = client
         self._label_of = label_of  # a session's display label, carried by its alarms
         self._prefix = topic_prefix
