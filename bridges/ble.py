@@ -34,7 +34,8 @@ from typing import Any, Final, Protocol
 import paho.mqtt.client as mqtt
 
 from bridges.bindings import Binding, match_binding
-from vitals.gatt import CuffPressure, GattError, decode, uuid16_of
+from vitals.gatt import CuffPressure, decode, uuid16_of
+from vitals.gatt_primitives import GattError
 from vitals.mqtt import make_client
 from vitals.readings import SESSION_ID
 from vitals.settings import Settings

@@ -10,7 +10,8 @@ unchanged to `<prefix>/<session>/gatt/<uuid16>`; this module turns them into rea
 - `gatt_reading(session, uuid16, data, received_at)` makes a `vitals.readings.Reading` of it,
   with the same artefact bounds as a JSON reading (`vitals.readings.FIELDS`).
 
-Numbers are IEEE 11073-20601 SFLOAT/FLOAT. Their special values (NaN, NRes, +/-INF, reserved)
+Numbers are IEEE 11073-20601 SFLOAT/FLOAT, read with the byte reader and the Date Time of
+`vitals.gatt_primitives`. Their special values (NaN, NRes, +/-INF, reserved)
 are never turned into numbers. One deliberate exception: NaN ("not available") in an *optional*
 field (mean arterial pressure, pulse rate; the unused slots of an intermediate cuff pressure)
 leaves that field out, because several cuffs send MAP as NaN and refusing the whole reading for
@@ -32,13 +33,21 @@ from __future__ import annotations
 
 import logging
 import re
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal
 from typing import Final
 
+from vitals.gatt_primitives import (
+    ByteReader,
+    GattError,
+    as_datetime,
+    need_length,
+    problems_in,
+    read_flags,
+    sfloat_field,
+    unique,
+)
 from vitals.readings import (
     FIELDS,
     MAX_TIME_AHEAD,
@@ -64,25 +73,12 @@ _BASE_UUID = re.compile(r"^0000([0-9a-f]{4})-0000-1000-8000-00805f9b34fb$")
 _SHORT_UUID = re.compile(r"^(?:0x)?([0-9a-f]{4})$")
 
 
-class GattError(ValueError):
-    """A characteristic value that cannot be decoded or stored; the message says why."""
-
-
 class NotAReading(GattError):
     """A value that decodes but is not a measurement to store (an intermediate cuff pressure).
 
     The caller logs or ignores it; it is a `GattError` so that a caller that only knows about
     `GattError` still refuses it rather than storing it.
     """
-
-
-class SpecialValue(GattError):
-    """An SFLOAT/FLOAT special value (NaN, NRes, +INF, -INF, reserved) where a number was due."""
-
-    def __init__(self, name: str, raw: int, width: int) -> None:
-        self.name = name
-        self.raw = raw
-        super().__init__(f"{name} (0x{raw:0{width}X})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,135 +109,6 @@ class CuffPressure:
 Decoded = GattReading | CuffPressure
 
 
-# --- IEEE 11073-20601 numbers ---------------------------------------------------------------
-
-# The special values are defined with a zero exponent (IEEE 11073-20601 Annex F.8): these exact
-# raw values, and no others, are special.
-SFLOAT_SPECIAL: Final[Mapping[int, str]] = {
-    0x07FF: "NaN (not a number)",
-    0x0800: "NRes (not at this resolution)",
-    0x07FE: "+INF (positive infinity)",
-    0x0802: "-INF (negative infinity)",
-    0x0801: "reserved value",
-}
-FLOAT_SPECIAL: Final[Mapping[int, str]] = {
-    0x007FFFFF: "NaN (not a number)",
-    0x00800000: "NRes (not at this resolution)",
-    0x007FFFFE: "+INF (positive infinity)",
-    0x00800002: "-INF (negative infinity)",
-    0x00800001: "reserved value",
-}
-
-
-def sfloat(raw: int) -> float:
-    """The 16-bit SFLOAT `raw` (4-bit signed exponent, 12-bit signed mantissa) as a float.
-
-    Raises `SpecialValue` for NaN, NRes, +INF, -INF and the reserved value.
-    """
-    return _medical_float(raw, "SFLOAT", 12, 4, SFLOAT_SPECIAL)
-
-
-def float32(raw: int) -> float:
-    """The 32-bit FLOAT `raw` (8-bit signed exponent, 24-bit signed mantissa) as a float.
-
-    Raises `SpecialValue` for NaN, NRes, +INF, -INF and the reserved value.
-    """
-    return _medical_float(raw, "FLOAT", 24, 8, FLOAT_SPECIAL)
-
-
-def _medical_float(raw: int, name: str, mantissa_bits: int, exponent_bits: int,
-                   special: Mapping[int, str]) -> float:
-    bits = mantissa_bits + exponent_bits
-    if not 0 <= raw < 1 << bits:
-        raise ValueError(f"{name} must be {bits} bits, got {raw:#x}")
-    if raw in special:
-        raise SpecialValue(special[raw], raw, bits // 4)
-    return _scaled(_signed(raw & ((1 << mantissa_bits) - 1), mantissa_bits),
-                   _signed(raw >> mantissa_bits, exponent_bits))
-
-
-def _signed(value: int, bits: int) -> int:
-    return value - (1 << bits) if value & (1 << (bits - 1)) else value
-
-
-def _scaled(mantissa: int, exponent: int) -> float:
-    # Decimal keeps 1234e-1 at exactly 123.4 instead of 123.40000000000001.
-    return float(Decimal(mantissa).scaleb(exponent))
-
-
-# --- Reading bytes ----------------------------------------------------------------------------
-
-
-class _Bytes:
-    """A little-endian reader over one characteristic value; the layout is checked up front."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-
-    def u8(self) -> int:
-        self.at += 1
-        return self.data[self.at - 1]
-
-    def u16(self) -> int:
-        (value,) = struct.unpack_from("<H", self.data, self.at)
-        self.at += 2
-        return int(value)
-
-    def u24(self) -> int:
-        value = int.from_bytes(self.data[self.at:self.at + 3], "little")
-        self.at += 3
-        return value
-
-    def date_time(self) -> tuple[int, int, int, int, int, int]:
-        year = self.u16()
-        return year, self.u8(), self.u8(), self.u8(), self.u8(), self.u8()
-
-
-def _need(name: str, data: bytes, flags: int, length: int) -> None:
-    if len(data) != length:
-        raise GattError(
-            f"{name.upper()} value is {len(data)} bytes; flags 0x{flags:02X} need {length}")
-
-
-def _flags(name: str, data: bytes, minimum: int) -> int:
-    if len(data) < minimum:
-        raise GattError(f"{name.upper()} value is {len(data)} bytes; it needs at least {minimum}")
-    return data[0]
-
-
-def _device_time(fields: tuple[int, int, int, int, int, int], name: str) -> datetime | None:
-    """A GATT Date Time, naive; None when the device says the date is not known (zeros)."""
-    year, month, day, hours, minutes, seconds = fields
-    if year == 0 or month == 0 or day == 0:  # the spec's "not known"
-        return None
-    try:
-        return datetime(year, month, day, hours, minutes, seconds)
-    except ValueError as err:
-        raise GattError(
-            f"{name.upper()} timestamp {year:04d}-{month:02d}-{day:02d} "
-            f"{hours:02d}:{minutes:02d}:{seconds:02d} is not a real date and time: {err}"
-        ) from err
-
-
-def _number(raw: int, field_name: str, *, optional: bool = False) -> float | None:
-    """An SFLOAT field; None for NaN in an optional field (the device did not measure it)."""
-    try:
-        return sfloat(raw)
-    except SpecialValue as err:
-        if optional and raw == 0x07FF:
-            return None
-        raise GattError(f"{field_name} is {err}: the device sent no usable value") from err
-
-
-def _problems(status: int, table: tuple[tuple[int, DeviceProblem], ...]) -> list[DeviceProblem]:
-    return [problem for mask, problem in table if status & mask]
-
-
-def _unique(problems: list[DeviceProblem]) -> tuple[DeviceProblem, ...]:
-    return tuple(dict.fromkeys(problems))
-
-
 # --- Blood pressure (2A35, 2A36) --------------------------------------------------------------
 
 _BP_KPA, _BP_TIME, _BP_PULSE, _BP_USER, _BP_STATUS = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -269,14 +136,14 @@ class _BloodPressure:
 
 
 def _blood_pressure_layout(name: str, data: bytes) -> _BloodPressure:
-    flags = _flags(name, data, 7)
+    flags = read_flags(name, data, 7)
     length = 7 + 7 * bool(flags & _BP_TIME) + 2 * bool(flags & _BP_PULSE) \
         + bool(flags & _BP_USER) + 2 * bool(flags & _BP_STATUS)
-    _need(name, data, flags, length)
-    read = _Bytes(data)
+    need_length(name, data, flags, length)
+    read = ByteReader(data)
     read.u8()
     compound = (read.u16(), read.u16(), read.u16())
-    device_time = _device_time(read.date_time(), name) if flags & _BP_TIME else None
+    device_time = as_datetime(read.date_time(), name) if flags & _BP_TIME else None
     pulse = read.u16() if flags & _BP_PULSE else None
     user = read.u8() if flags & _BP_USER else None
     status = read.u16() if flags & _BP_STATUS else 0
@@ -286,12 +153,12 @@ def _blood_pressure_layout(name: str, data: bytes) -> _BloodPressure:
         device_time=device_time,
         pulse=pulse,
         user_id=None if user == _BP_USER_UNKNOWN else user,
-        problems=_unique(_problems(status, BP_STATUS_PROBLEMS)),
+        problems=unique(problems_in(status, BP_STATUS_PROBLEMS)),
     )
 
 
 def _pressure(raw: int, field_name: str, kpa: bool, *, optional: bool = False) -> float | None:
-    value = _number(raw, field_name, optional=optional)
+    value = sfloat_field(raw, field_name, optional=optional)
     if value is None or not kpa:
         return value
     return round(value * MMHG_PER_KPA, 1)  # kPa has 0.1 resolution = 0.75 mmHg
@@ -308,7 +175,7 @@ def decode_blood_pressure(data: bytes) -> GattReading:
         "mean_arterial": _pressure(mean, "mean arterial pressure", kpa, optional=True),
     }
     if bp.pulse is not None:  # beats per minute whatever the pressure unit
-        values["pulse"] = _number(bp.pulse, "pulse rate", optional=True)
+        values["pulse"] = sfloat_field(bp.pulse, "pulse rate", optional=True)
     return GattReading(
         kind=Kind.BP,
         values={k: v for k, v in values.items() if v is not None},
@@ -335,7 +202,7 @@ RR_UNITS_PER_SECOND: Final = 1024
 
 def decode_heart_rate(data: bytes) -> GattReading:
     """Heart Rate Measurement (0x2A37)."""
-    flags = _flags(HEART_RATE, data, 2)
+    flags = read_flags(HEART_RATE, data, 2)
     fixed = 1 + (2 if flags & _HR_U16 else 1) + 2 * bool(flags & _HR_ENERGY)
     if flags & _HR_RR:
         if len(data) < fixed or (len(data) - fixed) % 2:
@@ -343,8 +210,8 @@ def decode_heart_rate(data: bytes) -> GattReading:
                 f"2A37 value is {len(data)} bytes; flags 0x{flags:02X} need {fixed} plus 2 "
                 "per RR interval")
     else:
-        _need(HEART_RATE, data, flags, fixed)
-    read = _Bytes(data)
+        need_length(HEART_RATE, data, flags, fixed)
+    read = ByteReader(data)
     read.u8()
     bpm = read.u16() if flags & _HR_U16 else read.u8()
     energy = read.u16() if flags & _HR_ENERGY else None
@@ -399,15 +266,15 @@ _CONT_FAST, _CONT_SLOW, _CONT_STATUS, _CONT_SENSOR, _CONT_PAI = 1, 2, 4, 8, 16
 
 def _oximetry(name: str, spo2: int, pulse: int, measurement: int, sensor: int,
               pai: int | None, device_time: datetime | None) -> GattReading:
-    problems = _unique(_problems(measurement, PLX_MEASUREMENT_PROBLEMS)
-                       + _problems(sensor, PLX_SENSOR_PROBLEMS))
+    problems = unique(problems_in(measurement, PLX_MEASUREMENT_PROBLEMS)
+                       + problems_in(sensor, PLX_SENSOR_PROBLEMS))
     if measurement & (_PLX_DEMO | _PLX_TESTING):
         # Simulated numbers must never be filed as the patient's.
         what = "demonstration" if measurement & _PLX_DEMO else "testing"
         raise GattError(f"{name.upper()} value is marked as {what} data, not a measurement")
     try:
-        saturation = _number(spo2, "SpO2")
-        pulse_rate = _number(pulse, "pulse rate", optional=True)
+        saturation = sfloat_field(spo2, "SpO2")
+        pulse_rate = sfloat_field(pulse, "pulse rate", optional=True)
     except GattError as err:
         if problems:  # say why the device had no number, when it said so
             raise GattError(f"{err} (device reports: {', '.join(problems)})") from err
@@ -421,18 +288,18 @@ def _oximetry(name: str, spo2: int, pulse: int, measurement: int, sensor: int,
         values=values,
         device_time=device_time,
         problems=problems,
-        pulse_amplitude_index=None if pai is None else _number(pai, "PAI", optional=True),
+        pulse_amplitude_index=None if pai is None else sfloat_field(pai, "PAI", optional=True),
         notes=tuple(note for mask, note in PLX_MEASUREMENT_NOTES if measurement & mask),
     )
 
 
 def decode_plx_spot_check(data: bytes) -> GattReading:
     """PLX Spot-check Measurement (0x2A5E)."""
-    flags = _flags(PLX_SPOT_CHECK, data, 5)
+    flags = read_flags(PLX_SPOT_CHECK, data, 5)
     length = 5 + 7 * bool(flags & _SPOT_TIME) + 2 * bool(flags & _SPOT_STATUS) \
         + 3 * bool(flags & _SPOT_SENSOR) + 2 * bool(flags & _SPOT_PAI)
-    _need(PLX_SPOT_CHECK, data, flags, length)
-    read = _Bytes(data)
+    need_length(PLX_SPOT_CHECK, data, flags, length)
+    read = ByteReader(data)
     read.u8()
     spo2, pulse = read.u16(), read.u16()
     stamp = read.date_time() if flags & _SPOT_TIME else None
@@ -442,18 +309,18 @@ def decode_plx_spot_check(data: bytes) -> GattReading:
     # A device that says its clock is not set has sent a meaningless timestamp.
     device_time = None
     if stamp is not None and not flags & _SPOT_CLOCK_NOT_SET:
-        device_time = _device_time(stamp, PLX_SPOT_CHECK)
+        device_time = as_datetime(stamp, PLX_SPOT_CHECK)
     return _oximetry(PLX_SPOT_CHECK, spo2, pulse, measurement, sensor, pai, device_time)
 
 
 def decode_plx_continuous(data: bytes) -> GattReading:
     """PLX Continuous Measurement (0x2A5F): the Normal SpO2/PR pair is the reading."""
-    flags = _flags(PLX_CONTINUOUS, data, 5)
+    flags = read_flags(PLX_CONTINUOUS, data, 5)
     length = 5 + 4 * bool(flags & _CONT_FAST) + 4 * bool(flags & _CONT_SLOW) \
         + 2 * bool(flags & _CONT_STATUS) + 3 * bool(flags & _CONT_SENSOR) \
         + 2 * bool(flags & _CONT_PAI)
-    _need(PLX_CONTINUOUS, data, flags, length)
-    read = _Bytes(data)
+    need_length(PLX_CONTINUOUS, data, flags, length)
+    read = ByteReader(data)
     read.u8()
     spo2, pulse = read.u16(), read.u16()
     # Fast and Slow are other averaging windows of the same signal; Normal is what we store.
@@ -596,6 +463,6 @@ def _age(delta: timedelta) -> str:
 
 
 __all__ = [
-    "CuffPressure", "GattError", "GattReading", "NotAReading", "SpecialValue", "decode",
-    "device_time_utc", "float32", "gatt_reading", "sfloat", "uuid16_of",
+    "CuffPressure", "GattReading", "NotAReading", "decode", "device_time_utc", "gatt_reading",
+    "uuid16_of",
 ]
