@@ -81,7 +81,7 @@ def create_app(
     `burden_patients`: the simulated population of the alarm-burden page (computed on its first
     visit, kept in `VITALS_DATA_DIR/burden`).
     """
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     rules = profile if profile is not None else load_profile(settings.profile)
     app = dash.Dash(
@@ -328,7 +328,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> None:
         raise ServiceUnavailable(message) from err
     try:
         from dashboard.health import IngestStatus
-        from vitals.profile import load_profile
+        from vitals.profile_loader import load_profile
 
         commands = Commands(settings)
         commands.start()  # so the banner can say when the broker is unreachable

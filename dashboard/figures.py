@@ -26,7 +26,8 @@ from dashboard.texts import (
     missing,
 )
 from vitals.alerts import Metric
-from vitals.profile import Profile, load_profile, source_label
+from vitals.profile import Profile, source_label
+from vitals.profile_loader import load_profile
 from vitals.vital_signs import KIND_OF_METRIC, MEASURES, VITAL_SIGNS, VitalSign
 
 DISCLAIMER: Final = (

@@ -13,7 +13,7 @@ from datetime import timedelta
 from ingest.worker import IngestWorker
 from vitals.engine import AlertEngine
 from vitals.errors import ServiceUnavailable
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.settings import Settings
 from vitals.storage import Store, StoreError, StoreUnavailable, open_store
 from vitals.timefmt import utcnow

@@ -347,7 +347,7 @@ def check_clock(settings: Settings, timeout: float = TIMEOUT_SECONDS,
 
 
 def check_profile(settings: Settings) -> CheckResult:
-    from vitals.profile import ProfileError, load_profile
+    from vitals.profile_loader import ProfileError, load_profile
 
     try:
         profile = load_profile(settings.profile)

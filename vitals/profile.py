@@ -1,9 +1,8 @@
-"""The alert profile: thresholds as data, loaded from TOML and merged with overrides.
+"""The alert profile's schema: thresholds as data, every part validated as it is built.
 
-`vitals/profiles/default.toml` is the clinical guidance's "Default profile" table. A clinic
-overrides it with a TOML file of the same shape, a session with a mapping of the same shape;
-both merge key by key onto the default (`load_profile`). Every limit rule names its source.
-A bad profile fails at load with a `ProfileError` naming the offending key.
+A `Profile` holds the limit rules per metric, observation rules, the presence check-in and the
+technical, cadence, pre-session and discharge settings; `vitals.profile_loader` builds one from
+`vitals/profiles/default.toml` and a clinic's overrides. Every limit rule names its source.
 
 Observation rules (`[observation_rules."..."]`) and the presence check-in (`[checkin]`) live in
 the same file: a rule whose value is a local decision rather than a cited one says so with
@@ -12,31 +11,20 @@ the same file: a rule whose value is a local decision rather than a cited one sa
 
 from __future__ import annotations
 
-import logging
 import operator
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitals.alerts import Metric, Priority
 from vitals.readings import OBSERVATION_LABELS, Kind, ObservationKind, Severity
 from vitals.vital_signs import LIMIT_METRICS, SIGNS
 
-log = logging.getLogger(__name__)
-
-DEFAULT_PROFILE_PATH: Final = Path(__file__).with_name("profiles") / "default.toml"
-
 _CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-
-
-class ProfileError(ValueError):
-    """The profile cannot be used; the message names the file and the key to fix."""
 
 
 class Comparison(StrEnum):
@@ -479,63 +467,3 @@ class _Tables:
 
 
 _TABLES: dict[int, tuple[Profile, _Tables]] = {}
-
-
-def load_profile(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Profile:
-    """The default profile, merged with a clinic's TOML file and a session's overrides.
-
-    Raises `ProfileError` naming the file and the key when anything is wrong.
-    """
-    data = _read_toml(DEFAULT_PROFILE_PATH)
-    origin = [DEFAULT_PROFILE_PATH.name]
-    where = str(DEFAULT_PROFILE_PATH)
-    if path is not None:
-        data = _merge(data, _read_toml(Path(path)))
-        origin.append(str(path))
-        where = str(path)
-    if overrides:
-        if not isinstance(overrides, Mapping):
-            raise ProfileError("profile overrides must be a mapping of the profile's keys")
-        data = _merge(data, overrides)
-        origin.append("session overrides")
-        where = f"{where} with session overrides"
-    data["origin"] = tuple(origin)
-    try:
-        profile = Profile.model_validate(data)
-    except ValidationError as err:
-        raise ProfileError(f"alert profile {where}: {_describe(err)}") from err
-    log.debug("alert profile %s loaded from %s", profile.name, profile.source_path)
-    return profile
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as err:
-        raise ProfileError(f"alert profile {path} does not exist") from err
-    except OSError as err:
-        raise ProfileError(f"alert profile {path} cannot be read: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ProfileError(f"alert profile {path} is not valid TOML: {err}") from err
-
-
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` onto `base`, tables merged key by key, everything else replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for error in err.errors():
-        # Skip pydantic's internal labels (validator names) so the path is the profile's keys.
-        loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts)

@@ -17,7 +17,7 @@ from simulators.burden_report import headline
 from tests.dashboard.builders import NOW
 from tests.dashboard.conftest import SECRET, login
 from tests.services import wait_until
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 
 PATIENTS = 3
 BURDEN_UPDATE = {

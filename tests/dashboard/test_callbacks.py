@@ -352,7 +352,7 @@ def test_each_app_reads_its_own_store(tmp_path, settings, users):
 
 
 def test_the_header_names_the_alert_profile_in_force(store, settings, users):
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     app = create_app(store, settings, profile=load_profile(None), users_path=users,
                      secret_key=SECRET)

@@ -248,7 +248,7 @@ def test_dose_event_builder_matches_the_events_frame(store):
 
 
 def test_limit_lines_come_from_the_profile_in_force():
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     limits = figures.limits_from_profile(load_profile(None))
 
@@ -260,7 +260,7 @@ def test_limit_lines_come_from_the_profile_in_force():
 
 
 def test_without_limits_given_the_default_profiles_are_drawn():
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     assert figures.default_limits() == figures.limits_from_profile(load_profile(None))
 

@@ -16,7 +16,7 @@ from tests.dashboard.conftest import reread
 from tests.dashboard.test_callbacks import tiles
 from tests.dashboard.trees import classes_of, text_of
 from vitals.alerts import Metric, Priority
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import SessionEvent, SessionEventType
 from vitals.sessions import display_name, session_label
 from vitals.storage.base import Batch

@@ -28,7 +28,7 @@ from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import SECRET, login
 from tests.dashboard.trees import text_of
 from vitals.alerts import Metric, Priority
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import SessionEvent, SessionEventType
 from vitals.storage.base import Batch
 from vitals.timefmt import zone_named

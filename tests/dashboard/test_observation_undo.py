@@ -27,7 +27,7 @@ from tests.dashboard.conftest import SECRET, browser_login, dash_id, login
 from tests.dashboard.test_observations import _no_events, observation_click, seen
 from tests.dashboard.trees import classes_of, text_of
 from vitals.export import observation_json
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import (
     Observation,
     ObservationKind,

@@ -24,7 +24,7 @@ from tests.dashboard.builders import NOW, bp, hr, minutes
 from tests.dashboard.conftest import SECRET, dash_id, login
 from tests.dashboard.test_commands import feedback
 from tests.dashboard.trees import classes_of, find, text_of
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import Observation, ObservationKind, SessionEvent, SessionEventType, Severity
 from vitals.storage.base import Batch
 
@@ -112,7 +112,7 @@ def test_the_checkin_badge_is_coloured_by_its_state_and_overdue_is_an_alert():
 
 
 def test_the_checkin_interval_comes_from_the_profile_else_15_minutes():
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     profile = load_profile(None)
 

@@ -11,7 +11,7 @@ from dashboard import ids
 from dashboard.session_commands import ACTIONS, Form, Known, Refused
 from tests.dashboard.builders import NOW, alert
 from vitals.alerts import Metric, Priority
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import SessionEventType
 from vitals.sessions import PresessionVerdict, Verdict, session_status
 from vitals.users import Role, User

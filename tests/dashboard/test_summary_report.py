@@ -17,7 +17,7 @@ from tests.dashboard.builders import NOW, alert, bp, hr, spo2
 from tests.dashboard.conftest import browser_login
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.checklist import checklist_note
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import Reading, SessionEvent, SessionEventType
 from vitals.storage.base import Batch, NotificationRecord
 

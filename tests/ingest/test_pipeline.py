@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ingest.pipeline import REJECTION_REASON_CHARS, REJECTION_TOPIC_CHARS, Inbound, Pipeline
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import MAX_PAYLOAD_BYTES, Reading
 
 T0 = datetime(2026, 11, 28, 17, 5, tzinfo=UTC)

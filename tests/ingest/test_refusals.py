@@ -12,7 +12,7 @@ from ingest.rejections import RejectionLimiter
 from vitals.admission import Admission
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.signing import sign
 
 T0 = datetime(2026, 11, 28, 17, 5, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import DeliveryReport, Kind, Reading, Rejection, parse
 from vitals.rules import DATA_RULE_NOTIFY
 

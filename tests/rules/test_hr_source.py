@@ -12,7 +12,8 @@ import pytest
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import Profile, ProfileError, load_profile, source_label
+from vitals.profile import Profile, source_label
+from vitals.profile_loader import ProfileError, load_profile
 from vitals.readings import Kind, Reading
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)

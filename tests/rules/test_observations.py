@@ -9,7 +9,8 @@ import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import CLINIC_CHOICE, ProfileError, load_profile
+from vitals.profile import CLINIC_CHOICE
+from vitals.profile_loader import ProfileError, load_profile
 from vitals.readings import (
     Kind,
     Observation,

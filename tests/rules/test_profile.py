@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from vitals.alerts import Metric, Priority
-from vitals.profile import DEFAULT_PROFILE_PATH, Comparison, ProfileError, load_profile
+from vitals.profile import Comparison
+from vitals.profile_loader import DEFAULT_PROFILE_PATH, ProfileError, load_profile
 from vitals.readings import Kind
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import Kind, Reading
 from vitals.sessions import Verdict, presession_verdict
 

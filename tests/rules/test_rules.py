@@ -12,7 +12,8 @@ import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
-from vitals.profile import Comparison, LimitRule, Profile, load_profile
+from vitals.profile import Comparison, LimitRule, Profile
+from vitals.profile_loader import load_profile
 from vitals.readings import DeviceProblem, Kind, Reading, SessionEvent, SessionEventType
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.checklist import GUIDELINES, checklist_note
-from vitals.profile import load_profile
+from vitals.profile_loader import load_profile
 from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     CueKind,

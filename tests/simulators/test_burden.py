@@ -25,7 +25,8 @@ from simulators.burden_report import format_table, to_html
 from simulators.physiology import DoseResponse, Noise
 from simulators.population import SESSION_MINUTES, PopulationPatient, draw_population
 from vitals.alerts import Metric, Priority
-from vitals.profile import Profile, load_profile
+from vitals.profile import Profile
+from vitals.profile_loader import load_profile
 
 SEED = 1
 SMALL = 12

@@ -241,7 +241,7 @@ def profile_burden(profile_path: Path | None, population: int, seed: int,
 
     from simulators.burden import replay_population, summarise
     from simulators.burden_report import format_table, to_html
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
 
     path = profile_path if profile_path is not None else load_settings().profile
     profile = _run(load_profile, path)
@@ -359,7 +359,7 @@ def bridge_ble(bindings_path: Path, mqtt_url: str | None) -> None:
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a role; turn unreachable services into one line naming what to fix, exit 1."""
     from vitals.errors import ServiceUnavailable
-    from vitals.profile import ProfileError
+    from vitals.profile_loader import ProfileError
 
     try:
         return function(*args, **kwargs)

@@ -57,7 +57,7 @@ def run_demo(
     from simulators import publisher
     from vitals.broker import EmbeddedBroker
     from vitals.engine import AlertEngine
-    from vitals.profile import load_profile
+    from vitals.profile_loader import load_profile
     from vitals.storage import open_store
     from vitals.users import ensure_user, users_path
 
