@@ -15,21 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 from simulators.physiology import Baseline, DoseResponse, Episode, Noise, Physiology, Signal
 from vitals.alerts import Metric, Priority
 from vitals.readings import DeviceProblem, Kind, ObservationKind, Severity
-
-
-class PreSession(StrEnum):
-    """The guidance's pre-session check on the baseline values."""
-
-    GO = "go"
-    CAUTION = "caution"
-    NO_GO = "no-go"
+from vitals.sessions import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +64,7 @@ class Scenario:
     # Metrics that may also alarm as a side effect, e.g. the diastolic rise that comes with a
     # systolic spike (whether it crosses "baseline + 15" depends on the noise).
     incidental_metrics: frozenset[Metric] = frozenset()
-    pre_session: PreSession = PreSession.GO
+    pre_session: Verdict = Verdict.GO  # the guidance's pre-session check on the baseline
     device_faults: tuple[DeviceFault, ...] = ()
     dropouts: tuple[Dropout, ...] = ()
     observations: tuple[SimObservation, ...] = ()
@@ -207,7 +199,7 @@ _ROWS: Final = (
         expected_alarms=frozenset(
             {(Metric.SYSTOLIC, Priority.MEDIUM), (Metric.DIASTOLIC, Priority.MEDIUM)}
         ),
-        pre_session=PreSession.NO_GO,
+        pre_session=Verdict.NO_GO,
     ),
     # Vital signs stay quiet (the pulse oximeter lags and an SpO2 drop is a separate scenario):
     # the monitor's observation alone raises the high observation alarm.
