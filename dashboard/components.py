@@ -13,7 +13,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.auth import CSRF_FIELD, LOGOUT_PATH
+from dashboard.auth import CSRF_FIELD, LOGOUT_PATH, refused_layout
 from dashboard.texts import ALARM_LABEL, METRIC_LABEL, alarm_text, ended_text, missing
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.checklist import CONTRAINDICATIONS, GUIDELINES
@@ -356,3 +356,13 @@ def refused_page(page: str, title: str, reason: str) -> html.Div:
         html.H2(title),
         html.Div(reason, className="error", role="alert"),
     ])
+
+
+def restricted_page(role: Role, page: str, title: str, reason: str, children: Sequence[Any],
+                    heading: str | None = None) -> html.Div:
+    """The layout of a page that needs `role`: its heading (else its title) over `children`, or
+    for a user whose role does not allow `role` only its title and `reason` (`refused_page`)."""
+    if refused_layout(role):
+        return refused_page(page, title, reason)
+    return html.Div(className=f"page page--{page}",
+                    children=[html.H2(heading or title), *children])

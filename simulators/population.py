@@ -33,8 +33,9 @@ from simulators.physiology import (
     expected,
     settle_shape,
 )
-from simulators.scenarios import DeviceFault, Dropout, PreSession, Scenario
+from simulators.scenarios import DeviceFault, Dropout, Scenario
 from vitals.readings import DeviceProblem
+from vitals.sessions import Verdict
 
 PARAMETERS_PATH: Final = Path(__file__).with_name("population.toml")
 SCENARIO_NAME: Final = "population"
@@ -283,12 +284,12 @@ def _dropouts(rng: np.random.Generator, p: PopulationParameters,
                  for at, length in sorted(zip(starts, minutes, strict=True)))
 
 
-def _pre_session(baseline: Baseline) -> PreSession:
+def _pre_session(baseline: Baseline) -> Verdict:
     """The guidance's pre-session verdict on blood pressure (the baselines are drawn below
     no-go): caution from 140/90."""
     if baseline.systolic >= 140 or baseline.diastolic >= 90:
-        return PreSession.CAUTION
-    return PreSession.GO
+        return Verdict.CAUTION
+    return Verdict.GO
 
 
 # ---- the population's statistics, on the true signal ---------------------------------------------

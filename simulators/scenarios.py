@@ -15,21 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 from simulators.physiology import Baseline, DoseResponse, Episode, Noise, Physiology, Signal
 from vitals.alerts import Metric, Priority
 from vitals.readings import DeviceProblem, Kind, ObservationKind, Severity
-
-
-class PreSession(StrEnum):
-    """The guidance's pre-session check on the baseline values."""
-
-    GO = "go"
-    CAUTION = "caution"
-    NO_GO = "no-go"
+from vitals.sessions import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +64,19 @@ class Scenario:
     # Metrics that may also alarm as a side effect, e.g. the diastolic rise that comes with a
     # systolic spike (whether it crosses "baseline + 15" depends on the noise).
     incidental_metrics: frozenset[Metric] = frozenset()
-    pre_session: PreSession = PreSession.GO
+    pre_session: Verdict = Verdict.GO  # the guidance's pre-session check on the baseline
     device_faults: tuple[DeviceFault, ...] = ()
     dropouts: tuple[Dropout, ...] = ()
     observations: tuple[SimObservation, ...] = ()
 
 
+# Each patient below is `Baseline(SBP, DBP, HR, SpO2)` before the dose and
+# `DoseResponse(SBP, DBP, HR)`, the change at the response's peak.
+
 # A mild responder: below the IV series' mean (+16/+11), because with noise a mean response
 # would cross the guidance's "baseline + 20" low alarm. Worst cases (noise clipped at +-5 SBP,
 # +-4 DBP, +-5 HR, +-1 SpO2): SBP <= 131 < 113 + 20, DBP <= 85 < 72 + 15, HR 67-85, SpO2 >= 96.
-_QUIET = Physiology(
-    baseline=Baseline(systolic=118, diastolic=76, heart_rate=72, spo2=97),
-    response=DoseResponse(systolic=8, diastolic=5, heart_rate=8),
-)
+_QUIET: Final = Physiology(Baseline(118, 76, 72, 97), DoseResponse(8, 5, 8))
 
 _ROWS: Final = (
     # The monitor records mild nausea at 20 min: logged with the session, no rule alarms on it.
@@ -100,10 +92,7 @@ _ROWS: Final = (
     Scenario(
         name="hypertensive-spike",
         description="systolic climbs past 180 mmHg around 30-40 min (high systolic alarm)",
-        physiology=Physiology(
-            baseline=Baseline(systolic=132, diastolic=84, heart_rate=80, spo2=97),
-            response=DoseResponse(systolic=62, diastolic=14, heart_rate=10),
-        ),
+        physiology=Physiology(Baseline(132, 84, 80, 97), DoseResponse(62, 14, 10)),
         expected_alarms=frozenset({(Metric.SYSTOLIC, Priority.HIGH)}),
         incidental_metrics=frozenset({Metric.DIASTOLIC}),
     ),
@@ -111,10 +100,7 @@ _ROWS: Final = (
     Scenario(
         name="diastolic-surge",
         description="diastolic climbs past 110 mmHg at the peak (high diastolic alarm)",
-        physiology=Physiology(
-            baseline=Baseline(systolic=126, diastolic=84, heart_rate=78, spo2=97),
-            response=DoseResponse(systolic=22, diastolic=32, heart_rate=8),
-        ),
+        physiology=Physiology(Baseline(126, 84, 78, 97), DoseResponse(22, 32, 8)),
         expected_alarms=frozenset({(Metric.DIASTOLIC, Priority.HIGH)}),
         incidental_metrics=frozenset({Metric.SYSTOLIC}),
     ),
@@ -126,8 +112,7 @@ _ROWS: Final = (
         description="systolic rises 40+ mmHg over a low baseline (105 to ~155) without reaching "
         "160 (medium systolic alarm)",
         physiology=Physiology(
-            baseline=Baseline(systolic=105, diastolic=65, heart_rate=74, spo2=98),
-            response=DoseResponse(systolic=50, diastolic=6, heart_rate=8),
+            Baseline(105, 65, 74, 98), DoseResponse(50, 6, 8),
             noise=Noise(systolic_sd=1.5, systolic_limit=3.0),
         ),
         expected_alarms=frozenset({(Metric.SYSTOLIC, Priority.MEDIUM)}),
@@ -138,10 +123,7 @@ _ROWS: Final = (
         name="tachycardia",
         description="heart rate above 130/min for minutes around the peak (high heart-rate "
         "alarm)",
-        physiology=Physiology(
-            baseline=Baseline(systolic=124, diastolic=80, heart_rate=92, spo2=97),
-            response=DoseResponse(systolic=8, diastolic=5, heart_rate=48),
-        ),
+        physiology=Physiology(Baseline(124, 80, 92, 97), DoseResponse(8, 5, 48)),
         expected_alarms=frozenset({(Metric.HEART_RATE, Priority.HIGH)}),
     ),
     # A vasovagal episode at 45 min: heart rate <= 56 + 4 * 0.91 - 24 + 5 = 40.6 < 45 for 4 min.
@@ -150,8 +132,7 @@ _ROWS: Final = (
         description="a vasovagal episode at 45 min: heart rate below 45/min for 4 min (high "
         "heart-rate alarm)",
         physiology=Physiology(
-            baseline=Baseline(systolic=118, diastolic=74, heart_rate=56, spo2=97),
-            response=DoseResponse(systolic=8, diastolic=5, heart_rate=4),
+            Baseline(118, 74, 56, 97), DoseResponse(8, 5, 4),
             episodes=(
                 Episode(Signal.HEART_RATE, start_minutes=45, duration_minutes=4, change=-24),
                 Episode(Signal.SYSTOLIC, start_minutes=45, duration_minutes=4, change=-15),
@@ -165,8 +146,7 @@ _ROWS: Final = (
         name="desaturation",
         description="SpO2 falls to ~85 % for 90 s at 20 min (high SpO2 alarm)",
         physiology=Physiology(
-            baseline=Baseline(systolic=120, diastolic=76, heart_rate=74, spo2=97),
-            response=DoseResponse(systolic=8, diastolic=5, heart_rate=8),
+            Baseline(120, 76, 74, 97), DoseResponse(8, 5, 8),
             episodes=(
                 Episode(Signal.SPO2, start_minutes=20, duration_minutes=1.5, change=-12),
             ),
@@ -181,9 +161,7 @@ _ROWS: Final = (
         description="a capnograph's respiratory rate falls to ~5/min for 2 min at 30 min (high "
         "respiratory-rate alarm)",
         physiology=Physiology(
-            baseline=Baseline(systolic=120, diastolic=76, heart_rate=74, spo2=97,
-                              respiratory_rate=14),
-            response=DoseResponse(systolic=8, diastolic=5, heart_rate=8),
+            Baseline(120, 76, 74, 97, respiratory_rate=14), DoseResponse(8, 5, 8),
             episodes=(Episode(Signal.RESPIRATORY_RATE, start_minutes=30, duration_minutes=2,
                               change=-9),),
         ),
@@ -215,14 +193,13 @@ _ROWS: Final = (
         description="baseline 166/102 (pre-session no-go); dosed anyway, BP stays in the "
         "medium band (medium systolic and diastolic alarms)",
         physiology=Physiology(
-            baseline=Baseline(systolic=166, diastolic=102, heart_rate=80, spo2=97),
-            response=DoseResponse(systolic=6, diastolic=3, heart_rate=6),
+            Baseline(166, 102, 80, 97), DoseResponse(6, 3, 6),
             noise=Noise(diastolic_sd=1.5, diastolic_limit=3.0),
         ),
         expected_alarms=frozenset(
             {(Metric.SYSTOLIC, Priority.MEDIUM), (Metric.DIASTOLIC, Priority.MEDIUM)}
         ),
-        pre_session=PreSession.NO_GO,
+        pre_session=Verdict.NO_GO,
     ),
     # Vital signs stay quiet (the pulse oximeter lags and an SpO2 drop is a separate scenario):
     # the monitor's observation alone raises the high observation alarm.

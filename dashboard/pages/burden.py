@@ -24,14 +24,11 @@ POLL_MS = 2_000
 
 
 def layout(**_query: Any) -> html.Div:
-    if auth.refused_layout(Role.CLINICIAN):
-        return components.refused_page("burden", "Alarm burden",
-                                       "Only clinicians and admins see the alarm burden.")
-    return html.Div(className="page page--burden", children=[
-        html.H2("Alarm burden of the profile in force"),
+    return components.restricted_page(Role.CLINICIAN, "burden", "Alarm burden",
+                                      "Only clinicians and admins see the alarm burden.", [
         dcc.Interval(id=ids.BURDEN_INTERVAL, interval=POLL_MS, n_intervals=0),
         html.Div(id=ids.BURDEN_REPORT, role="status"),
-    ])
+    ], heading="Alarm burden of the profile in force")
 
 
 def show(_n_intervals: int | None) -> tuple[Any, bool]:

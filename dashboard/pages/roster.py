@@ -31,10 +31,8 @@ PATH = "/roster"
 
 
 def layout(**_query: Any) -> html.Div:
-    if auth.refused_layout(Role.ADMIN):
-        return components.refused_page("roster", "On-call roster", "Only admins see the roster.")
-    return html.Div(className="page page--roster", children=[
-        html.H2("On-call roster"),
+    return components.restricted_page(Role.ADMIN, "roster", "On-call roster",
+                                      "Only admins see the roster.", [
         dcc.Store(id=ids.ROSTER_VERSION, data=0),
         html.Div(id=ids.ROSTER_TABLE),
         html.Section(className="users-form", children=[

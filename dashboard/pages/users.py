@@ -61,10 +61,7 @@ _CLEARED = ("", "", "", "")
 
 
 def layout(**_query: Any) -> html.Div:
-    if auth.refused_layout(Role.ADMIN):
-        return components.refused_page("users", "Users", "Only admins manage users.")
-    return html.Div(className="page page--users", children=[
-        html.H2("Users"),
+    return components.restricted_page(Role.ADMIN, "users", "Users", "Only admins manage users.", [
         dcc.Store(id=ids.USERS_VERSION, data=0),
         html.Div(id=ids.USERS_FEEDBACK, className="feedback", role="status"),
         html.Div(id=ids.USERS_TABLE),

@@ -22,9 +22,10 @@ from simulators.physiology import (
     dose_curve,
     expected,
 )
-from simulators.scenarios import SCENARIOS, PreSession, get, help_text
+from simulators.scenarios import SCENARIOS, get, help_text
 from simulators.timeline import SimMessage, session_messages
 from vitals.alerts import Metric, Priority
+from vitals.sessions import Verdict
 
 START = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 DOSE = START + timedelta(minutes=10)
@@ -175,14 +176,14 @@ def test_scenario_declares_the_alarms_the_guidance_implies(
     assert SCENARIOS[name].expected_alarms == alarms
 
 
-def pre_session(baseline: Baseline) -> PreSession:
+def pre_session(baseline: Baseline) -> Verdict:
     """The guidance's pre-session table, applied to the noiseless baseline."""
     s, d, hr, spo2 = baseline.systolic, baseline.diastolic, baseline.heart_rate, baseline.spo2
     if s >= 160 or d >= 100 or hr > 110 or hr < 45 or spo2 < 92:
-        return PreSession.NO_GO
+        return Verdict.NO_GO
     if s >= 140 or d >= 90 or hr > 100 or hr < 50 or spo2 < 95:
-        return PreSession.CAUTION
-    return PreSession.GO
+        return Verdict.CAUTION
+    return Verdict.GO
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
