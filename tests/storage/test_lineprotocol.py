@@ -10,7 +10,7 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import DeviceProblem, Kind, Reading, Rejection, SessionEvent, SessionEventType
 from vitals.storage import lineprotocol as lp
 from vitals.storage.base import Batch
-from vitals.storage.influx_lines import alert_line, batch_lines, event_line, reading_line
+from vitals.storage.influx_lines import ALERT, EVENT, batch_lines, reading_line
 
 T = datetime(2026, 11, 28, 17, 5, 0, 123456, tzinfo=UTC)
 T_US = 1_795_885_500_123_456
@@ -142,7 +142,7 @@ def test_reading_lines_follow_the_schema(reading: Reading, expected: str) -> Non
 
 def test_session_event_line_tags_session_and_event() -> None:
     event = SessionEvent("s1", SessionEventType.DOSE, T, note='0.5 mg/kg "IM"', by="dr b")
-    assert event_line(event) == (
+    assert EVENT.line(event) == (
         f'session_event,event=dose,session=s1 time_inferred=false,'
         f'note="0.5 mg/kg \\"IM\\"",by="dr b" {T_US}'
     )
@@ -151,7 +151,7 @@ def test_session_event_line_tags_session_and_event() -> None:
 def test_alert_line_keeps_priority_as_a_field_and_leaves_out_an_empty_rule() -> None:
     alert = AlertEvent(T, "s1", Metric.SPO2, Priority.HIGH, AlertState.ACTIVE, "SpO2 88 %", "",
                        value=88, limit=90)
-    assert alert_line(alert) == (
+    assert ALERT.line(alert) == (
         f'alert,metric=spo2,session=s1,state=active priority="high",message="SpO2 88 %",'
         f"value=88.0,limit=90.0 {T_US}"
     )

@@ -200,14 +200,14 @@ class InfluxStore:
 
     def events(self, session: str) -> list[SessionEvent]:
         where, params = influxql.where(session)
-        (result,) = self._query([f"SELECT * FROM {self._from(EVENT)} WHERE {where}"], params)
+        (result,) = self._query([f"SELECT * FROM {self._from(EVENT.name)} WHERE {where}"], params)
         found = [event_from(row) for row in rows(result)]
         found.sort(key=lambda e: (e.time, e.event.value))
         return found
 
     def alerts(self, session: str, since: datetime | None = None) -> list[AlertEvent]:
         where, params = influxql.where(session, since)
-        (result,) = self._query([f"SELECT * FROM {self._from(ALERT)} WHERE {where}"], params)
+        (result,) = self._query([f"SELECT * FROM {self._from(ALERT.name)} WHERE {where}"], params)
         found = [alert_from(row) for row in rows(result)]
         found.sort(key=lambda a: (a.time, a.metric.value, a.rule, a.state.value))
         return found
@@ -215,8 +215,8 @@ class InfluxStore:
     def observations(self, session: str) -> list[Observation]:
         where, params = influxql.where(session)
         result, retracted = self._query(
-            [f"SELECT * FROM {self._from(OBSERVATION)} WHERE {where}",
-             f"SELECT * FROM {self._from(RETRACTION)} WHERE {where}"], params)
+            [f"SELECT * FROM {self._from(OBSERVATION.name)} WHERE {where}",
+             f"SELECT * FROM {self._from(RETRACTION.name)} WHERE {where}"], params)
         found = [observation_from(row) for row in rows(result)]
         found.sort(key=lambda o: (o.time, o.observation.value, o.by or ""))
         return marked_retracted(found, [retraction_from(row) for row in rows(retracted)])
@@ -224,7 +224,7 @@ class InfluxStore:
     def notifications(self, session: str) -> list[NotificationRecord]:
         where, params = influxql.where(session)
         (result,) = self._query(
-            [f"SELECT * FROM {self._from(NOTIFICATION)} WHERE {where}"], params)
+            [f"SELECT * FROM {self._from(NOTIFICATION.name)} WHERE {where}"], params)
         found = [notification_from(row) for row in rows(result)]
         found.sort(key=lambda n: (n.time, n.person, n.channel, n.kind))
         return found
@@ -238,7 +238,7 @@ class InfluxStore:
         if since is not None:
             where, params = " WHERE time >= $since", {"since": influxql.ns(since)}
         (result,) = self._query(
-            [f"SELECT * FROM {self._from(REJECTION)}{where} ORDER BY time DESC LIMIT {limit}"],
+            [f"SELECT * FROM {self._from(REJECTION.name)}{where} ORDER BY time DESC LIMIT {limit}"],
             params,
         )
         found = [rejection_from(row) for row in rows(result)]
@@ -257,13 +257,13 @@ class InfluxStore:
             clause, params = influxql.any_session(active)
             match = f" WHERE {clause}"
         kinds = ",".join(self._from(kind) for kind in Kind)
+        events = self._from(EVENT.name)
         results = self._query(
             [
                 f'SELECT first("time_inferred") FROM {kinds}{match} GROUP BY "session"',
                 f'SELECT last("time_inferred") FROM {kinds}{match} GROUP BY "session"',
-                f'SELECT first("time_inferred") FROM {self._from(EVENT)}{match} GROUP BY "session"',
-                f'SELECT last("time_inferred") FROM {self._from(EVENT)}{match} '
-                'GROUP BY "session","event"',
+                f'SELECT first("time_inferred") FROM {events}{match} GROUP BY "session"',
+                f'SELECT last("time_inferred") FROM {events}{match} GROUP BY "session","event"',
             ],
             params,
         )
@@ -292,7 +292,7 @@ class InfluxStore:
         if not wanted:
             return {}
         match, params = influxql.any_session(wanted)
-        (result,) = self._query([f"SELECT * FROM {self._from(EVENT)} WHERE {match}"], params)
+        (result,) = self._query([f"SELECT * FROM {self._from(EVENT.name)} WHERE {match}"], params)
         return events_by_session(result, wanted)
 
     def alerts_by_session(
@@ -305,7 +305,7 @@ class InfluxStore:
         if since is not None:
             match += " AND time >= $since"
             params["since"] = influxql.ns(since)
-        (result,) = self._query([f"SELECT * FROM {self._from(ALERT)} WHERE {match}"], params)
+        (result,) = self._query([f"SELECT * FROM {self._from(ALERT.name)} WHERE {match}"], params)
         return alerts_by_session(result, wanted)
 
     def live(self, since: datetime) -> Live:
@@ -316,7 +316,7 @@ class InfluxStore:
         # first times, events, alerts, and the newest reading of a kind silent all the window.
         recent, event_times = self._query(
             [self._latest("time >= $since"),
-             f'SELECT last("time_inferred") FROM {self._from(EVENT)} WHERE time >= $since '
+             f'SELECT last("time_inferred") FROM {self._from(EVENT.name)} WHERE time >= $since '
              'GROUP BY "session"'],
             {"since": influxql.ns(since)},
         )
@@ -328,8 +328,8 @@ class InfluxStore:
         kinds = ",".join(self._from(kind) for kind in Kind)
         statements = [
             f'SELECT first("time_inferred") FROM {kinds} WHERE {match} GROUP BY "session"',
-            f"SELECT * FROM {self._from(EVENT)} WHERE {match}",
-            f"SELECT * FROM {self._from(ALERT)} WHERE {match}",
+            f"SELECT * FROM {self._from(EVENT.name)} WHERE {match}",
+            f"SELECT * FROM {self._from(ALERT.name)} WHERE {match}",
         ]
         quiet = [name for name in names if len(latest.get(name, {})) < len(Kind)]
         if quiet:
@@ -390,7 +390,7 @@ class InfluxStore:
             [
                 f'SELECT last("time_inferred") FROM {kinds} WHERE time >= $since '
                 'GROUP BY "session"',
-                f'SELECT last("time_inferred") FROM {self._from(EVENT)} WHERE time >= $since '
+                f'SELECT last("time_inferred") FROM {self._from(EVENT.name)} WHERE time >= $since '
                 'GROUP BY "session"',
             ],
             {"since": influxql.ns(since)},

@@ -34,7 +34,11 @@ would collide, so later ones are moved forward by 1 µs.
 from __future__ import annotations
 
 import hashlib
-from typing import Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Generic, TypeVar
 
 from vitals.alerts import AlertEvent
 from vitals.readings import (
@@ -49,34 +53,90 @@ from vitals.storage import lineprotocol
 from vitals.storage.base import MAX_REJECTION_TEXT, Batch, NotificationRecord
 from vitals.timefmt import rfc3339, to_us
 
-EVENT: Final = "session_event"
-ALERT: Final = "alert"
-REJECTION: Final = "rejection"
-OBSERVATION: Final = "observation"
-RETRACTION: Final = "observation_retraction"
-NOTIFICATION: Final = "notification"
+V = TypeVar("V")
+
 READING_META: Final = frozenset({"time", "session", "device", "time_inferred", "problems"})
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement(Generic[V]):
+    """A row of the table above: the measurement of one type of value, the attributes of a value
+    that are its point's tags and those that are its fields, in that order. Each is stored under
+    its own name, an enum as its value and a time as RFC 3339; None is left out (so is an empty
+    tag). `derived` gives the keys that are not a value's attribute as it is."""
+
+    name: str
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
+    derived: Mapping[str, Callable[[V], Any]] = field(default_factory=dict)
+    timed_by: str = "time"  # the attribute that is the point's time
+
+    def line(self, value: V, time_us: int | None = None) -> str:
+        """`value` as a line, at its own time unless `time_us` is given."""
+
+        def stored(key: str) -> Any:
+            item = self.derived[key](value) if key in self.derived else getattr(value, key)
+            if isinstance(item, Enum):
+                return item.value
+            if isinstance(item, datetime):
+                return rfc3339(item)
+            return item
+
+        return lineprotocol.line(
+            self.name,
+            {key: stored(key) for key in self.tags},
+            {key: stored(key) for key in self.fields},
+            to_us(getattr(value, self.timed_by)) if time_us is None else time_us,
+        )
+
+
+EVENT: Final[Measurement[SessionEvent]] = Measurement(
+    "session_event", tags=("session", "event"), fields=("time_inferred", "note", "by", "label"))
+ALERT: Final[Measurement[AlertEvent]] = Measurement(
+    "alert", tags=("session", "metric", "state", "rule"),
+    fields=("priority", "message", "value", "limit", "by", "note", "ended"))
+OBSERVATION: Final[Measurement[Observation]] = Measurement(
+    "observation", tags=("session", "observation", "recorder"),
+    fields=("severity", "note", "by", "time_inferred"),
+    derived={"recorder": lambda o: by_tag(o.by)})
+# Timed at the observation it marks: retracting it again overwrites, never adds.
+RETRACTION: Final[Measurement[ObservationRetraction]] = Measurement(
+    "observation_retraction", tags=("session", "observation", "retractor"),
+    fields=("by", "retracted_at"),
+    derived={"retractor": lambda r: by_tag(r.by), "retracted_at": lambda r: r.time},
+    timed_by="observed_at")
+# `person` again as a field, `name`: the exact name, whatever its tag had to become.
+NOTIFICATION: Final[Measurement[NotificationRecord]] = Measurement(
+    "notification", tags=("session", "metric", "person", "channel", "kind"),
+    fields=("delivered", "error", "name"),
+    derived={"person": lambda n: by_tag(n.person), "name": lambda n: n.person})
+REJECTION: Final[Measurement[Rejection]] = Measurement(
+    "rejection", tags=("session",), fields=("topic", "reason", "payload"),
+    derived={"topic": lambda r: truncate(r.topic, MAX_REJECTION_TEXT),
+             "reason": lambda r: truncate(r.reason, MAX_REJECTION_TEXT),
+             "payload": lambda r: truncate(r.payload, MAX_REJECTION_TEXT)})
 
 
 def batch_lines(batch: Batch) -> list[str]:
     """The line protocol for a whole batch: what `InfluxStore.write` sends."""
     lines = [reading_line(r) for r in batch.readings]
-    lines += [event_line(e) for e in batch.events]
-    lines += [alert_line(a) for a in batch.alerts]
-    lines += [observation_line(o) for o in batch.observations]
-    lines += [retraction_line(r) for r in batch.retractions]
-    lines += [notification_line(n) for n in batch.notifications]
+    lines += [EVENT.line(e) for e in batch.events]
+    lines += [ALERT.line(a) for a in batch.alerts]
+    lines += [OBSERVATION.line(o) for o in batch.observations]
+    lines += [RETRACTION.line(r) for r in batch.retractions]
+    lines += [NOTIFICATION.line(n) for n in batch.notifications]
     used: set[tuple[str | None, int]] = set()
     for rejection in batch.rejections:
         time_us = to_us(rejection.time)
         while (rejection.session, time_us) in used:
             time_us += 1  # same series, same instant: would overwrite the previous rejection
         used.add((rejection.session, time_us))
-        lines.append(rejection_line(rejection, time_us))
+        lines.append(REJECTION.line(rejection, time_us))
     return lines
 
 
 def reading_line(reading: Reading) -> str:
+    """A reading's fields are its payload's values (any names but `READING_META`'s)."""
     if not READING_META.isdisjoint(reading.values):
         clash = sorted(READING_META.intersection(reading.values))
         raise ValueError(f"reading value names clash with the schema: {clash}")
@@ -92,87 +152,6 @@ def reading_line(reading: Reading) -> str:
     )
 
 
-def event_line(event: SessionEvent) -> str:
-    return lineprotocol.line(
-        EVENT,
-        {"session": event.session, "event": event.event.value},
-        {"time_inferred": event.time_inferred, "note": event.note, "by": event.by,
-         "label": event.label},
-        to_us(event.time),
-    )
-
-
-def alert_line(alert: AlertEvent) -> str:
-    return lineprotocol.line(
-        ALERT,
-        {
-            "session": alert.session,
-            "metric": alert.metric.value,
-            "state": alert.state.value,
-            "rule": alert.rule or None,
-        },
-        {
-            "priority": alert.priority.value,
-            "message": alert.message,
-            "value": alert.value,
-            "limit": alert.limit,
-            "by": alert.by,
-            "note": alert.note,
-            "ended": None if alert.ended is None else rfc3339(alert.ended),
-        },
-        to_us(alert.time),
-    )
-
-
-def observation_line(observation: Observation) -> str:
-    return lineprotocol.line(
-        OBSERVATION,
-        {
-            "session": observation.session,
-            "observation": observation.observation.value,
-            "recorder": by_tag(observation.by),
-        },
-        {
-            "severity": observation.severity.value,
-            "note": observation.note,
-            "by": observation.by,
-            "time_inferred": observation.time_inferred,
-        },
-        to_us(observation.time),
-    )
-
-
-def retraction_line(retraction: ObservationRetraction) -> str:
-    """Timed at the observation it marks: retracting it again overwrites, never adds."""
-    return lineprotocol.line(
-        RETRACTION,
-        {
-            "session": retraction.session,
-            "observation": retraction.observation.value,
-            "retractor": by_tag(retraction.by),
-        },
-        {"by": retraction.by, "retracted_at": rfc3339(retraction.time)},
-        to_us(retraction.observed_at),
-    )
-
-
-def notification_line(notification: NotificationRecord) -> str:
-    return lineprotocol.line(
-        NOTIFICATION,
-        {
-            "session": notification.session,
-            "metric": notification.metric,
-            "person": by_tag(notification.person),
-            "channel": notification.channel,
-            "kind": notification.kind,
-        },
-        # `person` again as a field: the exact name, whatever its tag had to become.
-        {"delivered": notification.delivered, "error": notification.error,
-         "name": notification.person},
-        to_us(notification.time),
-    )
-
-
 def by_tag(by: str | None) -> str | None:
     """`by` as a tag value. A tag cannot hold a newline, a trailing backslash or be empty; such
     a name (free text from MQTT) is tagged by its hash instead, so it still has one identity."""
@@ -181,16 +160,3 @@ def by_tag(by: str | None) -> str | None:
     if "\n" in by or "\r" in by or by.endswith("\\") or by != by.strip():
         return "sha256:" + hashlib.sha256(by.encode()).hexdigest()[:32]
     return by
-
-
-def rejection_line(rejection: Rejection, time_us: int | None = None) -> str:
-    return lineprotocol.line(
-        REJECTION,
-        {"session": rejection.session},
-        {
-            "topic": truncate(rejection.topic, MAX_REJECTION_TEXT),
-            "reason": truncate(rejection.reason, MAX_REJECTION_TEXT),
-            "payload": truncate(rejection.payload, MAX_REJECTION_TEXT),
-        },
-        to_us(rejection.time) if time_us is None else time_us,
-    )
