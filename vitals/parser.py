@@ -281,14 +281,10 @@ def _reading(session: str, kind: Kind, document: dict[str, Any], received_at: da
 def _session_event(session: str, document: dict[str, Any], received_at: datetime,
                    max_ahead: timedelta) -> SessionEvent:
     event = _choice("session event", SessionEventType, document.get("event"))
-    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
     return SessionEvent(
         session=session,
         event=event,
-        time=time,
-        time_inferred=inferred,
-        note=_note(document),
-        by=_by(document),
+        **_recorded(document, received_at, max_ahead),
         devices=_devices(document.get("devices")),
         label=parse_label(document.get("label")) if event is SessionEventType.START else None,
     )
@@ -371,16 +367,8 @@ def _observation(session: str, document: dict[str, Any], received_at: datetime,
         return _retraction(session, document, received_at, max_ahead)
     kind = _choice("observation", ObservationKind, document.get("observation"))
     severity = _choice("severity", Severity, document.get("severity", Severity.MILD.value))
-    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
-    return Observation(
-        session=session,
-        time=time,
-        observation=kind,
-        severity=severity,
-        note=_note(document),
-        by=_by(document),
-        time_inferred=inferred,
-    )
+    return Observation(session=session, observation=kind, severity=severity,
+                       **_recorded(document, received_at, max_ahead))
 
 
 RETRACTION_FIELDS: Final = frozenset({"retract", "by", "time"})
@@ -451,6 +439,14 @@ def _problems(raw: Any) -> tuple[DeviceProblem, ...]:
             + ", ".join(sorted(known))
         )
     return tuple(DeviceProblem(p) for p in dict.fromkeys(raw))
+
+
+def _recorded(document: dict[str, Any], received_at: datetime,
+              max_ahead: timedelta) -> dict[str, Any]:
+    """When, by whom and with what note a monitor's record (a session event, an observation)
+    was made: `time`, `time_inferred`, `note` and `by`, as its constructor's keywords."""
+    time, inferred = parse_time(document.get("time"), received_at, max_ahead)
+    return {"time": time, "time_inferred": inferred, "note": _note(document), "by": _by(document)}
 
 
 def _note(document: dict[str, Any]) -> str | None:
