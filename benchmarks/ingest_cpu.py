@@ -2,7 +2,7 @@
 
 The ingest worker is CPU-bound in one Python process; this splits what one message costs it
 between the stages the worker runs in its judging and writing threads:
-- parse: `vitals.readings.parse` (topic, JSON, validation, time);
+- parse: `vitals.parser.parse` (topic, JSON, validation, time);
 - pipeline: `Pipeline.process` (parse + duplicate check + alert rules), on fresh state;
 - rules and pipeline: pipeline minus parse (duplicate check, alert rules, the batch);
 - line protocol: `vitals.storage.influx_lines.batch_lines` for the batches the pipeline produced.
@@ -38,7 +38,7 @@ from ingest.service import build_engine, tune_gc  # noqa: E402
 from simulators.publisher import plan  # noqa: E402
 from simulators.scenarios import SCENARIOS  # noqa: E402
 from vitals.mqtt import reading_topic  # noqa: E402
-from vitals.readings import parse  # noqa: E402
+from vitals.parser import parse  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
 from vitals.storage.influx_lines import batch_lines  # noqa: E402
 

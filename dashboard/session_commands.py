@@ -16,7 +16,8 @@ from dashboard import app_context, auth, components, ids
 from dashboard.commands import CommandFailed
 from vitals.alerts import AlertEvent
 from vitals.checklist import checklist_note
-from vitals.readings import InvalidMessage, SessionEventType, parse_label
+from vitals.parser import InvalidMessage, parse_label
+from vitals.readings import SessionEventType
 from vitals.sessions import SessionStatus, Verdict, present_alarms
 from vitals.storage.base import StoreError
 from vitals.users import Role, User

@@ -28,14 +28,7 @@ from vitals.alerts import AlertEvent, Metric
 from vitals.checklist import ChecklistAnswers, checklist_answers
 from vitals.episodes import AlarmEpisode, Outcome, alarm_episodes
 from vitals.profile import Profile
-from vitals.readings import (
-    FIELDS,
-    OBSERVATION_LABELS,
-    Observation,
-    Reading,
-    SessionEvent,
-    SessionEventType,
-)
+from vitals.readings import OBSERVATION_LABELS, Observation, Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     DischargeReadiness,
     SessionStatus,
@@ -45,7 +38,7 @@ from vitals.sessions import (
 )
 from vitals.storage.base import NotificationRecord
 from vitals.timefmt import local_time
-from vitals.vital_signs import KIND_OF_METRIC, MEASURES, SIGNS
+from vitals.vital_signs import FIELDS, KIND_OF_METRIC, MEASURES, SIGNS
 
 VERDICT_TEXT = {Verdict.GO: "GO", Verdict.CAUTION: "CAUTION", Verdict.NO_GO: "NO-GO",
                 Verdict.PENDING: "NOT ESTABLISHED (not every vital measured before the dose)"}

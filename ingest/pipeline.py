@@ -27,6 +27,7 @@ from vitals.admission import Admission, Refusal
 from vitals.alerts import AlertEvent, Metric
 from vitals.engine import AlertEngine
 from vitals.mqtt import is_output
+from vitals.parser import parse, parse_topic, preview, truncate
 from vitals.readings import (
     MAX_TIME_AHEAD,
     Acknowledgement,
@@ -37,10 +38,6 @@ from vitals.readings import (
     Rejection,
     SessionEvent,
     SessionEventType,
-    parse,
-    parse_topic,
-    preview,
-    truncate,
 )
 from vitals.signing import SIGNED_LEAVES, signature_problem
 from vitals.storage.base import Batch

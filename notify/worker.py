@@ -32,7 +32,8 @@ from notify.sender import load_plugins, send
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.errors import BrokerUnavailable
 from vitals.mqtt import NOTIFY_LEVEL, make_client, reading_topic, status_topic
-from vitals.readings import DELIVERY_LEAF, InvalidMessage, parse_label
+from vitals.parser import InvalidMessage, parse_label
+from vitals.readings import DELIVERY_LEAF
 from vitals.sessions import session_label
 from vitals.settings import Settings
 from vitals.storage.base import Batch, NotificationRecord, Store, StoreError

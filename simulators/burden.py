@@ -44,7 +44,6 @@ from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import Profile
 from vitals.readings import (
-    FIELDS,
     DeviceProblem,
     Kind,
     Observation,
@@ -54,6 +53,7 @@ from vitals.readings import (
     SessionEventType,
     Severity,
 )
+from vitals.vital_signs import FIELDS
 
 CRISIS_SYSTOLIC: Final = 180.0  # the guidance's hypertensive crisis range (ACC/AHA 2017) ...
 CRISIS_DIASTOLIC: Final = 110.0  # ... and the subcutaneous esketamine study's > 110

@@ -20,7 +20,8 @@ from vitals.gatt import (
     uuid16_of,
 )
 from vitals.gatt_primitives import GattError
-from vitals.readings import FIELDS, DeviceProblem, Kind
+from vitals.readings import DeviceProblem, Kind
+from vitals.vital_signs import FIELDS
 
 P = DeviceProblem
 RECEIVED = datetime(2026, 11, 28, 17, 5, 30, tzinfo=UTC)

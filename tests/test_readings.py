@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitals import readings
+from vitals.parser import InvalidMessage, decode_json_strictly, from_json_or_standard, parse
 from vitals.readings import (
     MAX_NOTE_CHARS,
     MAX_PAYLOAD_BYTES,
@@ -26,7 +26,6 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
     Severity,
-    parse,
 )
 
 RECEIVED = datetime(2026, 11, 28, 17, 30, 0, tzinfo=UTC)  # after the stated times (none ahead)
@@ -209,7 +208,7 @@ payloads = st.one_of(
 def decoded(decode, payload: bytes) -> tuple[str, str]:
     try:
         return "document", repr(decode(payload))  # repr: 1, 1.0 and True differ
-    except readings.InvalidMessage as err:
+    except InvalidMessage as err:
         return "refused", str(err)
 
 
@@ -218,8 +217,7 @@ def decoded(decode, payload: bytes) -> tuple[str, str]:
 def test_the_fast_json_path_decides_exactly_as_the_standard_library(payload):
     """pydantic-core parses first; what it accepts must be what `json` makes of it, and what
     it refuses must get the standard library's verdict and reason."""
-    assert decoded(readings.from_json_or_standard, payload) == decoded(
-        readings.decode_json_strictly, payload)
+    assert decoded(from_json_or_standard, payload) == decoded(decode_json_strictly, payload)
 
 
 def test_an_oversized_payload_is_refused_and_its_preview_truncated():

@@ -10,9 +10,9 @@ import pytest
 
 from dashboard import queries, reports
 from vitals.profile import SOURCE_DEVICES
-from vitals.readings import FIELDS, Kind, Reading
+from vitals.readings import Kind, Reading
 from vitals.storage.base import TREND_MEAN_KINDS
-from vitals.vital_signs import SIGNS, VITAL_SIGNS
+from vitals.vital_signs import FIELDS, SIGNS, VITAL_SIGNS
 
 
 @pytest.mark.parametrize("sign", VITAL_SIGNS, ids=lambda s: s.kind.value)

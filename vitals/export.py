@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from typing import Any, Final, TextIO
 
 from vitals.alerts import AlertEvent
-from vitals.readings import FIELDS, Observation, Reading, SessionEvent
+from vitals.readings import Observation, Reading, SessionEvent
 from vitals.storage.base import NotificationRecord, Store
 from vitals.timefmt import rfc3339
+from vitals.vital_signs import FIELDS
 
 # CSV columns: identity first, then every measured field of every kind, in the FIELDS table order.
 MEASURED_COLUMNS = tuple(dict.fromkeys(spec.name for specs in FIELDS.values() for spec in specs))

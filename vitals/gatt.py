@@ -48,15 +48,9 @@ from vitals.gatt_primitives import (
     sfloat_field,
     unique,
 )
-from vitals.readings import (
-    FIELDS,
-    MAX_TIME_AHEAD,
-    SESSION_ID,
-    DeviceProblem,
-    Kind,
-    Reading,
-    time_not_ahead,
-)
+from vitals.parser import time_not_ahead
+from vitals.readings import MAX_TIME_AHEAD, SESSION_ID, DeviceProblem, Kind, Reading
+from vitals.vital_signs import FIELDS
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from tests.dashboard.conftest import SECRET, browser_login, dash_id, login
 from tests.dashboard.test_observations import _no_events, observation_click, seen
 from tests.dashboard.trees import classes_of, text_of
 from vitals.export import observation_json
+from vitals.parser import parse
 from vitals.profile_loader import load_profile
 from vitals.readings import (
     Observation,
@@ -34,7 +35,6 @@ from vitals.readings import (
     ObservationRetraction,
     SessionEventType,
     Severity,
-    parse,
 )
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow

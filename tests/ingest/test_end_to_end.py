@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from services import wait_until
 
 from vitals.cli import main
-from vitals.readings import preview
+from vitals.parser import preview
 from vitals.settings import Settings
 from vitals.timefmt import rfc3339
 

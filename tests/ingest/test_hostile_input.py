@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from services import wait_until
 
 from tests.ingest.conftest import hr_reading, make_settings
-from vitals.readings import MAX_PAYLOAD_BYTES, preview
+from vitals.parser import preview
+from vitals.readings import MAX_PAYLOAD_BYTES
 from vitals.timefmt import rfc3339, utcnow
 
 # (why, topic under the session's prefix — `{s}` is a valid session id — payload, reason words,

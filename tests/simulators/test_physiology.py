@@ -316,8 +316,9 @@ def test_the_alert_engine_raises_the_declared_alarms_and_nothing_for_normal(name
 
     from vitals.alerts import AlertState
     from vitals.engine import AlertEngine
+    from vitals.parser import parse
     from vitals.profile_loader import load_profile
-    from vitals.readings import Observation, Reading, SessionEvent, parse
+    from vitals.readings import Observation, Reading, SessionEvent
 
     engine = AlertEngine(load_profile())
     raised: set[tuple[Metric, Priority]] = set()

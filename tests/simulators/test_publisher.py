@@ -18,7 +18,7 @@ from services import free_port
 
 from simulators.publisher import PublishError, plan, run, session_ids
 from simulators.timeline import SimMessage
-from vitals.readings import parse
+from vitals.parser import parse
 from vitals.settings import Settings
 
 pytestmark = pytest.mark.services

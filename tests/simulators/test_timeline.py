@@ -11,6 +11,7 @@ import pytest
 
 from simulators.scenarios import SCENARIOS
 from simulators.timeline import TOPIC_LEAVES, SimMessage, merge, session_messages
+from vitals.parser import parse
 from vitals.readings import (
     Observation,
     ObservationKind,
@@ -18,7 +19,6 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
     Severity,
-    parse,
 )
 from vitals.timefmt import rfc3339
 

@@ -42,14 +42,8 @@ from operator import attrgetter
 from typing import Any, Final, Generic, TypeVar
 
 from vitals.alerts import AlertEvent
-from vitals.readings import (
-    Observation,
-    ObservationRetraction,
-    Reading,
-    Rejection,
-    SessionEvent,
-    truncate,
-)
+from vitals.parser import truncate
+from vitals.readings import Observation, ObservationRetraction, Reading, Rejection, SessionEvent
 from vitals.storage import lineprotocol
 from vitals.storage.base import MAX_REJECTION_TEXT, Batch, NotificationRecord
 from vitals.timefmt import rfc3339, to_us

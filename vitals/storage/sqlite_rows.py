@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
+from vitals.parser import truncate
 from vitals.readings import (
     DeviceProblem,
     Kind,
@@ -24,7 +25,6 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
     Severity,
-    truncate,
 )
 from vitals.storage.base import MAX_REJECTION_TEXT, NotificationRecord
 from vitals.timefmt import from_us, to_us
