@@ -84,8 +84,14 @@ class Publisher:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
 
     def _publish(self, topic: str, document: dict[str, object], retain: bool = False) -> None:
-        info = self._client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1,
-                                    retain=retain)
+        try:
+            info = self._client.publish(topic, json.dumps(document, ensure_ascii=False), qos=1,
+                                        retain=retain)
+        except Exception:
+            # Never the end of the thread that publishes (judging, above all): the next alarm
+            # must still go out. The event itself is stored all the same.
+            log.exception("could not publish on %s", topic)
+            return
         with self._publishes_lock:  # three threads publish
             self._publishes.append(info)
             while self._publishes and _settled(self._publishes[0]):

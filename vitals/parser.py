@@ -194,11 +194,20 @@ def decode_json_strictly(payload: bytes) -> Any:
     except UnicodeDecodeError as err:
         raise InvalidMessage(f"payload is not UTF-8 ({err.reason} at byte {err.start})") from err
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as err:
         raise InvalidMessage(f"payload is not valid JSON: {err.msg} at char {err.pos}") from err
     except RecursionError as err:
         raise InvalidMessage("payload JSON is nested too deeply") from err
+    # `json` takes an escaped lone surrogate ("\ud800") as text, which no UTF-8 encoder takes
+    # back: carried into an alarm or a stored line, one such note stopped the judging thread
+    # (the alarm's publication failed) and every write after it. Refused here, once.
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidMessage(f"payload has a lone surrogate escape ({err.object[err.start]!r}): "
+                             "text must be Unicode characters") from err
+    return document
 
 
 def parse_time(value: Any, received_at: datetime,

@@ -181,3 +181,33 @@ def test_a_retained_end_is_refused_and_never_ends_the_session_also_after_a_resta
             worker.stop(timeout=5)
     finally:
         probe.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
+
+
+@pytest.mark.parametrize("store_settings", ["influx_settings", "sqlite_settings"])
+def test_a_lone_surrogate_in_a_note_is_refused_and_the_alarms_after_it_still_come(
+        store_settings, request, ingest_factory, probe_factory, session_id):
+    """`json` decodes an escaped lone surrogate ("\\udc00") as text that no UTF-8 encoder takes
+    back. Accepted in an acknowledgement's note it ended the judging thread (the acknowledged
+    alarm's publication failed) and, in a start's note, every write after it: no alarm and no
+    stored reading for any session from then on."""
+    settings = request.getfixturevalue(store_settings)
+    worker, store = ingest_factory(settings)
+    probe = probe_factory(settings, ["vitals/+/rejected", "vitals/+/alert"])
+    prefix = f"vitals/{session_id}"
+    probe.publish(f"{prefix}/session", b'{"event": "start", "note": "room \\ud800 2"}')
+    probe.publish(f"{prefix}/hr", {"bpm": 150, "device": "ox-1"})
+    alarms = lambda metric: [a for a in probe.messages("/alert")  # noqa: E731
+                             if a["session"] == session_id and a["metric"] == metric]
+    wait_until(lambda: alarms("heart_rate"), 10, "the heart rate alarm")
+    probe.publish(f"{prefix}/ack",
+                  b'{"metric": "heart_rate", "by": "nurse-a", "note": "seen \\udc00"}')
+    probe.publish(f"{prefix}/spo2", {"spo2": 80, "device": "ox-1"})
+
+    wait_until(lambda: alarms("spo2"), 10, "the SpO2 alarm after the hostile acknowledgement")
+    wait_until(lambda: len(store.readings(session_id)) == 2, 10, "both readings stored")
+    wait_until(lambda: len([r for r in probe.messages("/rejected")
+                            if r["topic"].startswith(prefix)]) == 2, 10, "both refused")
+    refused = [r for r in probe.messages("/rejected") if r["topic"].startswith(prefix)]
+    assert all("lone surrogate" in r["reason"] for r in refused)
+    assert all(a["state"] == "active" for a in alarms("heart_rate"))  # never acknowledged
+    assert worker.alive
