@@ -50,6 +50,8 @@ def ingest_problem(statuses: Mapping[str, Mapping[str, Any]], now: datetime) -> 
         elif worker.condition is Condition.SILENT:
             silent = "" if worker.age_s is None else f" for {worker.age_s:.0f} s"
             down.append(f"ingest {name} silent{silent}")
+        elif worker.condition is Condition.FAILED:
+            down.append(f"ingest {name} has failed (a thread of it stopped; restart it)")
         elif worker.condition is Condition.UNKNOWN:
             down.append(f"ingest {name} reports an unknown state {worker.state!r}")
         elif worker.condition is Condition.BROKER_LOST:

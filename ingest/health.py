@@ -46,6 +46,7 @@ class State(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"  # stopped gracefully: everything received was stored and acknowledged
     OFFLINE = "offline"  # the last will: the worker vanished without saying goodbye
+    FAILED = "failed"  # connected, but a thread of it has died: it judges or stores nothing
 
 
 @dataclass(frozen=True, slots=True)

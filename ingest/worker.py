@@ -115,6 +115,7 @@ class IngestWorker:
         self._write_thread: threading.Thread | None = None
         # Alarm state not yet rebuilt from storage (the store did not answer at start).
         self._restore_pending = False
+        self._restore_failed = False  # the late restore raised: judged on without it
         self._stopped = False
         inbox, hold_at = self._inbox, HOLD_FACTOR * settings.ingest_inflight
         self.client = make_ingest_client(
@@ -247,13 +248,21 @@ class IngestWorker:
     @property
     def state_restored(self) -> bool:
         """The alarm state was rebuilt from storage (False while the store has not answered)."""
-        return not self._restore_pending
+        return not self._restore_pending and not self._restore_failed
 
     @property
     def alive(self) -> bool:
         """Both threads run (they never die on input)."""
         return all(t is not None and t.is_alive()
                    for t in (self._judge_thread, self._write_thread))
+
+    @property
+    def _thread_died(self) -> bool:
+        """A thread started and ended before the stop: the worker cannot do its job, and its
+        status must say so (the other thread would go on publishing "running")."""
+        return not self._stop.is_set() and any(
+            t is not None and t.ident is not None and not t.is_alive()
+            for t in (self._judge_thread, self._write_thread))
 
     def wait_idle(self, timeout: float) -> bool:
         """True once everything received so far is processed (tests and the demo use this)."""
@@ -268,7 +277,8 @@ class IngestWorker:
         """The health status document as it would be published now."""
         c = self.pipeline.counters
         return status_document(Snapshot(
-            state=self._state,
+            state=State.FAILED if self._state is State.RUNNING and self._thread_died else
+            self._state,
             time=self.clock(),
             client_id=self.settings.ingest_client_id,
             broker_up=self._connected.is_set(),
@@ -356,45 +366,60 @@ class IngestWorker:
         """Judge: parse, run the rules, publish alarms at once, hand the outcome to the writer.
 
         Alarms never wait on the database: while a write runs (or an outage lasts) this thread
-        goes on judging what the broker's in-flight window lets in.
+        goes on judging what the broker's in-flight window lets in. Nothing that goes wrong in
+        a cycle ends it: every session's alarms depend on this one thread.
         """
         last_tick = time.monotonic()
         while True:
-            if self._restore_pending and self.store_up and not self._stop.is_set():
-                # The store answers again: rebuild from it once everything judged meanwhile is
-                # written (the one pause of judging, once per start; see the module docstring).
-                if self._writer.wait_written(TICK_SECONDS):
-                    self._restore_late()
-                continue
-            batch = self._take_batch(timeout=TICK_SECONDS)
-            if batch:
-                self.max_judged = max(self.max_judged, len(batch))
-                try:
-                    outcome = self.pipeline.process(batch)
-                except Exception:  # the worker never dies; the batch stays unacknowledged
-                    log.exception("ingest cycle failed on %d messages; they stay with the "
-                                  "broker", len(batch))
-                    self._give_up(batch)
-                else:
-                    self._publisher.alerts(outcome.alerts)
-                    self._writer.put(Judged(outcome, batch))
-            elif self._stop.is_set():
-                # The interval's rejection counts, not lost with the process.
-                summaries = self.pipeline.limiter.flush(self.clock(), force=True)
-                if summaries:
-                    outcome = Outcome(Batch(rejections=summaries), (), summaries)
-                    self._writer.put(Judged(outcome, []))
-                return
-            if time.monotonic() - last_tick >= TICK_SECONDS:
-                last_tick = time.monotonic()
-                try:
-                    ticked = self.pipeline.tick(self.clock())
-                    self._publisher.alerts(ticked.alerts)
-                    if len(ticked.batch):  # alarms, or the interval's rejection counts
-                        self._writer.put(Judged(ticked, []))
-                except Exception:
-                    log.exception("time-driven rules failed")
-            self._publisher.status()
+            try:
+                if self._judge_cycle():
+                    return
+                if time.monotonic() - last_tick >= TICK_SECONDS:
+                    last_tick = time.monotonic()
+                    self._tick()
+                self._publisher.status()
+            except Exception:
+                log.exception("judging cycle failed; judging goes on")
+                self._stop.wait(TICK_SECONDS)  # a fault that repeats: logged once a tick
+
+    def _judge_cycle(self) -> bool:
+        """One batch judged (or the late restore, or nothing within a tick); True: stopped."""
+        if self._restore_pending and self.store_up and not self._stop.is_set():
+            # The store answers again: rebuild from it once everything judged meanwhile is
+            # written (the one pause of judging, once per start; see the module docstring).
+            if self._writer.wait_written(TICK_SECONDS):
+                self._restore_late()
+            return False
+        batch = self._take_batch(timeout=TICK_SECONDS)
+        if batch:
+            self.max_judged = max(self.max_judged, len(batch))
+            try:
+                outcome = self.pipeline.process(batch)
+            except Exception:  # the batch stays unacknowledged: redelivered after a reconnect
+                log.exception("ingest cycle failed on %d messages; they stay with the "
+                              "broker", len(batch))
+                self._give_up(batch)
+            else:
+                self._publisher.alerts(outcome.alerts)
+                self._writer.put(Judged(outcome, batch))
+        elif self._stop.is_set():
+            # The interval's rejection counts, not lost with the process.
+            summaries = self.pipeline.limiter.flush(self.clock(), force=True)
+            if summaries:
+                outcome = Outcome(Batch(rejections=summaries), (), summaries)
+                self._writer.put(Judged(outcome, []))
+            return True
+        return False
+
+    def _tick(self) -> None:
+        """The time-driven rules (silence, check-ins, ...): their alarms, published and stored."""
+        try:
+            ticked = self.pipeline.tick(self.clock())
+            self._publisher.alerts(ticked.alerts)
+            if len(ticked.batch):  # alarms, or the interval's rejection counts
+                self._writer.put(Judged(ticked, []))
+        except Exception:
+            log.exception("time-driven rules failed")
 
     def _emit(self, alerts: Sequence[AlertEvent]) -> None:
         """Publish alert events at once and hand them to the writer (no message to ack)."""
@@ -409,6 +434,15 @@ class IngestWorker:
             failures = self._restore()
         except StoreUnavailable as err:
             self._writer.unavailable(err)
+            return
+        except Exception:
+            # Retrying would stop judging for good: judge on from the state built meanwhile
+            # (alarms raised since the start stand; `state_restored` stays false).
+            log.exception("rebuilding the alarm state from storage failed; judging goes on "
+                          "without it")
+            self._restore_pending = False
+            self._restore_failed = True
+            self._publisher.status(force=True)
             return
         self._restore_pending = False
         log.warning("store answered: alarm state rebuilt from storage in %.0f ms",

@@ -29,6 +29,7 @@ def doc(**values: object) -> dict[str, object]:
     (doc(broker="down"), Condition.BROKER_LOST, False),
     ({"client_id": "w1", "state": "offline", "broker": "down"}, Condition.OFFLINE, False),
     (doc(state="stopped"), Condition.STOPPED, False),
+    (doc(state="failed"), Condition.FAILED, False),
     (doc(state="starting"), Condition.UNKNOWN, False),
 ])
 def test_a_status_document_reads_as_one_condition(document, condition, store_down):
@@ -39,7 +40,8 @@ def test_a_status_document_reads_as_one_condition(document, condition, store_dow
 @pytest.mark.parametrize("documents", [
     [doc()], [doc(store="down")], [doc(time=OLD)], [doc(broker="down")],
     [{"client_id": "w1", "state": "offline"}], [doc(state="starting")],
-    [doc(), doc(client_id="w2", time=OLD)], [doc(state="stopped")],
+    [doc(), doc(client_id="w2", time=OLD)], [doc(state="stopped")], [doc(state="failed")],
+    [doc(), doc(client_id="w2", state="failed")],
     [doc(), doc(client_id="w2", state="stopped")],
 ])
 def test_the_banner_and_the_check_never_disagree_about_a_worker(documents):

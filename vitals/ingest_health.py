@@ -22,6 +22,7 @@ class Condition(StrEnum):
     JUDGING = "judging"  # running, fresh, connected: it judges every session (the store aside)
     STOPPED = "stopped"  # stopped on purpose, everything it received stored
     OFFLINE = "offline"  # its last will: it vanished
+    FAILED = "failed"  # connected, but one of its threads died: it judges or stores nothing
     SILENT = "silent"  # no fresh status: it may have hung, or the network between
     BROKER_LOST = "broker_lost"  # running, but without the MQTT broker: it hears nothing
     UNKNOWN = "unknown"  # a state this reader does not know
@@ -68,6 +69,8 @@ def worker_health(document: Mapping[str, Any], now: datetime, key: str = "?") ->
         condition = Condition.OFFLINE
     elif state == "stopped":
         condition = Condition.STOPPED
+    elif state == "failed":
+        condition = Condition.FAILED
     elif state != "running":
         condition = Condition.UNKNOWN
     elif age is None or age > SILENT_AFTER_INTERVALS * interval_s:

@@ -25,6 +25,10 @@ RUNNING = {"state": "running", "time": "2026-11-28T16:59:58Z", "client_id": "ing
         ({"a": {**RUNNING, "store": "down", "store_down_since": "2026-11-28T16:58:00Z"}},
          "ingest ingest-1 cannot write to the database since 2026-11-28T16:58:00Z"),
         ({"a": {**RUNNING, "time": "2026-11-28T16:59:40Z"}}, "ingest ingest-1 silent for 20 s"),
+        # A thread of it died: its fresh "failed" status is never taken for judging.
+        ({"a": RUNNING, "b": {**RUNNING, "state": "failed", "client_id": "ingest-2"}},
+         "ingest ingest-2 has failed (a thread of it stopped; restart it) (alarms continue on "
+         "ingest-1)"),
         # One of two workers stopped on purpose: the other still ingests.
         ({"a": RUNNING, "b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}}, None),
         ({"b": {**RUNNING, "state": "stopped", "client_id": "ingest-2"}},

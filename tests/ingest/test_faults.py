@@ -25,8 +25,10 @@ from tests.ingest.conftest import (
     publish_stream,
     stored_numbers,
 )
+from vitals.ingest_health import Condition, worker_health
 from vitals.mqtt import status_topic
 from vitals.storage import open_store
+from vitals.timefmt import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -313,3 +315,72 @@ def test_a_backlog_is_judged_a_window_at_a_time_so_the_next_is_judged_while_one_
     settings = make_settings(mosquitto.url, influxd.url, influx_db, tmp_path, ingest_inflight=50)
     worker = drained_backlog(settings, ingest_factory, probe_factory, session_id, 1000)
     assert 0 < worker.max_judged <= 50
+
+
+def test_a_worker_whose_judging_thread_ended_says_failed_never_running(
+        sqlite_settings, ingest_factory, probe_factory, session_id, monkeypatch):
+    """Neither thread ends on a failed cycle; if one ends anyway (here a fault injected as
+    `SystemExit`, which nothing catches), the writing thread goes on publishing the status, and
+    it must say `failed`: "running" would hide that no alarm is judged any more."""
+    worker, _store = ingest_factory(sqlite_settings, status_interval=0.5)
+    probe = probe_factory(sqlite_settings, [worker.status_topic])
+
+    def fault(_batch):
+        raise SystemExit("a fault nobody foresaw")
+
+    monkeypatch.setattr(worker.pipeline, "process", fault)
+    probe.publish(f"vitals/{session_id}/hr", {"bpm": 72, "device": "ox-1"})
+    wait_until(lambda: not worker.alive, 10, "the judging thread to end")
+    wait_until(lambda: any(d.get("state") == "failed" for d in probe.messages("/status")), 10,
+               "a failed status")
+    assert worker_health(probe.messages("/status")[-1], utcnow()).condition is Condition.FAILED
+
+
+def test_a_judging_cycle_that_raises_is_logged_and_judging_goes_on(
+        sqlite_settings, ingest_factory, probe_factory, session_id, monkeypatch, caplog):
+    """A fault outside the batch's own guard (here: taking the next batch, once)."""
+    worker, _store = ingest_factory(sqlite_settings)
+    probe = probe_factory(sqlite_settings, [f"vitals/{session_id}/alert"])
+    take_batch, faults = worker._take_batch, [RuntimeError("once")]
+
+    def take_batch_failing_once(timeout: float):
+        if faults:
+            raise faults.pop()
+        return take_batch(timeout)
+
+    with caplog.at_level(logging.ERROR, logger="ingest.worker"):
+        monkeypatch.setattr(worker, "_take_batch", take_batch_failing_once)
+        wait_until(lambda: not faults, 10, "the injected fault")
+        probe.publish(f"vitals/{session_id}/hr", {"bpm": 150, "device": "ox-1"})
+        wait_until(lambda: probe.messages("/alert"), 10, "the alarm after the failed cycle")
+    assert "judging cycle failed; judging goes on" in caplog.text
+    assert worker.alive
+
+
+def test_a_late_restore_that_raises_is_logged_and_judging_goes_on_without_it(
+        mosquitto, influxd_factory, ingest_factory, probe_factory, session_id, tmp_path,
+        monkeypatch, caplog):
+    """The store down at the start: the state is rebuilt once it answers. If that rebuild
+    fails for another reason than the store (here a fault injected once it answers), waiting
+    for it would stop judging for good: the worker judges on, saying the state is not
+    restored."""
+    influx = influxd_factory()
+    settings = make_settings(mosquitto.url, influx.url, "vitals", tmp_path)
+    influx.stop()
+    worker, _store = ingest_factory(settings, status_interval=0.5)
+    probe = probe_factory(settings, [f"vitals/{session_id}/alert", worker.status_topic])
+
+    def restore_failing():
+        raise RuntimeError("a stored value nobody foresaw")
+
+    monkeypatch.setattr(worker, "_restore", restore_failing)
+    with caplog.at_level(logging.ERROR, logger="ingest.worker"):
+        influx.start()
+        wait_until(lambda: "rebuilding the alarm state from storage failed" in caplog.text, 30,
+                   "the late restore to fail")
+    probe.publish(f"vitals/{session_id}/hr", {"bpm": 150, "device": "ox-1"})
+    wait_until(lambda: probe.messages("/alert"), 10, "the alarm after the failed restore")
+    wait_until(lambda: (probe.messages("/status") or [{}])[-1].get("state_restored") is False
+               and probe.messages("/status")[-1].get("store") == "up", 10,
+               "the status: store up, state not restored")
+    assert worker.alive
