@@ -91,12 +91,27 @@ topic_levels = st.text(
 fuzz_topics = st.lists(topic_levels, min_size=1, max_size=4).map(
     lambda levels: "vitals/fuzz-" + "/".join(levels)).filter(
     lambda t: t.split("/")[-1] not in ("alert", "rejected", "status", "ack", "session"))
+# Text as a client may escape it in JSON, lone surrogates ("\udc00") included: `json` decodes
+# them, no UTF-8 encoder takes them back.
+fuzz_text = st.text(st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010, exclude_categories=())
+                    | st.characters(),
+                    max_size=8)
 fuzz_payloads = st.one_of(
     st.binary(max_size=200),
     st.dictionaries(st.sampled_from(["bpm", "spo2", "systolic", "diastolic", "time", "device"]),
                     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
                     max_size=4).map(lambda d: json.dumps(d).encode()),
 )
+# A monitor's messages on a fuzzed session of their own: starts, check-ins, acknowledgements
+# and observations with hostile text in every free-text field.
+fuzz_commands = st.tuples(
+    st.sampled_from(["session", "ack", "observation"]),
+    st.fixed_dictionaries({}, optional={
+        "event": st.sampled_from(["start", "checkin", "dose", "end"]) | fuzz_text,
+        "metric": st.sampled_from(["heart_rate", "spo2"]) | fuzz_text,
+        "observation": st.sampled_from(["note", "nausea", "agitation"]) | fuzz_text,
+        "note": fuzz_text, "by": fuzz_text, "label": fuzz_text}),
+).map(lambda c: (f"vitals/fuzz-cmd/{c[0]}", json.dumps(c[1]).encode()))
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +132,8 @@ def fuzz_worker(mosquitto, influxd, tmp_path_factory):
 
 @settings(max_examples=4, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(messages=st.lists(st.tuples(fuzz_topics, fuzz_payloads), min_size=20, max_size=40))
+@given(messages=st.lists(st.tuples(fuzz_topics, fuzz_payloads) | fuzz_commands, min_size=20,
+                         max_size=40))
 def test_the_live_worker_survives_fuzzed_messages_and_stores_every_valid_neighbour(
         fuzz_worker, probe_factory, messages):
     settings, worker, store = fuzz_worker
