@@ -52,11 +52,12 @@ from dashboard.app import create_app, refresh_shell  # noqa: E402
 from dashboard.auth import login_as  # noqa: E402
 from dashboard.pages import overview  # noqa: E402
 from tests.dashboard.conftest import login  # noqa: E402
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType  # noqa: E402
+from vitals.readings import Reading, SessionEvent, SessionEventType  # noqa: E402
 from vitals.settings import Settings  # noqa: E402
 from vitals.storage import Batch, open_store  # noqa: E402
 from vitals.timefmt import utcnow  # noqa: E402
 from vitals.users import ensure_user, users_path  # noqa: E402
+from vitals.vital_signs import Kind  # noqa: E402
 
 LONG = "long-4h"
 

@@ -11,11 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from vitals.readings import (
-    Kind,
-    Reading,
-)
+from vitals.readings import Reading
 from vitals.storage.base import Store
+from vitals.vital_signs import Kind
 
 TREND_WINDOW: Final = timedelta(minutes=30)
 

@@ -14,10 +14,10 @@ import pandas as pd
 from dashboard.app_context import DEFAULT_ACTIVE_WINDOW
 from dashboard.observations import label as observation_label
 from vitals.alerts import AlertEvent
-from vitals.readings import Kind, Observation, Reading, SessionEvent, SessionEventType
+from vitals.readings import Observation, Reading, SessionEvent, SessionEventType
 from vitals.sessions import has_ended, liveness
 from vitals.storage.base import SessionSummary, Store
-from vitals.vital_signs import FIELDS, SIGNS
+from vitals.vital_signs import FIELDS, SIGNS, Kind
 
 READING_COLUMNS: Final = ("time", "kind", "device", *dict.fromkeys(
     spec.name for specs in FIELDS.values() for spec in specs))

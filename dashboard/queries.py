@@ -16,7 +16,7 @@ from dashboard.app_context import DEFAULT_ACTIVE_WINDOW
 from dashboard.frames import utc_times
 from vitals.alerts import AlertEvent, AlertState, Metric
 from vitals.profile import source_label
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.readings import Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     alarm_urgency,
     has_ended,
@@ -25,7 +25,7 @@ from vitals.sessions import (
     session_label,
 )
 from vitals.storage.base import Live, SessionSummary, Store
-from vitals.vital_signs import SIGNS, VITAL_SIGNS
+from vitals.vital_signs import SIGNS, VITAL_SIGNS, Kind
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from vitals.export import number_text as _number_text
 from vitals.export import write_csv, write_table
 from vitals.readings import (
     OBSERVATION_LABELS,
-    Kind,
     Observation,
     ObservationKind,
     Reading,
@@ -30,7 +29,7 @@ from vitals.readings import (
 from vitals.sessions import alert_order, raising_events
 from vitals.storage.base import NotificationRecord
 from vitals.timefmt import local_time, rfc3339
-from vitals.vital_signs import VITAL_SIGNS, Code, VitalSign
+from vitals.vital_signs import VITAL_SIGNS, Code, Kind, VitalSign
 
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"

@@ -26,8 +26,8 @@ from dashboard.texts import (
     stale_text,
 )
 from vitals.alerts import Priority
-from vitals.readings import Kind, Reading
-from vitals.vital_signs import SIGNS, VITAL_SIGNS, VitalSign
+from vitals.readings import Reading
+from vitals.vital_signs import SIGNS, VITAL_SIGNS, Kind, VitalSign
 
 SPARKLINE_PX: Final = 56
 

@@ -45,7 +45,6 @@ from vitals.engine import AlertEngine
 from vitals.profile import Profile
 from vitals.readings import (
     DeviceProblem,
-    Kind,
     Observation,
     ObservationKind,
     Reading,
@@ -53,7 +52,7 @@ from vitals.readings import (
     SessionEventType,
     Severity,
 )
-from vitals.vital_signs import FIELDS
+from vitals.vital_signs import FIELDS, Kind
 
 CRISIS_SYSTOLIC: Final = 180.0  # the guidance's hypertensive crisis range (ACC/AHA 2017) ...
 CRISIS_DIASTOLIC: Final = 110.0  # ... and the subcutaneous esketamine study's > 110

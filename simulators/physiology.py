@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from vitals.readings import Kind
-from vitals.vital_signs import FIELDS, VitalSign
+from vitals.vital_signs import FIELDS, Kind, VitalSign
 
 PEAK_MINUTES: Final = 35.0  # the sources: 30-40 min (IV series), about 40 min (esketamine)
 CURVE_SHAPE: Final = 3.0  # gamma exponent: 15 % of peak left at 90 min, 3 % at 120 min

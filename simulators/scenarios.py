@@ -20,8 +20,9 @@ from typing import Final
 
 from simulators.physiology import Baseline, DoseResponse, Episode, Noise, Physiology, Signal
 from vitals.alerts import Metric, Priority
-from vitals.readings import DeviceProblem, Kind, ObservationKind, Severity
+from vitals.readings import DeviceProblem, ObservationKind, Severity
 from vitals.sessions import Verdict
+from vitals.vital_signs import Kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,9 @@ from typing import Any, Final
 
 from simulators.physiology import Patient
 from simulators.scenarios import Scenario, get
-from vitals.readings import OBSERVATION_LEAF, SESSION_ID, SESSION_LEAF, Kind
+from vitals.readings import OBSERVATION_LEAF, SESSION_ID, SESSION_LEAF
 from vitals.timefmt import rfc3339
-from vitals.vital_signs import VITAL_SIGNS
+from vitals.vital_signs import VITAL_SIGNS, Kind
 
 CUFF_DEVICE: Final = "cuff-1"
 OXIMETER_DEVICE: Final = "oximeter-1"

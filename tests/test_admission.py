@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitals.admission import NEW_SESSIONS_SOURCE, Admission
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from vitals.cli import main
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.storage.base import Batch, NotificationRecord
 from vitals.storage.sqlite import SqliteStore
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 

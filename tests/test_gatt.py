@@ -20,8 +20,8 @@ from vitals.gatt import (
     uuid16_of,
 )
 from vitals.gatt_primitives import GattError
-from vitals.readings import DeviceProblem, Kind
-from vitals.vital_signs import FIELDS
+from vitals.readings import DeviceProblem
+from vitals.vital_signs import FIELDS, Kind
 
 P = DeviceProblem
 RECEIVED = datetime(2026, 11, 28, 17, 5, 30, tzinfo=UTC)

@@ -20,9 +20,10 @@ from influxdb import InfluxDBClient
 from services import InfluxServer
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import DeviceProblem, Kind, Reading, Rejection, SessionEvent, SessionEventType
+from vitals.readings import DeviceProblem, Reading, Rejection, SessionEvent, SessionEventType
 from vitals.storage.base import Batch
 from vitals.storage.influx import InfluxStore
+from vitals.vital_signs import Kind
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "deploy" / "grafana"

@@ -45,9 +45,10 @@ from vitals.mqtt import (
     rejected_topic,
     status_topic,
 )
-from vitals.readings import SESSION_LEAF, Kind, ObservationKind, SessionEventType, Severity
+from vitals.readings import SESSION_LEAF, ObservationKind, SessionEventType, Severity
 from vitals.settings import MqttEndpoint, Settings
 from vitals.storage import open_store
+from vitals.vital_signs import Kind
 
 pytestmark = pytest.mark.services
 

@@ -17,7 +17,6 @@ from vitals.readings import (
     OBSERVATION_LABELS,
     REJECTED_PAYLOAD_CHARS,
     DeviceProblem,
-    Kind,
     Observation,
     ObservationKind,
     ObservationRetraction,
@@ -27,6 +26,7 @@ from vitals.readings import (
     SessionEventType,
     Severity,
 )
+from vitals.vital_signs import Kind
 
 RECEIVED = datetime(2026, 11, 28, 17, 30, 0, tzinfo=UTC)  # after the stated times (none ahead)
 

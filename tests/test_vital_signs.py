@@ -1,4 +1,4 @@
-"""The vital-sign registry (`vitals.readings.VITAL_SIGNS`): one row per vital, from which the
+"""The vital-sign registry (`vitals.vital_signs.VITAL_SIGNS`): one row per vital, from which the
 parser's fields, the staleness, the trends, the alarm wording, the FHIR export and the report
 derive. These hold the rows to what the derivations need."""
 
@@ -10,9 +10,9 @@ import pytest
 
 from dashboard import queries, reports
 from vitals.profile import SOURCE_DEVICES
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.storage.base import TREND_MEAN_KINDS
-from vitals.vital_signs import FIELDS, SIGNS, VITAL_SIGNS
+from vitals.vital_signs import FIELDS, SIGNS, VITAL_SIGNS, Kind
 
 
 @pytest.mark.parametrize("sign", VITAL_SIGNS, ids=lambda s: s.kind.value)

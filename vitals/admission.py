@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
+from vitals.vital_signs import Kind
 
 MAX_SESSIONS_PER_DEVICE: Final = 64  # a wall of chairs fed by one simulator account fits
 MAX_NEW_SESSIONS_PER_MINUTE: Final = 120  # implicit starts, every source together

@@ -8,7 +8,7 @@ unchanged to `<prefix>/<session>/gatt/<uuid16>`; this module turns them into rea
   out: Blood Pressure Measurement `2a35`, Intermediate Cuff Pressure `2a36`, Heart Rate
   Measurement `2a37`, PLX Spot-check `2a5e` and PLX Continuous `2a5f`.
 - `gatt_reading(session, uuid16, data, received_at)` makes a `vitals.readings.Reading` of it,
-  with the same artefact bounds as a JSON reading (`vitals.readings.FIELDS`).
+  with the same artefact bounds as a JSON reading (`vitals.vital_signs.FIELDS`).
 
 Numbers are IEEE 11073-20601 SFLOAT/FLOAT, read with the byte reader and the Date Time of
 `vitals.gatt_primitives`. Their special values (NaN, NRes, +/-INF, reserved)
@@ -49,8 +49,8 @@ from vitals.gatt_primitives import (
     unique,
 )
 from vitals.parser import time_not_ahead
-from vitals.readings import MAX_TIME_AHEAD, SESSION_ID, DeviceProblem, Kind, Reading
-from vitals.vital_signs import FIELDS
+from vitals.readings import MAX_TIME_AHEAD, SESSION_ID, DeviceProblem, Reading
+from vitals.vital_signs import FIELDS, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ def gatt_reading(
     """A `Reading` from a raw characteristic value received at `received_at` (aware).
 
     Raises `NotAReading` for an intermediate cuff pressure and `GattError` for anything that
-    cannot be stored, with the reason. Bounds are those of `vitals.readings.FIELDS`.
+    cannot be stored, with the reason. Bounds are those of `vitals.vital_signs.FIELDS`.
     """
     if not SESSION_ID.match(session):
         raise GattError(f"session id must be 1 to 64 characters of A-Z a-z 0-9 _ -, "

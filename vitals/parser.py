@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic_core import from_json
 
+from vitals.gatt_primitives import GattError
 from vitals.readings import (
     ACK_LEAF,
     ALARM_METRICS,
@@ -153,7 +154,7 @@ def retained_reason(topic: str, leaf: str) -> str:
 
 def _gatt_reading(where: Topic, payload: bytes, received_at: datetime,
                   max_ahead: timedelta) -> Reading:
-    from vitals.gatt import GattError, gatt_reading  # vitals.gatt imports this module
+    from vitals.gatt import gatt_reading  # vitals.gatt imports this module
 
     try:
         reading = gatt_reading(where.session, where.characteristic or "", payload, received_at,

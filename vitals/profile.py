@@ -21,8 +21,8 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitals.alerts import Metric, Priority
-from vitals.readings import OBSERVATION_LABELS, Kind, ObservationKind, Severity
-from vitals.vital_signs import LIMIT_METRICS, SIGNS
+from vitals.readings import OBSERVATION_LABELS, ObservationKind, Severity
+from vitals.vital_signs import LIMIT_METRICS, SIGNS, Kind
 
 _CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 

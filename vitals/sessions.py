@@ -24,9 +24,9 @@ from statistics import fmean
 
 from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric
 from vitals.checklist import checklist_findings
-from vitals.profile import LIMIT_METRICS, Profile
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
-from vitals.vital_signs import REQUIRED_METRICS
+from vitals.profile import Profile
+from vitals.readings import Reading, SessionEvent, SessionEventType
+from vitals.vital_signs import LIMIT_METRICS, REQUIRED_METRICS, Kind
 
 Sample = tuple[datetime, float]
 

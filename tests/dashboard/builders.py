@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.readings import Reading, SessionEvent, SessionEventType
+from vitals.vital_signs import Kind
 
 NOW = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
 

@@ -16,10 +16,10 @@ from dashboard.app import create_app
 from tests.dashboard.builders import alert, bp, event, hr, minutes, spo2
 from tests.dashboard.conftest import MQTT_WAIT_S, SECRET, browser_login, browser_login_form
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import Kind, Reading, SessionEventType
+from vitals.readings import Reading, SessionEventType
 from vitals.storage.base import Batch
 from vitals.timefmt import utcnow
-from vitals.vital_signs import SIGNS
+from vitals.vital_signs import SIGNS, Kind
 
 pytestmark = pytest.mark.browser
 

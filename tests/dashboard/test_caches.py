@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import ClassVar
 
 from tests.dashboard.builders import NOW, bp, hr, minutes
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.storage.base import Batch
+from vitals.vital_signs import Kind
 
 
 def test_the_sparkline_cache_fetched_incrementally_equals_a_full_fetch(tmp_path):

@@ -11,8 +11,8 @@ from dashboard import figures, frames, ids, tables, texts, tiles
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from tests.dashboard.trees import classes_of, find, text_of
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import Kind, Reading, SessionEventType
-from vitals.vital_signs import VITAL_SIGNS
+from vitals.readings import Reading, SessionEventType
+from vitals.vital_signs import VITAL_SIGNS, Kind
 
 
 def overview_row(**overrides: Any) -> dict[str, Any]:
@@ -268,7 +268,8 @@ def test_without_limits_given_the_default_profiles_are_drawn():
 def test_sparkline_puts_every_vital_on_one_time_axis_in_seconds():
     from datetime import UTC, datetime, timedelta
 
-    from vitals.readings import Kind, Reading
+    from vitals.readings import Reading
+    from vitals.vital_signs import Kind
 
     t0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     trend = [Reading("s1", Kind.HR, t0, {"bpm": 60.0}),

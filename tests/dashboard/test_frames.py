@@ -6,8 +6,9 @@ import pandas as pd
 
 from dashboard import frames
 from tests.dashboard.builders import NOW, bp, event, hr, minutes, spo2
-from vitals.readings import Kind, SessionEventType
+from vitals.readings import SessionEventType
 from vitals.storage.base import Batch
+from vitals.vital_signs import Kind
 
 
 def test_readings_frame_has_one_row_per_reading_in_time_order_with_utc_times(store):

@@ -12,8 +12,9 @@ import pytest
 from dashboard import queries
 from tests.dashboard.builders import NOW, alert, bp, event, hr, minutes, spo2
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import Kind, Reading, SessionEventType
+from vitals.readings import Reading, SessionEventType
 from vitals.storage.base import Batch
+from vitals.vital_signs import Kind
 
 
 def overview(store: Any, now: datetime = NOW) -> list[dict[str, Any]]:
@@ -193,9 +194,10 @@ def test_minutes_since_dose_follow_a_session_whose_clock_runs_ahead_of_the_wall_
     """A time-compressed simulation stamps readings ahead of now: its dose is 30 min ago for it."""
     from datetime import UTC, datetime, timedelta
 
-    from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+    from vitals.readings import Reading, SessionEvent, SessionEventType
     from vitals.storage.base import Batch
     from vitals.storage.sqlite import SqliteStore
+    from vitals.vital_signs import Kind
 
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     store = SqliteStore(tmp_path / "v.sqlite3")

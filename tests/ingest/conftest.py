@@ -24,9 +24,9 @@ from vitals.alerts import Metric, Priority
 from vitals.broker import EmbeddedBroker
 from vitals.cli import main
 from vitals.mqtt import make_client
-from vitals.readings import Kind
 from vitals.settings import Settings
 from vitals.storage import Store, open_store
+from vitals.vital_signs import Kind
 
 
 @dataclass

@@ -19,10 +19,10 @@ from simulators.timeline import session_messages
 from tests.ingest.conftest import assert_expected_alarms, export, make_settings
 from tests.ingest.test_faults import ingest_process, last_status
 from vitals.mqtt import status_topic
-from vitals.readings import Kind
 from vitals.settings import Settings
 from vitals.storage import open_store
 from vitals.timefmt import rfc3339, utcnow
+from vitals.vital_signs import Kind
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 3

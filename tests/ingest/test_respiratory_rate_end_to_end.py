@@ -14,7 +14,7 @@ import pytest
 from dashboard import figures, frames, ids, queries, reports, tiles
 from tests.ingest.conftest import scenarios_ingested
 from vitals.alerts import AlertState, Metric, Priority
-from vitals.readings import Kind
+from vitals.vital_signs import Kind
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SEED = 5

@@ -26,11 +26,12 @@ from notify.worker import Notifier, ledger_path
 from tests.notify.rosters import on_call, person, roster_toml
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.mqtt import alert_topic, make_client
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.settings import Settings
 from vitals.storage.base import Batch
 from vitals.storage.sqlite import SqliteStore
 from vitals.timefmt import utcnow
+from vitals.vital_signs import Kind
 
 pytestmark = pytest.mark.services
 

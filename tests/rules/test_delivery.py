@@ -10,8 +10,9 @@ from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.parser import parse
 from vitals.profile_loader import load_profile
-from vitals.readings import DeliveryReport, Kind, Reading, Rejection
+from vitals.readings import DeliveryReport, Reading, Rejection
 from vitals.rules import DATA_RULE_NOTIFY
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
 

@@ -14,7 +14,8 @@ from vitals.alerts import AlarmKey, AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import Profile, source_label
 from vitals.profile_loader import ProfileError, load_profile
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 S = "s1"

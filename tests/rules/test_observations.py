@@ -12,7 +12,6 @@ from vitals.engine import AlertEngine
 from vitals.profile import CLINIC_CHOICE
 from vitals.profile_loader import ProfileError, load_profile
 from vitals.readings import (
-    Kind,
     Observation,
     ObservationKind,
     ObservationRetraction,
@@ -21,6 +20,7 @@ from vitals.readings import (
     SessionEventType,
     Severity,
 )
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 K = ObservationKind

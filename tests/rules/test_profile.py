@@ -9,7 +9,7 @@ import pytest
 from vitals.alerts import Metric, Priority
 from vitals.profile import Comparison
 from vitals.profile_loader import DEFAULT_PROFILE_PATH, ProfileError, load_profile
-from vitals.readings import Kind
+from vitals.vital_signs import Kind
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import pytest
 from vitals.alerts import AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile_loader import load_profile
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.sessions import Verdict, presession_verdict
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 S = "s1"

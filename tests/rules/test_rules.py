@@ -14,7 +14,8 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.engine import AlertEngine
 from vitals.profile import Comparison, LimitRule, Profile
 from vitals.profile_loader import load_profile
-from vitals.readings import DeviceProblem, Kind, Reading, SessionEvent, SessionEventType
+from vitals.readings import DeviceProblem, Reading, SessionEvent, SessionEventType
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 S = "s1"

@@ -9,7 +9,7 @@ import pytest
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.checklist import GUIDELINES, checklist_note
 from vitals.profile_loader import load_profile
-from vitals.readings import Kind, Reading, SessionEvent, SessionEventType
+from vitals.readings import Reading, SessionEvent, SessionEventType
 from vitals.sessions import (
     CueKind,
     Phase,
@@ -25,6 +25,7 @@ from vitals.sessions import (
     session_status,
     showing_alerts,
 )
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 S = "s1"

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import pytest
 from services import InfluxServer
 
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.storage.base import Batch, StoreError, StoreUnavailable
 from vitals.storage.influx import InfluxStore
+from vitals.vital_signs import Kind
 
 pytestmark = pytest.mark.services
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.readings import DeviceProblem, Kind, Reading, Rejection, SessionEvent, SessionEventType
+from vitals.readings import DeviceProblem, Reading, Rejection, SessionEvent, SessionEventType
 from vitals.storage import lineprotocol as lp
 from vitals.storage.base import Batch
 from vitals.storage.influx_lines import ALERT, EVENT, batch_lines, reading_line
+from vitals.vital_signs import Kind
 
 T = datetime(2026, 11, 28, 17, 5, 0, 123456, tzinfo=UTC)
 T_US = 1_795_885_500_123_456

@@ -15,7 +15,6 @@ import pytest
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import (
     DeviceProblem,
-    Kind,
     Observation,
     ObservationKind,
     ObservationRetraction,
@@ -36,6 +35,7 @@ from vitals.storage.base import (
 )
 from vitals.storage.influx import InfluxStore
 from vitals.storage.sqlite import SqliteStore
+from vitals.vital_signs import Kind
 
 T0 = datetime(2026, 11, 28, 17, 0, 0, tzinfo=UTC)
 

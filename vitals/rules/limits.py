@@ -9,11 +9,12 @@ from datetime import datetime
 
 from vitals.alerts import AlarmKey, AlertEvent, Metric
 from vitals.profile import LimitRule, Profile, source_label
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.rules.latch import reconcile
 from vitals.rules.state import Cause, RuleTrack, SessionState
 from vitals.rules.streams import device_problems, stream_limits
 from vitals.rules.wording import format_number, render
+from vitals.vital_signs import Kind
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from vitals.alerts import AlarmKey, AlertEvent, Metric, Priority
-from vitals.readings import Kind, Observation, ObservationKind
+from vitals.readings import Observation, ObservationKind
 from vitals.sessions import baseline_of
+from vitals.vital_signs import Kind
 
 # Technical alarms' rules: one alarm per rule (per kind where a kind is named).
 DATA_RULE_BP_GAP = "data.bp_gap"

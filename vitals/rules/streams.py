@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from vitals.alerts import AlertEvent, Priority
 from vitals.profile import Profile
-from vitals.readings import Kind, Reading
+from vitals.readings import Reading
 from vitals.rules.latch import escalate, reconcile_data
 from vitals.rules.state import (
     DATA_RULE_BP_GAP,
@@ -17,6 +17,7 @@ from vitals.rules.state import (
     SessionState,
 )
 from vitals.rules.wording import KIND_WORDS, format_number, render
+from vitals.vital_signs import Kind
 
 _STREAM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_STREAM}.{kind.value}" for kind in Kind}
 _PROBLEM_RULES: dict[Kind, str] = {kind: f"{DATA_RULE_PROBLEM}.{kind.value}" for kind in Kind}

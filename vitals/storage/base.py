@@ -19,7 +19,6 @@ from typing import Final, Protocol, TypeVar
 from vitals.alerts import AlertEvent
 from vitals.errors import ServiceUnavailable
 from vitals.readings import (
-    Kind,
     Observation,
     ObservationRetraction,
     Reading,
@@ -27,7 +26,7 @@ from vitals.readings import (
     SessionEvent,
     SessionEventType,
 )
-from vitals.vital_signs import VITAL_SIGNS
+from vitals.vital_signs import VITAL_SIGNS, Kind
 
 # Trends of continuous streams are means per time bucket; other kinds are their readings.
 TREND_MEAN_KINDS: Final = tuple(sign.kind for sign in VITAL_SIGNS if sign.stream)

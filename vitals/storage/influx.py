@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from vitals.alerts import AlertEvent
-from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.readings import Observation, Reading, Rejection, SessionEvent
 from vitals.settings import Settings
 from vitals.storage import influxql
 from vitals.storage.base import (
@@ -71,6 +71,7 @@ from vitals.storage.influxdb_client import (
     InfluxDBServerError,
 )
 from vitals.timefmt import from_us
+from vitals.vital_signs import Kind
 
 log = logging.getLogger(__name__)
 

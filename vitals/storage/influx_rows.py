@@ -13,7 +13,6 @@ from typing import Any, Protocol, TypeVar
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.readings import (
     DeviceProblem,
-    Kind,
     Observation,
     ObservationKind,
     ObservationRetraction,
@@ -26,6 +25,7 @@ from vitals.readings import (
 from vitals.storage.base import NotificationRecord
 from vitals.storage.influx_lines import READING_META
 from vitals.timefmt import from_us
+from vitals.vital_signs import Kind
 
 Row = dict[str, Any]
 Series = Mapping[str, Any]  # one series of a query's JSON answer: name, tags, columns, values

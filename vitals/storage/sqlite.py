@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from vitals.alerts import AlertEvent
-from vitals.readings import Kind, Observation, Reading, Rejection, SessionEvent
+from vitals.readings import Observation, Reading, Rejection, SessionEvent
 from vitals.storage import sqlite_schema
 from vitals.storage.base import (
     TREND_MEAN_KINDS,
@@ -55,6 +55,7 @@ from vitals.storage.sqlite_rows import (
     retraction_row,
 )
 from vitals.timefmt import from_us, to_us
+from vitals.vital_signs import Kind
 
 log = logging.getLogger(__name__)
 

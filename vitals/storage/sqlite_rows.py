@@ -16,7 +16,6 @@ from vitals.alerts import AlertEvent, AlertState, Metric, Priority
 from vitals.parser import truncate
 from vitals.readings import (
     DeviceProblem,
-    Kind,
     Observation,
     ObservationKind,
     ObservationRetraction,
@@ -28,6 +27,7 @@ from vitals.readings import (
 )
 from vitals.storage.base import MAX_REJECTION_TEXT, NotificationRecord
 from vitals.timefmt import from_us, to_us
+from vitals.vital_signs import Kind
 
 if TYPE_CHECKING:
     from sqlite3 import Row
