@@ -166,7 +166,7 @@ class StoreWriter:
         """While the store is down and nothing waits to be written: is it back?"""
         try:
             self.store.ping()
-        except StoreError:
+        except Exception:  # a StoreError, or one nobody translated: not back (status: down)
             return
         self._back()
 

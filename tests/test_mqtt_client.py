@@ -4,11 +4,13 @@ straddles. Every other client of the project is plain paho."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from services import MosquittoServer, wait_until
 
 from ingest.fast_client import READ_CHUNK_BYTES, IngestClient
@@ -292,3 +294,29 @@ def test_publications_queued_beyond_the_window_all_go_out_in_order_after_a_recon
         # QoS 1: one in flight at the restart may come twice; first arrivals keep the order.
         first_arrivals = list(dict.fromkeys(received))
         assert first_arrivals == [str(n).encode() for n in range(count)]
+
+
+@pytest.mark.parametrize("client_class", [mqtt.Client, IngestClient])
+def test_a_callback_that_raises_is_logged_and_the_next_message_still_arrives(
+        mosquitto: MosquittoServer, client_class, caplog) -> None:
+    """paho ends its network loop on a callback's exception unless told otherwise: every later
+    message (alarms, the live feed) would stop while the process looked alive."""
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    topic = f"test/raising-{client_class.__name__}"
+    receiver = make_client(endpoint, client_class=client_class)
+    sender = make_client(endpoint)
+    received: list[bytes] = []
+
+    def on_message(_client, _userdata, message: mqtt.MQTTMessage) -> None:
+        received.append(bytes(message.payload))
+        if message.payload == b"first":
+            raise RuntimeError("a callback's bug")
+
+    receiver.on_message = on_message
+    with caplog.at_level(logging.ERROR, logger="paho"), _closing(receiver, sender):
+        _connected(receiver, endpoint, topic)
+        _started(sender, endpoint)
+        for payload in (b"first", b"second"):
+            sender.publish(topic, payload, qos=1).wait_for_publish(10)
+        wait_until(lambda: received == [b"first", b"second"], 10, "the message after the raise")
+    assert "a callback's bug" in caplog.text

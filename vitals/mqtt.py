@@ -8,6 +8,7 @@ through `ingest.fast_client` (a measured need: drain speed).
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 import uuid
@@ -27,6 +28,8 @@ INGEST_LEVEL = "_ingest"
 # Health of each notifier (`vitals notify`): `<prefix>/_notify/<client id>/status`, likewise.
 NOTIFY_LEVEL = "_notify"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# paho's own log lines (a callback that raised, a failed send); its DEBUG chatter stays off.
+_paho_log = logging.getLogger("paho")
 
 
 def reading_topic(prefix: str, session: str, leaf: str) -> str:
@@ -105,4 +108,9 @@ def make_client(
         client.tls_set_context(ssl.create_default_context(cafile=cafile))
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)  # 0 = unbounded: paho never drops what we publish
+    # A callback that raises would otherwise end paho's network loop, and with it every later
+    # message (the worker's alarms, the dashboard's live feed) while the process looks alive:
+    # paho logs it (at ERROR, through our logger) and goes on.
+    client.suppress_exceptions = True
+    client.enable_logger(_paho_log)
     return client
