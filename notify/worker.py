@@ -13,6 +13,7 @@ import queue
 import signal
 import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -176,36 +177,58 @@ class Notifier:
     def _run(self) -> None:
         self._prune()
         for notification in self._restore():  # the ledger's claim skips what was sent
-            self._deliver(notification)
+            self._deliver_guarded(notification)
         self._publish_status()
         while True:
-            next_due = self._escalations.next_due()
-            wait = STATUS_SECONDS - (utcnow() - self._status_at).total_seconds()
-            if next_due is not None:
-                wait = min(wait, (next_due - utcnow()).total_seconds())
-            wait = max(0.0, wait)
             try:
-                payload = self._inbox.get(timeout=wait)
-            except queue.Empty:
-                payload = b""
-            if payload is None:
-                return
-            now = utcnow()
-            due: list[Notification] = []
-            if payload:
-                try:
-                    document = json.loads(payload)
-                    due += self._escalations.on_event(alert_from_json(document), now,
-                                                      label_from(document))
-                except (ValueError, KeyError, TypeError) as err:
-                    log.warning("ignored a malformed alert event: %s", err)
-            due += self._escalations.due(now)
-            for notification in due:
-                self._deliver(notification)
-            if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
-                self._publish_status()
-            if (now - self._pruned_at).total_seconds() >= PRUNE_SECONDS:
-                self._prune()
+                if not self._cycle():
+                    return
+            except Exception:  # every later alarm needs this one thread: never its end
+                log.exception("notifier cycle failed; notifying goes on")
+                time.sleep(1.0)  # a fault that repeats: logged once a second, not in a spin
+
+    def _cycle(self) -> bool:
+        """One alert event taken (or a wait until the next escalation is due); False: stop."""
+        next_due = self._escalations.next_due()
+        wait = STATUS_SECONDS - (utcnow() - self._status_at).total_seconds()
+        if next_due is not None:
+            wait = min(wait, (next_due - utcnow()).total_seconds())
+        wait = max(0.0, wait)
+        try:
+            payload = self._inbox.get(timeout=wait)
+        except queue.Empty:
+            payload = b""
+        if payload is None:
+            return False
+        now = utcnow()
+        due: list[Notification] = []
+        if payload:
+            try:
+                document = json.loads(payload)
+                due += self._escalations.on_event(alert_from_json(document), now,
+                                                  label_from(document))
+            except (ValueError, KeyError, TypeError) as err:
+                log.warning("ignored a malformed alert event: %s", err)
+        due += self._escalations.due(now)
+        for notification in due:
+            self._deliver_guarded(notification)
+        if due or (now - self._status_at).total_seconds() >= STATUS_SECONDS:
+            self._publish_status()
+        if (now - self._pruned_at).total_seconds() >= PRUNE_SECONDS:
+            self._prune()
+        return True
+
+    def _deliver_guarded(self, notification: Notification) -> None:
+        """One notification; its failure (a ledger that is locked, a channel that raises) is
+        logged, shown on the pipeline banner as a failed delivery, and never keeps the others
+        from going out."""
+        try:
+            self._deliver(notification)
+        except Exception as err:
+            log.exception("could not notify %s of %s's %s alarm", notification.person.name,
+                          notification.alert.session, notification.alert.metric.value)
+            self._health.delivered(notification.person.name, "the notifier", False,
+                                   f"{type(err).__name__}: {err}")
 
     def _deliver(self, notification: Notification) -> None:
         if not self._ledger.claim(notification.identity, self._settings.notify_client_id,

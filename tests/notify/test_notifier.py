@@ -4,7 +4,9 @@ loopback aiosmtpd server, two `vitals notify` processes sharing one ledger."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,7 +27,7 @@ from notify.roster import Role, Roster
 from notify.worker import Notifier, ledger_path
 from tests.notify.rosters import on_call, person, roster_toml
 from vitals.alerts import AlertEvent, AlertState, Metric, Priority
-from vitals.mqtt import alert_topic, make_client
+from vitals.mqtt import NOTIFY_LEVEL, alert_topic, make_client, status_topic
 from vitals.readings import Reading
 from vitals.settings import Settings
 from vitals.storage.base import Batch
@@ -212,6 +214,54 @@ def test_a_failed_delivery_is_recorded_with_its_error(settings, session_id, webh
         assert (failed.person, failed.delivered) == ("Dr Y", False)
         assert failed.error
         assert delivered.delivered and webhook.to("ok")
+    finally:
+        alerts.close()
+        notifier.stop()
+
+
+def retained_status(settings: Settings) -> dict:
+    """The notifier's retained status document as a newly subscribing client gets it."""
+    received: list[dict] = []
+    client = make_client(settings.mqtt)
+    client.on_message = lambda _c, _u, m: received.append(json.loads(m.payload))
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    try:
+        client.subscribe(status_topic(settings.topic_prefix, settings.notify_client_id,
+                                      NOTIFY_LEVEL), qos=1)
+        wait_until(lambda: received, 5, "the retained status")
+        return received[-1]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_notification_that_fails_to_go_out_never_stops_the_next(
+        settings, session_id, webhook, monkeypatch, caplog) -> None:
+    """The notifier has one thread: a failure it did not foresee in one delivery (here the
+    shared ledger locked by a replica at the first claim, injected) must not end it, or no
+    later alarm would reach anybody."""
+    notifier = Notifier(settings, roster_for(webhook))
+    claim, faults = notifier.ledger.claim, [sqlite3.OperationalError("database is locked")]
+
+    def claim_failing_once(*args, **kwargs):
+        if faults:
+            raise faults.pop()
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(notifier.ledger, "claim", claim_failing_once)
+    alerts = Alerts(settings)
+    try:
+        notifier.start()
+        with caplog.at_level(logging.ERROR, logger="notify.worker"):
+            alerts.publish(crisis(session_id))
+            wait_until(lambda: webhook.to("doctor"), 10, "the clinician, after the failed claim")
+        assert not webhook.to("nurse")  # the one whose claim failed
+        assert f"could not notify Nurse A of {session_id}'s systolic alarm" in caplog.text
+        # On the banner, as a failed delivery is (its retained status's `failures`).
+        failure = "could not notify Nurse A by the notifier: OperationalError: database is locked"
+        wait_until(lambda: failure in retained_status(settings).get("failures", []), 10,
+                   "the failure in the notifier's status")
     finally:
         alerts.close()
         notifier.stop()
