@@ -106,9 +106,13 @@ def test_the_overview_with_the_demos_alarms_fits_the_screen_and_shows_numbers_fi
     # The alarms never take more than their bounded share of the first screen.
     assert shown["strip"] <= 0.45 * height
     # A tile's check-in button is below its numbers: one scroll brings it whole into view.
-    dash_duo.driver.execute_script("document.querySelector('.tile-checkin-button')"
-                                   ".scrollIntoView({block: 'end'});")
-    assert in_first_screen(layout(dash_duo)["checkin"][0], height)
+    # Scrolled and measured again until it holds: a refresh may move the tiles in between.
+    def scrolled_into_view() -> bool:
+        dash_duo.driver.execute_script("document.querySelector('.tile-checkin-button')"
+                                       ".scrollIntoView({block: 'end'});")
+        return in_first_screen(layout(dash_duo)["checkin"][0], height)
+
+    wait_until(scrolled_into_view, WAIT_S, "the check-in button scrolled whole into view")
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
