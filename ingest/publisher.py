@@ -45,8 +45,12 @@ class Publisher:
 
     def alerts(self, alerts: Sequence[AlertEvent]) -> None:
         for alert in alerts:
-            document = alert.to_json()
-            label = self._label_of(alert.session)
+            try:
+                document = alert.to_json()
+                label = self._label_of(alert.session)
+            except Exception:  # as `_publish`: the next alarm must still go out
+                log.exception("could not build the alarm of %s", alert.session)
+                continue
             if label:
                 document["label"] = label
             self._publish(alert_topic(self._prefix, alert.session), document)
