@@ -42,7 +42,10 @@ def test_the_page_says_not_updating_and_sounds_while_its_callbacks_do_not_answer
     try:
         browser_login(dash_duo, app, port=free_port())
         wait_until(lambda: watchdog(dash_duo)["lastGood"] is not None, WAIT_S, "a good refresh")
-        assert dash_duo.driver.find_elements("css selector", NOTICE) == []
+        # While refreshes answer there is no notice (a first page load slower than the 2 s
+        # threshold, as under CI load, rightly shows it until the next good refresh).
+        wait_until(lambda: not dash_duo.driver.find_elements("css selector", NOTICE), WAIT_S,
+                   "no notice while refreshes answer")
 
         answering.clear()
         dash_duo.wait_for_contains_text(NOTICE, "NOT UPDATING — alarms on this screen may be "
